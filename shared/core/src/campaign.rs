@@ -1,0 +1,477 @@
+//! Campaigns: a recurring schedule of sessions in chosen communes, with reminder rules.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::contact::{Channel, short_text};
+use crate::error::{CoreError, CoreResult};
+use crate::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
+use crate::template::{self, validate_template};
+
+/// Where a campaign is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Draft,
+    Active,
+    Paused,
+    Cancelled,
+    Completed,
+}
+
+impl CampaignStatus {
+    /// The status's name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+        }
+    }
+
+    /// Parse a status filter.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Draft,
+            Self::Active,
+            Self::Paused,
+            Self::Cancelled,
+            Self::Completed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A lifecycle action a planner can take on a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignAction {
+    Activate,
+    Pause,
+    Cancel,
+    Complete,
+}
+
+impl CampaignAction {
+    /// Parse the action of `POST /v1/campaigns/{id}:action`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "activate" => Some(Self::Activate),
+            "pause" => Some(Self::Pause),
+            "cancel" => Some(Self::Cancel),
+            "complete" => Some(Self::Complete),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Activate => "activate",
+            Self::Pause => "pause",
+            Self::Cancel => "cancel",
+            Self::Complete => "complete",
+        }
+    }
+
+    /// The status an action leads to from `from`, or why it may not be taken.
+    /// draft → active → paused ⇄ active; draft/active/paused → cancelled; active/paused → completed.
+    pub fn apply(self, from: CampaignStatus) -> CoreResult<CampaignStatus> {
+        use CampaignStatus::*;
+        let to = match (self, from) {
+            (Self::Activate, Draft | Paused) => Active,
+            (Self::Pause, Active) => Paused,
+            (Self::Cancel, Draft | Active | Paused) => Cancelled,
+            (Self::Complete, Active | Paused) => Completed,
+            _ => {
+                return Err(CoreError::InvalidTransition {
+                    action: self.as_str(),
+                    from: from.as_str().to_string(),
+                });
+            }
+        };
+        Ok(to)
+    }
+}
+
+/// Who a reminder rule reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Citizens registered in the session's commune.
+    Citizens,
+    /// Volunteers assigned to staff the session.
+    Volunteers,
+    /// Both.
+    All,
+}
+
+/// A validated reminder rule of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReminderRule {
+    /// Stable within the campaign (`r1`, `day-before`…).
+    pub id: String,
+    /// How long before the session start the reminder is due.
+    pub offset_minutes: u32,
+    pub audience: Audience,
+    pub channels: Vec<Channel>,
+    /// SMS text (Vietnamese; sent unaccented unless the campaign allows Unicode).
+    pub sms_template: Option<String>,
+    pub email_subject: Option<String>,
+    pub email_template: Option<String>,
+}
+
+/// A reminder rule as a planner writes it; templates default to the Vietnamese texts.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderRuleInput {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub offset_minutes: u32,
+    pub audience: Audience,
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub sms_template: Option<String>,
+    #[serde(default)]
+    pub email_subject: Option<String>,
+    #[serde(default)]
+    pub email_template: Option<String>,
+}
+
+/// Longest reminder lead time: 30 days.
+pub const MAX_REMINDER_OFFSET_MINUTES: u32 = 30 * 24 * 60;
+
+impl ReminderRuleInput {
+    fn validate(self, index: usize) -> CoreResult<ReminderRule> {
+        let at = |f: &str| format!("reminder_rules[{index}].{f}");
+        let id = match self.id {
+            Some(id) => {
+                let id = short_text(&at("id"), &id, 40)?;
+                if !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(CoreError::invalid(
+                        at("id"),
+                        "letters, digits, - and _ only",
+                    ));
+                }
+                id
+            }
+            None => format!("r{}", index + 1),
+        };
+        if self.offset_minutes == 0 || self.offset_minutes > MAX_REMINDER_OFFSET_MINUTES {
+            return Err(CoreError::invalid(
+                at("offset_minutes"),
+                format!("between 1 and {MAX_REMINDER_OFFSET_MINUTES}"),
+            ));
+        }
+        if self.channels.is_empty() {
+            return Err(CoreError::invalid(
+                at("channels"),
+                "name at least one channel (sms, email)",
+            ));
+        }
+        let mut channels = self.channels;
+        channels.sort();
+        channels.dedup();
+        let wants = |c| channels.contains(&c);
+        let sms_template = wants(Channel::Sms).then(|| {
+            self.sms_template.unwrap_or_else(|| {
+                match self.audience {
+                    Audience::Volunteers => template::DEFAULT_SMS_VOLUNTEER,
+                    _ => template::DEFAULT_SMS_CITIZEN,
+                }
+                .to_string()
+            })
+        });
+        let email_subject = wants(Channel::Email).then(|| {
+            self.email_subject
+                .unwrap_or_else(|| template::DEFAULT_EMAIL_SUBJECT.into())
+        });
+        let email_template = wants(Channel::Email).then(|| {
+            self.email_template
+                .unwrap_or_else(|| template::DEFAULT_EMAIL_BODY.into())
+        });
+        if let Some(t) = &sms_template {
+            validate_template(&at("sms_template"), t, 1000)?;
+        }
+        if let Some(t) = &email_subject {
+            validate_template(&at("email_subject"), t, 200)?;
+        }
+        if let Some(t) = &email_template {
+            validate_template(&at("email_template"), t, 20_000)?;
+        }
+        Ok(ReminderRule {
+            id,
+            offset_minutes: self.offset_minutes,
+            audience: self.audience,
+            channels,
+            sms_template,
+            email_subject,
+            email_template,
+        })
+    }
+}
+
+/// A campaign's recurring schedule as stored: the expression as given and its zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScheduleSpec {
+    /// 5-field (`0 8 * * 6`) or 6/7-field with seconds (`0 0 8 * * Sat`).
+    pub cron: String,
+    /// IANA time zone; defaults to Asia/Ho_Chi_Minh.
+    #[serde(default = "default_tz")]
+    #[schema(value_type = String, example = "Asia/Ho_Chi_Minh")]
+    pub time_zone: Tz,
+}
+
+fn default_tz() -> Tz {
+    DEFAULT_TIME_ZONE
+}
+
+impl ScheduleSpec {
+    /// Parse the expression in its zone.
+    pub fn parse(&self) -> CoreResult<CronSchedule> {
+        CronSchedule::parse(&self.cron, self.time_zone)
+    }
+}
+
+/// A campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub period: Period,
+    /// The units the planner chose (communes, districts or the province).
+    pub target_units: Vec<String>,
+    /// The communes those units expand to; sessions are held in each.
+    pub communes: Vec<String>,
+    pub schedule: ScheduleSpec,
+    pub session_minutes: u32,
+    /// Venue per commune; communes not listed use `default_venue`.
+    pub venues: BTreeMap<String, String>,
+    pub default_venue: Option<String>,
+    pub capacity: u32,
+    /// Volunteers each session needs; sessions with fewer assigned are flagged.
+    pub min_staff: u32,
+    pub reminder_rules: Vec<ReminderRule>,
+    pub status: CampaignStatus,
+    /// Sessions are materialised up to (not including) this instant.
+    pub materialised_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Campaign {
+    /// The venue of a commune's sessions.
+    pub fn venue_for(&self, commune: &str) -> Option<&str> {
+        self.venues
+            .get(commune)
+            .or(self.default_venue.as_ref())
+            .map(String::as_str)
+    }
+}
+
+/// A campaign as a planner creates it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub period: Period,
+    pub target_units: Vec<String>,
+    pub schedule: ScheduleSpec,
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: u32,
+    #[serde(default)]
+    pub venues: BTreeMap<String, String>,
+    #[serde(default)]
+    pub default_venue: Option<String>,
+    pub capacity: u32,
+    #[serde(default = "default_min_staff")]
+    pub min_staff: u32,
+    #[serde(default)]
+    pub reminder_rules: Vec<ReminderRuleInput>,
+}
+
+fn default_session_minutes() -> u32 {
+    120
+}
+
+fn default_min_staff() -> u32 {
+    2
+}
+
+impl CampaignInput {
+    /// Validate everything that needs no store; `communes` is the expansion of
+    /// `target_units` the use case worked out.
+    pub fn into_campaign(
+        self,
+        id: String,
+        communes: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Campaign> {
+        let name = short_text("name", &self.name, 200)?;
+        let description = match self
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            Some(d) if d.chars().count() > 5000 => {
+                return Err(CoreError::invalid("description", "at most 5000 characters"));
+            }
+            Some(d)
+                if d.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
+            {
+                return Err(CoreError::invalid(
+                    "description",
+                    "must not contain control characters",
+                ));
+            }
+            d => d.map(str::to_string),
+        };
+        let period = Period::new(self.period.start, self.period.end)?;
+        if (period.end - period.start).num_days() > 3 * 366 {
+            return Err(CoreError::invalid(
+                "period.end",
+                "a campaign runs at most three years",
+            ));
+        }
+        let schedule = self.schedule.parse()?;
+        if schedule.occurrences_in(&period).next().is_none() {
+            return Err(CoreError::invalid(
+                "schedule.cron",
+                "the schedule has no session within the period",
+            ));
+        }
+        if !(15..=12 * 60).contains(&self.session_minutes) {
+            return Err(CoreError::invalid("session_minutes", "between 15 and 720"));
+        }
+        if !(1..=10_000).contains(&self.capacity) {
+            return Err(CoreError::invalid("capacity", "between 1 and 10000"));
+        }
+        if self.min_staff > 100 {
+            return Err(CoreError::invalid("min_staff", "at most 100"));
+        }
+        let default_venue = self
+            .default_venue
+            .map(|v| short_text("default_venue", &v, 300))
+            .transpose()?;
+        let mut venues = BTreeMap::new();
+        for (commune, venue) in self.venues {
+            if !communes.contains(&commune) {
+                return Err(CoreError::invalid(
+                    format!("venues.{commune}"),
+                    "not one of the campaign's communes",
+                ));
+            }
+            venues.insert(
+                commune.clone(),
+                short_text(&format!("venues.{commune}"), &venue, 300)?,
+            );
+        }
+        if default_venue.is_none()
+            && let Some(missing) = communes.iter().find(|c| !venues.contains_key(*c))
+        {
+            return Err(CoreError::invalid(
+                "venues",
+                format!("commune {missing} has no venue; give one or a default_venue"),
+            ));
+        }
+        if self.reminder_rules.len() > 10 {
+            return Err(CoreError::invalid(
+                "reminder_rules",
+                "at most 10 reminder rules",
+            ));
+        }
+        let reminder_rules = self
+            .reminder_rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.validate(i))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let mut ids = HashSet::new();
+        if let Some(dup) = reminder_rules.iter().find(|r| !ids.insert(r.id.as_str())) {
+            return Err(CoreError::invalid(
+                "reminder_rules",
+                format!("rule id {} is used twice", dup.id),
+            ));
+        }
+        Ok(Campaign {
+            id,
+            name,
+            description,
+            period,
+            target_units: self.target_units,
+            communes,
+            schedule: ScheduleSpec {
+                cron: schedule.expression().to_string(),
+                time_zone: schedule.time_zone(),
+            },
+            session_minutes: self.session_minutes,
+            venues,
+            default_venue,
+            capacity: self.capacity,
+            min_staff: self.min_staff,
+            reminder_rules,
+            status: CampaignStatus::Draft,
+            materialised_until: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CampaignStatus::*;
+
+    #[test]
+    fn lifecycle_allows_only_the_documented_transitions() {
+        let all = [Draft, Active, Paused, Cancelled, Completed];
+        let actions = [
+            CampaignAction::Activate,
+            CampaignAction::Pause,
+            CampaignAction::Cancel,
+            CampaignAction::Complete,
+        ];
+        let mut allowed = Vec::new();
+        for from in all {
+            for action in actions {
+                if let Ok(to) = action.apply(from) {
+                    allowed.push((from, action, to));
+                }
+            }
+        }
+        assert_eq!(
+            allowed,
+            vec![
+                (Draft, CampaignAction::Activate, Active),
+                (Draft, CampaignAction::Cancel, Cancelled),
+                (Active, CampaignAction::Pause, Paused),
+                (Active, CampaignAction::Cancel, Cancelled),
+                (Active, CampaignAction::Complete, Completed),
+                (Paused, CampaignAction::Activate, Active),
+                (Paused, CampaignAction::Cancel, Cancelled),
+                (Paused, CampaignAction::Complete, Completed),
+            ]
+        );
+        let err = CampaignAction::Activate.apply(Cancelled).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot activate a campaign that is cancelled"
+        );
+    }
+}

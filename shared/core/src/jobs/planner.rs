@@ -1,0 +1,103 @@
+//! The planner job: materialise each active campaign's sessions over a rolling horizon.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::campaign::{Campaign, CampaignStatus};
+use crate::error::{CoreError, CoreResult};
+use crate::ports::{CampaignStore, PageRequest, SessionStore};
+use crate::session::Session;
+
+/// How far ahead the planner materialises sessions unless told otherwise.
+pub const DEFAULT_HORIZON_DAYS: i64 = 35;
+
+/// What one planner run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlannerReport {
+    /// Active campaigns looked at.
+    pub campaigns: usize,
+    /// Campaigns whose watermark moved.
+    pub campaigns_advanced: usize,
+    /// Sessions written that were not there before.
+    pub sessions_created: usize,
+}
+
+/// Materialise the sessions of every active campaign from its watermark up to
+/// `now + horizon` (never past its period). Idempotent: a second run at the same `now`
+/// writes nothing, and a run interrupted half-way is completed by the next.
+#[instrument(skip_all, fields(%now))]
+pub async fn run_planner<S: CampaignStore + SessionStore + ?Sized>(
+    store: &S,
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> CoreResult<PlannerReport> {
+    let mut report = PlannerReport::default();
+    let mut page = PageRequest::first(100);
+    loop {
+        let batch = store
+            .list_campaigns(Some(CampaignStatus::Active), &page)
+            .await?;
+        for campaign in batch.items {
+            report.campaigns += 1;
+            match materialise_campaign(store, campaign, now, horizon).await {
+                // A concurrent planner moved the watermark first: its sessions are ours too.
+                Ok(None) | Err(CoreError::Conflict(_)) => {}
+                Ok(Some(created)) => {
+                    report.campaigns_advanced += 1;
+                    report.sessions_created += created;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    tracing::info!(
+        campaigns = report.campaigns,
+        sessions_created = report.sessions_created,
+        "planner run done"
+    );
+    Ok(report)
+}
+
+/// Materialise one campaign up to `now + horizon`; returns the sessions created. The
+/// watermark moves only after the sessions are stored, so a crash in between is repaired
+/// by the next run (the inserts are idempotent). None when the watermark did not move.
+async fn materialise_campaign<S: CampaignStore + SessionStore + ?Sized>(
+    store: &S,
+    mut campaign: Campaign,
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> CoreResult<Option<usize>> {
+    let schedule = campaign.schedule.parse()?;
+    let (period_start, period_end) = campaign.period.bounds(schedule.time_zone());
+    let from = campaign
+        .materialised_until
+        .unwrap_or(period_start)
+        .max(period_start);
+    let until = (now + horizon).min(period_end);
+    if until <= from {
+        return Ok(None);
+    }
+    let mut created = 0;
+    let mut batch = Vec::with_capacity(500);
+    for occurrence in schedule.occurrences_between(from, until) {
+        for commune in &campaign.communes {
+            batch.push(Session::materialise(&campaign, commune, occurrence, now));
+            if batch.len() == 500 {
+                created += store.insert_sessions_if_absent(&batch).await?;
+                batch.clear();
+            }
+        }
+    }
+    created += store.insert_sessions_if_absent(&batch).await?;
+    campaign.materialised_until = Some(until);
+    campaign.updated_at = now;
+    campaign.version += 1;
+    store.update_campaign(&campaign).await?;
+    tracing::debug!(campaign_id = %campaign.id, created, %until, "campaign materialised");
+    Ok(Some(created))
+}

@@ -1,0 +1,19 @@
+//! The domain of outreach: administrative units, contacts, campaigns, sessions and
+//! volunteer teams; the rules they obey; the ports storage must offer; and the use cases
+//! and jobs built over them. Nothing here knows AWS, SQL or HTTP.
+
+pub mod campaign;
+pub mod contact;
+pub mod error;
+pub mod jobs;
+pub mod org;
+pub mod phone;
+pub mod ports;
+pub mod quarter;
+pub mod schedule;
+pub mod session;
+pub mod team;
+pub mod template;
+pub mod usecases;
+
+pub use error::{CoreError, CoreResult, RowError};

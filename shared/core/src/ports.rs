@@ -1,0 +1,146 @@
+//! Ports: what the use cases need from storage. Adapters live in `outreach-store`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::campaign::{Campaign, CampaignStatus};
+use crate::contact::{Contact, Role};
+use crate::error::CoreResult;
+use crate::org::{Level, OrgUnit};
+use crate::session::{Session, SessionStatus};
+use crate::team::VolunteerTeam;
+
+/// Default page size of a list.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page size of a list.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// Which page of a list to read. The cursor is opaque and comes from the previous page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a list and the cursor of the next, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filter of the unit list.
+#[derive(Debug, Clone, Default)]
+pub struct OrgUnitFilter {
+    pub level: Option<Level>,
+    pub parent_code: Option<String>,
+}
+
+/// Filter of the contact list.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub commune: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// Filter of the session list. `from`/`to` bound the start: `from <= starts_at < to`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub campaign: Option<String>,
+    pub commune: Option<String>,
+    pub status: Option<SessionStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Administrative units, versioned by `(code, valid_from)`.
+#[async_trait]
+pub trait OrgUnitStore: Send + Sync {
+    /// Write a whole import at once: every unit or none. A unit with the same code and
+    /// `valid_from` as a stored one replaces it.
+    async fn put_org_units(&self, units: &[OrgUnit]) -> CoreResult<()>;
+    /// Every stored version of a code, oldest first.
+    async fn org_unit_versions(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
+    /// Every version of every unit whose parent is `code`, ordered by code.
+    async fn org_unit_children(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
+    /// A page of units (all versions), ordered by code then validity.
+    async fn list_org_units(
+        &self,
+        filter: &OrgUnitFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<OrgUnit>>;
+}
+
+/// Citizens and volunteers. A phone number belongs to one contact.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Add a new contact; `AlreadyExists` when its id or phone number is taken.
+    async fn insert_contact(&self, contact: &Contact) -> CoreResult<()>;
+    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>>;
+    async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>>;
+    /// Replace a contact whose stored version is `contact.version - 1`; `Conflict` otherwise.
+    async fn update_contact(&self, contact: &Contact) -> CoreResult<()>;
+    /// A page of contacts ordered by id.
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Contact>>;
+}
+
+/// Campaigns.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Add a new campaign; `AlreadyExists` when its id is taken.
+    async fn insert_campaign(&self, campaign: &Campaign) -> CoreResult<()>;
+    async fn get_campaign(&self, id: &str) -> CoreResult<Option<Campaign>>;
+    /// Replace a campaign whose stored version is `campaign.version - 1`; `Conflict` otherwise.
+    async fn update_campaign(&self, campaign: &Campaign) -> CoreResult<()>;
+    /// A page of campaigns, optionally of one status, ordered by id.
+    async fn list_campaigns(
+        &self,
+        status: Option<CampaignStatus>,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Campaign>>;
+}
+
+/// Sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Add the sessions not stored yet (by id) and leave the others untouched; returns
+    /// how many were new. Running it twice with the same sessions adds nothing.
+    async fn insert_sessions_if_absent(&self, sessions: &[Session]) -> CoreResult<usize>;
+    async fn get_session(&self, id: &str) -> CoreResult<Option<Session>>;
+    /// Replace a session whose stored version is `session.version - 1`; `Conflict` otherwise.
+    async fn update_session(&self, session: &Session) -> CoreResult<()>;
+    /// A page of sessions ordered by start, then id.
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Session>>;
+}
+
+/// Volunteer teams, one per commune.
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    /// Create or replace a commune's team. A new team has version 1; a replacement must
+    /// carry the stored version + 1, or it is a `Conflict`.
+    async fn put_team(&self, team: &VolunteerTeam) -> CoreResult<()>;
+    async fn get_team(&self, commune_code: &str) -> CoreResult<Option<VolunteerTeam>>;
+}
+
+/// Everything the use cases need from storage.
+pub trait Store: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore {}
+
+impl<T: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore> Store for T {}

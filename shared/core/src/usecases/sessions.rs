@@ -1,0 +1,211 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use tracing::instrument;
+
+use crate::contact::{Role, short_text};
+use crate::error::{CoreError, CoreResult};
+use crate::ports::{ContactStore, OrgUnitStore, SessionStore, TeamStore};
+use crate::session::{Session, SessionStatus};
+use crate::team::{TeamInput, VolunteerTeam};
+use crate::usecases::{require_commune, retry_on_conflict};
+
+/// Largest team and largest staff of one session.
+pub const MAX_TEAM_MEMBERS: usize = 500;
+
+/// Fetch a session or `NotFound`.
+pub async fn get_session<S: SessionStore + ?Sized>(store: &S, id: &str) -> CoreResult<Session> {
+    store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("session", id))
+}
+
+fn require_not_started(session: &Session, now: DateTime<Utc>) -> CoreResult<()> {
+    if session.status == SessionStatus::Cancelled {
+        return Err(CoreError::Conflict(format!(
+            "session {} is cancelled",
+            session.id
+        )));
+    }
+    if session.starts_at <= now {
+        return Err(CoreError::Conflict(format!(
+            "session {} has already started",
+            session.id
+        )));
+    }
+    Ok(())
+}
+
+/// Cancel one session that has not started. Cancelling a cancelled session changes nothing.
+#[instrument(skip_all, fields(session_id = id))]
+pub async fn cancel_session<S: SessionStore + ?Sized>(
+    store: &S,
+    id: &str,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> CoreResult<Session> {
+    let reason = reason.map(|r| short_text("reason", &r, 500)).transpose()?;
+    retry_on_conflict(|| async {
+        let mut session = get_session(store, id).await?;
+        if session.status == SessionStatus::Cancelled {
+            return Ok(session);
+        }
+        require_not_started(&session, now)?;
+        session.status = SessionStatus::Cancelled;
+        session.cancel_reason = reason.clone();
+        session.updated_at = now;
+        session.version += 1;
+        store.update_session(&session).await?;
+        Ok(session)
+    })
+    .await
+}
+
+/// Move one session that has not started to a new start (and optionally venue); it keeps
+/// its id and its length.
+#[instrument(skip_all, fields(session_id = id))]
+pub async fn move_session<S: SessionStore + ?Sized>(
+    store: &S,
+    id: &str,
+    starts_at: DateTime<Utc>,
+    venue: Option<String>,
+    now: DateTime<Utc>,
+) -> CoreResult<Session> {
+    if starts_at <= now {
+        return Err(CoreError::invalid(
+            "starts_at",
+            "a session can only be moved to a time in the future",
+        ));
+    }
+    let venue = venue.map(|v| short_text("venue", &v, 300)).transpose()?;
+    retry_on_conflict(|| async {
+        let mut session = get_session(store, id).await?;
+        require_not_started(&session, now)?;
+        let length = session.ends_at - session.starts_at;
+        session.starts_at = starts_at;
+        session.ends_at = starts_at + length;
+        if let Some(v) = &venue {
+            session.venue = v.clone();
+        }
+        session.updated_at = now;
+        session.version += 1;
+        store.update_session(&session).await?;
+        Ok(session)
+    })
+    .await
+}
+
+/// Set a commune's volunteer team: every member a registered volunteer, the leader a member.
+#[instrument(skip_all, fields(commune = commune))]
+pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
+    store: &S,
+    commune: &str,
+    input: TeamInput,
+    now: DateTime<Utc>,
+) -> CoreResult<VolunteerTeam> {
+    require_commune(store, commune, "commune_code").await?;
+    let name = short_text("name", &input.name, 200)?;
+    let member_ids = distinct(input.member_ids, "member_ids")?;
+    for (i, id) in member_ids.iter().enumerate() {
+        match store.get_contact(id).await? {
+            None => {
+                return Err(CoreError::invalid(
+                    format!("member_ids[{i}]"),
+                    format!("contact {id} does not exist"),
+                ));
+            }
+            Some(c) if c.role != Role::Volunteer => {
+                return Err(CoreError::invalid(
+                    format!("member_ids[{i}]"),
+                    format!("contact {id} is not a volunteer"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(leader) = &input.leader_id
+        && !member_ids.contains(leader)
+    {
+        return Err(CoreError::invalid(
+            "leader_id",
+            "the leader must be one of the members",
+        ));
+    }
+    retry_on_conflict(|| async {
+        let version = store.get_team(commune).await?.map_or(1, |t| t.version + 1);
+        let team = VolunteerTeam {
+            commune_code: commune.to_string(),
+            name: name.clone(),
+            leader_id: input.leader_id.clone(),
+            member_ids: member_ids.clone(),
+            updated_at: now,
+            version,
+        };
+        store.put_team(&team).await?;
+        Ok(team)
+    })
+    .await
+}
+
+/// Fetch a commune's team or `NotFound`.
+pub async fn get_team<S: TeamStore + ?Sized>(
+    store: &S,
+    commune: &str,
+) -> CoreResult<VolunteerTeam> {
+    store
+        .get_team(commune)
+        .await?
+        .ok_or_else(|| CoreError::not_found("volunteer team", commune))
+}
+
+/// Assign the volunteers who staff a session: members of its commune's team.
+#[instrument(skip_all, fields(session_id = id))]
+pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
+    store: &S,
+    id: &str,
+    volunteer_ids: Vec<String>,
+    now: DateTime<Utc>,
+) -> CoreResult<Session> {
+    let staff = distinct(volunteer_ids, "volunteer_ids")?;
+    retry_on_conflict(|| async {
+        let mut session = get_session(store, id).await?;
+        require_not_started(&session, now)?;
+        let team = store.get_team(&session.commune_code).await?;
+        for (i, v) in staff.iter().enumerate() {
+            if !team.as_ref().is_some_and(|t| t.member_ids.contains(v)) {
+                return Err(CoreError::invalid(
+                    format!("volunteer_ids[{i}]"),
+                    format!(
+                        "{v} is not in the volunteer team of commune {}",
+                        session.commune_code
+                    ),
+                ));
+            }
+        }
+        session.staff = staff.clone();
+        session.updated_at = now;
+        session.version += 1;
+        store.update_session(&session).await?;
+        Ok(session)
+    })
+    .await
+}
+
+fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
+    if ids.len() > MAX_TEAM_MEMBERS {
+        return Err(CoreError::invalid(
+            field,
+            format!("at most {MAX_TEAM_MEMBERS}"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let id = short_text(&format!("{field}[{i}]"), &id, 100)?;
+        if seen.insert(id.clone()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
