@@ -1,0 +1,85 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+
+use rusqlite::Connection;
+
+/// Each entry is one migration; never edit one that has shipped, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: units, contacts, campaigns, sessions, teams.
+    r#"
+    CREATE TABLE org_units (
+        code        TEXT NOT NULL,
+        valid_from  TEXT NOT NULL,          -- '' when valid since before records began
+        parent_code TEXT,
+        level       TEXT NOT NULL,
+        data        TEXT NOT NULL,
+        PRIMARY KEY (code, valid_from)
+    ) WITHOUT ROWID;
+    CREATE INDEX org_units_by_parent ON org_units (parent_code, code, valid_from);
+    CREATE INDEX org_units_by_level ON org_units (level, code, valid_from);
+
+    CREATE TABLE contacts (
+        id           TEXT PRIMARY KEY,
+        phone        TEXT NOT NULL UNIQUE,
+        commune_code TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        data         TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX contacts_by_commune_role ON contacts (commune_code, role, id);
+    CREATE INDEX contacts_by_role ON contacts (role, id);
+
+    CREATE TABLE campaigns (
+        id      TEXT PRIMARY KEY,
+        status  TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data    TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX campaigns_by_status ON campaigns (status, id);
+
+    CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY,
+        campaign_id  TEXT NOT NULL,
+        commune_code TEXT NOT NULL,
+        starts_at    TEXT NOT NULL,         -- RFC 3339 UTC, fixed width, so text order is time order
+        status       TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        data         TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_campaign ON sessions (campaign_id, starts_at, id);
+    CREATE INDEX sessions_by_commune ON sessions (commune_code, starts_at, id);
+    CREATE INDEX sessions_by_start ON sessions (starts_at, id);
+
+    CREATE TABLE teams (
+        commune_code TEXT PRIMARY KEY,
+        version      INTEGER NOT NULL,
+        data         TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Bring the schema up to date in one transaction; a newer schema than this build knows
+/// is refused rather than misread.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database schema is version {current}, newer than this program ({})",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()
+}
+
+/// The schema version this build writes.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,540 @@
+//! `SqliteStore`: the embedded store, one file in WAL mode.
+
+mod migrations;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use outreach_core::campaign::{Campaign, CampaignStatus};
+use outreach_core::contact::Contact;
+use outreach_core::error::{CoreError, CoreResult};
+use outreach_core::org::OrgUnit;
+use outreach_core::ports::{
+    CampaignStore, ContactFilter, ContactStore, MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, Page,
+    PageRequest, SessionFilter, SessionStore, TeamStore,
+};
+use outreach_core::session::Session;
+use outreach_core::team::VolunteerTeam;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::StoreError;
+use crate::cursor;
+
+/// The embedded store: one SQLite file, WAL mode, schema migrated on open.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The schema version this build migrates to.
+    pub fn latest_schema_version() -> usize {
+        migrations::latest_version()
+    }
+
+    /// The journal mode of the open database (`wal` once opened by this store).
+    pub async fn journal_mode(&self) -> CoreResult<String> {
+        self.call(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))?))
+            .await
+    }
+
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> CoreResult<usize> {
+        self.call(|c| {
+            Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
+        })
+        .await
+    }
+
+    /// Run blocking SQLite work off the async runtime.
+    async fn call<T, F>(&self, f: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let result = tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-done transaction
+            // (it rolls back on drop), so a poisoned lock is still safe to use.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(StoreError::from)?;
+        result.map_err(CoreError::from)
+    }
+}
+
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(v)?)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(s)?)
+}
+
+fn limit_of(page: &PageRequest) -> i64 {
+    i64::from(page.limit.clamp(1, MAX_PAGE_SIZE))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// Run a keyset-paginated query: `sql` holds `{after}` where the cursor condition goes
+/// and ends with `ORDER BY … LIMIT ?`; `key` gives the sort key of an item.
+fn paged<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    mut args: Vec<Value>,
+    key_columns: &[&str],
+    page: &PageRequest,
+    key: impl Fn(&T) -> Vec<String>,
+) -> Result<Page<T>, StoreError> {
+    let after = match &page.cursor {
+        Some(c) => {
+            let parts = cursor::decode(c, key_columns.len())?;
+            let cols = key_columns.join(", ");
+            let marks = vec!["?"; key_columns.len()].join(", ");
+            args.extend(parts.into_iter().map(Value::Text));
+            format!("AND ({cols}) > ({marks})")
+        }
+        None => String::new(),
+    };
+    let limit = limit_of(page);
+    args.push(Value::Integer(limit + 1));
+    let sql = sql.replace("{after}", &after);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut items: Vec<T> = stmt
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
+        .map(|row| from_json(&row?))
+        .collect::<Result<_, _>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            let k = key(last);
+            cursor::encode(&k.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn valid_from_key(u: &OrgUnit) -> String {
+    u.valid_from.map(|d| d.to_string()).unwrap_or_default()
+}
+
+#[async_trait]
+impl OrgUnitStore for SqliteStore {
+    async fn put_org_units(&self, units: &[OrgUnit]) -> CoreResult<()> {
+        let units = units.to_vec();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO org_units (code, valid_from, parent_code, level, data) VALUES (?, ?, ?, ?, ?)",
+                )?;
+                for u in &units {
+                    stmt.execute(params![u.code, valid_from_key(u), u.parent_code, u.level.as_str(), to_json(u)?])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn org_unit_versions(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
+        let code = code.to_string();
+        self.call(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT data FROM org_units WHERE code = ? ORDER BY valid_from")?;
+            let rows = stmt.query_map([code], |r| r.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn org_unit_children(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
+        let code = code.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT data FROM org_units WHERE parent_code = ? ORDER BY code, valid_from",
+            )?;
+            let rows = stmt.query_map([code], |r| r.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn list_org_units(
+        &self,
+        filter: &OrgUnitFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<OrgUnit>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM org_units WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            if let Some(level) = filter.level {
+                sql.push_str(" AND level = ?");
+                args.push(Value::Text(level.as_str().into()));
+            }
+            if let Some(parent) = filter.parent_code {
+                sql.push_str(" AND parent_code = ?");
+                args.push(Value::Text(parent));
+            }
+            sql.push_str(" {after} ORDER BY code, valid_from LIMIT ?");
+            paged(
+                c,
+                &sql,
+                args,
+                &["code", "valid_from"],
+                &page,
+                |u: &OrgUnit| vec![u.code.clone(), valid_from_key(u)],
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ContactStore for SqliteStore {
+    async fn insert_contact(&self, contact: &Contact) -> CoreResult<()> {
+        let contact = contact.clone();
+        self.call(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO contacts (id, phone, commune_code, role, version, data) VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    contact.id,
+                    contact.phone.e164,
+                    contact.commune_code,
+                    contact.role.as_str(),
+                    contact.version as i64,
+                    to_json(&contact)?
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_unique_violation(&e) => {
+                    Ok(Err(CoreError::AlreadyExists { entity: "contact", id: contact.id.clone() }))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?
+    }
+
+    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM contacts WHERE id = ?", &id))
+            .await
+    }
+
+    async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>> {
+        let phone = e164.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM contacts WHERE phone = ?", &phone))
+            .await
+    }
+
+    async fn update_contact(&self, contact: &Contact) -> CoreResult<()> {
+        let contact = contact.clone();
+        self.call(move |c| {
+            let result = c.execute(
+                "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                params![
+                    contact.phone.e164,
+                    contact.commune_code,
+                    contact.role.as_str(),
+                    contact.version as i64,
+                    to_json(&contact)?,
+                    contact.id,
+                    contact.version as i64 - 1
+                ],
+            );
+            match result {
+                Ok(1) => Ok(Ok(())),
+                Ok(_) => Ok(Err(stale("contact", &contact.id))),
+                Err(e) if is_unique_violation(&e) => {
+                    Ok(Err(CoreError::AlreadyExists { entity: "contact with phone", id: contact.phone.masked() }))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?
+    }
+
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Contact>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM contacts WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            if let Some(commune) = filter.commune {
+                sql.push_str(" AND commune_code = ?");
+                args.push(Value::Text(commune));
+            }
+            if let Some(role) = filter.role {
+                sql.push_str(" AND role = ?");
+                args.push(Value::Text(role.as_str().into()));
+            }
+            sql.push_str(" {after} ORDER BY id LIMIT ?");
+            paged(c, &sql, args, &["id"], &page, |x: &Contact| {
+                vec![x.id.clone()]
+            })
+        })
+        .await
+    }
+}
+
+fn get_json<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let data: Option<String> = c
+        .prepare_cached(sql)?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    data.map(|d| from_json(&d)).transpose()
+}
+
+fn stale(entity: &str, id: &str) -> CoreError {
+    CoreError::Conflict(format!(
+        "{entity} {id} was changed by someone else (or does not exist); reload and retry"
+    ))
+}
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn insert_campaign(&self, campaign: &Campaign) -> CoreResult<()> {
+        let campaign = campaign.clone();
+        self.call(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO campaigns (id, status, version, data) VALUES (?, ?, ?, ?)",
+                params![
+                    campaign.id,
+                    campaign.status.as_str(),
+                    campaign.version as i64,
+                    to_json(&campaign)?
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
+                    entity: "campaign",
+                    id: campaign.id.clone(),
+                })),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?
+    }
+
+    async fn get_campaign(&self, id: &str) -> CoreResult<Option<Campaign>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM campaigns WHERE id = ?", &id))
+            .await
+    }
+
+    async fn update_campaign(&self, campaign: &Campaign) -> CoreResult<()> {
+        let campaign = campaign.clone();
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE campaigns SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                params![
+                    campaign.status.as_str(),
+                    campaign.version as i64,
+                    to_json(&campaign)?,
+                    campaign.id,
+                    campaign.version as i64 - 1
+                ],
+            )?;
+            Ok(if n == 1 { Ok(()) } else { Err(stale("campaign", &campaign.id)) })
+        })
+        .await?
+    }
+
+    async fn list_campaigns(
+        &self,
+        status: Option<CampaignStatus>,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Campaign>> {
+        let page = page.clone();
+        self.call(move |c| {
+            let (sql, args) = match status {
+                Some(s) => (
+                    "SELECT data FROM campaigns WHERE status = ? {after} ORDER BY id LIMIT ?",
+                    vec![Value::Text(s.as_str().into())],
+                ),
+                None => (
+                    "SELECT data FROM campaigns WHERE 1 = 1 {after} ORDER BY id LIMIT ?",
+                    vec![],
+                ),
+            };
+            paged(c, sql, args, &["id"], &page, |x: &Campaign| {
+                vec![x.id.clone()]
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_sessions_if_absent(&self, sessions: &[Session]) -> CoreResult<usize> {
+        if sessions.is_empty() {
+            return Ok(0);
+        }
+        let sessions = sessions.to_vec();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut created = 0;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO sessions (id, campaign_id, commune_code, starts_at, status, version, data)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )?;
+                for s in &sessions {
+                    created += stmt.execute(params![
+                        s.id,
+                        s.campaign_id,
+                        s.commune_code,
+                        instant(s.starts_at),
+                        s.status.as_str(),
+                        s.version as i64,
+                        to_json(s)?
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> CoreResult<Option<Session>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM sessions WHERE id = ?", &id))
+            .await
+    }
+
+    async fn update_session(&self, session: &Session) -> CoreResult<()> {
+        let session = session.clone();
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE sessions SET starts_at = ?, status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                params![
+                    instant(session.starts_at),
+                    session.status.as_str(),
+                    session.version as i64,
+                    to_json(&session)?,
+                    session.id,
+                    session.version as i64 - 1
+                ],
+            )?;
+            Ok(if n == 1 { Ok(()) } else { Err(stale("session", &session.id)) })
+        })
+        .await?
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Session>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM sessions WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            if let Some(campaign) = filter.campaign {
+                sql.push_str(" AND campaign_id = ?");
+                args.push(Value::Text(campaign));
+            }
+            if let Some(commune) = filter.commune {
+                sql.push_str(" AND commune_code = ?");
+                args.push(Value::Text(commune));
+            }
+            if let Some(status) = filter.status {
+                sql.push_str(" AND status = ?");
+                args.push(Value::Text(status.as_str().into()));
+            }
+            if let Some(from) = filter.from {
+                sql.push_str(" AND starts_at >= ?");
+                args.push(Value::Text(instant(from)));
+            }
+            if let Some(to) = filter.to {
+                sql.push_str(" AND starts_at < ?");
+                args.push(Value::Text(instant(to)));
+            }
+            sql.push_str(" {after} ORDER BY starts_at, id LIMIT ?");
+            paged(c, &sql, args, &["starts_at", "id"], &page, |s: &Session| {
+                vec![instant(s.starts_at), s.id.clone()]
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TeamStore for SqliteStore {
+    async fn put_team(&self, team: &VolunteerTeam) -> CoreResult<()> {
+        let team = team.clone();
+        self.call(move |c| {
+            let n = if team.version == 1 {
+                c.execute(
+                    "INSERT OR IGNORE INTO teams (commune_code, version, data) VALUES (?, 1, ?)",
+                    params![team.commune_code, to_json(&team)?],
+                )?
+            } else {
+                c.execute(
+                    "UPDATE teams SET version = ?, data = ? WHERE commune_code = ? AND version = ?",
+                    params![
+                        team.version as i64,
+                        to_json(&team)?,
+                        team.commune_code,
+                        team.version as i64 - 1
+                    ],
+                )?
+            };
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(stale("volunteer team", &team.commune_code))
+            })
+        })
+        .await?
+    }
+
+    async fn get_team(&self, commune_code: &str) -> CoreResult<Option<VolunteerTeam>> {
+        let code = commune_code.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM teams WHERE commune_code = ?", &code))
+            .await
+    }
+}

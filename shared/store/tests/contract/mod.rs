@@ -1,0 +1,620 @@
+//! The `Store` contract: behaviour every adapter must show, written once and run against
+//! each implementation (`contract_tests!(async_constructor)` makes one test per case).
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
+use outreach_core::contact::{Channel, Consent, Contact, Role};
+use outreach_core::error::CoreError;
+use outreach_core::org::{Level, OrgUnit};
+use outreach_core::phone::Phone;
+use outreach_core::ports::{ContactFilter, OrgUnitFilter, PageRequest, SessionFilter, Store};
+use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::session::{Session, SessionStatus};
+use outreach_core::team::VolunteerTeam;
+
+/// One `#[tokio::test]` per contract case, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@cases $make;
+            units_are_written_all_at_once_and_versioned,
+            unit_lists_page_and_filter,
+            contacts_are_unique_by_id_and_phone,
+            contact_updates_are_optimistic,
+            contact_lists_page_through_every_item_once,
+            campaigns_round_trip_and_filter_by_status,
+            campaign_updates_are_optimistic,
+            session_inserts_are_idempotent,
+            sessions_list_by_campaign_commune_status_and_time,
+            session_updates_are_optimistic_and_move_the_start,
+            teams_are_versioned,
+            a_foreign_cursor_is_a_validation_error,
+            concurrent_updates_let_exactly_one_win,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                contract::$case(&store).await;
+            }
+        )*
+    };
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+pub fn unit(code: &str, level: Level, parent: Option<&str>) -> OrgUnit {
+    OrgUnit {
+        code: code.into(),
+        name: format!("Đơn vị {code}"),
+        level,
+        parent_code: parent.map(Into::into),
+        kind: None,
+        valid_from: None,
+        valid_until: None,
+        former_units: vec![],
+    }
+}
+
+pub fn contact(id: &str, phone: &str, commune: &str, role: Role) -> Contact {
+    Contact {
+        id: id.into(),
+        role,
+        name: "Nguyễn Thị Hoà".into(),
+        commune_code: commune.into(),
+        phone: Phone::parse(phone).unwrap(),
+        email: Some(format!("{id}@example.vn")),
+        consents: vec![Consent {
+            channel: Channel::Sms,
+            granted_at: t("2026-01-01T00:00:00Z"),
+            method: "paper_form".into(),
+            wording_version: "v1".into(),
+            recorded_by: Some("planner-1".into()),
+        }],
+        opt_outs: vec![],
+        created_at: t("2026-01-01T00:00:00Z"),
+        updated_at: t("2026-01-01T00:00:00Z"),
+        version: 1,
+    }
+}
+
+pub fn campaign(id: &str, status: CampaignStatus) -> Campaign {
+    Campaign {
+        id: id.into(),
+        name: "Chiến dịch dịch vụ công".into(),
+        description: Some("Hỗ trợ nộp hồ sơ trực tuyến".into()),
+        period: Period::new(day("2026-10-01"), day("2026-12-31")).unwrap(),
+        target_units: vec!["213".into()],
+        communes: vec!["07201".into(), "07204".into()],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 120,
+        venues: BTreeMap::from([("07201".into(), "Nhà văn hoá".into())]),
+        default_venue: Some("Trụ sở UBND xã".into()),
+        capacity: 40,
+        min_staff: 2,
+        reminder_rules: vec![],
+        status,
+        materialised_until: None,
+        created_at: t("2026-09-01T00:00:00Z"),
+        updated_at: t("2026-09-01T00:00:00Z"),
+        version: 1,
+    }
+}
+
+pub fn session(campaign: &Campaign, commune: &str, start: &str) -> Session {
+    Session::materialise(campaign, commune, t(start), t("2026-09-01T00:00:00Z"))
+}
+
+async fn collect_contacts(store: &dyn Store, filter: &ContactFilter, limit: u32) -> Vec<String> {
+    let mut page = PageRequest::first(limit);
+    let mut out = Vec::new();
+    loop {
+        let p = store.list_contacts(filter, &page).await.unwrap();
+        assert!(p.items.len() <= limit as usize);
+        out.extend(p.items.into_iter().map(|c| c.id));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
+    let mut old = unit("07210", Level::Commune, Some("213"));
+    old.valid_until = Some(day("2025-06-30"));
+    let mut new = unit("07210", Level::Commune, Some("24"));
+    new.name = "Phường Bắc Giang".into();
+    new.valid_from = Some(day("2025-07-01"));
+    let units = vec![
+        unit("24", Level::Province, None),
+        unit("213", Level::District, Some("24")),
+        old.clone(),
+        new.clone(),
+    ];
+    store.put_org_units(&units).await.unwrap();
+    let versions = store.org_unit_versions("07210").await.unwrap();
+    assert_eq!(
+        versions,
+        vec![old.clone(), new.clone()],
+        "oldest version first"
+    );
+    assert!(store.org_unit_versions("99999").await.unwrap().is_empty());
+    let children: Vec<String> = store
+        .org_unit_children("24")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.code)
+        .collect();
+    assert_eq!(
+        children,
+        ["213", "07210"]
+            .map(String::from)
+            .to_vec()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+    );
+    // Writing the same key again replaces it rather than adding a version.
+    let renamed = OrgUnit {
+        name: "Phường Bắc Giang (mới)".into(),
+        ..new
+    };
+    store
+        .put_org_units(std::slice::from_ref(&renamed))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.org_unit_versions("07210").await.unwrap(),
+        vec![old, renamed]
+    );
+}
+
+pub async fn unit_lists_page_and_filter(store: &dyn Store) {
+    let mut units = vec![
+        unit("24", Level::Province, None),
+        unit("213", Level::District, Some("24")),
+    ];
+    for i in 0..25 {
+        units.push(unit(&format!("07{i:03}"), Level::Commune, Some("213")));
+    }
+    store.put_org_units(&units).await.unwrap();
+    let filter = OrgUnitFilter {
+        level: Some(Level::Commune),
+        parent_code: Some("213".into()),
+    };
+    let mut page = PageRequest::first(10);
+    let mut seen = Vec::new();
+    loop {
+        let p = store.list_org_units(&filter, &page).await.unwrap();
+        seen.extend(p.items.into_iter().map(|u| u.code));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..25).map(|i| format!("07{i:03}")).collect();
+    assert_eq!(seen, want);
+    let provinces = store
+        .list_org_units(
+            &OrgUnitFilter {
+                level: Some(Level::Province),
+                ..Default::default()
+            },
+            &PageRequest::first(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(provinces.items.len(), 1);
+    assert_eq!(provinces.next_cursor, None);
+}
+
+pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
+    let a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    store.insert_contact(&a).await.unwrap();
+    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.find_contact_by_phone("+84912345678").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.get_contact("ct_missing").await.unwrap(), None);
+    let same_phone = contact("ct_b", "+84 912 345 678", "07204", Role::Volunteer);
+    assert!(matches!(
+        store.insert_contact(&same_phone).await,
+        Err(CoreError::AlreadyExists { .. })
+    ));
+    let same_id = contact("ct_a", "0987654321", "07204", Role::Volunteer);
+    assert!(matches!(
+        store.insert_contact(&same_id).await,
+        Err(CoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store.get_contact("ct_a").await.unwrap(),
+        Some(a),
+        "the refused writes changed nothing"
+    );
+    assert_eq!(store.get_contact("ct_b").await.unwrap(), None);
+}
+
+pub async fn contact_updates_are_optimistic(store: &dyn Store) {
+    let a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    store.insert_contact(&a).await.unwrap();
+    let mut changed = a.clone();
+    changed.opt_outs.push(outreach_core::contact::OptOut {
+        channel: Channel::Sms,
+        at: t("2026-02-01T00:00:00Z"),
+        source: "sms_reply".into(),
+    });
+    changed.version = 2;
+    store.update_contact(&changed).await.unwrap();
+    assert!(
+        !store
+            .get_contact("ct_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .has_consent(Channel::Sms)
+    );
+    // A writer that read version 1 loses.
+    let mut stale = a.clone();
+    stale.name = "Stale".into();
+    stale.version = 2;
+    assert!(matches!(
+        store.update_contact(&stale).await,
+        Err(CoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(changed));
+    // Updating a contact that does not exist is not a silent insert.
+    let ghost = Contact {
+        version: 2,
+        ..contact("ct_ghost", "0987654321", "07201", Role::Citizen)
+    };
+    assert!(store.update_contact(&ghost).await.is_err());
+    assert_eq!(store.get_contact("ct_ghost").await.unwrap(), None);
+}
+
+pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
+    let mut all = Vec::new();
+    for i in 0..23 {
+        let commune = if i % 2 == 0 { "07201" } else { "07204" };
+        let role = if i % 3 == 0 {
+            Role::Volunteer
+        } else {
+            Role::Citizen
+        };
+        let c = contact(
+            &format!("ct_{i:02}"),
+            &format!("09123450{i:02}"),
+            commune,
+            role,
+        );
+        store.insert_contact(&c).await.unwrap();
+        all.push(c);
+    }
+    let everyone = collect_contacts(store, &ContactFilter::default(), 5).await;
+    assert_eq!(
+        everyone,
+        all.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+    );
+    let filter = ContactFilter {
+        commune: Some("07201".into()),
+        role: Some(Role::Volunteer),
+    };
+    let want: Vec<String> = all
+        .iter()
+        .filter(|c| c.commune_code == "07201" && c.role == Role::Volunteer)
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(collect_contacts(store, &filter, 2).await, want);
+    let volunteers = ContactFilter {
+        role: Some(Role::Volunteer),
+        ..Default::default()
+    };
+    assert_eq!(collect_contacts(store, &volunteers, 3).await.len(), 8);
+}
+
+pub async fn campaigns_round_trip_and_filter_by_status(store: &dyn Store) {
+    let draft = campaign("cmp_1", CampaignStatus::Draft);
+    let active = campaign("cmp_2", CampaignStatus::Active);
+    store.insert_campaign(&draft).await.unwrap();
+    store.insert_campaign(&active).await.unwrap();
+    assert!(matches!(
+        store.insert_campaign(&draft).await,
+        Err(CoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.get_campaign("cmp_1").await.unwrap(), Some(draft));
+    let actives = store
+        .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(actives.items, vec![active]);
+    let all = store
+        .list_campaigns(None, &PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+    let rest = store
+        .list_campaigns(
+            None,
+            &PageRequest {
+                limit: 1,
+                cursor: all.next_cursor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items[0].id, "cmp_2");
+    assert_eq!(rest.next_cursor, None);
+}
+
+pub async fn campaign_updates_are_optimistic(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Draft);
+    store.insert_campaign(&c).await.unwrap();
+    let activated = Campaign {
+        status: CampaignStatus::Active,
+        version: 2,
+        ..c.clone()
+    };
+    store.update_campaign(&activated).await.unwrap();
+    let cancelled = Campaign {
+        status: CampaignStatus::Cancelled,
+        version: 2,
+        ..c.clone()
+    };
+    assert!(matches!(
+        store.update_campaign(&cancelled).await,
+        Err(CoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_campaign("cmp_1").await.unwrap(),
+        Some(activated.clone())
+    );
+    let listed = store
+        .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![activated]);
+    assert!(
+        store
+            .list_campaigns(Some(CampaignStatus::Draft), &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+pub async fn session_inserts_are_idempotent(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Active);
+    let sessions = vec![
+        session(&c, "07201", "2026-10-03T01:00:00Z"),
+        session(&c, "07204", "2026-10-03T01:00:00Z"),
+        session(&c, "07201", "2026-10-10T01:00:00Z"),
+    ];
+    assert_eq!(store.insert_sessions_if_absent(&sessions).await.unwrap(), 3);
+    assert_eq!(store.insert_sessions_if_absent(&sessions).await.unwrap(), 0);
+    // A session already stored keeps its stored state even if offered again changed.
+    let mut cancelled = sessions[0].clone();
+    cancelled.status = SessionStatus::Cancelled;
+    cancelled.version = 2;
+    store.update_session(&cancelled).await.unwrap();
+    let more = vec![
+        sessions[0].clone(),
+        session(&c, "07204", "2026-10-10T01:00:00Z"),
+    ];
+    assert_eq!(store.insert_sessions_if_absent(&more).await.unwrap(), 1);
+    assert_eq!(
+        store.get_session(&sessions[0].id).await.unwrap(),
+        Some(cancelled)
+    );
+    assert_eq!(store.insert_sessions_if_absent(&[]).await.unwrap(), 0);
+}
+
+pub async fn sessions_list_by_campaign_commune_status_and_time(store: &dyn Store) {
+    let c1 = campaign("cmp_1", CampaignStatus::Active);
+    let c2 = campaign("cmp_2", CampaignStatus::Active);
+    let mut sessions = Vec::new();
+    for week in 0..6 {
+        let start = t("2026-10-03T01:00:00Z") + Duration::weeks(week);
+        for commune in ["07201", "07204"] {
+            sessions.push(Session::materialise(&c1, commune, start, start));
+        }
+        sessions.push(Session::materialise(&c2, "07201", start, start));
+    }
+    store.insert_sessions_if_absent(&sessions).await.unwrap();
+    let mut cancelled = sessions[3].clone();
+    cancelled.status = SessionStatus::Cancelled;
+    cancelled.version = 2;
+    store.update_session(&cancelled).await.unwrap();
+
+    let filter = SessionFilter {
+        campaign: Some("cmp_1".into()),
+        ..Default::default()
+    };
+    let mut page = PageRequest::first(5);
+    let mut listed = Vec::new();
+    loop {
+        let p = store.list_sessions(&filter, &page).await.unwrap();
+        listed.extend(p.items);
+        match p.next_cursor {
+            Some(cur) => page.cursor = Some(cur),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 12);
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| (w[0].starts_at, &w[0].id) < (w[1].starts_at, &w[1].id)),
+        "ordered by start"
+    );
+    assert_eq!(
+        listed.iter().map(|s| &s.id).collect::<HashSet<_>>().len(),
+        12,
+        "no item twice"
+    );
+
+    let window = SessionFilter {
+        campaign: Some("cmp_1".into()),
+        commune: Some("07201".into()),
+        status: Some(SessionStatus::Scheduled),
+        from: Some(t("2026-10-10T01:00:00Z")),
+        to: Some(t("2026-10-31T01:00:00Z")),
+    };
+    let got = store
+        .list_sessions(&window, &PageRequest::first(50))
+        .await
+        .unwrap();
+    let starts: Vec<String> = got.items.iter().map(|s| s.starts_at.to_rfc3339()).collect();
+    // 10 Oct is cancelled for 07201 (sessions[3]); 31 Oct is excluded by `to`.
+    assert_eq!(
+        starts,
+        ["2026-10-17T01:00:00+00:00", "2026-10-24T01:00:00+00:00"]
+    );
+    let cancelled_only = SessionFilter {
+        status: Some(SessionStatus::Cancelled),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_sessions(&cancelled_only, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items,
+        vec![cancelled]
+    );
+}
+
+pub async fn session_updates_are_optimistic_and_move_the_start(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Active);
+    let s = session(&c, "07201", "2026-10-03T01:00:00Z");
+    let later = session(&c, "07201", "2026-10-10T01:00:00Z");
+    store
+        .insert_sessions_if_absent(&[s.clone(), later.clone()])
+        .await
+        .unwrap();
+    let mut moved = s.clone();
+    moved.starts_at = t("2026-10-20T02:00:00Z");
+    moved.ends_at = t("2026-10-20T04:00:00Z");
+    moved.version = 2;
+    store.update_session(&moved).await.unwrap();
+    assert!(
+        matches!(
+            store.update_session(&moved).await,
+            Err(CoreError::Conflict(_))
+        ),
+        "same version twice"
+    );
+    let all = store
+        .list_sessions(&SessionFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.items,
+        vec![later, moved.clone()],
+        "the moved session sorts by its new start"
+    );
+    assert!(moved.is_moved());
+}
+
+pub async fn teams_are_versioned(store: &dyn Store) {
+    let team = VolunteerTeam {
+        commune_code: "07201".into(),
+        name: "Đội tình nguyện tri thức trẻ xã Tân Dĩnh".into(),
+        leader_id: Some("ct_1".into()),
+        member_ids: vec!["ct_1".into(), "ct_2".into()],
+        updated_at: t("2026-09-01T00:00:00Z"),
+        version: 1,
+    };
+    assert_eq!(store.get_team("07201").await.unwrap(), None);
+    store.put_team(&team).await.unwrap();
+    assert!(
+        matches!(store.put_team(&team).await, Err(CoreError::Conflict(_))),
+        "a second first version"
+    );
+    let grown = VolunteerTeam {
+        member_ids: vec!["ct_1".into(), "ct_2".into(), "ct_3".into()],
+        version: 2,
+        ..team
+    };
+    store.put_team(&grown).await.unwrap();
+    assert_eq!(store.get_team("07201").await.unwrap(), Some(grown));
+}
+
+pub async fn a_foreign_cursor_is_a_validation_error(store: &dyn Store) {
+    for cursor in ["not base64 at all!", "AAAA", ""] {
+        let page = PageRequest {
+            limit: 10,
+            cursor: Some(cursor.into()),
+        };
+        match store.list_contacts(&ContactFilter::default(), &page).await {
+            Err(CoreError::Validation { field, .. }) => assert_eq!(field, "cursor"),
+            other => panic!("cursor {cursor:?} gave {other:?}"),
+        }
+    }
+}
+
+pub async fn concurrent_updates_let_exactly_one_win(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Draft);
+    store.insert_campaign(&c).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let mut mine = c.clone();
+        mine.name = format!("writer {i}");
+        mine.version = 2;
+        tasks.push(async move { store.update_campaign(&mine).await });
+    }
+    let results = futures_join_all(tasks).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(CoreError::Conflict(_))))
+    );
+}
+
+/// Poll futures concurrently without pulling in the `futures` crate.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
