@@ -144,3 +144,19 @@ pub trait TeamStore: Send + Sync {
 pub trait Store: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore {}
 
 impl<T: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore> Store for T {}
+
+/// Where the current time comes from: the system clock in production, a fixed or
+/// stepped clock in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,338 @@
+//! `outreach demo`: the main job, start to finish, on a fresh database.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Asia::Ho_Chi_Minh;
+use outreach_core::campaign::{
+    Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec,
+};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
+use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::ports::{PageRequest, SessionFilter, SessionStore};
+use outreach_core::quarter::Quarter;
+use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::session::{Session, SessionStatus};
+use outreach_core::team::TeamInput;
+use outreach_core::usecases::{self, Actor};
+use outreach_store::SqliteStore;
+
+/// The demo province: one district, three communes (a small slice of Bắc Giang).
+const UNITS: &str = r#"[
+  {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
+  {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
+  {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"},
+  {"code": "07228", "name": "Phường Đa Mai", "level": "commune", "parent_code": "213"},
+  {"code": "07441", "name": "Xã Tân Dĩnh", "level": "commune", "parent_code": "213"}
+]"#;
+
+const COMMUNES: [&str; 3] = ["07201", "07228", "07441"];
+
+pub async fn run(keep: Option<PathBuf>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = keep.unwrap_or_else(|| dir.path().join("demo.db"));
+    if path.exists() {
+        anyhow::bail!(
+            "{} exists; the demo starts from an empty database",
+            path.display()
+        );
+    }
+    let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let quarter = Quarter {
+        year: 2026,
+        quarter: 4,
+    };
+    let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
+    let setup_time = q_start - Duration::days(14);
+    let actor = Actor {
+        subject: Some("demo-planner".into()),
+    };
+    println!(
+        "outreach demo — {quarter} in Bắc Giang (database: {})",
+        path.display()
+    );
+    println!();
+
+    // 1. Units.
+    let summary =
+        usecases::import_org_units(&store, parse_units_json(UNITS)?, ImportValidity::default())
+            .await?;
+    println!(
+        "1. units: {} province, {} district, {} communes",
+        summary.provinces, summary.districts, summary.communes
+    );
+
+    // 2. Contacts: citizens and volunteers in each commune, most with consent.
+    let mut citizens = 0;
+    let mut volunteers: Vec<Vec<String>> = vec![Vec::new(); COMMUNES.len()];
+    let mut refused = Vec::new();
+    for (ci, commune) in COMMUNES.iter().enumerate() {
+        for i in 0..6 {
+            let role = if i < 4 {
+                Role::Citizen
+            } else {
+                Role::Volunteer
+            };
+            let consents = if i == 3 {
+                Vec::new() // registered at a session, no consent yet
+            } else {
+                vec![ConsentInput {
+                    channel: Channel::Sms,
+                    method: "paper_form".into(),
+                    wording_version: "2026-09".into(),
+                    granted_at: Some(setup_time),
+                }]
+            };
+            let input = ContactInput {
+                role,
+                name: format!(
+                    "{} {}",
+                    [
+                        "Nguyễn Văn",
+                        "Trần Thị",
+                        "Lê Minh",
+                        "Phạm Thu",
+                        "Hoàng Đức",
+                        "Vũ Ngọc"
+                    ][i],
+                    ["An", "Bình", "Chi"][ci]
+                ),
+                commune_code: commune.to_string(),
+                phone: format!("09{}{:07}", 1 + ci, 1_000 + i),
+                email: None,
+                consents,
+            };
+            let contact = usecases::register_contact(&store, input, setup_time, &actor).await?;
+            match role {
+                Role::Citizen => citizens += 1,
+                Role::Volunteer => volunteers[ci].push(contact.id.clone()),
+            }
+            if i == 2 && ci == 0 {
+                refused.push(contact.id);
+            }
+        }
+    }
+    // A landline (no SMS possible) and two bad rows, through the CSV importer.
+    let csv = "name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n\
+               Đỗ Văn Hùng,0204 3854 123,citizen,07441,yes,paper_form,2026-09\n\
+               Bùi Thị Lan,01662 345 678,citizen,07441,yes,paper_form,2026-09\n\
+               Ngô Văn Khoa,0912 000 001,citizen,99999,no,,\n";
+    let report = usecases::import_contacts(
+        &store,
+        outreach_core::contact::parse_contacts_csv(csv)?,
+        setup_time,
+        &actor,
+    )
+    .await?;
+    for id in &refused {
+        usecases::opt_out(
+            &store,
+            id,
+            Some(Channel::Sms),
+            "sms_reply",
+            setup_time + Duration::hours(1),
+        )
+        .await?;
+    }
+    let volunteer_count: usize = volunteers.iter().map(Vec::len).sum();
+    println!(
+        "2. contacts: {} citizens and {volunteer_count} volunteers registered; CSV import kept {} row(s), refused {}:",
+        citizens + report.imported,
+        report.imported,
+        report.rejected.len()
+    );
+    for r in &report.rejected {
+        println!("     row {}: {}", r.row, r.reasons.join("; "));
+    }
+    println!("   {} citizen(s) opted out by replying TC", refused.len());
+
+    // 3. Volunteer teams.
+    for (ci, commune) in COMMUNES.iter().enumerate() {
+        let team = TeamInput {
+            name: format!("Đội tình nguyện tri thức trẻ {commune}"),
+            leader_id: volunteers[ci].first().cloned(),
+            member_ids: volunteers[ci].clone(),
+        };
+        usecases::put_team(&store, commune, team, setup_time).await?;
+    }
+    println!(
+        "3. volunteer teams: {} teams of {} volunteers",
+        COMMUNES.len(),
+        volunteers[0].len()
+    );
+
+    // 4. A campaign over the district: every Saturday 08:00 local.
+    let input = CampaignInput {
+        name: "Thứ Bảy dịch vụ công trực tuyến".into(),
+        description: Some("Hỗ trợ người dân tạo tài khoản và nộp hồ sơ trực tuyến".into()),
+        period: Period::new(
+            quarter.first_day(),
+            quarter.next().first_day().pred_opt().expect("date"),
+        )?,
+        target_units: vec!["213".into()],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 180,
+        venues: [(
+            "07201".to_string(),
+            "Nhà văn hoá phường Thọ Xương".to_string(),
+        )]
+        .into(),
+        default_venue: Some("Trụ sở UBND".into()),
+        capacity: 40,
+        min_staff: 2,
+        reminder_rules: vec![
+            ReminderRuleInput {
+                id: Some("day-before".into()),
+                offset_minutes: 24 * 60,
+                audience: Audience::Citizens,
+                channels: vec![Channel::Sms],
+                sms_template: None,
+                email_subject: None,
+                email_template: None,
+            },
+            ReminderRuleInput {
+                id: Some("staff-2h".into()),
+                offset_minutes: 120,
+                audience: Audience::Volunteers,
+                channels: vec![Channel::Sms],
+                sms_template: None,
+                email_subject: None,
+                email_template: None,
+            },
+        ],
+    };
+    let campaign = usecases::create_campaign(&store, input, setup_time).await?;
+    let campaign =
+        usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time)
+            .await?;
+    println!(
+        "4. campaign {:?}: {} in {} communes, {} reminder rules, {}",
+        campaign.name,
+        campaign.schedule.cron,
+        campaign.communes.len(),
+        campaign.reminder_rules.len(),
+        campaign.status.as_str()
+    );
+
+    // 5. The planner runs through the quarter (once a week here; every 15 minutes in
+    //    production), materialising sessions over its rolling horizon.
+    let horizon = Duration::days(DEFAULT_HORIZON_DAYS);
+    let mut now = setup_time;
+    let mut runs = 0;
+    let mut created = 0;
+    while now < q_end {
+        created += run_planner(&store, now, horizon).await?.sessions_created;
+        runs += 1;
+        now += Duration::days(7);
+    }
+    let again = run_planner(&store, now - Duration::days(7), horizon).await?;
+    println!(
+        "5. planner: {runs} weekly runs materialised {created} sessions ({}-day horizon); running again created {}",
+        DEFAULT_HORIZON_DAYS, again.sessions_created
+    );
+
+    // 6. Staffing, one cancellation, one move — done a week before the sessions.
+    let sessions = all_sessions(&store, &campaign.id).await?;
+    let first_week: Vec<&Session> = sessions.iter().take(COMMUNES.len() * 4).collect();
+    let office_time = q_start - Duration::days(7);
+    for (i, s) in first_week.iter().enumerate() {
+        let ci = COMMUNES
+            .iter()
+            .position(|c| *c == s.commune_code)
+            .unwrap_or(0);
+        // The third commune's team is short: it staffs its sessions with one volunteer.
+        let staff = if ci == 2 {
+            volunteers[ci][..1].to_vec()
+        } else {
+            volunteers[ci].clone()
+        };
+        if i % 5 != 4 {
+            usecases::assign_staff(&store, &s.id, staff, office_time).await?;
+        }
+    }
+    let cancelled = &sessions[COMMUNES.len()];
+    usecases::cancel_session(
+        &store,
+        &cancelled.id,
+        Some("Trùng lịch họp HĐND".into()),
+        office_time,
+    )
+    .await?;
+    let moved = &sessions[COMMUNES.len() * 2];
+    let new_start = moved.starts_at + Duration::days(1);
+    usecases::move_session(&store, &moved.id, new_start, None, office_time).await?;
+    println!(
+        "6. staffing: {} sessions staffed; {} cancelled; {} moved to {}",
+        first_week.len() - first_week.len() / 5,
+        short_local(cancelled.starts_at),
+        short_local(moved.starts_at),
+        short_local(new_start)
+    );
+
+    // 7. What a planner sees.
+    let sessions = all_sessions(&store, &campaign.id).await?;
+    println!();
+    println!(
+        "{:<10} {:<8} {:<18} {:<10} {:>5}  {}",
+        "date", "commune", "starts (local)", "status", "staff", "flags"
+    );
+    for s in sessions.iter().take(12) {
+        let mut flags = Vec::new();
+        if s.is_short_of_staff() {
+            flags.push("short of staff");
+        }
+        if s.is_moved() {
+            flags.push("moved");
+        }
+        println!(
+            "{:<10} {:<8} {:<18} {:<10} {:>2}/{:<2}  {}",
+            s.starts_at.with_timezone(&Ho_Chi_Minh).format("%d/%m/%Y"),
+            s.commune_code,
+            s.starts_at
+                .with_timezone(&Ho_Chi_Minh)
+                .format("%a %H:%M %:z"),
+            s.status.as_str(),
+            s.staff.len(),
+            s.min_staff,
+            flags.join(", ")
+        );
+    }
+    let scheduled = sessions
+        .iter()
+        .filter(|s| s.status == SessionStatus::Scheduled)
+        .count();
+    let short = sessions.iter().filter(|s| s.is_short_of_staff()).count();
+    println!(
+        "… {} sessions in {quarter}: {scheduled} scheduled, {short} short of staff",
+        sessions.len()
+    );
+    Ok(())
+}
+
+async fn all_sessions(store: &SqliteStore, campaign: &str) -> Result<Vec<Session>> {
+    let filter = SessionFilter {
+        campaign: Some(campaign.to_string()),
+        ..SessionFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    let mut out = Vec::new();
+    loop {
+        let p = store.list_sessions(&filter, &page).await?;
+        out.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn short_local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Ho_Chi_Minh)
+        .format("%d/%m %H:%M")
+        .to_string()
+}

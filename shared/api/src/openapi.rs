@@ -1,0 +1,46 @@
+//! The OpenAPI document, generated from the handlers' annotations and the types' schemas.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "outreach", description = "Outreach-campaign scheduler of a provincial Youth Union: units, contacts, campaigns, sessions, volunteer teams."),
+    paths(
+        routes::healthz,
+        routes::units::list, routes::units::get_one, routes::units::import,
+        routes::contacts::list, routes::contacts::create, routes::contacts::get_one, routes::contacts::import,
+        routes::contacts::add_consent, routes::contacts::opt_out,
+        routes::campaigns::list, routes::campaigns::create, routes::campaigns::get_one, routes::campaigns::action,
+        routes::campaigns::sessions, routes::campaigns::preview,
+        routes::sessions::get_one, routes::sessions::action, routes::sessions::assign_staff,
+        routes::sessions::get_team, routes::sessions::put_team,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

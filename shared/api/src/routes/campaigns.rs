@@ -1,0 +1,212 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus};
+use outreach_core::ports::SessionFilter;
+use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE};
+use outreach_core::session::SessionStatus;
+use outreach_core::usecases;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::sessions::SessionView;
+use crate::routes::{List, split_action};
+use crate::{AppState, PageParams};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CampaignListParams {
+    pub status: Option<CampaignStatus>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", params(CampaignListParams),
+    responses((status = 200, body = List<Campaign>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(q): ApiQuery<CampaignListParams>,
+) -> ApiResult<Json<List<Campaign>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    Ok(Json(
+        state.store.list_campaigns(q.status, &page).await?.into(),
+    ))
+}
+
+/// Create a campaign (as a draft). Target units may be communes, districts or the
+/// province; they expand to the communes valid on the period's first day.
+#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
+    responses((status = 201, body = Campaign), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<CampaignInput>,
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    caller.require_write()?;
+    let campaign =
+        usecases::create_campaign(state.store.as_ref(), input, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(campaign)))
+}
+
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = Campaign), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Campaign>> {
+    Ok(Json(
+        usecases::get_campaign(state.store.as_ref(), &id).await?,
+    ))
+}
+
+/// Lifecycle: `POST /v1/campaigns/{id}:activate` (also `:pause`, `:cancel`, `:complete`).
+/// draft → active → paused ⇄ active; draft/active/paused → cancelled (its sessions to
+/// come are cancelled too); active/paused → completed. Other transitions answer 409.
+#[utoipa::path(post, path = "/v1/campaigns/{id}:{action}", tag = "campaigns",
+    params(("id" = String, Path), ("action" = CampaignAction, Path)),
+    responses((status = 200, body = Campaign), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(segment): Path<String>,
+) -> ApiResult<Json<Campaign>> {
+    let (id, action) = split_action(&segment)?;
+    let action = CampaignAction::parse(action).ok_or_else(|| {
+        ApiError::bad(
+            "action",
+            format!("unknown action {action:?}: activate, pause, cancel or complete"),
+        )
+    })?;
+    caller.require_write()?;
+    Ok(Json(
+        usecases::act_on_campaign(state.store.as_ref(), id, action, state.clock.now()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionListParams {
+    pub commune: Option<String>,
+    pub status: Option<SessionStatus>,
+    /// Sessions starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Sessions starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Only sessions with fewer volunteers assigned than they need (filters the page).
+    pub short_of_staff: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A campaign's sessions, by start; each flags whether it is short of staff.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/sessions", tag = "campaigns",
+    params(("id" = String, Path), SessionListParams),
+    responses((status = 200, body = List<SessionView>), (status = 404, body = ErrorBody)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<SessionListParams>,
+) -> ApiResult<Json<List<SessionView>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && to < from
+    {
+        return Err(ApiError::bad("to", "`to` is before `from`"));
+    }
+    usecases::get_campaign(state.store.as_ref(), &id).await?;
+    let filter = SessionFilter {
+        campaign: Some(id),
+        commune: q.commune,
+        status: q.status,
+        from: q.from,
+        to: q.to,
+    };
+    let page = state.store.list_sessions(&filter, &page).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(SessionView::from)
+        .filter(|s| q.short_of_staff.is_none_or(|want| s.short_of_staff == want))
+        .collect();
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A schedule to preview.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    pub cron: String,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Asia/Ho_Chi_Minh")]
+    pub time_zone: Option<Tz>,
+    /// Preview sessions after this instant; now when omitted.
+    #[serde(default)]
+    pub after: Option<DateTime<Utc>>,
+    /// How many sessions (default 10, at most 100).
+    #[serde(default)]
+    pub count: Option<usize>,
+}
+
+/// One previewed session start.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewItem {
+    pub starts_at: DateTime<Utc>,
+    /// The same instant in the schedule's zone (RFC 3339 with its offset).
+    pub local: String,
+}
+
+/// The preview: the next sessions of the schedule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    pub time_zone: String,
+    pub sessions: Vec<PreviewItem>,
+}
+
+/// Preview the next N sessions of a cron expression in a time zone.
+#[utoipa::path(post, path = "/v1/schedule:preview", tag = "campaigns", request_body = PreviewInput,
+    responses((status = 200, body = Preview), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiJson(input): ApiJson<PreviewInput>,
+) -> ApiResult<Json<Preview>> {
+    let count = input.count.unwrap_or(10);
+    if !(1..=100).contains(&count) {
+        return Err(ApiError::bad("count", "between 1 and 100"));
+    }
+    let tz = input.time_zone.unwrap_or(DEFAULT_TIME_ZONE);
+    let schedule = CronSchedule::parse(&input.cron, tz)?;
+    let after = input.after.unwrap_or_else(|| state.clock.now());
+    let sessions = schedule
+        .next_sessions(after, count)
+        .into_iter()
+        .map(|t| PreviewItem {
+            starts_at: t,
+            local: t.with_timezone(&tz).to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(Preview {
+        time_zone: tz.name().to_string(),
+        sessions,
+    }))
+}

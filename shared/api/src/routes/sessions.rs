@@ -1,0 +1,153 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use outreach_core::session::Session;
+use outreach_core::team::{TeamInput, VolunteerTeam};
+use outreach_core::usecases;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiJsonOrEmpty};
+use crate::routes::split_action;
+
+/// A session with the flags a planner scans for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    #[serde(flatten)]
+    pub session: Session,
+    /// Fewer volunteers assigned than the session needs.
+    pub short_of_staff: bool,
+    /// Moved from the time the schedule gave.
+    pub moved: bool,
+}
+
+impl From<Session> for SessionView {
+    fn from(session: Session) -> Self {
+        Self {
+            short_of_staff: session.is_short_of_staff(),
+            moved: session.is_moved(),
+            session,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionView>> {
+    Ok(Json(
+        usecases::get_session(state.store.as_ref(), &id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Body of `:cancel` (optional) and `:move`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionActionInput {
+    /// Why the session is cancelled (`:cancel`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The new start (`:move`, required).
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// A new venue (`:move`, optional).
+    #[serde(default)]
+    pub venue: Option<String>,
+}
+
+/// `POST /v1/sessions/{id}:cancel` or `:move`. Only a session that has not started can
+/// be changed; a moved session keeps its id and length.
+#[utoipa::path(post, path = "/v1/sessions/{id}:{action}", tag = "sessions",
+    params(("id" = String, Path), ("action" = String, Path, description = "cancel or move")),
+    request_body = SessionActionInput,
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(segment): Path<String>,
+    ApiJsonOrEmpty(input): ApiJsonOrEmpty<SessionActionInput>,
+) -> ApiResult<Json<SessionView>> {
+    let (id, action) = split_action(&segment)?;
+    caller.require_write()?;
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let session = match action {
+        "cancel" => usecases::cancel_session(store, id, input.reason, now).await?,
+        "move" => {
+            let starts_at = input
+                .starts_at
+                .ok_or_else(|| ApiError::bad("starts_at", "a move needs the new start"))?;
+            usecases::move_session(store, id, starts_at, input.venue, now).await?
+        }
+        other => {
+            return Err(ApiError::bad(
+                "action",
+                format!("unknown action {other:?}: cancel or move"),
+            ));
+        }
+    };
+    Ok(Json(session.into()))
+}
+
+/// The volunteers who staff a session.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffInput {
+    pub volunteer_ids: Vec<String>,
+}
+
+/// Assign the volunteers of the commune's team who staff a session (replaces the list).
+#[utoipa::path(put, path = "/v1/sessions/{id}/staff", tag = "sessions", params(("id" = String, Path)),
+    request_body = StaffInput,
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn assign_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<StaffInput>,
+) -> ApiResult<Json<SessionView>> {
+    caller.require_write()?;
+    let session = usecases::assign_staff(
+        state.store.as_ref(),
+        &id,
+        input.volunteer_ids,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(session.into()))
+}
+
+#[utoipa::path(get, path = "/v1/teams/{commune}", tag = "teams", params(("commune" = String, Path)),
+    responses((status = 200, body = VolunteerTeam), (status = 404, body = ErrorBody)))]
+pub async fn get_team(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(commune): Path<String>,
+) -> ApiResult<Json<VolunteerTeam>> {
+    Ok(Json(
+        usecases::get_team(state.store.as_ref(), &commune).await?,
+    ))
+}
+
+/// Set a commune's volunteer team (đội tình nguyện): members are registered volunteers.
+#[utoipa::path(put, path = "/v1/teams/{commune}", tag = "teams", params(("commune" = String, Path)),
+    request_body = TeamInput,
+    responses((status = 200, body = VolunteerTeam), (status = 422, body = ErrorBody)))]
+pub async fn put_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(commune): Path<String>,
+    ApiJson(input): ApiJson<TeamInput>,
+) -> ApiResult<Json<VolunteerTeam>> {
+    caller.require_write()?;
+    Ok(Json(
+        usecases::put_team(state.store.as_ref(), &commune, input, state.clock.now()).await?,
+    ))
+}
