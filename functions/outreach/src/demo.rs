@@ -278,8 +278,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let sessions = all_sessions(&store, &campaign.id).await?;
     println!();
     println!(
-        "{:<10} {:<8} {:<18} {:<10} {:>5}  {}",
-        "date", "commune", "starts (local)", "status", "staff", "flags"
+        "{:<10} {:<8} {:<18} {:<10} {:>5}  flags",
+        "date", "commune", "starts (local)", "status", "staff"
     );
     for s in sessions.iter().take(12) {
         let mut flags = Vec::new();
