@@ -25,9 +25,7 @@ impl StoreArgs {
             None => Ok(self.db.clone()),
             Some(StoreUrl::Sqlite(path)) => Ok(path.clone()),
             Some(StoreUrl::DynamoDb(table)) => {
-                bail!(
-                    "dynamodb:{table}: this build of outreach has no DynamoDB store yet; use sqlite:PATH"
-                )
+                bail!("dynamodb:{table}: this build of outreach has no DynamoDB store yet; use sqlite:PATH")
             }
         }
     }
@@ -35,15 +33,12 @@ impl StoreArgs {
     /// Open the store, creating and migrating the SQLite file if needed.
     pub fn open(&self) -> Result<SqliteStore> {
         let path = self.path()?;
-        SqliteStore::open(&path)
-            .with_context(|| format!("opening the SQLite store at {}", path.display()))
+        SqliteStore::open(&path).with_context(|| format!("opening the SQLite store at {}", path.display()))
     }
 
     /// Where the store points, for messages.
     pub fn describe(&self) -> String {
-        self.path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        self.path().map(|p| p.display().to_string()).unwrap_or_default()
     }
 }
 
@@ -95,8 +90,10 @@ fn read_or_create_key(path: &PathBuf) -> Result<Vec<u8>> {
 pub fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

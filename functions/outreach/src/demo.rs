@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
-use outreach_core::campaign::{
-    Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec,
-};
+use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::{ImportValidity, parse_units_json};
@@ -34,31 +32,20 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = keep.unwrap_or_else(|| dir.path().join("demo.db"));
     if path.exists() {
-        anyhow::bail!(
-            "{} exists; the demo starts from an empty database",
-            path.display()
-        );
+        anyhow::bail!("{} exists; the demo starts from an empty database", path.display());
     }
     let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let quarter = Quarter {
-        year: 2026,
-        quarter: 4,
-    };
+    let quarter = Quarter { year: 2026, quarter: 4 };
     let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
     let setup_time = q_start - Duration::days(14);
     let actor = Actor {
         subject: Some("demo-planner".into()),
     };
-    println!(
-        "outreach demo — {quarter} in Bắc Giang (database: {})",
-        path.display()
-    );
+    println!("outreach demo — {quarter} in Bắc Giang (database: {})", path.display());
     println!();
 
     // 1. Units.
-    let summary =
-        usecases::import_org_units(&store, parse_units_json(UNITS)?, ImportValidity::default())
-            .await?;
+    let summary = usecases::import_org_units(&store, parse_units_json(UNITS)?, ImportValidity::default()).await?;
     println!(
         "1. units: {} province, {} district, {} communes",
         summary.provinces, summary.districts, summary.communes
@@ -70,11 +57,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let mut refused = Vec::new();
     for (ci, commune) in COMMUNES.iter().enumerate() {
         for i in 0..6 {
-            let role = if i < 4 {
-                Role::Citizen
-            } else {
-                Role::Volunteer
-            };
+            let role = if i < 4 { Role::Citizen } else { Role::Volunteer };
             let consents = if i == 3 {
                 Vec::new() // registered at a session, no consent yet
             } else {
@@ -89,14 +72,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 role,
                 name: format!(
                     "{} {}",
-                    [
-                        "Nguyễn Văn",
-                        "Trần Thị",
-                        "Lê Minh",
-                        "Phạm Thu",
-                        "Hoàng Đức",
-                        "Vũ Ngọc"
-                    ][i],
+                    ["Nguyễn Văn", "Trần Thị", "Lê Minh", "Phạm Thu", "Hoàng Đức", "Vũ Ngọc"][i],
                     ["An", "Bình", "Chi"][ci]
                 ),
                 commune_code: commune.to_string(),
@@ -177,11 +153,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             time_zone: DEFAULT_TIME_ZONE,
         },
         session_minutes: 180,
-        venues: [(
-            "07201".to_string(),
-            "Nhà văn hoá phường Thọ Xương".to_string(),
-        )]
-        .into(),
+        venues: [("07201".to_string(), "Nhà văn hoá phường Thọ Xương".to_string())].into(),
         default_venue: Some("Trụ sở UBND".into()),
         capacity: 40,
         min_staff: 2,
@@ -207,9 +179,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         ],
     };
     let campaign = usecases::create_campaign(&store, input, setup_time).await?;
-    let campaign =
-        usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time)
-            .await?;
+    let campaign = usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time).await?;
     println!(
         "4. campaign {:?}: {} in {} communes, {} reminder rules, {}",
         campaign.name,
@@ -241,10 +211,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let first_week: Vec<&Session> = sessions.iter().take(COMMUNES.len() * 4).collect();
     let office_time = q_start - Duration::days(7);
     for (i, s) in first_week.iter().enumerate() {
-        let ci = COMMUNES
-            .iter()
-            .position(|c| *c == s.commune_code)
-            .unwrap_or(0);
+        let ci = COMMUNES.iter().position(|c| *c == s.commune_code).unwrap_or(0);
         // The third commune's team is short: it staffs its sessions with one volunteer.
         let staff = if ci == 2 {
             volunteers[ci][..1].to_vec()
@@ -256,13 +223,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         }
     }
     let cancelled = &sessions[COMMUNES.len()];
-    usecases::cancel_session(
-        &store,
-        &cancelled.id,
-        Some("Trùng lịch họp HĐND".into()),
-        office_time,
-    )
-    .await?;
+    usecases::cancel_session(&store, &cancelled.id, Some("Trùng lịch họp HĐND".into()), office_time).await?;
     let moved = &sessions[COMMUNES.len() * 2];
     let new_start = moved.starts_at + Duration::days(1);
     usecases::move_session(&store, &moved.id, new_start, None, office_time).await?;
@@ -293,19 +254,14 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             "{:<10} {:<8} {:<18} {:<10} {:>2}/{:<2}  {}",
             s.starts_at.with_timezone(&Ho_Chi_Minh).format("%d/%m/%Y"),
             s.commune_code,
-            s.starts_at
-                .with_timezone(&Ho_Chi_Minh)
-                .format("%a %H:%M %:z"),
+            s.starts_at.with_timezone(&Ho_Chi_Minh).format("%a %H:%M %:z"),
             s.status.as_str(),
             s.staff.len(),
             s.min_staff,
             flags.join(", ")
         );
     }
-    let scheduled = sessions
-        .iter()
-        .filter(|s| s.status == SessionStatus::Scheduled)
-        .count();
+    let scheduled = sessions.iter().filter(|s| s.status == SessionStatus::Scheduled).count();
     let short = sessions.iter().filter(|s| s.is_short_of_staff()).count();
     println!(
         "… {} sessions in {quarter}: {scheduled} scheduled, {short} short of staff",
@@ -332,7 +288,5 @@ async fn all_sessions(store: &SqliteStore, campaign: &str) -> Result<Vec<Session
 }
 
 fn short_local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Ho_Chi_Minh)
-        .format("%d/%m %H:%M")
-        .to_string()
+    t.with_timezone(&Ho_Chi_Minh).format("%d/%m %H:%M").to_string()
 }

@@ -119,8 +119,7 @@ enum Job {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s)
-        .ok_or_else(|| format!("unknown role {s:?}: admin, planner, commune_officer or viewer"))
+    Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: admin, planner, commune_officer or viewer"))
 }
 
 #[tokio::main]
@@ -148,14 +147,7 @@ async fn run(command: Command) -> Result<()> {
         } => {
             let store = Arc::new(store.open()?);
             let auth = key.auth_config()?;
-            serve(
-                addr,
-                store,
-                auth,
-                planner_every_minutes,
-                Duration::days(horizon_days),
-            )
-            .await
+            serve(addr, store, auth, planner_every_minutes, Duration::days(horizon_days)).await
         }
         Command::Demo { keep } => demo::run(keep).await,
         Command::OrgUnits(OrgUnitsCommand::Import {
@@ -185,8 +177,8 @@ async fn run(command: Command) -> Result<()> {
             let now = now.unwrap_or_else(Utc::now);
             let report = run_planner(&store, now, Duration::days(horizon_days)).await?;
             println!(
-                "planner at {now}: {} active campaigns, {} advanced, {} sessions created",
-                report.campaigns, report.campaigns_advanced, report.sessions_created
+                "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
+                report.campaigns, report.campaigns_advanced, report.sessions_created, report.campaigns_failed
             );
             Ok(())
         }
@@ -219,16 +211,9 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn import_units(
-    store: &SqliteStore,
-    file: &std::path::Path,
-    validity: ImportValidity,
-) -> Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let is_csv = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+async fn import_units(store: &SqliteStore, file: &std::path::Path, validity: ImportValidity) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let is_csv = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let rows = if is_csv {
         parse_units_csv(&text)
     } else {
@@ -247,17 +232,9 @@ async fn import_units(
             Ok(())
         }
         Err(CoreError::ImportRejected(errors)) => {
-            eprintln!(
-                "{}: {} bad rows; nothing was imported",
-                file.display(),
-                errors.len()
-            );
+            eprintln!("{}: {} bad rows; nothing was imported", file.display(), errors.len());
             for e in &errors {
-                let key = e
-                    .key
-                    .as_deref()
-                    .map(|k| format!(" (code {k})"))
-                    .unwrap_or_default();
+                let key = e.key.as_deref().map(|k| format!(" (code {k})")).unwrap_or_default();
                 eprintln!("  row {}{key}: {}", e.row, e.reasons.join("; "));
             }
             bail!("import refused")
@@ -286,9 +263,7 @@ async fn serve(
     tracing::info!(addr = %listener.local_addr()?, "outreach API listening");
 
     let planner = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(
-            planner_every_minutes.max(1) * 60,
-        ));
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(planner_every_minutes.max(1) * 60));
         loop {
             every.tick().await;
             if let Err(e) = run_planner(store.as_ref(), clock.now(), horizon).await {

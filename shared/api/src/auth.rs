@@ -79,14 +79,7 @@ impl AuthConfig {
     }
 
     /// Mint a token for `sub` with `role` over unit `org`, valid for `ttl` from `now`.
-    pub fn mint(
-        &self,
-        sub: &str,
-        role: Role,
-        org: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> String {
+    pub fn mint(&self, sub: &str, role: Role, org: &str, now: DateTime<Utc>, ttl: chrono::Duration) -> String {
         let claims = Claims {
             sub: sub.to_string(),
             role,
@@ -98,8 +91,7 @@ impl AuthConfig {
             exp: (now + ttl).timestamp(),
         };
         // Encoding claims of plain strings and numbers with HS256 cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
     /// Verify a token's signature, issuer, audience and validity window.
@@ -124,9 +116,7 @@ impl Caller {
     /// Refuse read-only callers a change.
     pub fn require_write(&self) -> Result<(), ApiError> {
         if self.0.role == Role::Viewer {
-            return Err(ApiError::Forbidden(
-                "a viewer cannot change anything".into(),
-            ));
+            return Err(ApiError::Forbidden("a viewer cannot change anything".into()));
         }
         Ok(())
     }
@@ -142,25 +132,18 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized("send a bearer token (Authorization: Bearer …)".into())
-        })?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("send a bearer token (Authorization: Bearer …)".into()))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header is not a bearer token".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header is not a bearer token".into()))?;
         state.auth.verify(token).map(Caller)
     }
 }

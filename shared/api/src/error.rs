@@ -32,10 +32,7 @@ pub enum ApiError {
     #[error(transparent)]
     Core(#[from] CoreError),
     #[error("{message}")]
-    BadRequest {
-        field: Option<String>,
-        message: String,
-    },
+    BadRequest { field: Option<String>, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -71,50 +68,26 @@ impl IntoResponse for ApiError {
                     None,
                 ),
                 CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", None, None),
-                CoreError::AlreadyExists { .. } => {
-                    (StatusCode::CONFLICT, "already_exists", None, None)
-                }
+                CoreError::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists", None, None),
                 CoreError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None, None),
-                CoreError::InvalidTransition { .. } => {
-                    (StatusCode::CONFLICT, "invalid_transition", None, None)
-                }
+                CoreError::InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition", None, None),
                 CoreError::ImportRejected(rows) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "import_rejected",
                     None,
                     Some(rows.clone()),
                 ),
-                CoreError::Storage(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    None,
-                    None,
-                ),
+                CoreError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", None, None),
             },
-            ApiError::BadRequest { field, .. } => {
-                (StatusCode::BAD_REQUEST, "bad_request", field.clone(), None)
-            }
+            ApiError::BadRequest { field, .. } => (StatusCode::BAD_REQUEST, "bad_request", field.clone(), None),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None, None),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found", None, None),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                None,
-                None,
-            ),
-            ApiError::UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                None,
-                None,
-            ),
-            ApiError::PayloadTooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                None,
-                None,
-            ),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None, None),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None, None)
+            }
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None, None),
         };
         let message = match &self {
             // The cause goes to the log, never to the caller.

@@ -36,16 +36,10 @@ pub fn router(state: AppState) -> Router {
         .route("/org-units", get(routes::units::list))
         .route("/org-units:import", post(routes::units::import))
         .route("/org-units/{code}", get(routes::units::get_one))
-        .route(
-            "/contacts",
-            get(routes::contacts::list).post(routes::contacts::create),
-        )
+        .route("/contacts", get(routes::contacts::list).post(routes::contacts::create))
         .route("/contacts:import", post(routes::contacts::import))
         .route("/contacts/{id}", get(routes::contacts::get_one))
-        .route(
-            "/contacts/{id}/consents",
-            post(routes::contacts::add_consent),
-        )
+        .route("/contacts/{id}/consents", post(routes::contacts::add_consent))
         .route("/contacts/{id}/opt-out", post(routes::contacts::opt_out))
         .route(
             "/campaigns",
@@ -95,17 +89,11 @@ impl PageParams {
     pub fn page(&self) -> ApiResult<PageRequest> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(ApiError::bad(
-                "limit",
-                format!("between 1 and {MAX_PAGE_SIZE}"),
-            ));
+            return Err(ApiError::bad("limit", format!("between 1 and {MAX_PAGE_SIZE}")));
         }
         let cursor = self.cursor.clone().filter(|c| !c.is_empty());
         if cursor.as_ref().is_some_and(|c| c.len() > 1024) {
-            return Err(ApiError::bad(
-                "cursor",
-                "the cursor is not one this list gave out",
-            ));
+            return Err(ApiError::bad("cursor", "the cursor is not one this list gave out"));
         }
         Ok(PageRequest { limit, cursor })
     }

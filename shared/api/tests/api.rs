@@ -41,16 +41,34 @@ async fn spawn() -> Api {
     let store = Arc::new(SqliteStore::open(dir.path().join("api.db")).unwrap());
     let auth = AuthConfig::hs256(SECRET, LOCAL_ISSUER).unwrap();
     let clock = Arc::new(StepClock(Mutex::new(t("2026-09-01T03:00:00Z"))));
-    let state = AppState { store: store.clone(), auth: auth.clone(), clock: clock.clone() };
+    let state = AppState {
+        store: store.clone(),
+        auth: auth.clone(),
+        clock: clock.clone(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, outreach_api::router(state)).await.unwrap() });
     let token = auth.mint("planner-1", Role::Admin, "24", Utc::now(), Duration::hours(1));
-    Api { base: format!("http://{addr}"), http: reqwest::Client::new(), token, store, clock, auth, _dir: dir }
+    Api {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        token,
+        store,
+        clock,
+        auth,
+        _dir: dir,
+    }
 }
 
 impl Api {
-    async fn send(&self, method: Method, path: &str, body: Option<(&str, String)>, token: Option<&str>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -61,7 +79,8 @@ impl Api {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {status} answered non-JSON {text:?}"));
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {status} answered non-JSON {text:?}"));
         assert!(!status.is_server_error(), "{path}: {status} {value}");
         (status, value)
     }
@@ -71,15 +90,33 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(("application/json", body.to_string())), Some(&self.token)).await
+        self.send(
+            Method::POST,
+            path,
+            Some(("application/json", body.to_string())),
+            Some(&self.token),
+        )
+        .await
     }
 
     async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::PUT, path, Some(("application/json", body.to_string())), Some(&self.token)).await
+        self.send(
+            Method::PUT,
+            path,
+            Some(("application/json", body.to_string())),
+            Some(&self.token),
+        )
+        .await
     }
 
     async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some((content_type, body.to_string())), Some(&self.token)).await
+        self.send(
+            Method::POST,
+            path,
+            Some((content_type, body.to_string())),
+            Some(&self.token),
+        )
+        .await
     }
 
     /// A province, two districts and four communes.
@@ -148,10 +185,23 @@ async fn health_and_openapi_need_no_token_and_document_every_route() {
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().unwrap();
     for path in [
-        "/v1/org-units", "/v1/org-units:import", "/v1/org-units/{code}", "/v1/contacts", "/v1/contacts:import",
-        "/v1/contacts/{id}", "/v1/contacts/{id}/consents", "/v1/contacts/{id}/opt-out", "/v1/campaigns",
-        "/v1/campaigns/{id}", "/v1/campaigns/{id}:{action}", "/v1/campaigns/{id}/sessions", "/v1/schedule:preview",
-        "/v1/sessions/{id}", "/v1/sessions/{id}:{action}", "/v1/sessions/{id}/staff", "/v1/teams/{commune}",
+        "/v1/org-units",
+        "/v1/org-units:import",
+        "/v1/org-units/{code}",
+        "/v1/contacts",
+        "/v1/contacts:import",
+        "/v1/contacts/{id}",
+        "/v1/contacts/{id}/consents",
+        "/v1/contacts/{id}/opt-out",
+        "/v1/campaigns",
+        "/v1/campaigns/{id}",
+        "/v1/campaigns/{id}:{action}",
+        "/v1/campaigns/{id}/sessions",
+        "/v1/schedule:preview",
+        "/v1/sessions/{id}",
+        "/v1/sessions/{id}:{action}",
+        "/v1/sessions/{id}/staff",
+        "/v1/teams/{commune}",
     ] {
         assert!(paths.contains_key(path), "{path} missing from /openapi.json");
     }
@@ -163,12 +213,26 @@ async fn health_and_openapi_need_no_token_and_document_every_route() {
 async fn missing_expired_foreign_and_malformed_tokens_are_401() {
     let api = spawn().await;
     let now = Utc::now();
-    let expired = api.auth.mint("x", Role::Admin, "24", now - Duration::hours(3), Duration::hours(1));
-    let not_yet = api.auth.mint("x", Role::Admin, "24", now + Duration::hours(1), Duration::hours(1));
+    let expired = api
+        .auth
+        .mint("x", Role::Admin, "24", now - Duration::hours(3), Duration::hours(1));
+    let not_yet = api
+        .auth
+        .mint("x", Role::Admin, "24", now + Duration::hours(1), Duration::hours(1));
     let other_key = AuthConfig::hs256(b"another-secret-that-is-32-bytes-long!!", LOCAL_ISSUER).unwrap();
     let forged = other_key.mint("x", Role::Admin, "24", now, Duration::hours(1));
-    let other_issuer = AuthConfig::hs256(SECRET, "someone-else").unwrap().mint("x", Role::Admin, "24", now, Duration::hours(1));
-    for token in [None, Some("garbage"), Some(expired.as_str()), Some(not_yet.as_str()), Some(forged.as_str()), Some(other_issuer.as_str())] {
+    let other_issuer =
+        AuthConfig::hs256(SECRET, "someone-else")
+            .unwrap()
+            .mint("x", Role::Admin, "24", now, Duration::hours(1));
+    for token in [
+        None,
+        Some("garbage"),
+        Some(expired.as_str()),
+        Some(not_yet.as_str()),
+        Some(forged.as_str()),
+        Some(other_issuer.as_str()),
+    ] {
         let (status, body) = api.send(Method::GET, "/v1/contacts", None, token).await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, None, "token");
     }
@@ -182,7 +246,14 @@ async fn a_viewer_reads_but_cannot_change() {
     let (status, _) = api.send(Method::GET, "/v1/org-units", None, Some(&viewer)).await;
     assert_eq!(status, StatusCode::OK);
     let body = json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678"}).to_string();
-    let (status, body) = api.send(Method::POST, "/v1/contacts", Some(("application/json", body)), Some(&viewer)).await;
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/contacts",
+            Some(("application/json", body)),
+            Some(&viewer),
+        )
+        .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, None, "viewer");
 }
 
@@ -194,21 +265,37 @@ async fn units_import_list_and_get_by_version() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
     let cursor = page["next_cursor"].as_str().unwrap();
-    let (_, rest) = api.get(&format!("/v1/org-units?level=commune&limit=3&cursor={cursor}")).await;
+    let (_, rest) = api
+        .get(&format!("/v1/org-units?level=commune&limit=3&cursor={cursor}"))
+        .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert_eq!(rest["next_cursor"], Value::Null);
     let (_, children) = api.get("/v1/org-units?parent=213").await;
     assert_eq!(children["items"].as_array().unwrap().len(), 3);
     let (status, unit) = api.get("/v1/org-units/07201").await;
-    assert_eq!((status, unit["code"].as_str(), unit["level"].as_str()), (StatusCode::OK, Some("07201"), Some("commune")));
+    assert_eq!(
+        (status, unit["code"].as_str(), unit["level"].as_str()),
+        (StatusCode::OK, Some("07201"), Some("commune"))
+    );
     let (status, body) = api.get("/v1/org-units/99999").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None, "99999");
 
     // The post-reform version of a reused code sits beside the old one.
     let csv = "code,name,level,parent_code\n07201,Phường Bắc Giang,commune,24\n";
-    let (status, body) = api.post_raw("/v1/org-units:import?valid_from=2025-07-01", "text/csv", csv).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "overlaps the open-ended old version: {body}");
-    assert!(body["error"]["rows"][0]["reasons"][0].as_str().unwrap().contains("overlaps"));
+    let (status, body) = api
+        .post_raw("/v1/org-units:import?valid_from=2025-07-01", "text/csv", csv)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "overlaps the open-ended old version: {body}"
+    );
+    assert!(
+        body["error"]["rows"][0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("overlaps")
+    );
 }
 
 #[tokio::test]
@@ -224,8 +311,15 @@ async fn a_bad_unit_file_is_refused_row_by_row_and_nothing_is_stored() {
     let (status, body) = api.post("/v1/org-units:import", units).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, None, "bad rows");
     let rows = body["error"]["rows"].as_array().unwrap();
-    let reasons: Vec<(u64, String)> =
-        rows.iter().map(|r| (r["row"].as_u64().unwrap(), r["reasons"][0].as_str().unwrap().to_string())).collect();
+    let reasons: Vec<(u64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["reasons"][0].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons[0].0 == 3 && reasons[0].1.contains("parent 999 does not exist"));
     assert!(reasons[1].0 == 4 && reasons[1].1.contains("duplicate code 213"));
@@ -243,7 +337,9 @@ async fn a_bad_unit_file_is_refused_row_by_row_and_nothing_is_stored() {
         assert!(status.is_client_error(), "{body}: {status}");
         assert!(err["error"]["message"].as_str().unwrap().contains(says), "{err}");
     }
-    let (status, body) = api.post_raw("/v1/org-units:import", "application/xml", "<units/>").await;
+    let (status, body) = api
+        .post_raw("/v1/org-units:import", "application/xml", "<units/>")
+        .await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None, "text/csv");
 }
 
@@ -265,30 +361,48 @@ async fn contacts_register_page_consent_and_opt_out() {
     assert_eq!((status, &got), (StatusCode::OK, &c));
 
     let (status, body) = api
-        .post("/v1/contacts", json!({"role": "volunteer", "name": "X", "commune_code": "07228", "phone": "+84912345678"}))
+        .post(
+            "/v1/contacts",
+            json!({"role": "volunteer", "name": "X", "commune_code": "07228", "phone": "+84912345678"}),
+        )
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, None, "already exists");
 
     let (status, with_consent) = api
-        .post(&format!("/v1/contacts/{id}/consents"), json!({"channel": "email", "method": "web_form", "wording_version": "2026-09"}))
+        .post(
+            &format!("/v1/contacts/{id}/consents"),
+            json!({"channel": "email", "method": "web_form", "wording_version": "2026-09"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{with_consent}");
     assert_eq!(with_consent["consents"][0]["recorded_by"], "planner-1");
-    let (status, opted) = api.post_raw(&format!("/v1/contacts/{id}/opt-out"), "application/json", "").await;
+    let (status, opted) = api
+        .post_raw(&format!("/v1/contacts/{id}/opt-out"), "application/json", "")
+        .await;
     assert_eq!(status, StatusCode::OK, "{opted}");
     assert_eq!(opted["opt_outs"].as_array().unwrap().len(), 2, "every channel");
-    let (status, _) = api.post(&format!("/v1/contacts/{id}/opt-out"), json!({"channel": "sms"})).await;
+    let (status, _) = api
+        .post(&format!("/v1/contacts/{id}/opt-out"), json!({"channel": "sms"}))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     for i in 0..5 {
-        api.new_contact(&format!("09880000{i:02}"), "07228", if i % 2 == 0 { "volunteer" } else { "citizen" }).await;
+        api.new_contact(
+            &format!("09880000{i:02}"),
+            "07228",
+            if i % 2 == 0 { "volunteer" } else { "citizen" },
+        )
+        .await;
     }
     let (_, vols) = api.get("/v1/contacts?commune=07228&role=volunteer").await;
     assert_eq!(vols["items"].as_array().unwrap().len(), 3);
     let (_, first) = api.get("/v1/contacts?limit=4").await;
     let cursor = first["next_cursor"].as_str().unwrap();
     let (_, second) = api.get(&format!("/v1/contacts?limit=4&cursor={cursor}")).await;
-    assert_eq!(first["items"].as_array().unwrap().len() + second["items"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        first["items"].as_array().unwrap().len() + second["items"].as_array().unwrap().len(),
+        6
+    );
     assert_eq!(second["next_cursor"], Value::Null);
 
     let (status, body) = api.get("/v1/contacts/ct_nobody").await;
@@ -309,21 +423,31 @@ async fn contact_csv_import_keeps_good_rows_and_reports_bad_ones() {
                Hoàng Đức,0987654323,robot,07201,,no,,\n\
                Vũ Ngọc,0912345678,citizen,07201,,no,,\n\
                Đỗ Hùng,0204 3854 123,citizen,07441,,no,,\n";
-    let (status, report) = api.post_raw("/v1/contacts:import", "text/csv; charset=utf-8", csv).await;
+    let (status, report) = api
+        .post_raw("/v1/contacts:import", "text/csv; charset=utf-8", csv)
+        .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["imported"], 3, "{report}");
     let rejected: Vec<(u64, String)> = report["rejected"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["row"].as_u64().unwrap(), r["reasons"][0].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["reasons"][0].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4, 5, 6]);
     assert!(rejected[0].1.contains("036"), "{rejected:?}");
     assert!(rejected[1].1.contains("99999"));
     assert!(rejected[2].1.contains("robot"));
     assert!(rejected[3].1.contains("already exists"));
-    assert!(!report.to_string().contains("0912345678"), "phone numbers are masked in reports");
+    assert!(
+        !report.to_string().contains("0912345678"),
+        "phone numbers are masked in reports"
+    );
     let (_, landline) = api.get("/v1/contacts?commune=07441").await;
     assert_eq!(landline["items"][0]["phone"]["kind"], "landline");
     let (status, body) = api.post_raw("/v1/contacts:import", "application/json", "[]").await;
@@ -341,9 +465,15 @@ async fn a_weekly_campaign_in_three_communes_yields_39_sessions_at_one_utc_with_
         assert_eq!(campaign["status"], "draft");
         let id = campaign["id"].as_str().unwrap();
         let (status, active) = api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-        assert_eq!((status, active["status"].as_str()), (StatusCode::OK, Some("active")), "{active}");
+        assert_eq!(
+            (status, active["status"].as_str()),
+            (StatusCode::OK, Some("active")),
+            "{active}"
+        );
         // Materialise the whole quarter at once.
-        let report = run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(100)).await.unwrap();
+        let report = run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(100))
+            .await
+            .unwrap();
         assert_eq!(report.sessions_created, 39, "{cron}");
         let (status, page) = api.get(&format!("/v1/campaigns/{id}/sessions?limit=500")).await;
         assert_eq!(status, StatusCode::OK);
@@ -353,12 +483,18 @@ async fn a_weekly_campaign_in_three_communes_yields_39_sessions_at_one_utc_with_
             assert!(s["starts_at"].as_str().unwrap().ends_with("T01:00:00Z"), "{s}");
             assert_eq!(s["short_of_staff"], true);
         }
-        let again = run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(100)).await.unwrap();
+        let again = run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(100))
+            .await
+            .unwrap();
         assert_eq!(again.sessions_created, 0, "idempotent");
         let (status, done) = api.post(&format!("/v1/campaigns/{id}:cancel"), json!({})).await;
         assert_eq!((status, done["status"].as_str()), (StatusCode::OK, Some("cancelled")));
         let (_, left) = api.get(&format!("/v1/campaigns/{id}/sessions?status=scheduled")).await;
-        assert_eq!(left["items"], json!([]), "cancelling the campaign cancels its sessions to come");
+        assert_eq!(
+            left["items"],
+            json!([]),
+            "cancelling the campaign cancels its sessions to come"
+        );
     }
     let (_, cancelled) = api.get("/v1/campaigns?status=cancelled").await;
     assert_eq!(cancelled["items"].as_array().unwrap().len(), 2);
@@ -371,10 +507,25 @@ async fn campaign_lifecycle_refuses_invalid_transitions() {
     let campaign = api.new_campaign("0 8 * * 6", json!(["07201", "07264"])).await;
     let id = campaign["id"].as_str().unwrap();
     let (status, body) = api.post(&format!("/v1/campaigns/{id}:pause"), json!({})).await;
-    assert_error(status, &body, StatusCode::CONFLICT, None, "cannot pause a campaign that is draft");
-    for (action, want) in [("activate", "active"), ("pause", "paused"), ("activate", "active"), ("complete", "completed")] {
+    assert_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        None,
+        "cannot pause a campaign that is draft",
+    );
+    for (action, want) in [
+        ("activate", "active"),
+        ("pause", "paused"),
+        ("activate", "active"),
+        ("complete", "completed"),
+    ] {
         let (status, c) = api.post(&format!("/v1/campaigns/{id}:{action}"), json!({})).await;
-        assert_eq!((status, c["status"].as_str()), (StatusCode::OK, Some(want)), "{action}: {c}");
+        assert_eq!(
+            (status, c["status"].as_str()),
+            (StatusCode::OK, Some(want)),
+            "{action}: {c}"
+        );
     }
     let (status, body) = api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
     assert_error(status, &body, StatusCode::CONFLICT, None, "completed");
@@ -385,23 +536,47 @@ async fn campaign_lifecycle_refuses_invalid_transitions() {
     let (status, body) = api.get("/v1/campaigns/cmp_nope/sessions").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None, "cmp_nope");
     let (status, got) = api.get(&format!("/v1/campaigns/{id}")).await;
-    assert_eq!((status, got["communes"].clone()), (StatusCode::OK, json!(["07201", "07264"])));
+    assert_eq!(
+        (status, got["communes"].clone()),
+        (StatusCode::OK, json!(["07201", "07264"]))
+    );
 }
 
 #[tokio::test]
 async fn schedule_preview_lists_the_next_sessions_in_local_time() {
     let api = spawn().await;
     let (status, preview) = api
-        .post("/v1/schedule:preview", json!({"cron": "30 7 * * 1,3", "after": "2026-11-29T00:00:00Z", "count": 3}))
+        .post(
+            "/v1/schedule:preview",
+            json!({"cron": "30 7 * * 1,3", "after": "2026-11-29T00:00:00Z", "count": 3}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["time_zone"], "Asia/Ho_Chi_Minh");
-    let local: Vec<&str> = preview["sessions"].as_array().unwrap().iter().map(|s| s["local"].as_str().unwrap()).collect();
-    assert_eq!(local, ["2026-11-30T07:30:00+07:00", "2026-12-02T07:30:00+07:00", "2026-12-07T07:30:00+07:00"]);
+    let local: Vec<&str> = preview["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["local"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        local,
+        [
+            "2026-11-30T07:30:00+07:00",
+            "2026-12-02T07:30:00+07:00",
+            "2026-12-07T07:30:00+07:00"
+        ]
+    );
     let (status, utc) = api
-        .post("/v1/schedule:preview", json!({"cron": "0 0 9 * * *", "time_zone": "UTC", "after": "2026-11-29T00:00:00Z", "count": 1}))
+        .post(
+            "/v1/schedule:preview",
+            json!({"cron": "0 0 9 * * *", "time_zone": "UTC", "after": "2026-11-29T00:00:00Z", "count": 1}),
+        )
         .await;
-    assert_eq!((status, utc["sessions"][0]["starts_at"].as_str()), (StatusCode::OK, Some("2026-11-29T09:00:00Z")));
+    assert_eq!(
+        (status, utc["sessions"][0]["starts_at"].as_str()),
+        (StatusCode::OK, Some("2026-11-29T09:00:00Z"))
+    );
 }
 
 #[tokio::test]
@@ -420,21 +595,124 @@ async fn bad_inputs_are_4xx_naming_the_problem() {
         body
     };
     let cases: Vec<(&str, Value, StatusCode, Option<&str>, &str)> = vec![
-        ("period ends before it starts", with("period/end", json!("2026-09-01")), StatusCode::UNPROCESSABLE_ENTITY, Some("period.end"), "before it starts"),
-        ("bad cron", with("schedule/cron", json!("every saturday")), StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.cron"), "cron"),
-        ("cron hour 25", with("schedule/cron", json!("0 25 * * 6")), StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.cron"), "invalid cron"),
-        ("unknown zone", with("schedule/time_zone", json!("Mars/Olympus")), StatusCode::BAD_REQUEST, Some("schedule.time_zone"), ""),
-        ("capacity as text", with("capacity", json!("forty")), StatusCode::BAD_REQUEST, Some("capacity"), "invalid type"),
-        ("negative capacity", with("capacity", json!(-1)), StatusCode::BAD_REQUEST, Some("capacity"), ""),
-        ("zero capacity", with("capacity", json!(0)), StatusCode::UNPROCESSABLE_ENTITY, Some("capacity"), "between"),
-        ("unknown field", with("colour", json!("red")), StatusCode::BAD_REQUEST, None, "unknown field `colour`"),
-        ("unknown unit", with("target_units", json!(["00000"])), StatusCode::UNPROCESSABLE_ENTITY, Some("target_units"), "00000"),
-        ("no units", with("target_units", json!([])), StatusCode::UNPROCESSABLE_ENTITY, Some("target_units"), "at least one"),
-        ("no channel", with("reminder_rules", json!([{"offset_minutes": 60, "audience": "all", "channels": []}])), StatusCode::UNPROCESSABLE_ENTITY, Some("reminder_rules[0].channels"), "channel"),
-        ("unknown channel", with("reminder_rules", json!([{"offset_minutes": 60, "audience": "all", "channels": ["fax"]}])), StatusCode::BAD_REQUEST, Some("reminder_rules[0].channels[0]"), "fax"),
-        ("bad placeholder", with("reminder_rules", json!([{"offset_minutes": 60, "audience": "all", "channels": ["sms"], "sms_template": "Hẹn {gio}"}])), StatusCode::UNPROCESSABLE_ENTITY, Some("reminder_rules[0].sms_template"), "{gio}"),
-        ("no session in period", with("schedule/cron", json!("0 0 8 1 1 * 2030")), StatusCode::UNPROCESSABLE_ENTITY, Some("schedule.cron"), "no session"),
-        ("name missing", { let mut b = good.clone(); b.as_object_mut().unwrap().remove("name"); b }, StatusCode::BAD_REQUEST, None, "missing field `name`"),
+        (
+            "period ends before it starts",
+            with("period/end", json!("2026-09-01")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("period.end"),
+            "before it starts",
+        ),
+        (
+            "bad cron",
+            with("schedule/cron", json!("every saturday")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("schedule.cron"),
+            "cron",
+        ),
+        (
+            "cron hour 25",
+            with("schedule/cron", json!("0 25 * * 6")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("schedule.cron"),
+            "invalid cron",
+        ),
+        (
+            "unknown zone",
+            with("schedule/time_zone", json!("Mars/Olympus")),
+            StatusCode::BAD_REQUEST,
+            Some("schedule.time_zone"),
+            "",
+        ),
+        (
+            "capacity as text",
+            with("capacity", json!("forty")),
+            StatusCode::BAD_REQUEST,
+            Some("capacity"),
+            "invalid type",
+        ),
+        (
+            "negative capacity",
+            with("capacity", json!(-1)),
+            StatusCode::BAD_REQUEST,
+            Some("capacity"),
+            "",
+        ),
+        (
+            "zero capacity",
+            with("capacity", json!(0)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("capacity"),
+            "between",
+        ),
+        (
+            "unknown field",
+            with("colour", json!("red")),
+            StatusCode::BAD_REQUEST,
+            None,
+            "unknown field `colour`",
+        ),
+        (
+            "unknown unit",
+            with("target_units", json!(["00000"])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("target_units"),
+            "00000",
+        ),
+        (
+            "no units",
+            with("target_units", json!([])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("target_units"),
+            "at least one",
+        ),
+        (
+            "no channel",
+            with(
+                "reminder_rules",
+                json!([{"offset_minutes": 60, "audience": "all", "channels": []}]),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("reminder_rules[0].channels"),
+            "channel",
+        ),
+        (
+            "unknown channel",
+            with(
+                "reminder_rules",
+                json!([{"offset_minutes": 60, "audience": "all", "channels": ["fax"]}]),
+            ),
+            StatusCode::BAD_REQUEST,
+            Some("reminder_rules[0].channels[0]"),
+            "fax",
+        ),
+        (
+            "bad placeholder",
+            with(
+                "reminder_rules",
+                json!([{"offset_minutes": 60, "audience": "all", "channels": ["sms"], "sms_template": "Hẹn {gio}"}]),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("reminder_rules[0].sms_template"),
+            "{gio}",
+        ),
+        (
+            "no session in period",
+            with("schedule/cron", json!("0 0 8 1 1 * 2030")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("schedule.cron"),
+            "no session",
+        ),
+        (
+            "name missing",
+            {
+                let mut b = good.clone();
+                b.as_object_mut().unwrap().remove("name");
+                b
+            },
+            StatusCode::BAD_REQUEST,
+            None,
+            "missing field `name`",
+        ),
     ];
     for (what, body, status, field, says) in cases {
         let (got, answer) = api.post("/v1/campaigns", body).await;
@@ -443,17 +721,57 @@ async fn bad_inputs_are_4xx_naming_the_problem() {
     }
 
     let contact_cases = [
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "01662345678"}), Some("phone"), "036"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "12"}), Some("phone"), "not"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "+1 202 555 0143"}), Some("phone"), "Vietnamese"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "213", "phone": "0912345678"}), Some("commune_code"), "not a commune"),
-        (json!({"role": "citizen", "name": " ", "commune_code": "07201", "phone": "0912345678"}), Some("name"), "empty"),
-        (json!({"role": "citizen", "name": "A\u{0007}", "commune_code": "07201", "phone": "0912345678"}), Some("name"), "control"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678", "email": "a@b"}), Some("email"), "email"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678",
-                "consents": [{"channel": "email", "method": "web", "wording_version": "v1"}]}), Some("consents"), "email address"),
-        (json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": 912345678}), Some("phone"), "invalid type"),
-        (json!({"role": "king", "name": "A", "commune_code": "07201", "phone": "0912345678"}), Some("role"), "king"),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "01662345678"}),
+            Some("phone"),
+            "036",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "12"}),
+            Some("phone"),
+            "not",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "+1 202 555 0143"}),
+            Some("phone"),
+            "Vietnamese",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "213", "phone": "0912345678"}),
+            Some("commune_code"),
+            "not a commune",
+        ),
+        (
+            json!({"role": "citizen", "name": " ", "commune_code": "07201", "phone": "0912345678"}),
+            Some("name"),
+            "empty",
+        ),
+        (
+            json!({"role": "citizen", "name": "A\u{0007}", "commune_code": "07201", "phone": "0912345678"}),
+            Some("name"),
+            "control",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678", "email": "a@b"}),
+            Some("email"),
+            "email",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678",
+                "consents": [{"channel": "email", "method": "web", "wording_version": "v1"}]}),
+            Some("consents"),
+            "email address",
+        ),
+        (
+            json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": 912345678}),
+            Some("phone"),
+            "invalid type",
+        ),
+        (
+            json!({"role": "king", "name": "A", "commune_code": "07201", "phone": "0912345678"}),
+            Some("role"),
+            "king",
+        ),
     ];
     for (body, field, says) in contact_cases {
         let (status, answer) = api.post("/v1/contacts", body.clone()).await;
@@ -473,16 +791,32 @@ async fn bad_inputs_are_4xx_naming_the_problem() {
     ] {
         let (status, answer) = api.get(path).await;
         assert!(status.is_client_error(), "{path}: {status} {answer}");
-        assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{path}: {answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(says),
+            "{path}: {answer}"
+        );
     }
 
-    for (body, says) in [("{\"name\": ", "malformed JSON"), ("[1, 2]", "invalid type"), ("", "empty"), ("null", "invalid type")] {
+    for (body, says) in [
+        ("{\"name\": ", "malformed JSON"),
+        ("[1, 2]", "invalid type"),
+        ("", "empty"),
+        ("null", "invalid type"),
+    ] {
         let (status, answer) = api.post_raw("/v1/campaigns", "application/json", body).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, None, says);
     }
     let (status, answer) = api.post_raw("/v1/campaigns", "text/plain", "{}").await;
-    assert_error(status, &answer, StatusCode::UNSUPPORTED_MEDIA_TYPE, None, "application/json");
-    let (status, answer) = api.post("/v1/schedule:preview", json!({"cron": "0 8 * * *", "count": 0})).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        "application/json",
+    );
+    let (status, answer) = api
+        .post("/v1/schedule:preview", json!({"cron": "0 8 * * *", "count": 0}))
+        .await;
     assert_error(status, &answer, StatusCode::BAD_REQUEST, Some("count"), "between");
     let (status, answer) = api.get("/v1/nothing-here").await;
     assert_error(status, &answer, StatusCode::NOT_FOUND, None, "no such route");
@@ -498,13 +832,30 @@ async fn hostile_bodies_never_cause_a_server_error() {
     let api = spawn().await;
     api.seed_units().await;
     let bodies = [
-        "{}", "[]", "\"\"", "0", "true", "{\"a\":", "\u{0}", "{\"name\": \"\u{202e}\"}", "{\"period\": {\"start\": \"9999-99-99\"}}",
-        "{\"capacity\": 1e309}", "{\"target_units\": [null]}", "{\"schedule\": {\"cron\": \"* * * * * * * * *\"}}",
+        "{}",
+        "[]",
+        "\"\"",
+        "0",
+        "true",
+        "{\"a\":",
+        "\u{0}",
+        "{\"name\": \"\u{202e}\"}",
+        "{\"period\": {\"start\": \"9999-99-99\"}}",
+        "{\"capacity\": 1e309}",
+        "{\"target_units\": [null]}",
+        "{\"schedule\": {\"cron\": \"* * * * * * * * *\"}}",
         "{\"role\": \"citizen\", \"name\": \"A\", \"commune_code\": \"07201\", \"phone\": \"+84999999999999999999999\"}",
     ];
     let paths = [
-        "/v1/campaigns", "/v1/contacts", "/v1/schedule:preview", "/v1/org-units:import", "/v1/contacts:import",
-        "/v1/contacts/x/consents", "/v1/contacts/x/opt-out", "/v1/campaigns/x:activate", "/v1/sessions/x:move",
+        "/v1/campaigns",
+        "/v1/contacts",
+        "/v1/schedule:preview",
+        "/v1/org-units:import",
+        "/v1/contacts:import",
+        "/v1/contacts/x/consents",
+        "/v1/contacts/x/opt-out",
+        "/v1/campaigns/x:activate",
+        "/v1/sessions/x:move",
     ];
     for path in paths {
         for body in bodies {
@@ -527,47 +878,123 @@ async fn sessions_are_cancelled_moved_and_staffed_from_the_commune_team() {
     let citizen = api.new_contact("0981000003", "07201", "citizen").await;
     let outsider = api.new_contact("0981000004", "07228", "volunteer").await;
 
-    let (status, body) = api.put("/v1/teams/07201", json!({"name": "Đội TN", "member_ids": [vols[0], citizen]})).await;
-    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, Some("member_ids[1]"), "not a volunteer");
-    let (status, body) = api.put("/v1/teams/07201", json!({"name": "Đội TN", "member_ids": [vols[0]], "leader_id": vols[1]})).await;
-    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, Some("leader_id"), "members");
-    let (status, team) = api.put("/v1/teams/07201", json!({"name": "Đội TN tri thức trẻ", "member_ids": vols, "leader_id": vols[0]})).await;
+    let (status, body) = api
+        .put(
+            "/v1/teams/07201",
+            json!({"name": "Đội TN", "member_ids": [vols[0], citizen]}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("member_ids[1]"),
+        "not a volunteer",
+    );
+    let (status, body) = api
+        .put(
+            "/v1/teams/07201",
+            json!({"name": "Đội TN", "member_ids": [vols[0]], "leader_id": vols[1]}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("leader_id"),
+        "members",
+    );
+    let (status, team) = api
+        .put(
+            "/v1/teams/07201",
+            json!({"name": "Đội TN tri thức trẻ", "member_ids": vols, "leader_id": vols[0]}),
+        )
+        .await;
     assert_eq!((status, team["version"].as_u64()), (StatusCode::OK, Some(1)), "{team}");
     let (status, team) = api.get("/v1/teams/07201").await;
-    assert_eq!((status, team["member_ids"].as_array().unwrap().len()), (StatusCode::OK, 2));
+    assert_eq!(
+        (status, team["member_ids"].as_array().unwrap().len()),
+        (StatusCode::OK, 2)
+    );
     let (status, body) = api.get("/v1/teams/07228").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None, "07228");
 
     let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
     let id = campaign["id"].as_str().unwrap();
     api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(14)).await.unwrap();
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(14))
+        .await
+        .unwrap();
     let (_, page) = api.get(&format!("/v1/campaigns/{id}/sessions")).await;
     let sessions = page["items"].as_array().unwrap();
-    assert_eq!(sessions.len(), 2, "a 14-day horizon from 30 Sep holds two Saturdays: {page}");
+    assert_eq!(
+        sessions.len(),
+        2,
+        "a 14-day horizon from 30 Sep holds two Saturdays: {page}"
+    );
     let (first, second) = (sessions[0]["id"].as_str().unwrap(), sessions[1]["id"].as_str().unwrap());
 
-    let (status, body) = api.put(&format!("/v1/sessions/{first}/staff"), json!({"volunteer_ids": [vols[0], outsider]})).await;
-    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, Some("volunteer_ids[1]"), "not in the volunteer team");
-    let (status, staffed) = api.put(&format!("/v1/sessions/{first}/staff"), json!({"volunteer_ids": vols})).await;
-    assert_eq!((status, staffed["short_of_staff"].as_bool()), (StatusCode::OK, Some(false)), "{staffed}");
-    let (_, short) = api.get(&format!("/v1/campaigns/{id}/sessions?short_of_staff=true")).await;
+    let (status, body) = api
+        .put(
+            &format!("/v1/sessions/{first}/staff"),
+            json!({"volunteer_ids": [vols[0], outsider]}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("volunteer_ids[1]"),
+        "not in the volunteer team",
+    );
+    let (status, staffed) = api
+        .put(&format!("/v1/sessions/{first}/staff"), json!({"volunteer_ids": vols}))
+        .await;
+    assert_eq!(
+        (status, staffed["short_of_staff"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{staffed}"
+    );
+    let (_, short) = api
+        .get(&format!("/v1/campaigns/{id}/sessions?short_of_staff=true"))
+        .await;
     assert_eq!(short["items"].as_array().unwrap().len(), 1);
 
     let (status, moved) = api
-        .post(&format!("/v1/sessions/{first}:move"), json!({"starts_at": "2026-10-04T02:00:00Z", "venue": "Nhà văn hoá"}))
+        .post(
+            &format!("/v1/sessions/{first}:move"),
+            json!({"starts_at": "2026-10-04T02:00:00Z", "venue": "Nhà văn hoá"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
-    assert_eq!((moved["id"].as_str(), moved["moved"].as_bool()), (Some(first), Some(true)));
+    assert_eq!(
+        (moved["id"].as_str(), moved["moved"].as_bool()),
+        (Some(first), Some(true))
+    );
     assert_eq!(moved["ends_at"], "2026-10-04T04:00:00Z", "the session keeps its length");
     let (status, body) = api.post(&format!("/v1/sessions/{first}:move"), json!({})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("starts_at"), "new start");
-    let (status, cancelled) =
-        api.post(&format!("/v1/sessions/{second}:cancel"), json!({"reason": "Mưa bão"})).await;
-    assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("cancelled")));
-    let (status, again) = api.post_raw(&format!("/v1/sessions/{second}:cancel"), "application/json", "").await;
-    assert_eq!((status, again["cancel_reason"].as_str()), (StatusCode::OK, Some("Mưa bão")), "idempotent");
-    let (status, body) = api.post(&format!("/v1/sessions/{second}:move"), json!({"starts_at": "2026-10-20T01:00:00Z"})).await;
+    let (status, cancelled) = api
+        .post(&format!("/v1/sessions/{second}:cancel"), json!({"reason": "Mưa bão"}))
+        .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (status, again) = api
+        .post_raw(&format!("/v1/sessions/{second}:cancel"), "application/json", "")
+        .await;
+    assert_eq!(
+        (status, again["cancel_reason"].as_str()),
+        (StatusCode::OK, Some("Mưa bão")),
+        "idempotent"
+    );
+    let (status, body) = api
+        .post(
+            &format!("/v1/sessions/{second}:move"),
+            json!({"starts_at": "2026-10-20T01:00:00Z"}),
+        )
+        .await;
     assert_error(status, &body, StatusCode::CONFLICT, None, "cancelled");
 
     // Once a session has started it can no longer be changed.

@@ -152,14 +152,8 @@ impl ReminderRuleInput {
         let id = match self.id {
             Some(id) => {
                 let id = short_text(&at("id"), &id, 40)?;
-                if !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return Err(CoreError::invalid(
-                        at("id"),
-                        "letters, digits, - and _ only",
-                    ));
+                if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(CoreError::invalid(at("id"), "letters, digits, - and _ only"));
                 }
                 id
             }
@@ -313,39 +307,20 @@ fn default_min_staff() -> u32 {
 impl CampaignInput {
     /// Validate everything that needs no store; `communes` is the expansion of
     /// `target_units` the use case worked out.
-    pub fn into_campaign(
-        self,
-        id: String,
-        communes: Vec<String>,
-        now: DateTime<Utc>,
-    ) -> CoreResult<Campaign> {
+    pub fn into_campaign(self, id: String, communes: Vec<String>, now: DateTime<Utc>) -> CoreResult<Campaign> {
         let name = short_text("name", &self.name, 200)?;
-        let description = match self
-            .description
-            .as_deref()
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-        {
+        let description = match self.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) if d.chars().count() > 5000 => {
                 return Err(CoreError::invalid("description", "at most 5000 characters"));
             }
-            Some(d)
-                if d.chars()
-                    .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
-            {
-                return Err(CoreError::invalid(
-                    "description",
-                    "must not contain control characters",
-                ));
+            Some(d) if d.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') => {
+                return Err(CoreError::invalid("description", "must not contain control characters"));
             }
             d => d.map(str::to_string),
         };
         let period = Period::new(self.period.start, self.period.end)?;
         if (period.end - period.start).num_days() > 3 * 366 {
-            return Err(CoreError::invalid(
-                "period.end",
-                "a campaign runs at most three years",
-            ));
+            return Err(CoreError::invalid("period.end", "a campaign runs at most three years"));
         }
         let schedule = self.schedule.parse()?;
         if schedule.occurrences_in(&period).next().is_none() {
@@ -375,10 +350,7 @@ impl CampaignInput {
                     "not one of the campaign's communes",
                 ));
             }
-            venues.insert(
-                commune.clone(),
-                short_text(&format!("venues.{commune}"), &venue, 300)?,
-            );
+            venues.insert(commune.clone(), short_text(&format!("venues.{commune}"), &venue, 300)?);
         }
         if default_venue.is_none()
             && let Some(missing) = communes.iter().find(|c| !venues.contains_key(*c))
@@ -389,10 +361,7 @@ impl CampaignInput {
             ));
         }
         if self.reminder_rules.len() > 10 {
-            return Err(CoreError::invalid(
-                "reminder_rules",
-                "at most 10 reminder rules",
-            ));
+            return Err(CoreError::invalid("reminder_rules", "at most 10 reminder rules"));
         }
         let reminder_rules = self
             .reminder_rules
@@ -469,9 +438,6 @@ mod tests {
             ]
         );
         let err = CampaignAction::Activate.apply(Cancelled).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot activate a campaign that is cancelled"
-        );
+        assert_eq!(err.to_string(), "cannot activate a campaign that is cancelled");
     }
 }

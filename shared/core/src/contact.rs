@@ -34,19 +34,7 @@ impl Role {
 }
 
 /// A channel a reminder can travel on.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,
@@ -144,11 +132,7 @@ pub struct ConsentInput {
 
 impl ConsentInput {
     /// Validate into a consent record.
-    pub fn into_consent(
-        self,
-        now: DateTime<Utc>,
-        recorded_by: Option<String>,
-    ) -> CoreResult<Consent> {
+    pub fn into_consent(self, now: DateTime<Utc>, recorded_by: Option<String>) -> CoreResult<Consent> {
         let method = short_text("consent.method", &self.method, 64)?;
         let wording_version = short_text("consent.wording_version", &self.wording_version, 64)?;
         let granted_at = self.granted_at.unwrap_or(now);
@@ -184,12 +168,7 @@ pub struct ContactInput {
 
 impl ContactInput {
     /// Validate the fields that need no store; the commune is checked by the use case.
-    pub fn into_contact(
-        self,
-        id: String,
-        now: DateTime<Utc>,
-        recorded_by: Option<String>,
-    ) -> CoreResult<Contact> {
+    pub fn into_contact(self, id: String, now: DateTime<Utc>, recorded_by: Option<String>) -> CoreResult<Contact> {
         let name = short_text("name", &self.name, 200)?;
         let commune_code = short_text("commune_code", &self.commune_code, 10)?;
         let phone = Phone::parse(&self.phone)?;
@@ -201,10 +180,7 @@ impl ContactInput {
             .map(parse_email)
             .transpose()?;
         if self.consents.len() > 10 {
-            return Err(CoreError::invalid(
-                "consents",
-                "at most 10 consents at once",
-            ));
+            return Err(CoreError::invalid("consents", "at most 10 consents at once"));
         }
         let consents = self
             .consents
@@ -240,16 +216,10 @@ pub fn short_text(field: &str, value: &str, max: usize) -> CoreResult<String> {
         return Err(CoreError::invalid(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(CoreError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
+        return Err(CoreError::invalid(field, format!("at most {max} characters")));
     }
     if v.chars().any(char::is_control) {
-        return Err(CoreError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(CoreError::invalid(field, "must not contain control characters"));
     }
     Ok(v.to_string())
 }
@@ -272,9 +242,7 @@ pub fn parse_email(input: &str) -> CoreResult<String> {
         || labels
             .iter()
             .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
-        || !domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+        || !domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
     {
         return Err(bad("not an email address (bad domain)"));
     }
@@ -352,10 +320,7 @@ pub fn parse_contacts_csv(text: &str) -> CoreResult<Vec<ContactRow>> {
     Ok(rows)
 }
 
-fn contact_row(
-    record: &csv::StringRecord,
-    cols: &[Option<usize>; 10],
-) -> Result<ContactInput, String> {
+fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 10]) -> Result<ContactInput, String> {
     let get = |i: usize| {
         cols[i]
             .and_then(|c| record.get(c))
@@ -370,8 +335,7 @@ fn contact_row(
         }
     };
     let role = get(2).ok_or("role is missing")?;
-    let role =
-        Role::parse(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
+    let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
     let mut consents = Vec::new();
     let granted_at = get(9)
         .map(|s| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)))
@@ -382,9 +346,7 @@ fn contact_row(
             consents.push(ConsentInput {
                 channel,
                 method: get(7).ok_or("a consent needs consent_method")?.to_string(),
-                wording_version: get(8)
-                    .ok_or("a consent needs consent_wording_version")?
-                    .to_string(),
+                wording_version: get(8).ok_or("a consent needs consent_wording_version")?.to_string(),
                 granted_at,
             });
         }
@@ -451,10 +413,7 @@ mod tests {
         assert!(parse_email("a@b").is_err());
         assert!(parse_email("a b@c.vn").is_err());
         assert!(parse_email("@c.vn").is_err());
-        assert_eq!(
-            parse_email(" Lan@DoanThanhNien.VN ").unwrap(),
-            "Lan@doanthanhnien.vn"
-        );
+        assert_eq!(parse_email(" Lan@DoanThanhNien.VN ").unwrap(), "Lan@doanthanhnien.vn");
         assert_eq!(mask_email("lan@doanthanhnien.vn"), "l***@***.vn");
     }
 

@@ -50,10 +50,7 @@ impl CoreError {
 
     /// A not-found error for `entity` with `id`.
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            entity,
-            id: id.into(),
-        }
+        Self::NotFound { entity, id: id.into() }
     }
 }
 

@@ -11,19 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, CoreResult, RowError};
 
 /// The tier of an administrative unit.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Province,
@@ -171,8 +159,7 @@ pub fn parse_units_json(text: &str) -> CoreResult<Vec<(usize, Result<OrgUnitReco
         .map(|(i, v)| {
             (
                 i + 1,
-                serde_json::from_value::<OrgUnitRecord>(v)
-                    .map_err(|e| format!("malformed record: {e}")),
+                serde_json::from_value::<OrgUnitRecord>(v).map_err(|e| format!("malformed record: {e}")),
             )
         })
         .collect())
@@ -188,11 +175,7 @@ pub fn parse_units_csv(text: &str) -> CoreResult<Vec<(usize, Result<OrgUnitRecor
         .headers()
         .map_err(|e| CoreError::invalid("file", format!("unreadable CSV header: {e}")))?
         .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
-    };
+    let col = |name: &str| headers.iter().position(|h| h.trim_start_matches('\u{feff}') == name);
     let missing: Vec<&str> = ["code", "name", "level", "parent_code"]
         .into_iter()
         .filter(|c| col(c).is_none())
@@ -280,12 +263,7 @@ pub fn validate_units(
             }
         };
         let mut reasons = Vec::new();
-        let code = record
-            .code
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_string();
+        let code = record.code.as_deref().map(str::trim).unwrap_or_default().to_string();
         if code.is_empty() {
             reasons.push("code is missing".to_string());
         } else if !code.chars().all(|c| c.is_ascii_digit()) || code.len() > 10 {
@@ -295,17 +273,11 @@ pub fn validate_units(
         } else if let Some(first) = seen.insert(code.clone(), row) {
             reasons.push(format!("duplicate code {code} (first seen in row {first})"));
         }
-        let name = record
-            .name
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_string();
+        let name = record.name.as_deref().map(str::trim).unwrap_or_default().to_string();
         if name.is_empty() {
             reasons.push("name is missing".to_string());
         } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
-            reasons
-                .push("name is longer than 200 characters or holds control characters".to_string());
+            reasons.push("name is longer than 200 characters or holds control characters".to_string());
         }
         let level = match record.level.as_deref().map(str::trim) {
             None | Some("") => {
@@ -315,9 +287,7 @@ pub fn validate_units(
             Some(l) => {
                 let level = Level::parse(l);
                 if level.is_none() {
-                    reasons.push(format!(
-                        "unknown level {l:?} (expected province, district or commune)"
-                    ));
+                    reasons.push(format!("unknown level {l:?} (expected province, district or commune)"));
                 }
                 level
             }
@@ -343,10 +313,7 @@ pub fn validate_units(
                     name,
                     level,
                     parent_code,
-                    kind: record
-                        .kind
-                        .map(|k| k.trim().to_string())
-                        .filter(|k| !k.is_empty()),
+                    kind: record.kind.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()),
                     valid_from,
                     valid_until,
                     former_units: record.former_units,
@@ -362,8 +329,7 @@ pub fn validate_units(
     }
 
     // Parents and levels, now that every good row is known.
-    let in_file: HashMap<&str, &OrgUnit> =
-        units.iter().map(|(_, u)| (u.code.as_str(), u)).collect();
+    let in_file: HashMap<&str, &OrgUnit> = units.iter().map(|(_, u)| (u.code.as_str(), u)).collect();
     let mut more: BTreeMap<usize, RowError> = BTreeMap::new();
     for (row, unit) in &units {
         let mut reasons = Vec::new();
@@ -379,9 +345,7 @@ pub fn validate_units(
                         .map(|p| p.level)
                 });
                 match parent_level {
-                    None => reasons.push(format!(
-                        "parent {parent} does not exist (not in this file nor stored)"
-                    )),
+                    None => reasons.push(format!("parent {parent} does not exist (not in this file nor stored)")),
                     Some(pl) if !level.allowed_parents().contains(&pl) => reasons.push(format!(
                         "a {} cannot sit under a {} ({parent})",
                         level.as_str(),
@@ -397,10 +361,11 @@ pub fn validate_units(
                 .filter(|o| o.valid_from != unit.valid_from && o.overlaps(unit))
             {
                 reasons.push(format!(
-                    "code {} is already stored with validity {}..{}, which overlaps this one; give valid_from/valid_until",
+                    "code {} is already stored as {}, which overlaps this version ({}); close the older version (re-import it with \
+                     valid_until) or give this one a later valid_from",
                     unit.code,
-                    other.valid_from.map(|d| d.to_string()).unwrap_or_default(),
-                    other.valid_until.map(|d| d.to_string()).unwrap_or_default()
+                    describe_validity(other),
+                    describe_validity(unit)
                 ));
             }
         }
@@ -421,6 +386,16 @@ pub fn validate_units(
         return Err(CoreError::ImportRejected(errors));
     }
     Ok(units.into_iter().map(|(_, u)| u).collect())
+}
+
+/// A unit's validity in words, for messages.
+fn describe_validity(unit: &OrgUnit) -> String {
+    match (unit.valid_from, unit.valid_until) {
+        (None, None) => "valid at all times".to_string(),
+        (Some(f), None) => format!("valid from {f}"),
+        (None, Some(u)) => format!("valid until {u}"),
+        (Some(f), Some(u)) => format!("valid {f} to {u}"),
+    }
 }
 
 /// Counts of a successful import, by level.
@@ -507,23 +482,11 @@ mod tests {
         let CoreError::ImportRejected(errors) = err else {
             panic!("{err}")
         };
-        let by_row: HashMap<usize, String> = errors
-            .iter()
-            .map(|e| (e.row, e.reasons.join("; ")))
-            .collect();
-        assert!(
-            by_row[&3].contains("parent 999 does not exist"),
-            "{by_row:?}"
-        );
+        let by_row: HashMap<usize, String> = errors.iter().map(|e| (e.row, e.reasons.join("; "))).collect();
+        assert!(by_row[&3].contains("parent 999 does not exist"), "{by_row:?}");
         assert!(by_row[&4].contains("duplicate code 213"), "{by_row:?}");
-        assert!(
-            by_row[&5].contains("unknown level \"hamlet\""),
-            "{by_row:?}"
-        );
-        assert!(
-            by_row[&6].contains("parent 07204 does not exist"),
-            "{by_row:?}"
-        );
+        assert!(by_row[&5].contains("unknown level \"hamlet\""), "{by_row:?}");
+        assert!(by_row[&6].contains("parent 07204 does not exist"), "{by_row:?}");
         assert!(by_row[&7].contains("malformed record"), "{by_row:?}");
         assert_eq!(errors.len(), 5);
     }
@@ -531,10 +494,15 @@ mod tests {
     #[test]
     fn a_commune_may_sit_under_the_province_but_not_under_a_commune() {
         let units = validate_units(
-            rows(r#"[{"code":"24","name":"Tỉnh Bắc Ninh","level":"province"},
+            rows(
+                r#"[{"code":"24","name":"Tỉnh Bắc Ninh","level":"province"},
                      {"code":"07210","name":"Phường Bắc Giang","level":"commune","parent_code":"24",
-                      "former_units":[{"code":"07201","name":"Phường Thọ Xương","merge":"full"}]}]"#),
-            ImportValidity { valid_from: "2025-07-01".parse().ok(), valid_until: None },
+                      "former_units":[{"code":"07201","name":"Phường Thọ Xương","merge":"full"}]}]"#,
+            ),
+            ImportValidity {
+                valid_from: "2025-07-01".parse().ok(),
+                valid_until: None,
+            },
             &HashMap::new(),
         )
         .unwrap();
@@ -581,9 +549,7 @@ mod tests {
                 }],
             ),
         ]);
-        let new = rows(
-            r#"[{"code":"07210","name":"Phường Bắc Giang","level":"commune","parent_code":"24"}]"#,
-        );
+        let new = rows(r#"[{"code":"07210","name":"Phường Bắc Giang","level":"commune","parent_code":"24"}]"#);
         let validity = ImportValidity {
             valid_from: "2025-07-01".parse().ok(),
             valid_until: None,

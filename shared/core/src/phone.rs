@@ -57,13 +57,9 @@ impl Phone {
         if trimmed.is_empty() {
             return Err(bad("the phone number is empty".into()));
         }
-        if trimmed.len() > 32
-            || !trimmed
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-.()".contains(c))
-        {
+        if trimmed.len() > 32 || !trimmed.chars().all(|c| c.is_ascii_digit() || " +-.()".contains(c)) {
             return Err(bad(
-                "a phone number holds only digits, spaces, +, -, . and parentheses".into(),
+                "a phone number holds only digits, spaces, +, -, . and parentheses".into()
             ));
         }
         let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
@@ -78,9 +74,7 @@ impl Phone {
             return Err(bad("only Vietnamese numbers (+84) are accepted".into()));
         };
         if national.len() == 11
-            && let Some((old, new)) = RENUMBERED_2018
-                .iter()
-                .find(|(old, _)| national.starts_with(old))
+            && let Some((old, new)) = RENUMBERED_2018.iter().find(|(old, _)| national.starts_with(old))
         {
             return Err(bad(format!(
                 "{old}… is a pre-2018 11-digit number; the prefix {old} became {new} (write {new}{})",
@@ -97,13 +91,9 @@ impl Phone {
         }
         let kind = match parsed.number_type(&phonenumber::metadata::DATABASE) {
             phonenumber::Type::Mobile => PhoneKind::Mobile,
-            phonenumber::Type::FixedLine | phonenumber::Type::FixedLineOrMobile => {
-                PhoneKind::Landline
-            }
+            phonenumber::Type::FixedLine | phonenumber::Type::FixedLineOrMobile => PhoneKind::Landline,
             other => {
-                return Err(bad(format!(
-                    "a {other:?} number cannot be a contact's number"
-                )));
+                return Err(bad(format!("a {other:?} number cannot be a contact's number")));
             }
         };
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
@@ -151,10 +141,7 @@ mod tests {
             assert_eq!(p.e164, "+84912345678", "{input}");
             assert_eq!(p.kind, PhoneKind::Mobile, "{input}");
         }
-        assert_eq!(
-            Phone::parse("0327 123 456").unwrap().kind,
-            PhoneKind::Mobile
-        );
+        assert_eq!(Phone::parse("0327 123 456").unwrap().kind, PhoneKind::Mobile);
     }
 
     #[test]

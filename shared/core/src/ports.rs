@@ -25,10 +25,7 @@ pub struct PageRequest {
 impl PageRequest {
     /// The first page of `limit` items.
     pub fn first(limit: u32) -> Self {
-        Self {
-            limit,
-            cursor: None,
-        }
+        Self { limit, cursor: None }
     }
 }
 
@@ -74,11 +71,7 @@ pub trait OrgUnitStore: Send + Sync {
     /// Every version of every unit whose parent is `code`, ordered by code.
     async fn org_unit_children(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
     /// A page of units (all versions), ordered by code then validity.
-    async fn list_org_units(
-        &self,
-        filter: &OrgUnitFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<OrgUnit>>;
+    async fn list_org_units(&self, filter: &OrgUnitFilter, page: &PageRequest) -> CoreResult<Page<OrgUnit>>;
 }
 
 /// Citizens and volunteers. A phone number belongs to one contact.
@@ -91,11 +84,7 @@ pub trait ContactStore: Send + Sync {
     /// Replace a contact whose stored version is `contact.version - 1`; `Conflict` otherwise.
     async fn update_contact(&self, contact: &Contact) -> CoreResult<()>;
     /// A page of contacts ordered by id.
-    async fn list_contacts(
-        &self,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Contact>>;
+    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> CoreResult<Page<Contact>>;
 }
 
 /// Campaigns.
@@ -107,11 +96,7 @@ pub trait CampaignStore: Send + Sync {
     /// Replace a campaign whose stored version is `campaign.version - 1`; `Conflict` otherwise.
     async fn update_campaign(&self, campaign: &Campaign) -> CoreResult<()>;
     /// A page of campaigns, optionally of one status, ordered by id.
-    async fn list_campaigns(
-        &self,
-        status: Option<CampaignStatus>,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Campaign>>;
+    async fn list_campaigns(&self, status: Option<CampaignStatus>, page: &PageRequest) -> CoreResult<Page<Campaign>>;
 }
 
 /// Sessions.
@@ -124,11 +109,7 @@ pub trait SessionStore: Send + Sync {
     /// Replace a session whose stored version is `session.version - 1`; `Conflict` otherwise.
     async fn update_session(&self, session: &Session) -> CoreResult<()>;
     /// A page of sessions ordered by start, then id.
-    async fn list_sessions(
-        &self,
-        filter: &SessionFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Session>>;
+    async fn list_sessions(&self, filter: &SessionFilter, page: &PageRequest) -> CoreResult<Page<Session>>;
 }
 
 /// Volunteer teams, one per commune.

@@ -5,19 +5,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// A calendar quarter of a year (1..=4).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quarter {
     pub year: i32,
     pub quarter: u8,
@@ -34,8 +22,7 @@ impl Quarter {
 
     /// The first local day of the quarter.
     pub fn first_day(self) -> NaiveDate {
-        NaiveDate::from_ymd_opt(self.year, u32::from(self.quarter - 1) * 3 + 1, 1)
-            .expect("quarter months are valid")
+        NaiveDate::from_ymd_opt(self.year, u32::from(self.quarter - 1) * 3 + 1, 1).expect("quarter months are valid")
     }
 
     /// The quarter after this one.
@@ -77,9 +64,7 @@ pub fn quarter_of(instant: DateTime<Utc>, tz: Tz) -> Quarter {
 pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
     match tz.from_local_datetime(&midnight) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-            t.with_timezone(&Utc)
-        }
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
         // A zone that skips midnight (a DST jump): the day starts an hour later.
         chrono::LocalResult::None => tz
             .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
@@ -102,46 +87,27 @@ mod tests {
             instant.with_timezone(&Ho_Chi_Minh).to_rfc3339(),
             "2026-03-31T23:30:00+07:00"
         );
-        assert_eq!(
-            quarter_of(instant, Ho_Chi_Minh),
-            Quarter {
-                year: 2026,
-                quarter: 1
-            }
-        );
+        assert_eq!(quarter_of(instant, Ho_Chi_Minh), Quarter { year: 2026, quarter: 1 });
         let after_midnight: DateTime<Utc> = "2026-03-31T17:00:00Z".parse().unwrap();
         assert_eq!(
             quarter_of(after_midnight, Ho_Chi_Minh),
-            Quarter {
-                year: 2026,
-                quarter: 2
-            }
+            Quarter { year: 2026, quarter: 2 }
         );
         // 00:30 on 1 January local is still 31 December in UTC: the zone decides the quarter.
         let new_year_local: DateTime<Utc> = "2025-12-31T17:30:00Z".parse().unwrap();
         assert_eq!(
             quarter_of(new_year_local, chrono_tz::UTC),
-            Quarter {
-                year: 2025,
-                quarter: 4
-            }
+            Quarter { year: 2025, quarter: 4 }
         );
         assert_eq!(
             quarter_of(new_year_local, Ho_Chi_Minh),
-            Quarter {
-                year: 2026,
-                quarter: 1
-            }
+            Quarter { year: 2026, quarter: 1 }
         );
     }
 
     #[test]
     fn quarter_bounds_are_local_midnights() {
-        let (start, end) = Quarter {
-            year: 2026,
-            quarter: 4,
-        }
-        .bounds(Ho_Chi_Minh);
+        let (start, end) = Quarter { year: 2026, quarter: 4 }.bounds(Ho_Chi_Minh);
         assert_eq!(start.to_rfc3339(), "2026-09-30T17:00:00+00:00");
         assert_eq!(end.to_rfc3339(), "2026-12-31T17:00:00+00:00");
     }

@@ -34,10 +34,7 @@ impl Period {
     /// The instants `[start, end)` the period covers in a time zone.
     pub fn bounds(&self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
         let after_end = self.end.succ_opt().unwrap_or(self.end);
-        (
-            local_midnight(self.start, tz),
-            local_midnight(after_end, tz),
-        )
+        (local_midnight(self.start, tz), local_midnight(after_end, tz))
     }
 }
 
@@ -64,20 +61,14 @@ impl CronSchedule {
     pub fn parse(expression: &str, tz: Tz) -> CoreResult<Self> {
         let trimmed = expression.trim();
         if trimmed.is_empty() {
-            return Err(CoreError::invalid(
-                "schedule.cron",
-                "the cron expression is empty",
-            ));
+            return Err(CoreError::invalid("schedule.cron", "the cron expression is empty"));
         }
         let fields: Vec<&str> = trimmed.split_whitespace().collect();
         let normalized = match fields.len() {
             1 if trimmed.starts_with('@') => trimmed.to_string(),
             5 => {
                 let dow = five_field_days_of_week(fields[4])?;
-                format!(
-                    "0 {} {} {} {} {}",
-                    fields[0], fields[1], fields[2], fields[3], dow
-                )
+                format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], dow)
             }
             6 | 7 => fields.join(" "),
             n => {
@@ -89,12 +80,8 @@ impl CronSchedule {
                 ));
             }
         };
-        let schedule = cron::Schedule::from_str(&normalized).map_err(|e| {
-            CoreError::invalid(
-                "schedule.cron",
-                format!("invalid cron expression {trimmed:?}: {e}"),
-            )
-        })?;
+        let schedule = cron::Schedule::from_str(&normalized)
+            .map_err(|e| CoreError::invalid("schedule.cron", format!("invalid cron expression {trimmed:?}: {e}")))?;
         Ok(Self {
             expression: trimmed.to_string(),
             normalized,
@@ -147,12 +134,7 @@ impl CronSchedule {
 /// the `cron` crate (where 1 = Sunday). Ranges and steps are expanded; names pass through.
 fn five_field_days_of_week(field: &str) -> CoreResult<String> {
     const NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    let bad = |why: String| {
-        CoreError::invalid(
-            "schedule.cron",
-            format!("day-of-week field {field:?}: {why}"),
-        )
-    };
+    let bad = |why: String| CoreError::invalid("schedule.cron", format!("day-of-week field {field:?}: {why}"));
     let number = |s: &str| -> CoreResult<Option<u32>> {
         if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
             let n: u32 = s.parse().map_err(|_| bad(format!("{s} is not a day")))?;
@@ -171,9 +153,7 @@ fn five_field_days_of_week(field: &str) -> CoreResult<String> {
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .map_err(|_| bad(format!("step {s:?} is not a number")))?;
+                let step: u32 = s.parse().map_err(|_| bad(format!("step {s:?} is not a number")))?;
                 if step == 0 {
                     return Err(bad("a step of 0".into()));
                 }
@@ -245,11 +225,7 @@ mod tests {
             assert_eq!(sessions.len(), 13, "{expr}");
             for s in &sessions {
                 assert_eq!((s.hour(), s.minute()), (1, 0), "{expr}: {s}");
-                assert_eq!(
-                    s.with_timezone(&DEFAULT_TIME_ZONE).weekday(),
-                    Weekday::Sat,
-                    "{expr}"
-                );
+                assert_eq!(s.with_timezone(&DEFAULT_TIME_ZONE).weekday(), Weekday::Sat, "{expr}");
             }
             assert_eq!(sessions[0].to_rfc3339(), "2026-10-03T01:00:00+00:00");
             assert_eq!(sessions[12].to_rfc3339(), "2026-12-26T01:00:00+00:00");
@@ -294,8 +270,7 @@ mod tests {
 
     #[test]
     fn a_period_that_ends_before_it_starts_is_refused() {
-        let err =
-            Period::new("2026-12-31".parse().unwrap(), "2026-10-01".parse().unwrap()).unwrap_err();
+        let err = Period::new("2026-12-31".parse().unwrap(), "2026-10-01".parse().unwrap()).unwrap_err();
         assert!(
             matches!(err, CoreError::Validation { ref field, .. } if field == "period.end"),
             "{err}"

@@ -58,12 +58,7 @@ pub struct Session {
 
 impl Session {
     /// A freshly materialised session of `campaign` in `commune` at `occurrence`.
-    pub fn materialise(
-        campaign: &Campaign,
-        commune: &str,
-        occurrence: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn materialise(campaign: &Campaign, commune: &str, occurrence: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         Self {
             id: session_id(&campaign.id, commune, occurrence),
             campaign_id: campaign.id.clone(),
@@ -90,15 +85,11 @@ impl Session {
 
     /// Whether a scheduled session has fewer volunteers than it needs.
     pub fn is_short_of_staff(&self) -> bool {
-        self.status == SessionStatus::Scheduled
-            && (self.staff.len() as u64) < u64::from(self.min_staff)
+        self.status == SessionStatus::Scheduled && (self.staff.len() as u64) < u64::from(self.min_staff)
     }
 }
 
 /// The stable id of a campaign's occurrence in a commune.
 pub fn session_id(campaign_id: &str, commune: &str, occurrence: DateTime<Utc>) -> String {
-    format!(
-        "{campaign_id}.{commune}.{}",
-        occurrence.format("%Y%m%dT%H%MZ")
-    )
+    format!("{campaign_id}.{commune}.{}", occurrence.format("%Y%m%dT%H%MZ"))
 }

@@ -8,7 +8,8 @@ pub const PLACEHOLDERS: [&str; 6] = ["name", "campaign", "commune", "venue", "da
 /// Default SMS text (rendered unaccented unless the campaign opts into Unicode).
 pub const DEFAULT_SMS_CITIZEN: &str = "Đoàn Thanh niên {commune}: hướng dẫn dịch vụ công trực tuyến lúc {time} ngày {date} tại {venue}. Mang CCCD và điện thoại. dichvucong.bacgiang.gov.vn. Từ chối: TC";
 /// Default SMS text to volunteers assigned to a session.
-pub const DEFAULT_SMS_VOLUNTEER: &str = "Đoàn Thanh niên: bạn trực buổi hỗ trợ dịch vụ công lúc {time} ngày {date} tại {venue}, {commune}. Từ chối: TC";
+pub const DEFAULT_SMS_VOLUNTEER: &str =
+    "Đoàn Thanh niên: bạn trực buổi hỗ trợ dịch vụ công lúc {time} ngày {date} tại {venue}, {commune}. Từ chối: TC";
 /// Default email subject.
 pub const DEFAULT_EMAIL_SUBJECT: &str = "Nhắc lịch: {campaign} — {date} {time}";
 /// Default email body.
@@ -29,10 +30,7 @@ pub fn validate_template(field: &str, text: &str, max_chars: usize) -> CoreResul
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        return Err(CoreError::invalid(
-            field,
-            "the template holds control characters",
-        ));
+        return Err(CoreError::invalid(field, "the template holds control characters"));
     }
     for name in placeholders(text).map_err(|m| CoreError::invalid(field, m))? {
         if !PLACEHOLDERS.contains(&name) {

@@ -17,9 +17,7 @@ pub fn encode(parts: &[&str]) -> String {
 
 /// Decode a cursor into exactly `n` parts of a sort key.
 pub fn decode(cursor: &str, n: usize) -> Result<Vec<String>, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| StoreError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
     let mut parts = text.split('\u{1f}');
     if parts.next() != Some(TAG) {

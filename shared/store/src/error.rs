@@ -17,9 +17,7 @@ pub enum StoreError {
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::BadCursor => {
-                CoreError::invalid("cursor", "the cursor is not one this list gave out")
-            }
+            StoreError::BadCursor => CoreError::invalid("cursor", "the cursor is not one this list gave out"),
             other => CoreError::Storage(Box::new(other)),
         }
     }

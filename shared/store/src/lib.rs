@@ -27,9 +27,7 @@ impl std::str::FromStr for StoreUrl {
         match s.split_once(':') {
             Some(("sqlite", path)) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
             Some(("dynamodb", table)) if !table.is_empty() => Ok(Self::DynamoDb(table.to_string())),
-            _ => Err(format!(
-                "store URL {s:?} is neither sqlite:PATH nor dynamodb:TABLE"
-            )),
+            _ => Err(format!("store URL {s:?} is neither sqlite:PATH nor dynamodb:TABLE")),
         }
     }
 }

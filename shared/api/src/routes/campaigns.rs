@@ -38,9 +38,7 @@ pub async fn list(
         cursor: q.cursor,
     }
     .page()?;
-    Ok(Json(
-        state.store.list_campaigns(q.status, &page).await?.into(),
-    ))
+    Ok(Json(state.store.list_campaigns(q.status, &page).await?.into()))
 }
 
 /// Create a campaign (as a draft). Target units may be communes, districts or the
@@ -53,8 +51,7 @@ pub async fn create(
     ApiJson(input): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     caller.require_write()?;
-    let campaign =
-        usecases::create_campaign(state.store.as_ref(), input, state.clock.now()).await?;
+    let campaign = usecases::create_campaign(state.store.as_ref(), input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(campaign)))
 }
 
@@ -65,9 +62,7 @@ pub async fn get_one(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Campaign>> {
-    Ok(Json(
-        usecases::get_campaign(state.store.as_ref(), &id).await?,
-    ))
+    Ok(Json(usecases::get_campaign(state.store.as_ref(), &id).await?))
 }
 
 /// Lifecycle: `POST /v1/campaigns/{id}:activate` (also `:pause`, `:cancel`, `:complete`).

@@ -2,9 +2,7 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use outreach_core::contact::{
-    Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv,
-};
+use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactImportReport};
 use serde::Deserialize;
@@ -41,9 +39,7 @@ pub async fn list(
         commune: q.commune,
         role: q.role,
     };
-    Ok(Json(
-        state.store.list_contacts(&filter, &page).await?.into(),
-    ))
+    Ok(Json(state.store.list_contacts(&filter, &page).await?.into()))
 }
 
 #[utoipa::path(post, path = "/v1/contacts", tag = "contacts", request_body = ContactInput,
@@ -55,13 +51,7 @@ pub async fn create(
     ApiJson(input): ApiJson<ContactInput>,
 ) -> ApiResult<(StatusCode, Json<Contact>)> {
     caller.require_write()?;
-    let contact = usecases::register_contact(
-        state.store.as_ref(),
-        input,
-        state.clock.now(),
-        &caller.actor(),
-    )
-    .await?;
+    let contact = usecases::register_contact(state.store.as_ref(), input, state.clock.now(), &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -72,9 +62,7 @@ pub async fn get_one(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Contact>> {
-    Ok(Json(
-        usecases::get_contact(state.store.as_ref(), &id).await?,
-    ))
+    Ok(Json(usecases::get_contact(state.store.as_ref(), &id).await?))
 }
 
 /// Import a contact list (`text/csv`): header `name,phone,role,commune_code` and optional
@@ -101,16 +89,9 @@ pub async fn import(
         ));
     }
     let bytes = body_bytes(req, &state).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
     let rows = parse_contacts_csv(text)?;
-    let report = usecases::import_contacts(
-        state.store.as_ref(),
-        rows,
-        state.clock.now(),
-        &caller.actor(),
-    )
-    .await?;
+    let report = usecases::import_contacts(state.store.as_ref(), rows, state.clock.now(), &caller.actor()).await?;
     Ok(Json(report))
 }
 
@@ -124,14 +105,8 @@ pub async fn add_consent(
     ApiJson(input): ApiJson<ConsentInput>,
 ) -> ApiResult<(StatusCode, Json<Contact>)> {
     caller.require_write()?;
-    let contact = usecases::record_consent(
-        state.store.as_ref(),
-        &id,
-        input,
-        state.clock.now(),
-        &caller.actor(),
-    )
-    .await?;
+    let contact =
+        usecases::record_consent(state.store.as_ref(), &id, input, state.clock.now(), &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -152,13 +127,6 @@ pub async fn opt_out(
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<OptOutInput>,
 ) -> ApiResult<Json<Contact>> {
     caller.require_write()?;
-    let contact = usecases::opt_out(
-        state.store.as_ref(),
-        &id,
-        input.channel,
-        "planner",
-        state.clock.now(),
-    )
-    .await?;
+    let contact = usecases::opt_out(state.store.as_ref(), &id, input.channel, "planner", state.clock.now()).await?;
     Ok(Json(contact))
 }

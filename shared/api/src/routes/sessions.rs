@@ -40,11 +40,7 @@ pub async fn get_one(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionView>> {
-    Ok(Json(
-        usecases::get_session(state.store.as_ref(), &id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(usecases::get_session(state.store.as_ref(), &id).await?.into()))
 }
 
 /// Body of `:cancel` (optional) and `:move`.
@@ -114,13 +110,7 @@ pub async fn assign_staff(
     ApiJson(input): ApiJson<StaffInput>,
 ) -> ApiResult<Json<SessionView>> {
     caller.require_write()?;
-    let session = usecases::assign_staff(
-        state.store.as_ref(),
-        &id,
-        input.volunteer_ids,
-        state.clock.now(),
-    )
-    .await?;
+    let session = usecases::assign_staff(state.store.as_ref(), &id, input.volunteer_ids, state.clock.now()).await?;
     Ok(Json(session.into()))
 }
 
@@ -131,9 +121,7 @@ pub async fn get_team(
     _caller: Caller,
     Path(commune): Path<String>,
 ) -> ApiResult<Json<VolunteerTeam>> {
-    Ok(Json(
-        usecases::get_team(state.store.as_ref(), &commune).await?,
-    ))
+    Ok(Json(usecases::get_team(state.store.as_ref(), &commune).await?))
 }
 
 /// Set a commune's volunteer team (đội tình nguyện): members are registered volunteers.

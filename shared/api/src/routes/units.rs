@@ -2,9 +2,7 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use chrono::NaiveDate;
-use outreach_core::org::{
-    ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json,
-};
+use outreach_core::org::{ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json};
 use outreach_core::ports::OrgUnitFilter;
 use outreach_core::usecases;
 use serde::Deserialize;
@@ -42,9 +40,7 @@ pub async fn list(
         level: q.level,
         parent_code: q.parent,
     };
-    Ok(Json(
-        state.store.list_org_units(&filter, &page).await?.into(),
-    ))
+    Ok(Json(state.store.list_org_units(&filter, &page).await?.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -64,9 +60,7 @@ pub async fn get_one(
     Path(code): Path<String>,
     ApiQuery(q): ApiQuery<UnitGetParams>,
 ) -> ApiResult<Json<OrgUnit>> {
-    Ok(Json(
-        usecases::get_org_unit(state.store.as_ref(), &code, q.on).await?,
-    ))
+    Ok(Json(usecases::get_org_unit(state.store.as_ref(), &code, q.on).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -99,8 +93,7 @@ pub async fn import(
         .unwrap_or("")
         .to_ascii_lowercase();
     let bytes = body_bytes(req, &state).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
     let rows = if content_type.starts_with("application/json") {
         parse_units_json(text)?
     } else if content_type.starts_with("text/csv") {

@@ -21,6 +21,8 @@ pub struct PlannerReport {
     pub campaigns_advanced: usize,
     /// Sessions written that were not there before.
     pub sessions_created: usize,
+    /// Campaigns that could not be planned (logged with the reason).
+    pub campaigns_failed: usize,
 }
 
 /// Materialise the sessions of every active campaign from its watermark up to
@@ -35,19 +37,22 @@ pub async fn run_planner<S: CampaignStore + SessionStore + ?Sized>(
     let mut report = PlannerReport::default();
     let mut page = PageRequest::first(100);
     loop {
-        let batch = store
-            .list_campaigns(Some(CampaignStatus::Active), &page)
-            .await?;
+        let batch = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
         for campaign in batch.items {
             report.campaigns += 1;
+            let campaign_id = campaign.id.clone();
             match materialise_campaign(store, campaign, now, horizon).await {
-                // A concurrent planner moved the watermark first: its sessions are ours too.
-                Ok(None) | Err(CoreError::Conflict(_)) => {}
+                Ok(None) => {}
                 Ok(Some(created)) => {
                     report.campaigns_advanced += 1;
                     report.sessions_created += created;
                 }
-                Err(e) => return Err(e),
+                Err(e @ CoreError::Storage(_)) => return Err(e),
+                // One campaign that cannot be planned must not stop the others.
+                Err(e) => {
+                    tracing::error!(%campaign_id, error.message = %e, "campaign could not be planned");
+                    report.campaigns_failed += 1;
+                }
             }
         }
         match batch.next_cursor {
@@ -74,10 +79,7 @@ async fn materialise_campaign<S: CampaignStore + SessionStore + ?Sized>(
 ) -> CoreResult<Option<usize>> {
     let schedule = campaign.schedule.parse()?;
     let (period_start, period_end) = campaign.period.bounds(schedule.time_zone());
-    let from = campaign
-        .materialised_until
-        .unwrap_or(period_start)
-        .max(period_start);
+    let from = campaign.materialised_until.unwrap_or(period_start).max(period_start);
     let until = (now + horizon).min(period_end);
     if until <= from {
         return Ok(None);
@@ -97,7 +99,12 @@ async fn materialise_campaign<S: CampaignStore + SessionStore + ?Sized>(
     campaign.materialised_until = Some(until);
     campaign.updated_at = now;
     campaign.version += 1;
-    store.update_campaign(&campaign).await?;
+    match store.update_campaign(&campaign).await {
+        // A concurrent change won (another planner, or a pause): the sessions written are
+        // stored all the same, and the next run recomputes the watermark idempotently.
+        Ok(()) | Err(CoreError::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
     tracing::debug!(campaign_id = %campaign.id, created, %until, "campaign materialised");
     Ok(Some(created))
 }

@@ -15,13 +15,7 @@ pub async fn create_campaign<S: CampaignStore + OrgUnitStore + ?Sized>(
     input: CampaignInput,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
-    let communes = expand_to_communes(
-        store,
-        &input.target_units,
-        input.period.start,
-        "target_units",
-    )
-    .await?;
+    let communes = expand_to_communes(store, &input.target_units, input.period.start, "target_units").await?;
     let campaign = input.into_campaign(new_id("cmp"), communes, now)?;
     store.insert_campaign(&campaign).await?;
     tracing::info!(campaign_id = %campaign.id, communes = campaign.communes.len(), "campaign created");
@@ -91,10 +85,7 @@ async fn cancel_upcoming_sessions<S: SessionStore + ?Sized>(
             retry_on_conflict(|| {
                 let mut session = session.clone();
                 async move {
-                    let mut fresh = store
-                        .get_session(&session.id)
-                        .await?
-                        .unwrap_or(session.clone());
+                    let mut fresh = store.get_session(&session.id).await?.unwrap_or(session.clone());
                     if fresh.status == SessionStatus::Cancelled {
                         return Ok(());
                     }

@@ -13,17 +13,10 @@ use crate::usecases::{Actor, new_id, retry_on_conflict};
 pub const MAX_CONTACTS_PER_IMPORT: usize = 50_000;
 
 /// Check that `code` is a commune (in any of its versions).
-pub async fn require_commune<S: OrgUnitStore + ?Sized>(
-    store: &S,
-    code: &str,
-    field: &str,
-) -> CoreResult<()> {
+pub async fn require_commune<S: OrgUnitStore + ?Sized>(store: &S, code: &str, field: &str) -> CoreResult<()> {
     let versions = store.org_unit_versions(code).await?;
     match version_on(&versions, None) {
-        None => Err(CoreError::invalid(
-            field,
-            format!("commune {code:?} does not exist"),
-        )),
+        None => Err(CoreError::invalid(field, format!("commune {code:?} does not exist"))),
         Some(u) if u.level != Level::Commune => Err(CoreError::invalid(
             field,
             format!("{code} is a {}, not a commune", u.level.as_str()),
@@ -77,10 +70,7 @@ pub async fn import_contacts<S: ContactStore + OrgUnitStore + ?Sized>(
     let mut imported = 0;
     let mut rejected = Vec::new();
     for ContactRow { row, input } in rows {
-        let key = input
-            .as_ref()
-            .ok()
-            .map(|i| mask_phone_digits(i.phone.trim()));
+        let key = input.as_ref().ok().map(|i| mask_phone_digits(i.phone.trim()));
         let result = match input {
             Ok(input) => register_contact(store, input, now, actor).await.map(|_| ()),
             Err(reason) => Err(CoreError::invalid("row", reason)),
@@ -119,10 +109,7 @@ pub async fn record_consent<S: ContactStore + ?Sized>(
     retry_on_conflict(|| async {
         let mut contact = get_contact(store, id).await?;
         if consent.channel == Channel::Email && contact.email.is_none() {
-            return Err(CoreError::invalid(
-                "channel",
-                "the contact has no email address",
-            ));
+            return Err(CoreError::invalid("channel", "the contact has no email address"));
         }
         contact.consents.push(consent.clone());
         contact.updated_at = now;

@@ -23,10 +23,7 @@ pub async fn get_session<S: SessionStore + ?Sized>(store: &S, id: &str) -> CoreR
 
 fn require_not_started(session: &Session, now: DateTime<Utc>) -> CoreResult<()> {
     if session.status == SessionStatus::Cancelled {
-        return Err(CoreError::Conflict(format!(
-            "session {} is cancelled",
-            session.id
-        )));
+        return Err(CoreError::Conflict(format!("session {} is cancelled", session.id)));
     }
     if session.starts_at <= now {
         return Err(CoreError::Conflict(format!(
@@ -127,10 +124,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
     if let Some(leader) = &input.leader_id
         && !member_ids.contains(leader)
     {
-        return Err(CoreError::invalid(
-            "leader_id",
-            "the leader must be one of the members",
-        ));
+        return Err(CoreError::invalid("leader_id", "the leader must be one of the members"));
     }
     retry_on_conflict(|| async {
         let version = store.get_team(commune).await?.map_or(1, |t| t.version + 1);
@@ -149,10 +143,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
 }
 
 /// Fetch a commune's team or `NotFound`.
-pub async fn get_team<S: TeamStore + ?Sized>(
-    store: &S,
-    commune: &str,
-) -> CoreResult<VolunteerTeam> {
+pub async fn get_team<S: TeamStore + ?Sized>(store: &S, commune: &str) -> CoreResult<VolunteerTeam> {
     store
         .get_team(commune)
         .await?
@@ -176,10 +167,7 @@ pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
             if !team.as_ref().is_some_and(|t| t.member_ids.contains(v)) {
                 return Err(CoreError::invalid(
                     format!("volunteer_ids[{i}]"),
-                    format!(
-                        "{v} is not in the volunteer team of commune {}",
-                        session.commune_code
-                    ),
+                    format!("{v} is not in the volunteer team of commune {}", session.commune_code),
                 ));
             }
         }
@@ -194,10 +182,7 @@ pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
 
 fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
     if ids.len() > MAX_TEAM_MEMBERS {
-        return Err(CoreError::invalid(
-            field,
-            format!("at most {MAX_TEAM_MEMBERS}"),
-        ));
+        return Err(CoreError::invalid(field, format!("at most {MAX_TEAM_MEMBERS}")));
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();

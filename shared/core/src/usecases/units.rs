@@ -5,8 +5,7 @@ use tracing::instrument;
 
 use crate::error::{CoreError, CoreResult};
 use crate::org::{
-    ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, outside_parents, validate_units,
-    version_on,
+    ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, outside_parents, validate_units, version_on,
 };
 use crate::ports::OrgUnitStore;
 
@@ -19,10 +18,7 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
     validity: ImportValidity,
 ) -> CoreResult<ImportSummary> {
     let mut codes: HashSet<String> = outside_parents(&rows);
-    codes.extend(
-        rows.iter()
-            .filter_map(|(_, r)| r.as_ref().ok()?.code.clone()),
-    );
+    codes.extend(rows.iter().filter_map(|(_, r)| r.as_ref().ok()?.code.clone()));
     let mut existing = HashMap::new();
     for code in codes {
         let versions = store.org_unit_versions(&code).await?;
@@ -75,9 +71,8 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
     let mut seen = HashSet::new();
     for code in codes {
         let versions = store.org_unit_versions(code).await?;
-        let unit = version_on(&versions, Some(on)).ok_or_else(|| {
-            CoreError::invalid(field, format!("unit {code:?} does not exist on {on}"))
-        })?;
+        let unit = version_on(&versions, Some(on))
+            .ok_or_else(|| CoreError::invalid(field, format!("unit {code:?} does not exist on {on}")))?;
         let mut stack = vec![unit.clone()];
         while let Some(unit) = stack.pop() {
             if unit.level == Level::Commune {

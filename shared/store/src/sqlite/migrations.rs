@@ -60,8 +60,7 @@ const MIGRATIONS: &[&str] = &[
 /// Bring the schema up to date in one transaction; a newer schema than this build knows
 /// is refused rather than misread.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),

@@ -12,8 +12,8 @@ use outreach_core::contact::Contact;
 use outreach_core::error::{CoreError, CoreResult};
 use outreach_core::org::OrgUnit;
 use outreach_core::ports::{
-    CampaignStore, ContactFilter, ContactStore, MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, Page,
-    PageRequest, SessionFilter, SessionStore, TeamStore,
+    CampaignStore, ContactFilter, ContactStore, MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, Page, PageRequest,
+    SessionFilter, SessionStore, TeamStore,
 };
 use outreach_core::session::Session;
 use outreach_core::team::VolunteerTeam;
@@ -58,10 +58,8 @@ impl SqliteStore {
 
     /// The schema version of the open database.
     pub async fn schema_version(&self) -> CoreResult<usize> {
-        self.call(|c| {
-            Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
-        })
-        .await
+        self.call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize))
+            .await
     }
 
     /// Run blocking SQLite work off the async runtime.
@@ -170,8 +168,7 @@ impl OrgUnitStore for SqliteStore {
     async fn org_unit_versions(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
         let code = code.to_string();
         self.call(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT data FROM org_units WHERE code = ? ORDER BY valid_from")?;
+            let mut stmt = c.prepare_cached("SELECT data FROM org_units WHERE code = ? ORDER BY valid_from")?;
             let rows = stmt.query_map([code], |r| r.get::<_, String>(0))?;
             rows.map(|r| from_json(&r?)).collect()
         })
@@ -181,20 +178,15 @@ impl OrgUnitStore for SqliteStore {
     async fn org_unit_children(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
         let code = code.to_string();
         self.call(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT data FROM org_units WHERE parent_code = ? ORDER BY code, valid_from",
-            )?;
+            let mut stmt =
+                c.prepare_cached("SELECT data FROM org_units WHERE parent_code = ? ORDER BY code, valid_from")?;
             let rows = stmt.query_map([code], |r| r.get::<_, String>(0))?;
             rows.map(|r| from_json(&r?)).collect()
         })
         .await
     }
 
-    async fn list_org_units(
-        &self,
-        filter: &OrgUnitFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<OrgUnit>> {
+    async fn list_org_units(&self, filter: &OrgUnitFilter, page: &PageRequest) -> CoreResult<Page<OrgUnit>> {
         let (filter, page) = (filter.clone(), page.clone());
         self.call(move |c| {
             let mut sql = "SELECT data FROM org_units WHERE 1 = 1".to_string();
@@ -208,14 +200,9 @@ impl OrgUnitStore for SqliteStore {
                 args.push(Value::Text(parent));
             }
             sql.push_str(" {after} ORDER BY code, valid_from LIMIT ?");
-            paged(
-                c,
-                &sql,
-                args,
-                &["code", "valid_from"],
-                &page,
-                |u: &OrgUnit| vec![u.code.clone(), valid_from_key(u)],
-            )
+            paged(c, &sql, args, &["code", "valid_from"], &page, |u: &OrgUnit| {
+                vec![u.code.clone(), valid_from_key(u)]
+            })
         })
         .await
     }
@@ -239,9 +226,10 @@ impl ContactStore for SqliteStore {
             );
             match inserted {
                 Ok(_) => Ok(Ok(())),
-                Err(e) if is_unique_violation(&e) => {
-                    Ok(Err(CoreError::AlreadyExists { entity: "contact", id: contact.id.clone() }))
-                }
+                Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
+                    entity: "contact",
+                    id: contact.id.clone(),
+                })),
                 Err(e) => Err(e.into()),
             }
         })
@@ -287,11 +275,7 @@ impl ContactStore for SqliteStore {
         .await?
     }
 
-    async fn list_contacts(
-        &self,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Contact>> {
+    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> CoreResult<Page<Contact>> {
         let (filter, page) = (filter.clone(), page.clone());
         self.call(move |c| {
             let mut sql = "SELECT data FROM contacts WHERE 1 = 1".to_string();
@@ -305,23 +289,14 @@ impl ContactStore for SqliteStore {
                 args.push(Value::Text(role.as_str().into()));
             }
             sql.push_str(" {after} ORDER BY id LIMIT ?");
-            paged(c, &sql, args, &["id"], &page, |x: &Contact| {
-                vec![x.id.clone()]
-            })
+            paged(c, &sql, args, &["id"], &page, |x: &Contact| vec![x.id.clone()])
         })
         .await
     }
 }
 
-fn get_json<T: DeserializeOwned>(
-    c: &Connection,
-    sql: &str,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    let data: Option<String> = c
-        .prepare_cached(sql)?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
+fn get_json<T: DeserializeOwned>(c: &Connection, sql: &str, key: &str) -> Result<Option<T>, StoreError> {
+    let data: Option<String> = c.prepare_cached(sql)?.query_row([key], |r| r.get(0)).optional()?;
     data.map(|d| from_json(&d)).transpose()
 }
 
@@ -376,16 +351,16 @@ impl CampaignStore for SqliteStore {
                     campaign.version as i64 - 1
                 ],
             )?;
-            Ok(if n == 1 { Ok(()) } else { Err(stale("campaign", &campaign.id)) })
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(stale("campaign", &campaign.id))
+            })
         })
         .await?
     }
 
-    async fn list_campaigns(
-        &self,
-        status: Option<CampaignStatus>,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Campaign>> {
+    async fn list_campaigns(&self, status: Option<CampaignStatus>, page: &PageRequest) -> CoreResult<Page<Campaign>> {
         let page = page.clone();
         self.call(move |c| {
             let (sql, args) = match status {
@@ -398,9 +373,7 @@ impl CampaignStore for SqliteStore {
                     vec![],
                 ),
             };
-            paged(c, sql, args, &["id"], &page, |x: &Campaign| {
-                vec![x.id.clone()]
-            })
+            paged(c, sql, args, &["id"], &page, |x: &Campaign| vec![x.id.clone()])
         })
         .await
     }
@@ -459,16 +432,16 @@ impl SessionStore for SqliteStore {
                     session.version as i64 - 1
                 ],
             )?;
-            Ok(if n == 1 { Ok(()) } else { Err(stale("session", &session.id)) })
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(stale("session", &session.id))
+            })
         })
         .await?
     }
 
-    async fn list_sessions(
-        &self,
-        filter: &SessionFilter,
-        page: &PageRequest,
-    ) -> CoreResult<Page<Session>> {
+    async fn list_sessions(&self, filter: &SessionFilter, page: &PageRequest) -> CoreResult<Page<Session>> {
         let (filter, page) = (filter.clone(), page.clone());
         self.call(move |c| {
             let mut sql = "SELECT data FROM sessions WHERE 1 = 1".to_string();

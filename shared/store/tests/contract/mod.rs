@@ -148,11 +148,7 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
     ];
     store.put_org_units(&units).await.unwrap();
     let versions = store.org_unit_versions("07210").await.unwrap();
-    assert_eq!(
-        versions,
-        vec![old.clone(), new.clone()],
-        "oldest version first"
-    );
+    assert_eq!(versions, vec![old.clone(), new.clone()], "oldest version first");
     assert!(store.org_unit_versions("99999").await.unwrap().is_empty());
     let children: Vec<String> = store
         .org_unit_children("24")
@@ -175,14 +171,8 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
         name: "Phường Bắc Giang (mới)".into(),
         ..new
     };
-    store
-        .put_org_units(std::slice::from_ref(&renamed))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.org_unit_versions("07210").await.unwrap(),
-        vec![old, renamed]
-    );
+    store.put_org_units(std::slice::from_ref(&renamed)).await.unwrap();
+    assert_eq!(store.org_unit_versions("07210").await.unwrap(), vec![old, renamed]);
 }
 
 pub async fn unit_lists_page_and_filter(store: &dyn Store) {
@@ -292,25 +282,13 @@ pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
     let mut all = Vec::new();
     for i in 0..23 {
         let commune = if i % 2 == 0 { "07201" } else { "07204" };
-        let role = if i % 3 == 0 {
-            Role::Volunteer
-        } else {
-            Role::Citizen
-        };
-        let c = contact(
-            &format!("ct_{i:02}"),
-            &format!("09123450{i:02}"),
-            commune,
-            role,
-        );
+        let role = if i % 3 == 0 { Role::Volunteer } else { Role::Citizen };
+        let c = contact(&format!("ct_{i:02}"), &format!("09123450{i:02}"), commune, role);
         store.insert_contact(&c).await.unwrap();
         all.push(c);
     }
     let everyone = collect_contacts(store, &ContactFilter::default(), 5).await;
-    assert_eq!(
-        everyone,
-        all.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(everyone, all.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
     let filter = ContactFilter {
         commune: Some("07201".into()),
         role: Some(Role::Volunteer),
@@ -343,10 +321,7 @@ pub async fn campaigns_round_trip_and_filter_by_status(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(actives.items, vec![active]);
-    let all = store
-        .list_campaigns(None, &PageRequest::first(1))
-        .await
-        .unwrap();
+    let all = store.list_campaigns(None, &PageRequest::first(1)).await.unwrap();
     assert_eq!(all.items.len(), 1);
     let rest = store
         .list_campaigns(
@@ -380,10 +355,7 @@ pub async fn campaign_updates_are_optimistic(store: &dyn Store) {
         store.update_campaign(&cancelled).await,
         Err(CoreError::Conflict(_))
     ));
-    assert_eq!(
-        store.get_campaign("cmp_1").await.unwrap(),
-        Some(activated.clone())
-    );
+    assert_eq!(store.get_campaign("cmp_1").await.unwrap(), Some(activated.clone()));
     let listed = store
         .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(10))
         .await
@@ -413,15 +385,9 @@ pub async fn session_inserts_are_idempotent(store: &dyn Store) {
     cancelled.status = SessionStatus::Cancelled;
     cancelled.version = 2;
     store.update_session(&cancelled).await.unwrap();
-    let more = vec![
-        sessions[0].clone(),
-        session(&c, "07204", "2026-10-10T01:00:00Z"),
-    ];
+    let more = vec![sessions[0].clone(), session(&c, "07204", "2026-10-10T01:00:00Z")];
     assert_eq!(store.insert_sessions_if_absent(&more).await.unwrap(), 1);
-    assert_eq!(
-        store.get_session(&sessions[0].id).await.unwrap(),
-        Some(cancelled)
-    );
+    assert_eq!(store.get_session(&sessions[0].id).await.unwrap(), Some(cancelled));
     assert_eq!(store.insert_sessions_if_absent(&[]).await.unwrap(), 0);
 }
 
@@ -476,16 +442,10 @@ pub async fn sessions_list_by_campaign_commune_status_and_time(store: &dyn Store
         from: Some(t("2026-10-10T01:00:00Z")),
         to: Some(t("2026-10-31T01:00:00Z")),
     };
-    let got = store
-        .list_sessions(&window, &PageRequest::first(50))
-        .await
-        .unwrap();
+    let got = store.list_sessions(&window, &PageRequest::first(50)).await.unwrap();
     let starts: Vec<String> = got.items.iter().map(|s| s.starts_at.to_rfc3339()).collect();
     // 10 Oct is cancelled for 07201 (sessions[3]); 31 Oct is excluded by `to`.
-    assert_eq!(
-        starts,
-        ["2026-10-17T01:00:00+00:00", "2026-10-24T01:00:00+00:00"]
-    );
+    assert_eq!(starts, ["2026-10-17T01:00:00+00:00", "2026-10-24T01:00:00+00:00"]);
     let cancelled_only = SessionFilter {
         status: Some(SessionStatus::Cancelled),
         ..Default::default()
@@ -514,10 +474,7 @@ pub async fn session_updates_are_optimistic_and_move_the_start(store: &dyn Store
     moved.version = 2;
     store.update_session(&moved).await.unwrap();
     assert!(
-        matches!(
-            store.update_session(&moved).await,
-            Err(CoreError::Conflict(_))
-        ),
+        matches!(store.update_session(&moved).await, Err(CoreError::Conflict(_))),
         "same version twice"
     );
     let all = store
@@ -614,7 +571,5 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
         }
     })
     .await;
-    out.into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
 }

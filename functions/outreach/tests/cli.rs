@@ -1,0 +1,241 @@
+//! The `outreach` command as a user runs it: a real process, real files, a real socket.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use outreach_core::org::Level;
+use outreach_core::ports::{OrgUnitFilter, OrgUnitStore, PageRequest};
+use outreach_store::SqliteStore;
+use serde_json::{Value, json};
+
+fn outreach(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("OUTREACH_STORE")
+        .env_remove("OUTREACH_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the outreach binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A province shaped like Bắc Giang before 2025: 1 province, 10 districts, 192 communes,
+/// five-digit commune codes with leading zeros.
+fn province_file(dir: &Path) -> PathBuf {
+    let mut units =
+        vec![json!({"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null, "type": "Tỉnh"})];
+    let mut commune = 7200;
+    for d in 0..10 {
+        let district = format!("{}", 213 + d);
+        units.push(json!({"code": district, "name": format!("Huyện {d}"), "level": "district", "parent_code": "24", "type": "Huyện"}));
+        let count = if d < 2 { 20 } else { 19 };
+        for _ in 0..count {
+            commune += 3;
+            units.push(json!({"code": format!("{commune:05}"), "name": format!("Xã {commune}"), "level": "commune", "parent_code": district, "type": "Xã"}));
+        }
+    }
+    let path = dir.join("units.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&units).unwrap()).unwrap();
+    path
+}
+
+async fn count_units(db: &Path) -> [usize; 3] {
+    let store = SqliteStore::open(db).unwrap();
+    let mut counts = [0; 3];
+    for (i, level) in [Level::Province, Level::District, Level::Commune]
+        .into_iter()
+        .enumerate()
+    {
+        let filter = OrgUnitFilter {
+            level: Some(level),
+            parent_code: None,
+        };
+        counts[i] = store
+            .list_org_units(&filter, &PageRequest::first(500))
+            .await
+            .unwrap()
+            .items
+            .len();
+    }
+    counts
+}
+
+#[tokio::test]
+async fn org_units_import_loads_a_whole_province() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = province_file(dir.path());
+    let out = outreach(dir.path(), &["org-units", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!(
+            "imported 1 provinces, 10 districts, 192 communes from {}",
+            file.display()
+        )
+    );
+    assert_eq!(count_units(&dir.path().join("outreach.db")).await, [1, 10, 192]);
+    let store = SqliteStore::open(dir.path().join("outreach.db")).unwrap();
+    assert_eq!(
+        store.org_unit_versions("07203").await.unwrap()[0].code,
+        "07203",
+        "leading zero kept"
+    );
+    // Importing the same file again replaces, it does not duplicate.
+    let again = outreach(dir.path(), &["org-units", "import", file.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert_eq!(count_units(&dir.path().join("outreach.db")).await, [1, 10, 192]);
+}
+
+#[tokio::test]
+async fn a_bad_unit_file_is_refused_row_by_row_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("units.db");
+    let csv = "code,name,level,parent_code\n\
+               24,Tỉnh Bắc Giang,province,\n\
+               213,Thành phố Bắc Giang,district,24\n\
+               07201,Phường Thọ Xương,commune,999\n\
+               213,Thành phố Bắc Giang,district,24\n\
+               07204,Phường Ngô Quyền,hamlet,213\n\
+               07207,Phường Trần Phú,commune,213\n";
+    let file = dir.path().join("bad.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = outreach(
+        dir.path(),
+        &[
+            "org-units",
+            "import",
+            file.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("3 bad rows; nothing was imported"), "{err}");
+    assert!(err.contains("row 3 (code 07201): parent 999 does not exist"), "{err}");
+    assert!(
+        err.contains("row 4 (code 213): duplicate code 213 (first seen in row 2)"),
+        "{err}"
+    );
+    assert!(err.contains("row 5 (code 07204): unknown level \"hamlet\""), "{err}");
+    assert_eq!(count_units(&db).await, [0, 0, 0], "nothing half-imported");
+
+    let missing = outreach(dir.path(), &["org-units", "import", "no-such-file.json"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("no-such-file.json"));
+}
+
+#[test]
+fn demo_runs_the_main_job_on_a_temporary_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = outreach(dir.path(), &["demo"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("materialised 39 sessions"), "{stdout}");
+    assert!(stdout.contains("running again created 0"), "{stdout}");
+    assert!(stdout.contains("39 sessions in 2026-Q4: 38 scheduled"), "{stdout}");
+    assert!(stdout.contains("short of staff"), "{stdout}");
+    assert!(
+        !dir.path().join("outreach.db").exists(),
+        "the demo leaves the working directory alone"
+    );
+}
+
+#[test]
+fn run_planner_and_store_init_work_on_a_named_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = outreach(dir.path(), &["store", "init", "--store", "sqlite:jobs.db"]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    assert!(text(&init.stdout).contains("schema version 1 ready at jobs.db"));
+    let run = outreach(
+        dir.path(),
+        &[
+            "run",
+            "planner",
+            "--now",
+            "2026-10-01T00:00:00+07:00",
+            "--store",
+            "sqlite:jobs.db",
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("0 active campaigns"),
+        "{}",
+        text(&run.stdout)
+    );
+    let bad_now = outreach(dir.path(), &["run", "planner", "--now", "tomorrow"]);
+    assert!(!bad_now.status.success());
+    let dynamo = outreach(dir.path(), &["store", "init", "--store", "dynamodb:outreach"]);
+    assert!(!dynamo.status.success());
+    assert!(
+        text(&dynamo.stderr).contains("no DynamoDB store"),
+        "{}",
+        text(&dynamo.stderr)
+    );
+    let nonsense = outreach(dir.path(), &["store", "init", "--store", "postgres://x"]);
+    assert!(
+        text(&nonsense.stderr).contains("neither sqlite:PATH nor dynamodb:TABLE"),
+        "{}",
+        text(&nonsense.stderr)
+    );
+}
+
+/// The README walk-through: serve, mint a token, call the API.
+#[test]
+fn serve_answers_with_a_token_from_the_token_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .args(["serve", "--addr", &addr])
+        .current_dir(dir.path())
+        .env_remove("OUTREACH_STORE")
+        .env_remove("OUTREACH_JWT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let mut up = false;
+            for _ in 0..100 {
+                if http.get(format!("http://{addr}/healthz")).send().await.is_ok() {
+                    up = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(up, "serve did not come up on {addr}");
+            let token = outreach(dir.path(), &["token", "--role", "admin", "--org", "24"]);
+            assert!(token.status.success(), "{}", text(&token.stderr));
+            let token = text(&token.stdout).trim().to_string();
+            let unauth = http.get(format!("http://{addr}/v1/org-units")).send().await.unwrap();
+            assert_eq!(unauth.status(), 401);
+            let res = http
+                .get(format!("http://{addr}/v1/org-units"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body, json!({"items": [], "next_cursor": null}));
+        });
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    result.unwrap();
+    let bad_role = outreach(dir.path(), &["token", "--role", "king", "--org", "24"]);
+    assert!(!bad_role.status.success());
+}
