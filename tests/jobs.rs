@@ -5,25 +5,77 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportValidity, parse_units_json};
-use outreach_core::ports::{PageRequest, SessionFilter, SessionStore};
+use outreach_core::ports::{PageRequest, SessionFilter, Store};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
 use outreach_core::usecases;
-use outreach_store::SqliteStore;
+use outreach_store::DynamoStore;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-async fn store_with_campaign(cron: &str) -> (SqliteStore, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("jobs.db")).unwrap();
+/// Each job test runs on SQLite and on DynamoDB (the test script's moto server).
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = outreach_store::SqliteStore::open(dir.path().join("jobs.db")).unwrap();
+                super::$case(&store).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(&super::dynamo().await).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    the_planner_rolls_its_horizon_forward_and_writes_only_what_is_new,
+    five_and_six_field_schedules_give_the_same_39_sessions,
+    a_run_interrupted_after_writing_sessions_is_completed_by_the_next,
+    concurrent_planners_create_each_session_once,
+    moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wait,
+);
+
+async fn dynamo() -> DynamoStore {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1"),
+        "run ./scripts/test, which starts moto; AWS_ENDPOINT_URL={endpoint:?}"
+    );
+    let table = format!("outreach-jobs-{}", uuid_like());
+    let store = DynamoStore::from_env(&table).await;
+    store.create_table().await.unwrap();
+    store
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{nanos:x}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn with_campaign(store: &dyn Store, cron: &str) -> String {
     let units = r#"[{"code":"24","name":"Tỉnh","level":"province"},
         {"code":"213","name":"TP","level":"district","parent_code":"24"},
         {"code":"07201","name":"A","level":"commune","parent_code":"213"},
         {"code":"07228","name":"B","level":"commune","parent_code":"213"},
         {"code":"07441","name":"C","level":"commune","parent_code":"213"}]"#;
-    usecases::import_org_units(&store, parse_units_json(units).unwrap(), ImportValidity::default())
+    usecases::import_org_units(store, parse_units_json(units).unwrap(), ImportValidity::default())
         .await
         .unwrap();
     let input = CampaignInput {
@@ -43,14 +95,14 @@ async fn store_with_campaign(cron: &str) -> (SqliteStore, String, tempfile::Temp
         reminder_rules: vec![],
     };
     let setup = t("2026-09-01T00:00:00Z");
-    let campaign = usecases::create_campaign(&store, input, setup).await.unwrap();
-    usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup)
+    let campaign = usecases::create_campaign(store, input, setup).await.unwrap();
+    usecases::act_on_campaign(store, &campaign.id, CampaignAction::Activate, setup)
         .await
         .unwrap();
-    (store, campaign.id, dir)
+    campaign.id
 }
 
-async fn sessions(store: &SqliteStore, campaign: &str) -> Vec<Session> {
+async fn sessions(store: &dyn Store, campaign: &str) -> Vec<Session> {
     let filter = SessionFilter {
         campaign: Some(campaign.into()),
         ..Default::default()
@@ -62,17 +114,16 @@ async fn sessions(store: &SqliteStore, campaign: &str) -> Vec<Session> {
         .items
 }
 
-#[tokio::test]
-async fn the_planner_rolls_its_horizon_forward_and_writes_only_what_is_new() {
-    let (store, id, _dir) = store_with_campaign("0 8 * * 6").await;
+async fn the_planner_rolls_its_horizon_forward_and_writes_only_what_is_new(store: &dyn Store) {
+    let id = with_campaign(store, "0 8 * * 6").await;
     let horizon = Duration::days(14);
     // 30 Sep + 14 days covers Saturdays 3 and 10 October.
-    let first = run_planner(&store, t("2026-09-30T00:00:00Z"), horizon).await.unwrap();
+    let first = run_planner(store, t("2026-09-30T00:00:00Z"), horizon).await.unwrap();
     assert_eq!((first.campaigns, first.sessions_created), (1, 6));
-    let same = run_planner(&store, t("2026-09-30T00:00:00Z"), horizon).await.unwrap();
+    let same = run_planner(store, t("2026-09-30T00:00:00Z"), horizon).await.unwrap();
     assert_eq!(same.sessions_created, 0);
     assert_eq!(same.campaigns_advanced, 0, "nothing to do costs nothing");
-    let week_later = run_planner(&store, t("2026-10-07T00:00:00Z"), horizon).await.unwrap();
+    let week_later = run_planner(store, t("2026-10-07T00:00:00Z"), horizon).await.unwrap();
     assert_eq!(
         week_later.sessions_created, 3,
         "one more Saturday came into the horizon"
@@ -81,25 +132,24 @@ async fn the_planner_rolls_its_horizon_forward_and_writes_only_what_is_new() {
     let mut now = t("2026-10-07T00:00:00Z");
     while now < t("2027-01-15T00:00:00Z") {
         now += Duration::days(1);
-        total += run_planner(&store, now, horizon).await.unwrap().sessions_created;
+        total += run_planner(store, now, horizon).await.unwrap().sessions_created;
     }
     assert_eq!(total, 39, "never past the period's end");
-    let all = sessions(&store, &id).await;
+    let all = sessions(store, &id).await;
     assert_eq!(all.len(), 39);
     assert!(all.iter().all(|s| s.starts_at.format("%H:%M").to_string() == "01:00"));
 }
 
-#[tokio::test]
-async fn five_and_six_field_schedules_give_the_same_39_sessions() {
+async fn five_and_six_field_schedules_give_the_same_39_sessions(store: &dyn Store) {
     let mut starts = Vec::new();
     for cron in ["0 8 * * 6", "0 0 8 * * Sat", "0 0 8 * * 7"] {
-        let (store, id, _dir) = store_with_campaign(cron).await;
-        let report = run_planner(&store, t("2026-09-30T00:00:00Z"), Duration::days(120))
+        let id = with_campaign(store, cron).await;
+        let report = run_planner(store, t("2026-09-30T00:00:00Z"), Duration::days(120))
             .await
             .unwrap();
         assert_eq!(report.sessions_created, 39, "{cron}");
         starts.push(
-            sessions(&store, &id)
+            sessions(store, &id)
                 .await
                 .into_iter()
                 .map(|s| (s.commune_code, s.starts_at))
@@ -110,10 +160,9 @@ async fn five_and_six_field_schedules_give_the_same_39_sessions() {
     assert_eq!(starts[0], starts[2]);
 }
 
-#[tokio::test]
-async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next() {
-    let (store, id, _dir) = store_with_campaign("0 8 * * 6").await;
-    let campaign = usecases::get_campaign(&store, &id).await.unwrap();
+async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next(store: &dyn Store) {
+    let id = with_campaign(store, "0 8 * * 6").await;
+    let campaign = usecases::get_campaign(store, &id).await.unwrap();
     // The sessions of the first Saturday were written, then the process died before
     // the watermark moved.
     let first_saturday = t("2026-10-03T01:00:00Z");
@@ -123,43 +172,41 @@ async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next() {
         .map(|c| Session::materialise(&campaign, c, first_saturday, t("2026-09-30T00:00:00Z")))
         .collect();
     store.insert_sessions_if_absent(&written).await.unwrap();
-    let report = run_planner(&store, t("2026-09-30T00:00:00Z"), Duration::days(14))
+    let report = run_planner(store, t("2026-09-30T00:00:00Z"), Duration::days(14))
         .await
         .unwrap();
     assert_eq!(report.sessions_created, 3, "only the second Saturday was missing");
-    assert_eq!(sessions(&store, &id).await.len(), 6);
+    assert_eq!(sessions(store, &id).await.len(), 6);
 }
 
-#[tokio::test]
-async fn concurrent_planners_create_each_session_once() {
-    let (store, id, _dir) = store_with_campaign("0 8 * * 6").await;
+async fn concurrent_planners_create_each_session_once(store: &dyn Store) {
+    let id = with_campaign(store, "0 8 * * 6").await;
     let now = t("2026-09-30T00:00:00Z");
     let (a, b) = tokio::join!(
-        run_planner(&store, now, Duration::days(120)),
-        run_planner(&store, now, Duration::days(120))
+        run_planner(store, now, Duration::days(120)),
+        run_planner(store, now, Duration::days(120))
     );
     let created = a.unwrap().sessions_created + b.unwrap().sessions_created;
     assert_eq!(created, 39);
-    assert_eq!(sessions(&store, &id).await.len(), 39);
+    assert_eq!(sessions(store, &id).await.len(), 39);
 }
 
-#[tokio::test]
-async fn moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wait() {
-    let (store, id, _dir) = store_with_campaign("0 8 * * 6").await;
+async fn moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wait(store: &dyn Store) {
+    let id = with_campaign(store, "0 8 * * 6").await;
     let office = t("2026-09-30T00:00:00Z");
-    run_planner(&store, office, Duration::days(14)).await.unwrap();
-    let before = sessions(&store, &id).await;
-    usecases::move_session(&store, &before[0].id, t("2026-10-04T02:00:00Z"), None, office)
+    run_planner(store, office, Duration::days(14)).await.unwrap();
+    let before = sessions(store, &id).await;
+    usecases::move_session(store, &before[0].id, t("2026-10-04T02:00:00Z"), None, office)
         .await
         .unwrap();
-    usecases::cancel_session(&store, &before[1].id, None, office)
+    usecases::cancel_session(store, &before[1].id, None, office)
         .await
         .unwrap();
 
-    usecases::act_on_campaign(&store, &id, CampaignAction::Pause, office)
+    usecases::act_on_campaign(store, &id, CampaignAction::Pause, office)
         .await
         .unwrap();
-    let paused = run_planner(&store, t("2026-10-20T00:00:00Z"), Duration::days(14))
+    let paused = run_planner(store, t("2026-10-20T00:00:00Z"), Duration::days(14))
         .await
         .unwrap();
     assert_eq!(
@@ -167,15 +214,15 @@ async fn moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wai
         (0, 0),
         "a paused campaign is not planned"
     );
-    usecases::act_on_campaign(&store, &id, CampaignAction::Activate, office)
+    usecases::act_on_campaign(store, &id, CampaignAction::Activate, office)
         .await
         .unwrap();
-    let resumed = run_planner(&store, t("2026-10-20T00:00:00Z"), Duration::days(14))
+    let resumed = run_planner(store, t("2026-10-20T00:00:00Z"), Duration::days(14))
         .await
         .unwrap();
     assert_eq!(resumed.sessions_created, 9, "17, 24 and 31 October");
 
-    let after = sessions(&store, &id).await;
+    let after = sessions(store, &id).await;
     assert_eq!(
         after.len(),
         15,

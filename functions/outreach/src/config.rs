@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use outreach_api::AuthConfig;
 use outreach_api::auth::LOCAL_ISSUER;
-use outreach_store::{SqliteStore, StoreUrl};
+use std::sync::Arc;
+
+use outreach_core::ports::Store;
+use outreach_store::{DynamoStore, SqliteStore, StoreUrl};
 
 /// `--db PATH` or `--store URL` (also `OUTREACH_STORE`).
 #[derive(Args, Clone)]
@@ -20,25 +23,60 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn path(&self) -> Result<PathBuf> {
-        match &self.store {
-            None => Ok(self.db.clone()),
-            Some(StoreUrl::Sqlite(path)) => Ok(path.clone()),
-            Some(StoreUrl::DynamoDb(table)) => {
-                bail!("dynamodb:{table}: this build of outreach has no DynamoDB store yet; use sqlite:PATH")
+    /// Where the store points.
+    pub fn url(&self) -> StoreUrl {
+        self.store.clone().unwrap_or_else(|| StoreUrl::Sqlite(self.db.clone()))
+    }
+
+    /// Open the store: SQLite (created and migrated if needed) or DynamoDB (configured
+    /// from the AWS SDK's environment).
+    pub async fn open(&self) -> Result<Backend> {
+        match self.url() {
+            StoreUrl::Sqlite(path) => {
+                let store = SqliteStore::open(&path)
+                    .with_context(|| format!("opening the SQLite store at {}", path.display()))?;
+                Ok(Backend::Sqlite(store, path))
             }
+            StoreUrl::DynamoDb(table) => Ok(Backend::Dynamo(DynamoStore::from_env(&table).await)),
+        }
+    }
+}
+
+/// An opened store.
+pub enum Backend {
+    Sqlite(SqliteStore, PathBuf),
+    Dynamo(DynamoStore),
+}
+
+impl Backend {
+    /// The store behind the ports.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s, _) => Arc::new(s.clone()),
+            Backend::Dynamo(d) => Arc::new(d.clone()),
         }
     }
 
-    /// Open the store, creating and migrating the SQLite file if needed.
-    pub fn open(&self) -> Result<SqliteStore> {
-        let path = self.path()?;
-        SqliteStore::open(&path).with_context(|| format!("opening the SQLite store at {}", path.display()))
-    }
-
-    /// Where the store points, for messages.
-    pub fn describe(&self) -> String {
-        self.path().map(|p| p.display().to_string()).unwrap_or_default()
+    /// Create the schema or the table; says what it did.
+    pub async fn init(&self) -> Result<String> {
+        match self {
+            Backend::Sqlite(s, path) => Ok(format!(
+                "SQLite schema version {} ready at {}",
+                s.schema_version().await?,
+                path.display()
+            )),
+            Backend::Dynamo(d) => {
+                let created = d
+                    .create_table()
+                    .await
+                    .with_context(|| format!("creating table {}", d.table()))?;
+                Ok(if created {
+                    format!("DynamoDB table {} created", d.table())
+                } else {
+                    format!("DynamoDB table {} already exists", d.table())
+                })
+            }
+        }
     }
 }
 

@@ -13,9 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use outreach_api::{AppState, Role};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::{ImportValidity, parse_units_csv, parse_units_json};
-use outreach_core::ports::{Clock, SystemClock};
+use outreach_core::ports::{Clock, Store, SystemClock};
 use outreach_core::{CoreError, usecases};
-use outreach_store::SqliteStore;
 
 use crate::config::StoreArgs;
 
@@ -106,7 +105,7 @@ enum OrgUnitsCommand {
 
 #[derive(Subcommand)]
 enum StoreCommand {
-    /// Create the schema (SQLite) where the store points.
+    /// Create the SQLite schema or the DynamoDB table where the store points.
     Init {
         #[command(flatten)]
         store: StoreArgs,
@@ -145,7 +144,7 @@ async fn run(command: Command) -> Result<()> {
             planner_every_minutes,
             horizon_days,
         } => {
-            let store = Arc::new(store.open()?);
+            let store = store.open().await?.store();
             let auth = key.auth_config()?;
             serve(addr, store, auth, planner_every_minutes, Duration::days(horizon_days)).await
         }
@@ -156,9 +155,9 @@ async fn run(command: Command) -> Result<()> {
             valid_until,
             store,
         }) => {
-            let store = store.open()?;
+            let store = store.open().await?.store();
             import_units(
-                &store,
+                store.as_ref(),
                 &file,
                 ImportValidity {
                     valid_from,
@@ -173,9 +172,9 @@ async fn run(command: Command) -> Result<()> {
             horizon_days,
             store,
         } => {
-            let store = store.open()?;
+            let store = store.open().await?.store();
             let now = now.unwrap_or_else(Utc::now);
-            let report = run_planner(&store, now, Duration::days(horizon_days)).await?;
+            let report = run_planner(store.as_ref(), now, Duration::days(horizon_days)).await?;
             println!(
                 "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
                 report.campaigns, report.campaigns_advanced, report.sessions_created, report.campaigns_failed
@@ -183,12 +182,7 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Store(StoreCommand::Init { store }) => {
-            let opened = store.open()?;
-            println!(
-                "SQLite schema version {} ready at {}",
-                opened.schema_version().await?,
-                store.describe()
-            );
+            println!("{}", store.open().await?.init().await?);
             Ok(())
         }
         Command::Token {
@@ -211,7 +205,7 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn import_units(store: &SqliteStore, file: &std::path::Path, validity: ImportValidity) -> Result<()> {
+async fn import_units(store: &dyn Store, file: &std::path::Path, validity: ImportValidity) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let is_csv = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let rows = if is_csv {
@@ -245,7 +239,7 @@ async fn import_units(store: &SqliteStore, file: &std::path::Path, validity: Imp
 
 async fn serve(
     addr: SocketAddr,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     auth: outreach_api::AuthConfig,
     planner_every_minutes: u64,
     horizon: Duration,

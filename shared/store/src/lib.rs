@@ -1,12 +1,17 @@
-//! Store adapters of outreach: `SqliteStore`, the embedded default (feature `sqlite`).
+//! Store adapters of outreach: `SqliteStore`, the embedded default (feature `sqlite`), and
+//! `DynamoStore`, the production store (feature `dynamodb`).
 //! Every adapter implements the `Store` ports of `outreach-core` and passes the same
 //! contract suite (`tests/contract`).
 
 mod cursor;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 mod error;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoStore;
 pub use error::StoreError;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

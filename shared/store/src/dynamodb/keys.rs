@@ -1,0 +1,89 @@
+//! Every key format of the single table, in one place. Items are found by `PK`/`SK`;
+//! the overloaded indexes GSI1–GSI3 serve the list access patterns (see `DYNAMODB.md`).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A sortable instant: RFC 3339 in UTC with fixed width, so text order is time order.
+pub fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The version part of a unit's sort key; `0000-00-00` when valid since before records began.
+pub fn unit_version(valid_from: Option<chrono::NaiveDate>) -> String {
+    valid_from
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "0000-00-00".to_string())
+}
+
+pub fn unit_pk(code: &str) -> String {
+    format!("UNIT#{code}")
+}
+pub fn unit_sk(valid_from: Option<chrono::NaiveDate>) -> String {
+    format!("V#{}", unit_version(valid_from))
+}
+/// GSI1: units by parent.
+pub fn unit_parent(parent: &str) -> String {
+    format!("UNITPARENT#{parent}")
+}
+/// GSI2: units by level.
+pub fn unit_level(level: &str) -> String {
+    format!("UNITLEVEL#{level}")
+}
+/// GSI1/GSI2/GSI3 sort key of a unit: code, then version.
+pub fn unit_sort(code: &str, valid_from: Option<chrono::NaiveDate>) -> String {
+    format!("{code}#{}", unit_version(valid_from))
+}
+
+pub fn contact_pk(id: &str) -> String {
+    format!("CONTACT#{id}")
+}
+pub const CONTACT_SK: &str = "CONTACT";
+/// The item that reserves a phone number for one contact.
+pub fn phone_pk(e164: &str) -> String {
+    format!("PHONE#{e164}")
+}
+pub const PHONE_SK: &str = "PHONE";
+/// GSI1: contacts of a commune.
+pub fn commune_contacts(commune: &str) -> String {
+    format!("COMMUNE#{commune}#CONTACTS")
+}
+/// GSI2: contacts of a commune in a role (a reminder's audience).
+pub fn commune_role_contacts(commune: &str, role: &str) -> String {
+    format!("COMMUNE#{commune}#ROLE#{role}")
+}
+
+pub fn campaign_pk(id: &str) -> String {
+    format!("CAMPAIGN#{id}")
+}
+pub const CAMPAIGN_SK: &str = "CAMPAIGN";
+/// GSI1: campaigns by status.
+pub fn campaigns_by_status(status: &str) -> String {
+    format!("CAMPAIGNS#{status}")
+}
+
+pub fn session_pk(id: &str) -> String {
+    format!("SESSION#{id}")
+}
+pub const SESSION_SK: &str = "SESSION";
+/// GSI1: sessions of a campaign, by start.
+pub fn campaign_sessions(campaign_id: &str) -> String {
+    format!("CAMPAIGN#{campaign_id}#SESSIONS")
+}
+/// GSI2: sessions in a commune, by start.
+pub fn commune_sessions(commune: &str) -> String {
+    format!("COMMUNE#{commune}#SESSIONS")
+}
+/// Sort key of a session in every index: start, then id.
+pub fn session_sort(starts_at: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", instant(starts_at))
+}
+
+pub fn team_pk(commune: &str) -> String {
+    format!("TEAM#{commune}")
+}
+pub const TEAM_SK: &str = "TEAM";
+
+/// GSI3: every item of one entity type (administrative lists only; never a job path).
+pub fn entity_index(entity_type: &str) -> String {
+    format!("ENTITY#{entity_type}")
+}

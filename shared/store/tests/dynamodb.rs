@@ -1,0 +1,249 @@
+//! The `Store` contract against `DynamoStore` on a DynamoDB-compatible server, plus what
+//! only DynamoDB has: pages, batch limits, conditional races and the item size limit.
+//!
+//! Needs `AWS_ENDPOINT_URL` pointing at a DynamoDB-compatible server (`scripts/test`
+//! starts moto). Without it these tests fail: they never skip.
+
+#![cfg(feature = "dynamodb")]
+
+mod contract;
+
+use std::collections::HashMap;
+
+use outreach_core::campaign::CampaignStatus;
+use outreach_core::contact::Role;
+use outreach_core::error::CoreError;
+use outreach_core::ports::{CampaignStore, ContactFilter, ContactStore, PageRequest, SessionStore};
+use outreach_store::DynamoStore;
+use outreach_store::dynamodb::{BATCH_WRITE_LIMIT, RawItem, items, size};
+
+/// A store on a fresh table of its own.
+async fn fresh() -> DynamoStore {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
+        "AWS_ENDPOINT_URL must point at a local DynamoDB-compatible server (run ./scripts/test, which starts moto); got {endpoint:?}"
+    );
+    let table = format!("outreach-test-{}", uuid_like());
+    let store = DynamoStore::from_env(&table).await;
+    assert!(
+        store.create_table().await.expect("the local DynamoDB server answers"),
+        "table {table} was new"
+    );
+    store
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{nanos:x}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+contract_tests!(fresh());
+
+#[tokio::test]
+async fn creating_the_table_twice_is_harmless() {
+    let store = fresh().await;
+    assert!(
+        !store.create_table().await.unwrap(),
+        "the second create finds the table"
+    );
+}
+
+#[tokio::test]
+async fn lists_follow_dynamodb_pages_past_one_megabyte_and_small_limits() {
+    let store = fresh().await;
+    // 260 campaigns of about 5 KB each: more than one 1 MB query page.
+    let mut ids = Vec::new();
+    let mut bytes = 0;
+    for i in 0..260 {
+        let mut c = contract::campaign(&format!("cmp_{i:04}"), CampaignStatus::Active);
+        c.description = Some("Hỗ trợ dịch vụ công trực tuyến. ".repeat(150));
+        bytes += size::item_size(&items::encode(&items::campaign(&c)).unwrap());
+        store.insert_campaign(&c).await.unwrap();
+        ids.push(c.id);
+    }
+    assert!(bytes > 1024 * 1024, "the campaigns take {bytes} bytes");
+    let all = store
+        .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(500))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 260, "one API page gathers several DynamoDB pages");
+    assert_eq!(all.next_cursor, None);
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(7);
+    loop {
+        let p = store.list_campaigns(Some(CampaignStatus::Active), &page).await.unwrap();
+        assert!(p.items.len() <= 7);
+        seen.extend(p.items.into_iter().map(|c| c.id));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every item once, in order, across 38 small pages");
+}
+
+#[tokio::test]
+async fn a_filtered_list_still_fills_its_pages() {
+    let store = fresh().await;
+    for i in 0..40 {
+        let role = if i % 10 == 0 { Role::Volunteer } else { Role::Citizen };
+        store
+            .insert_contact(&contract::contact(
+                &format!("ct_{i:02}"),
+                &format!("09123450{i:02}"),
+                "07201",
+                role,
+            ))
+            .await
+            .unwrap();
+    }
+    // Role alone is a filter on the type index: four volunteers among forty contacts.
+    let filter = ContactFilter {
+        commune: None,
+        role: Some(Role::Volunteer),
+    };
+    let p = store.list_contacts(&filter, &PageRequest::first(3)).await.unwrap();
+    assert_eq!(
+        p.items.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["ct_00", "ct_10", "ct_20"]
+    );
+    let rest = store
+        .list_contacts(
+            &filter,
+            &PageRequest {
+                limit: 3,
+                cursor: p.next_cursor,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.next_cursor, None);
+}
+
+#[tokio::test]
+async fn sixty_writes_go_in_batches_of_25_25_and_10() {
+    let store = fresh().await;
+    let units: Vec<outreach_core::org::OrgUnit> = (0..60)
+        .map(|i| {
+            contract::unit(
+                &format!("{:05}", 7000 + i),
+                outreach_core::org::Level::Commune,
+                Some("213"),
+            )
+        })
+        .collect();
+    let raws: Vec<RawItem> = units.iter().map(|u| items::encode(&items::unit(u)).unwrap()).collect();
+    let sizes = store.batch_put(raws).await.unwrap();
+    assert_eq!(sizes, vec![25, 25, 10]);
+    assert!(sizes.iter().all(|s| *s <= BATCH_WRITE_LIMIT));
+    use outreach_core::ports::OrgUnitStore;
+    assert_eq!(store.org_unit_children("213").await.unwrap().len(), 60);
+}
+
+#[tokio::test]
+async fn unprocessed_items_are_retried_until_written() {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let requests: Vec<WriteRequest> = (0..5)
+        .map(|i| {
+            let item = HashMap::from([(
+                "PK".to_string(),
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("X#{i}")),
+            )]);
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    // The "server" processes only the first request of each call, as a throttled table may.
+    let mut calls = Vec::new();
+    outreach_store::dynamodb::retry_unprocessed(requests.clone(), 8, |batch| {
+        calls.push(batch.len());
+        async move { Ok(batch[1..].to_vec()) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(calls, vec![5, 4, 3, 2, 1]);
+    let gave_up = outreach_store::dynamodb::retry_unprocessed(requests, 2, |batch| async move { Ok(batch) }).await;
+    assert!(
+        gave_up.is_err(),
+        "a batch that never drains fails instead of looping forever"
+    );
+}
+
+#[tokio::test]
+async fn two_tasks_racing_for_the_same_write_leave_exactly_one_winner() {
+    let store = fresh().await;
+    let campaign = contract::campaign("cmp_race", CampaignStatus::Active);
+    let session = contract::session(&campaign, "07201", "2026-10-03T01:00:00Z");
+    let (a, b) = tokio::join!(
+        store.insert_sessions_if_absent(std::slice::from_ref(&session)),
+        store.insert_sessions_if_absent(std::slice::from_ref(&session))
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "exactly one insert won");
+
+    let one = contract::contact("ct_1", "0912345678", "07201", Role::Citizen);
+    let two = contract::contact("ct_2", "0912345678", "07228", Role::Volunteer);
+    let (a, b) = tokio::join!(store.insert_contact(&one), store.insert_contact(&two));
+    let outcomes = [a.is_ok(), b.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "one phone number, one contact: {outcomes:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(loser, Err(CoreError::AlreadyExists { .. })), "{loser:?}");
+}
+
+#[tokio::test]
+async fn an_item_over_400_kb_is_refused_before_it_is_sent() {
+    let store = fresh().await;
+    let mut c = contract::campaign("cmp_huge", CampaignStatus::Draft);
+    c.communes = (0..2000).map(|i| format!("{:05}", i)).collect();
+    c.venues = c
+        .communes
+        .iter()
+        .map(|code| (code.clone(), "Nhà văn hoá thôn ".repeat(12)))
+        .collect();
+    match store.insert_campaign(&c).await {
+        Err(CoreError::Validation { field, message }) => {
+            assert_eq!(field, "campaign");
+            assert!(message.contains("400 KB"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.get_campaign("cmp_huge").await.unwrap(),
+        None,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
+    let store = fresh().await;
+    let mut c = contract::contact("ct_1", "0912345678", "07201", Role::Citizen);
+    store.insert_contact(&c).await.unwrap();
+    c.phone = outreach_core::phone::Phone::parse("0987654321").unwrap();
+    c.version = 2;
+    store.update_contact(&c).await.unwrap();
+    assert_eq!(store.find_contact_by_phone("+84912345678").await.unwrap(), None);
+    assert_eq!(
+        store.find_contact_by_phone("+84987654321").await.unwrap().map(|x| x.id),
+        Some("ct_1".into())
+    );
+    store
+        .insert_contact(&contract::contact("ct_2", "0912345678", "07201", Role::Citizen))
+        .await
+        .unwrap();
+}
