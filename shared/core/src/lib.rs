@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod contact;
 pub mod error;
 pub mod jobs;
+pub mod notify;
 pub mod org;
 pub mod phone;
 pub mod ports;

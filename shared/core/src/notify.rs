@@ -1,0 +1,124 @@
+//! Ports for what leaves the system: reminders by email and SMS, and the queue of
+//! deliveries between the dispatcher and the sender. Adapters live in `outreach-notify`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::contact::Channel;
+use crate::error::CoreResult;
+
+/// A file attached to an email (a report, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// An email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundEmail {
+    /// The recipient's address.
+    pub to: String,
+    pub subject: String,
+    /// Plain-text body (UTF-8; Vietnamese as written).
+    pub body_text: String,
+    /// One-click unsubscribe link (RFC 8058): sent as `List-Unsubscribe` with
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    pub unsubscribe_url: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// An SMS to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundSms {
+    /// E.164 (`+84…`).
+    pub to: String,
+    /// The final text: already unaccented unless the campaign sends Unicode.
+    pub text: String,
+}
+
+/// The provider accepted the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id of the message (SES/SNS MessageId, the gateway's id, …).
+    pub message_id: String,
+}
+
+/// Why a provider did not accept a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// Worth retrying: throttling, a timeout, a 5xx.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Retrying will not help: a refused address, a malformed request.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends email.
+#[async_trait]
+pub trait EmailChannel: Send + Sync {
+    async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError>;
+}
+
+/// Sends SMS.
+#[async_trait]
+pub trait SmsChannel: Send + Sync {
+    async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError>;
+}
+
+/// One delivery for the sender to attempt: a reminder rule of a session to one contact
+/// on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeliveryTask {
+    pub job_id: String,
+    pub campaign_id: String,
+    pub session_id: String,
+    pub rule_id: String,
+    pub contact_id: String,
+    pub channel: Channel,
+}
+
+/// Carries delivery tasks from the dispatcher to the sender.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueue every task or fail; a task may be delivered more than once downstream.
+    async fn enqueue(&self, tasks: &[DeliveryTask]) -> CoreResult<()>;
+}
+
+/// The in-process queue of the local command: the dispatcher pushes, the local sender drains.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    tasks: Mutex<VecDeque<DeliveryTask>>,
+}
+
+impl MemoryQueue {
+    /// Take up to `max` tasks, oldest first.
+    pub fn drain(&self, max: usize) -> Vec<DeliveryTask> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let n = max.min(tasks.len());
+        tasks.drain(..n).collect()
+    }
+
+    /// Tasks waiting.
+    pub fn len(&self) -> usize {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no task waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn enqueue(&self, tasks: &[DeliveryTask]) -> CoreResult<()> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(tasks.iter().cloned());
+        Ok(())
+    }
+}
