@@ -93,6 +93,8 @@ async fn with_campaign(store: &dyn Store, cron: &str) -> String {
         capacity: 30,
         min_staff: 1,
         reminder_rules: vec![],
+        sms_unicode: false,
+        max_sms_segments: 2,
     };
     let setup = t("2026-09-01T00:00:00Z");
     let campaign = usecases::create_campaign(store, input, setup).await.unwrap();

@@ -92,6 +92,14 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// The key as bytes: `OUTREACH_JWT_SECRET`, or the key file (created if missing).
+    pub fn secret(&self) -> Result<Vec<u8>> {
+        match &self.jwt_secret {
+            Some(s) => Ok(s.clone().into_bytes()),
+            None => read_or_create_key(&self.key_file),
+        }
+    }
+
     pub fn auth_config(&self) -> Result<AuthConfig> {
         let secret = match &self.jwt_secret {
             Some(s) => s.clone().into_bytes(),

@@ -177,6 +177,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 email_template: None,
             },
         ],
+        sms_unicode: false,
+        max_sms_segments: 2,
     };
     let campaign = usecases::create_campaign(&store, input, setup_time).await?;
     let campaign = usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time).await?;

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use outreach_api::{AppState, Role};
-use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
+use outreach_app::{App, DeliveryQueue};
+use outreach_core::jobs::DEFAULT_HORIZON_DAYS;
 use outreach_core::org::{ImportValidity, parse_units_csv, parse_units_json};
 use outreach_core::ports::{Clock, Store, SystemClock};
 use outreach_core::{CoreError, usecases};
@@ -55,7 +56,8 @@ enum Command {
     /// Administrative units.
     #[command(name = "org-units", subcommand)]
     OrgUnits(OrgUnitsCommand),
-    /// Run one job once at a given instant.
+    /// Run one job once at a given instant (the dispatcher also sends what it enqueues
+    /// when there is no SQS queue: the in-process queue does not outlive the process).
     Run {
         job: Job,
         /// The instant the job runs at (RFC 3339); now when omitted.
@@ -115,6 +117,8 @@ enum StoreCommand {
 #[derive(Clone, Copy, ValueEnum)]
 enum Job {
     Planner,
+    Dispatcher,
+    Sender,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -144,9 +148,12 @@ async fn run(command: Command) -> Result<()> {
             planner_every_minutes,
             horizon_days,
         } => {
-            let store = store.open().await?.store();
-            let auth = key.auth_config()?;
-            serve(addr, store, auth, planner_every_minutes, Duration::days(horizon_days)).await
+            let mut config = outreach_app::Config::from_env(Some(store.url()))?;
+            config.store = store.url();
+            config.horizon = Duration::days(horizon_days);
+            let auth = config.auth(Some(key.secret()?))?;
+            let app = App::build(config, Some(&auth)).await?;
+            serve(addr, app, auth, planner_every_minutes).await
         }
         Command::Demo { keep } => demo::run(keep).await,
         Command::OrgUnits(OrgUnitsCommand::Import {
@@ -167,19 +174,18 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Run {
-            job: Job::Planner,
+            job,
             now,
             horizon_days,
             store,
         } => {
-            let store = store.open().await?.store();
+            let mut config = outreach_app::Config::from_env(Some(store.url()))?;
+            config.store = store.url();
+            config.horizon = Duration::days(horizon_days);
+            let auth = config.auth(None).ok();
+            let app = App::build(config, auth.as_ref()).await?;
             let now = now.unwrap_or_else(Utc::now);
-            let report = run_planner(store.as_ref(), now, Duration::days(horizon_days)).await?;
-            println!(
-                "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
-                report.campaigns, report.campaigns_advanced, report.sessions_created, report.campaigns_failed
-            );
-            Ok(())
+            run_job(&app, job, now).await
         }
         Command::Store(StoreCommand::Init { store }) => {
             println!("{}", store.open().await?.init().await?);
@@ -203,6 +209,44 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_job(app: &App, job: Job, now: DateTime<Utc>) -> Result<()> {
+    match job {
+        Job::Planner => {
+            let r = app.plan(now).await?;
+            println!(
+                "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
+                r.campaigns, r.campaigns_advanced, r.sessions_created, r.campaigns_failed
+            );
+        }
+        Job::Dispatcher => {
+            let r = app.dispatch(now).await?;
+            println!(
+                "dispatcher at {now}: {} due jobs, {} enqueued, {} completed, {} cancelled, {} unfinished",
+                r.jobs, r.enqueued, r.completed, r.cancelled, r.unfinished
+            );
+            if matches!(app.queue, DeliveryQueue::Memory(_)) {
+                // The in-process queue lives as long as this process: send what was enqueued.
+                print_sender(now, &app.send_pending(now).await?);
+            }
+        }
+        Job::Sender => match app.queue {
+            DeliveryQueue::Sqs(_) => print_sender(now, &app.send_pending(now).await?),
+            DeliveryQueue::Memory(_) => println!(
+                "sender at {now}: no OUTREACH_QUEUE_URL, so deliveries go through the in-process queue, which \
+                 `outreach run dispatcher` sends before it exits; nothing waits here"
+            ),
+        },
+    }
+    Ok(())
+}
+
+fn print_sender(now: DateTime<Utc>, r: &outreach_core::jobs::SenderReport) {
+    println!(
+        "sender at {now}: {} sent, {} suppressed, {} failed, {} to retry, {} already done, {} errors",
+        r.sent, r.suppressed, r.failed, r.retry_later, r.already_done, r.errors
+    );
 }
 
 async fn import_units(store: &dyn Store, file: &std::path::Path, validity: ImportValidity) -> Result<()> {
@@ -237,40 +281,62 @@ async fn import_units(store: &dyn Store, file: &std::path::Path, validity: Impor
     }
 }
 
-async fn serve(
-    addr: SocketAddr,
-    store: Arc<dyn Store>,
-    auth: outreach_api::AuthConfig,
-    planner_every_minutes: u64,
-    horizon: Duration,
-) -> Result<()> {
+async fn serve(addr: SocketAddr, app: App, auth: outreach_api::AuthConfig, planner_every_minutes: u64) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = AppState {
-        store: store.clone(),
+        store: app.store.clone(),
         auth,
         clock: clock.clone(),
+        webhook_secret: app.config.webhook_secret.clone(),
     };
-    let app = outreach_api::router(state);
+    let router = outreach_api::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "outreach API listening");
 
+    // The jobs on timers, as EventBridge runs them on AWS: planner every few minutes,
+    // dispatcher every minute, and the sender draining the in-process queue.
+    let every = |secs: u64| {
+        let mut i = tokio::time::interval(std::time::Duration::from_secs(secs));
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        i
+    };
+    let (planner_app, planner_clock) = (app.clone(), clock.clone());
     let planner = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(planner_every_minutes.max(1) * 60));
+        let mut tick = every(planner_every_minutes.max(1) * 60);
         loop {
-            every.tick().await;
-            if let Err(e) = run_planner(store.as_ref(), clock.now(), horizon).await {
+            tick.tick().await;
+            if let Err(e) = planner_app.plan(planner_clock.now()).await {
                 tracing::error!(error.message = %e, "planner run failed");
             }
         }
     });
-    axum::serve(listener, app)
+    let (pipeline_app, pipeline_clock) = (app.clone(), clock.clone());
+    let pipeline = tokio::spawn(async move {
+        let mut tick = every(5);
+        let mut last_dispatch: Option<DateTime<Utc>> = None;
+        loop {
+            tick.tick().await;
+            let now = pipeline_clock.now();
+            if last_dispatch.is_none_or(|t| now - t >= Duration::minutes(1)) {
+                last_dispatch = Some(now);
+                if let Err(e) = pipeline_app.dispatch(now).await {
+                    tracing::error!(error.message = %e, "dispatcher run failed");
+                }
+            }
+            if let Err(e) = pipeline_app.send_pending(now).await {
+                tracing::error!(error.message = %e, "sender pass failed");
+            }
+        }
+    });
+    axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         })
         .await?;
     planner.abort();
+    pipeline.abort();
     Ok(())
 }

@@ -150,7 +150,11 @@ fn run_planner_and_store_init_work_on_a_named_store() {
     let dir = tempfile::tempdir().unwrap();
     let init = outreach(dir.path(), &["store", "init", "--store", "sqlite:jobs.db"]);
     assert!(init.status.success(), "{}", text(&init.stderr));
-    assert!(text(&init.stdout).contains("schema version 1 ready at jobs.db"));
+    let want = format!(
+        "schema version {} ready at jobs.db",
+        SqliteStore::latest_schema_version()
+    );
+    assert!(text(&init.stdout).contains(&want), "{}", text(&init.stdout));
     let run = outreach(
         dir.path(),
         &[

@@ -108,6 +108,61 @@ impl AuthConfig {
     }
 }
 
+/// Audience of unsubscribe tokens (never accepted as an API token).
+pub const UNSUBSCRIBE_AUDIENCE: &str = "outreach-unsubscribe";
+
+/// The claims of an unsubscribe link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UnsubscribeClaims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+impl AuthConfig {
+    /// A token that lets its holder stop email to one contact (valid 400 days).
+    pub fn mint_unsubscribe(&self, contact_id: &str, now: DateTime<Utc>) -> String {
+        let claims = UnsubscribeClaims {
+            sub: contact_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: UNSUBSCRIBE_AUDIENCE.to_string(),
+            iat: now.timestamp(),
+            exp: (now + chrono::Duration::days(400)).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// The contact an unsubscribe token names, if the token is genuine and unexpired.
+    pub fn verify_unsubscribe(&self, token: &str) -> Result<String, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[UNSUBSCRIBE_AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        jsonwebtoken::decode::<UnsubscribeClaims>(token, &self.decoding, &validation)
+            .map(|d| d.claims.sub)
+            .map_err(|_| ApiError::bad("token", "this unsubscribe link is not valid"))
+    }
+}
+
+/// Unsubscribe links signed with the API's key: `{base_url}/v1/inbound/unsubscribe?token=…`.
+#[derive(Clone)]
+pub struct SignedUnsubscribeLinks {
+    pub auth: AuthConfig,
+    /// The public URL of the API (`https://…`), without a trailing slash.
+    pub base_url: String,
+}
+
+impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
+    fn link(&self, contact_id: &str) -> Option<String> {
+        Some(format!(
+            "{}/v1/inbound/unsubscribe?token={}",
+            self.base_url.trim_end_matches('/'),
+            self.auth.mint_unsubscribe(contact_id, Utc::now())
+        ))
+    }
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Claims);

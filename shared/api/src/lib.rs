@@ -28,6 +28,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: AuthConfig,
     pub clock: Arc<dyn Clock>,
+    /// Shared secret the inbound webhooks (SMS replies, SES events) must present as
+    /// `?key=` or `X-Outreach-Webhook-Key`; without one the webhooks are closed.
+    pub webhook_secret: Option<String>,
 }
 
 /// The whole API.
@@ -62,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/teams/{commune}",
             get(routes::sessions::get_team).put(routes::sessions::put_team),
+        )
+        .route("/deliveries", get(routes::deliveries::list))
+        .route("/inbound/sms", post(routes::inbound::sms))
+        .route("/inbound/email-events", post(routes::inbound::email_events))
+        .route(
+            "/inbound/unsubscribe",
+            get(routes::inbound::unsubscribe_page).post(routes::inbound::unsubscribe),
         );
     Router::new()
         .route("/healthz", get(routes::healthz))

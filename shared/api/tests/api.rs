@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"an-api-test-secret-of-at-least-32-bytes";
+const WEBHOOK_KEY: &str = "webhook-test-key";
 
 struct StepClock(Mutex<DateTime<Utc>>);
 
@@ -45,6 +46,7 @@ async fn spawn() -> Api {
         store: store.clone(),
         auth: auth.clone(),
         clock: clock.clone(),
+        webhook_secret: Some(WEBHOOK_KEY.into()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -202,6 +204,10 @@ async fn health_and_openapi_need_no_token_and_document_every_route() {
         "/v1/sessions/{id}:{action}",
         "/v1/sessions/{id}/staff",
         "/v1/teams/{commune}",
+        "/v1/deliveries",
+        "/v1/inbound/sms",
+        "/v1/inbound/email-events",
+        "/v1/inbound/unsubscribe",
     ] {
         assert!(paths.contains_key(path), "{path} missing from /openapi.json");
     }
@@ -1003,4 +1009,245 @@ async fn sessions_are_cancelled_moved_and_staffed_from_the_commune_team() {
     assert_error(status, &body, StatusCode::CONFLICT, None, "already started");
     let (status, body) = api.get("/v1/sessions/ses_nope").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None, "ses_nope");
+}
+
+#[tokio::test]
+async fn an_sms_reply_with_an_opt_out_keyword_stops_sms_and_needs_the_webhook_key() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let id = api.new_contact("0912345678", "07201", "citizen").await;
+    let reply = json!({"from": "+84912345678", "text": "Từ chối"}).to_string();
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/inbound/sms",
+            Some(("application/json", reply.clone())),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, None, "webhook key");
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/inbound/sms?key=wrong-key-of-same-len",
+            Some(("application/json", reply.clone())),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let path = format!("/v1/inbound/sms?key={WEBHOOK_KEY}");
+    let (status, out) = api
+        .send(Method::POST, &path, Some(("application/json", reply)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out, json!({"opt_out": true, "contact_id": id}));
+    let (_, contact) = api.get(&format!("/v1/contacts/{id}")).await;
+    assert_eq!(contact["opt_outs"][0]["channel"], "sms");
+    assert_eq!(contact["opt_outs"][0]["source"], "sms_reply");
+    let chatter = json!({"from": "0912345678", "text": "Cảm ơn, tôi sẽ đến"}).to_string();
+    let (_, out) = api
+        .send(Method::POST, &path, Some(("application/json", chatter)), None)
+        .await;
+    assert_eq!(out["opt_out"], false);
+    let unknown = json!({"from": "0987000000", "text": "STOP"}).to_string();
+    let (_, out) = api
+        .send(Method::POST, &path, Some(("application/json", unknown)), None)
+        .await;
+    assert_eq!(out, json!({"opt_out": true, "contact_id": null}));
+    let bad = json!({"from": "01662345678", "text": "STOP"}).to_string();
+    let (status, body) = api
+        .send(Method::POST, &path, Some(("application/json", bad)), None)
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, Some("from"), "036");
+}
+
+fn sns(message: Value) -> String {
+    json!({"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:ap-southeast-1:000000000000:ses-events",
+           "Message": message.to_string(), "Timestamp": "2026-10-02T01:00:00.000Z"})
+    .to_string()
+}
+
+#[tokio::test]
+async fn ses_bounces_and_complaints_through_sns_stop_email_to_the_address() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let (_, a) = api
+        .post("/v1/contacts", json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678", "email": "lan@example.vn"}))
+        .await;
+    let (_, b) = api
+        .post("/v1/contacts", json!({"role": "citizen", "name": "B", "commune_code": "07201", "phone": "0912345679", "email": "Hoa@Example.VN"}))
+        .await;
+    let path = format!("/v1/inbound/email-events?key={WEBHOOK_KEY}");
+    let bounce = sns(
+        json!({"notificationType": "Bounce", "bounce": {"bounceType": "Permanent",
+        "bouncedRecipients": [{"emailAddress": "lan@example.vn"}]}}),
+    );
+    // SNS posts JSON as text/plain.
+    let (status, out) = api
+        .send(Method::POST, &path, Some(("text/plain; charset=UTF-8", bounce)), None)
+        .await;
+    assert_eq!(
+        (status, out.clone()),
+        (StatusCode::OK, json!({"kind": "bounce", "suppressed_contacts": 1})),
+        "{out}"
+    );
+    let (_, got) = api.get(&format!("/v1/contacts/{}", a["id"].as_str().unwrap())).await;
+    assert_eq!(got["opt_outs"][0]["channel"], "email");
+    assert_eq!(got["opt_outs"][0]["source"], "bounce");
+    let transient = sns(
+        json!({"notificationType": "Bounce", "bounce": {"bounceType": "Transient",
+        "bouncedRecipients": [{"emailAddress": "hoa@example.vn"}]}}),
+    );
+    let (_, out) = api
+        .send(Method::POST, &path, Some(("text/plain", transient)), None)
+        .await;
+    assert_eq!(out["kind"], "ignored", "a transient bounce stops nothing");
+    let complaint = sns(
+        json!({"eventType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "HOA@example.vn"}]}}),
+    );
+    let (_, out) = api
+        .send(Method::POST, &path, Some(("text/plain", complaint)), None)
+        .await;
+    assert_eq!(out, json!({"kind": "complaint", "suppressed_contacts": 1}));
+    let (_, got) = api.get(&format!("/v1/contacts/{}", b["id"].as_str().unwrap())).await;
+    assert_eq!(got["opt_outs"][0]["source"], "complaint");
+    let confirm =
+        json!({"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"}).to_string();
+    let (_, out) = api.send(Method::POST, &path, Some(("text/plain", confirm)), None).await;
+    assert_eq!(out["kind"], "subscription_confirmation");
+    let (status, body) = api
+        .send(Method::POST, &path, Some(("text/plain", "{not json".into())), None)
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, None, "malformed JSON");
+    let (status, body) = api
+        .send(
+            Method::POST,
+            &path,
+            Some(("text/plain", sns(json!("not an event")))),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        Some("Message"),
+        "not an SES notification",
+    );
+}
+
+#[tokio::test]
+async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let (_, c) = api
+        .post("/v1/contacts", json!({"role": "citizen", "name": "A", "commune_code": "07201", "phone": "0912345678", "email": "lan@example.vn",
+            "consents": [{"channel": "email", "method": "web_form", "wording_version": "v1"}]}))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    let token = api.auth.mint_unsubscribe(id, Utc::now());
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, got) = api.get(&format!("/v1/contacts/{id}")).await;
+    assert_eq!(got["opt_outs"][0]["source"], "unsubscribe_link");
+    let page = reqwest::get(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("ngừng nhận email"));
+    // An API token is not an unsubscribe token, and a forged one is refused.
+    let (status, body) = api
+        .send(
+            Method::POST,
+            &format!("/v1/inbound/unsubscribe?token={}", api.token),
+            None,
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, Some("token"), "not valid");
+    let other = AuthConfig::hs256(b"another-secret-that-is-32-bytes-long!!", LOCAL_ISSUER).unwrap();
+    let forged = other.mint_unsubscribe(id, Utc::now());
+    let (status, _) = api
+        .send(
+            Method::POST,
+            &format!("/v1/inbound/unsubscribe?token={forged}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_delivery_log_lists_by_campaign_session_contact_and_status() {
+    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    let api = spawn().await;
+    api.seed_units().await;
+    let consenting = api.new_contact("0912345678", "07201", "citizen").await;
+    let (_, silent) = api
+        .post(
+            "/v1/contacts",
+            json!({"role": "citizen", "name": "B", "commune_code": "07201", "phone": "0912345679"}),
+        )
+        .await;
+    let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
+    let id = campaign["id"].as_str().unwrap();
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
+        .await
+        .unwrap();
+    let queue = MemoryQueue::default();
+    let due = t("2026-10-02T01:00:00Z");
+    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+    let channels = Channels {
+        email: &outbox,
+        sms: &outbox,
+        links: &NoUnsubscribeLinks,
+    };
+    run_sender(
+        api.store.as_ref(),
+        channels,
+        &queue.drain(100),
+        due,
+        SenderSettings::default(),
+    )
+    .await;
+
+    let (status, all) = api.get(&format!("/v1/deliveries?campaign={id}")).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
+    assert_eq!(sent["items"][0]["contact_id"], consenting.as_str());
+    assert!(sent["items"][0]["message_id"].is_string());
+    let (_, suppressed) = api
+        .get(&format!("/v1/deliveries?contact={}", silent["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(suppressed["items"][0]["status"], "suppressed");
+    assert_eq!(suppressed["items"][0]["reason"], "no_consent");
+    let session = sent["items"][0]["session_id"].as_str().unwrap();
+    let (_, by_session) = api
+        .get(&format!("/v1/deliveries?session={session}&status=suppressed"))
+        .await;
+    assert_eq!(by_session["items"].as_array().unwrap().len(), 1);
+    let (status, body) = api.get("/v1/deliveries").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("filter"),
+        "name a campaign",
+    );
+    let (status, body) = api.get("/v1/deliveries?campaign=x&status=lost").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, Some("status"), "lost");
 }

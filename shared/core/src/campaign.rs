@@ -255,6 +255,13 @@ pub struct Campaign {
     /// Volunteers each session needs; sessions with fewer assigned are flagged.
     pub min_staff: u32,
     pub reminder_rules: Vec<ReminderRule>,
+    /// Send SMS with Vietnamese accents (UCS-2, 70 characters a segment) instead of
+    /// unaccented GSM-7 text.
+    #[serde(default)]
+    pub sms_unicode: bool,
+    /// Most SMS segments one reminder may cost; templates that can exceed it are refused.
+    #[serde(default = "default_max_sms_segments")]
+    pub max_sms_segments: u8,
     pub status: CampaignStatus,
     /// Sessions are materialised up to (not including) this instant.
     pub materialised_until: Option<DateTime<Utc>>,
@@ -263,7 +270,64 @@ pub struct Campaign {
     pub version: u64,
 }
 
+/// The longest value each placeholder can take in a campaign's SMS, for the segment check.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateBounds {
+    /// The longest name among the campaign's communes.
+    pub commune: String,
+}
+
+/// `{name}` in an SMS is cut to this many characters.
+pub const SMS_NAME_CHARS: usize = 20;
+
 impl Campaign {
+    /// Refuse SMS templates whose longest rendering costs more segments than allowed.
+    pub fn check_sms_segments(&self, bounds: &TemplateBounds) -> CoreResult<()> {
+        let venue = self
+            .venues
+            .values()
+            .chain(self.default_venue.iter())
+            .max_by_key(|v| v.chars().count());
+        let worst = |key: &str| -> String {
+            match key {
+                "name" => "W".repeat(SMS_NAME_CHARS),
+                "campaign" => self.name.clone(),
+                "commune" => bounds.commune.clone(),
+                "venue" => venue.cloned().unwrap_or_default(),
+                "date" => "00/00/0000".into(),
+                "time" => "00:00".into(),
+                _ => String::new(),
+            }
+        };
+        for (i, rule) in self.reminder_rules.iter().enumerate() {
+            let Some(template) = &rule.sms_template else { continue };
+            let text = crate::sms::prepare_sms_text(&template::render(template, worst), self.sms_unicode);
+            let cost = crate::sms::count_segments(&text);
+            if cost.segments > usize::from(self.max_sms_segments) {
+                return Err(CoreError::invalid(
+                    format!("reminder_rules[{i}].sms_template"),
+                    format!(
+                        "the SMS can take {} segments ({} {} characters at its longest); the campaign allows {} \
+                         (max_sms_segments). Shorten the template{}",
+                        cost.segments,
+                        cost.units,
+                        match cost.encoding {
+                            crate::sms::SmsEncoding::Gsm7 => "GSM-7",
+                            crate::sms::SmsEncoding::Ucs2 => "UCS-2",
+                        },
+                        self.max_sms_segments,
+                        if self.sms_unicode {
+                            " or send it unaccented (sms_unicode: false)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The venue of a commune's sessions.
     pub fn venue_for(&self, commune: &str) -> Option<&str> {
         self.venues
@@ -294,6 +358,14 @@ pub struct CampaignInput {
     pub min_staff: u32,
     #[serde(default)]
     pub reminder_rules: Vec<ReminderRuleInput>,
+    #[serde(default)]
+    pub sms_unicode: bool,
+    #[serde(default = "default_max_sms_segments")]
+    pub max_sms_segments: u8,
+}
+
+fn default_max_sms_segments() -> u8 {
+    2
 }
 
 fn default_session_minutes() -> u32 {
@@ -369,6 +441,9 @@ impl CampaignInput {
             .enumerate()
             .map(|(i, r)| r.validate(i))
             .collect::<CoreResult<Vec<_>>>()?;
+        if !(1..=6).contains(&self.max_sms_segments) {
+            return Err(CoreError::invalid("max_sms_segments", "between 1 and 6"));
+        }
         let mut ids = HashSet::new();
         if let Some(dup) = reminder_rules.iter().find(|r| !ids.insert(r.id.as_str())) {
             return Err(CoreError::invalid(
@@ -393,6 +468,8 @@ impl CampaignInput {
             capacity: self.capacity,
             min_staff: self.min_staff,
             reminder_rules,
+            sms_unicode: self.sms_unicode,
+            max_sms_segments: self.max_sms_segments,
             status: CampaignStatus::Draft,
             materialised_until: None,
             created_at: now,

@@ -118,7 +118,26 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn enqueue(&self, tasks: &[DeliveryTask]) -> CoreResult<()> {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(tasks.iter().cloned());
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(tasks.iter().cloned());
         Ok(())
+    }
+}
+
+/// Makes the one-click unsubscribe link of a contact (RFC 8058), signed so nobody can
+/// unsubscribe someone else.
+pub trait UnsubscribeLinks: Send + Sync {
+    fn link(&self, contact_id: &str) -> Option<String>;
+}
+
+/// No links (local runs without a public URL).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoUnsubscribeLinks;
+
+impl UnsubscribeLinks for NoUnsubscribeLinks {
+    fn link(&self, _contact_id: &str) -> Option<String> {
+        None
     }
 }

@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::campaign::{Campaign, CampaignStatus};
+use crate::contact::Channel;
 use crate::contact::{Contact, Role};
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
+use crate::reminder::{Delivery, DeliveryStatus, ReminderJob};
 use crate::session::{Session, SessionStatus};
 use crate::team::VolunteerTeam;
 
@@ -81,6 +83,9 @@ pub trait ContactStore: Send + Sync {
     async fn insert_contact(&self, contact: &Contact) -> CoreResult<()>;
     async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>>;
     async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>>;
+    /// Every contact with this email address (compared without case); several people may
+    /// share one.
+    async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>>;
     /// Replace a contact whose stored version is `contact.version - 1`; `Conflict` otherwise.
     async fn update_contact(&self, contact: &Contact) -> CoreResult<()>;
     /// A page of contacts ordered by id.
@@ -121,10 +126,67 @@ pub trait TeamStore: Send + Sync {
     async fn get_team(&self, commune_code: &str) -> CoreResult<Option<VolunteerTeam>>;
 }
 
-/// Everything the use cases need from storage.
-pub trait Store: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore {}
+/// Reminder jobs: one per (session, reminder rule).
+#[async_trait]
+pub trait ReminderStore: Send + Sync {
+    /// Add the jobs not stored yet (by id) and leave the others untouched; returns how
+    /// many were new.
+    async fn insert_jobs_if_absent(&self, jobs: &[ReminderJob]) -> CoreResult<usize>;
+    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>>;
+    /// Replace a job whose stored version is `job.version - 1`; `Conflict` otherwise.
+    async fn update_job(&self, job: &ReminderJob) -> CoreResult<()>;
+    /// Pending jobs with `since <= due_at <= now`, earliest first, at most `limit`.
+    async fn due_jobs(&self, since: DateTime<Utc>, now: DateTime<Utc>, limit: u32) -> CoreResult<Vec<ReminderJob>>;
+    /// Every job of a session.
+    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>>;
+}
 
-impl<T: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore> Store for T {}
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This sender holds the delivery now (the stored record, attempts counted).
+    Claimed(Delivery),
+    /// Someone else holds it (an unexpired lease) or it is over (a final status).
+    Taken(Delivery),
+}
+
+/// Filter of the delivery log.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub campaign: Option<String>,
+    pub session: Option<String>,
+    pub contact: Option<String>,
+    pub status: Option<DeliveryStatus>,
+}
+
+/// Deliveries: exactly one record per (session, rule, contact, channel).
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Claim a delivery for sending, atomically: create it from `claim` if it does not
+    /// exist, or take it over when it is `retrying` or its lease ended before `now`
+    /// (then with `attempts` and `version` one more than stored). Otherwise `Taken`.
+    async fn claim_delivery(&self, claim: &Delivery, now: DateTime<Utc>) -> CoreResult<Claim>;
+    /// Record the outcome of a claimed delivery: replaces the record whose stored version
+    /// is `delivery.version - 1`; `Conflict` otherwise.
+    async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()>;
+    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>>;
+    /// A page of the delivery log, in an order stable for paging (by id on SQLite; by the
+    /// index's sort key on DynamoDB).
+    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>>;
+    /// Messages sent to a contact on a channel with `updated_at >= since`.
+    async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize>;
+}
+
+/// Everything the use cases need from storage.
+pub trait Store:
+    OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore + ReminderStore + DeliveryStore
+{
+}
+
+impl<T> Store for T where
+    T: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore + ReminderStore + DeliveryStore
+{
+}
 
 /// Where the current time comes from: the system clock in production, a fixed or
 /// stepped clock in tests.

@@ -55,6 +55,8 @@ fn main() {
             ),
             rule("staff-2h", 120, Audience::Volunteers, vec![Channel::Sms]),
         ],
+        sms_unicode: false,
+        max_sms_segments: 2,
     };
     let campaign = input
         .into_campaign("cmp_0193a1b2c3d4e5f60718293a4b5c6d7e".into(), communes.clone(), now)

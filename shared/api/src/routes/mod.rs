@@ -2,6 +2,8 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod deliveries;
+pub mod inbound;
 pub mod sessions;
 pub mod units;
 

@@ -1,5 +1,9 @@
 //! Scheduled jobs: plain async functions over the ports, taking `now`.
 
+mod dispatcher;
 mod planner;
+mod sender;
 
+pub use dispatcher::*;
 pub use planner::*;
+pub use sender::*;

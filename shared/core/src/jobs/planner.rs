@@ -6,11 +6,54 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{CoreError, CoreResult};
-use crate::ports::{CampaignStore, PageRequest, SessionStore};
-use crate::session::Session;
+use crate::ports::{PageRequest, SessionFilter, Store};
+use crate::reminder::ReminderJob;
+use crate::session::{Session, SessionStatus};
 
 /// How far ahead the planner materialises sessions unless told otherwise.
 pub const DEFAULT_HORIZON_DAYS: i64 = 35;
+
+/// Plan one reminder job per (session, rule) for the stored sessions starting in
+/// `[from, until)`: read back from the store, so moved sessions are planned at their new
+/// time and a run interrupted between sessions and jobs is repaired by the next.
+async fn plan_reminder_jobs<S: Store + ?Sized>(
+    store: &S,
+    campaign: &Campaign,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CoreResult<usize> {
+    if campaign.reminder_rules.is_empty() {
+        return Ok(0);
+    }
+    let filter = SessionFilter {
+        campaign: Some(campaign.id.clone()),
+        status: Some(SessionStatus::Scheduled),
+        from: Some(from),
+        to: Some(until),
+        ..SessionFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    let mut planned = 0;
+    loop {
+        let sessions = store.list_sessions(&filter, &page).await?;
+        let jobs: Vec<ReminderJob> = sessions
+            .items
+            .iter()
+            .flat_map(|s| {
+                campaign
+                    .reminder_rules
+                    .iter()
+                    .map(move |r| ReminderJob::plan(campaign, s, r, now))
+            })
+            .collect();
+        planned += store.insert_jobs_if_absent(&jobs).await?;
+        match sessions.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(planned),
+        }
+    }
+}
 
 /// What one planner run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -29,7 +72,7 @@ pub struct PlannerReport {
 /// `now + horizon` (never past its period). Idempotent: a second run at the same `now`
 /// writes nothing, and a run interrupted half-way is completed by the next.
 #[instrument(skip_all, fields(%now))]
-pub async fn run_planner<S: CampaignStore + SessionStore + ?Sized>(
+pub async fn run_planner<S: Store + ?Sized>(
     store: &S,
     now: DateTime<Utc>,
     horizon: Duration,
@@ -71,7 +114,7 @@ pub async fn run_planner<S: CampaignStore + SessionStore + ?Sized>(
 /// Materialise one campaign up to `now + horizon`; returns the sessions created. The
 /// watermark moves only after the sessions are stored, so a crash in between is repaired
 /// by the next run (the inserts are idempotent). None when the watermark did not move.
-async fn materialise_campaign<S: CampaignStore + SessionStore + ?Sized>(
+async fn materialise_campaign<S: Store + ?Sized>(
     store: &S,
     mut campaign: Campaign,
     now: DateTime<Utc>,
@@ -96,6 +139,7 @@ async fn materialise_campaign<S: CampaignStore + SessionStore + ?Sized>(
         }
     }
     created += store.insert_sessions_if_absent(&batch).await?;
+    plan_reminder_jobs(store, &campaign, from, until, now).await?;
     campaign.materialised_until = Some(until);
     campaign.updated_at = now;
     campaign.version += 1;

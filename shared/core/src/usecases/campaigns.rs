@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus};
+use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus, TemplateBounds};
 use crate::error::{CoreError, CoreResult};
-use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, SessionStore};
+use crate::org::version_on;
+use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, Store};
 use crate::session::SessionStatus;
 use crate::usecases::{expand_to_communes, new_id, retry_on_conflict};
 
@@ -15,8 +16,18 @@ pub async fn create_campaign<S: CampaignStore + OrgUnitStore + ?Sized>(
     input: CampaignInput,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
-    let communes = expand_to_communes(store, &input.target_units, input.period.start, "target_units").await?;
+    let start = input.period.start;
+    let communes = expand_to_communes(store, &input.target_units, start, "target_units").await?;
     let campaign = input.into_campaign(new_id("cmp"), communes, now)?;
+    let mut bounds = TemplateBounds::default();
+    for code in &campaign.communes {
+        if let Some(unit) = version_on(&store.org_unit_versions(code).await?, Some(start))
+            && unit.name.chars().count() > bounds.commune.chars().count()
+        {
+            bounds.commune = unit.name.clone();
+        }
+    }
+    campaign.check_sms_segments(&bounds)?;
     store.insert_campaign(&campaign).await?;
     tracing::info!(campaign_id = %campaign.id, communes = campaign.communes.len(), "campaign created");
     Ok(campaign)
@@ -33,7 +44,7 @@ pub async fn get_campaign<S: CampaignStore + ?Sized>(store: &S, id: &str) -> Cor
 /// Take a lifecycle action. Cancelling also cancels the campaign's sessions that have
 /// not started.
 #[instrument(skip_all, fields(campaign_id = id, ?action))]
-pub async fn act_on_campaign<S: CampaignStore + SessionStore + ?Sized>(
+pub async fn act_on_campaign<S: Store + ?Sized>(
     store: &S,
     id: &str,
     action: CampaignAction,
@@ -65,7 +76,7 @@ pub async fn act_on_campaign<S: CampaignStore + SessionStore + ?Sized>(
     Ok(campaign)
 }
 
-async fn cancel_upcoming_sessions<S: SessionStore + ?Sized>(
+async fn cancel_upcoming_sessions<S: Store + ?Sized>(
     store: &S,
     campaign_id: &str,
     reason: &str,
@@ -98,6 +109,8 @@ async fn cancel_upcoming_sessions<S: SessionStore + ?Sized>(
                 }
             })
             .await?;
+            let cancelled_now = store.get_session(&session.id).await?.unwrap_or(session);
+            super::sessions::replan_jobs(store, &cancelled_now, now).await?;
             cancelled += 1;
         }
         match batch.next_cursor {

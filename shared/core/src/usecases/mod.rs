@@ -2,11 +2,13 @@
 
 mod campaigns;
 mod contacts;
+mod inbound;
 mod sessions;
 mod units;
 
 pub use campaigns::*;
 pub use contacts::*;
+pub use inbound::*;
 pub use sessions::*;
 pub use units::*;
 

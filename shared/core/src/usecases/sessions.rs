@@ -5,7 +5,8 @@ use tracing::instrument;
 
 use crate::contact::{Role, short_text};
 use crate::error::{CoreError, CoreResult};
-use crate::ports::{ContactStore, OrgUnitStore, SessionStore, TeamStore};
+use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
+use crate::reminder::{JobStatus, due_time};
 use crate::session::{Session, SessionStatus};
 use crate::team::{TeamInput, VolunteerTeam};
 use crate::usecases::{require_commune, retry_on_conflict};
@@ -36,14 +37,14 @@ fn require_not_started(session: &Session, now: DateTime<Utc>) -> CoreResult<()> 
 
 /// Cancel one session that has not started. Cancelling a cancelled session changes nothing.
 #[instrument(skip_all, fields(session_id = id))]
-pub async fn cancel_session<S: SessionStore + ?Sized>(
+pub async fn cancel_session<S: Store + ?Sized>(
     store: &S,
     id: &str,
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> CoreResult<Session> {
     let reason = reason.map(|r| short_text("reason", &r, 500)).transpose()?;
-    retry_on_conflict(|| async {
+    let session = retry_on_conflict(|| async {
         let mut session = get_session(store, id).await?;
         if session.status == SessionStatus::Cancelled {
             return Ok(session);
@@ -56,13 +57,15 @@ pub async fn cancel_session<S: SessionStore + ?Sized>(
         store.update_session(&session).await?;
         Ok(session)
     })
-    .await
+    .await?;
+    replan_jobs(store, &session, now).await?;
+    Ok(session)
 }
 
 /// Move one session that has not started to a new start (and optionally venue); it keeps
 /// its id and its length.
 #[instrument(skip_all, fields(session_id = id))]
-pub async fn move_session<S: SessionStore + ?Sized>(
+pub async fn move_session<S: Store + ?Sized>(
     store: &S,
     id: &str,
     starts_at: DateTime<Utc>,
@@ -76,7 +79,7 @@ pub async fn move_session<S: SessionStore + ?Sized>(
         ));
     }
     let venue = venue.map(|v| short_text("venue", &v, 300)).transpose()?;
-    retry_on_conflict(|| async {
+    let session = retry_on_conflict(|| async {
         let mut session = get_session(store, id).await?;
         require_not_started(&session, now)?;
         let length = session.ends_at - session.starts_at;
@@ -90,7 +93,43 @@ pub async fn move_session<S: SessionStore + ?Sized>(
         store.update_session(&session).await?;
         Ok(session)
     })
-    .await
+    .await?;
+    replan_jobs(store, &session, now).await?;
+    Ok(session)
+}
+
+/// Bring a session's pending reminder jobs in line with it: a cancelled session clears
+/// them; a moved one moves their due times (out of quiet hours again).
+pub(crate) async fn replan_jobs<S: Store + ?Sized>(store: &S, session: &Session, now: DateTime<Utc>) -> CoreResult<()> {
+    let campaign = store.get_campaign(&session.campaign_id).await?;
+    for job in store.session_jobs(&session.id).await? {
+        if job.status != JobStatus::Pending {
+            continue;
+        }
+        retry_on_conflict(|| async {
+            let Some(mut job) = store.get_job(&job.id).await? else {
+                return Ok(());
+            };
+            if job.status != JobStatus::Pending {
+                return Ok(());
+            }
+            let rule = campaign
+                .as_ref()
+                .and_then(|c| c.reminder_rules.iter().find(|r| r.id == job.rule_id));
+            match (session.status, rule, &campaign) {
+                (SessionStatus::Scheduled, Some(rule), Some(campaign)) => {
+                    job.session_starts_at = session.starts_at;
+                    job.due_at = due_time(rule, session.starts_at, campaign.schedule.time_zone);
+                }
+                _ => job.status = JobStatus::Cancelled,
+            }
+            job.updated_at = now;
+            job.version += 1;
+            store.update_job(&job).await
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Set a commune's volunteer team: every member a registered volunteer, the leader a member.

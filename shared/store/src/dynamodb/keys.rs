@@ -43,6 +43,13 @@ pub fn phone_pk(e164: &str) -> String {
     format!("PHONE#{e164}")
 }
 pub const PHONE_SK: &str = "PHONE";
+/// The items that find contacts by email address (lower-cased): one per contact.
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{}", email.trim().to_lowercase())
+}
+pub fn email_sk(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}")
+}
 /// GSI1: contacts of a commune.
 pub fn commune_contacts(commune: &str) -> String {
     format!("COMMUNE#{commune}#CONTACTS")
@@ -86,4 +93,45 @@ pub const TEAM_SK: &str = "TEAM";
 /// GSI3: every item of one entity type (administrative lists only; never a job path).
 pub fn entity_index(entity_type: &str) -> String {
     format!("ENTITY#{entity_type}")
+}
+
+pub fn job_pk(id: &str) -> String {
+    format!("JOB#{id}")
+}
+pub const JOB_SK: &str = "JOB";
+/// Due jobs are spread over this many partitions per hour, so a busy hour is no hot key.
+pub const DUE_SHARDS: u32 = 4;
+/// GSI1 of a pending job: its due hour and shard (sparse: only pending jobs carry it).
+pub fn due_bucket(due_at: DateTime<Utc>, shard: u32) -> String {
+    format!("DUE#{}#{shard}", due_at.format("%Y-%m-%dT%H"))
+}
+/// The shard of a job: a stable hash of its id (FNV-1a).
+pub fn due_shard(job_id: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in job_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % DUE_SHARDS
+}
+/// GSI2 of a job: the jobs of its session.
+pub fn session_jobs(session_id: &str) -> String {
+    format!("SESSION#{session_id}#JOBS")
+}
+
+pub fn delivery_pk(id: &str) -> String {
+    format!("DELIVERY#{id}")
+}
+pub const DELIVERY_SK: &str = "DELIVERY";
+/// GSI1 of a recorded delivery: its campaign; the sort key (the delivery id) starts with
+/// the session id, so a session's deliveries are a prefix.
+pub fn campaign_deliveries(campaign_id: &str) -> String {
+    format!("CAMPAIGN#{campaign_id}#DELIVERIES")
+}
+/// GSI2 of a recorded delivery: its contact, sorted by channel then time.
+pub fn contact_deliveries(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}#DELIVERIES")
+}
+pub fn contact_delivery_sort(channel: &str, at: DateTime<Utc>, id: &str) -> String {
+    format!("{channel}#{}#{id}", instant(at))
 }

@@ -13,13 +13,15 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use futures::stream::{self, StreamExt};
 use outreach_core::campaign::{Campaign, CampaignStatus};
+use outreach_core::contact::Channel;
 use outreach_core::contact::Contact;
 use outreach_core::error::{CoreError, CoreResult};
 use outreach_core::org::OrgUnit;
 use outreach_core::ports::{
-    CampaignStore, ContactFilter, ContactStore, MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, Page, PageRequest,
-    SessionFilter, SessionStore, TeamStore,
+    CampaignStore, Claim, ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, MAX_PAGE_SIZE, OrgUnitFilter,
+    OrgUnitStore, Page, PageRequest, ReminderStore, SessionFilter, SessionStore, TeamStore,
 };
+use outreach_core::reminder::{Delivery, DeliveryStatus, JobStatus, ReminderJob};
 use outreach_core::session::Session;
 use outreach_core::team::VolunteerTeam;
 use serde::de::DeserializeOwned;
@@ -117,6 +119,19 @@ pub mod items {
             .gsi3(keys::entity_index("contact"), c.id.clone())
     }
 
+    /// The item that finds a contact by email address.
+    pub fn email_entry(c: &Contact, email: &str) -> Item<PhoneLock> {
+        Item::new(
+            keys::email_pk(email),
+            keys::email_sk(&c.id),
+            "email",
+            1,
+            PhoneLock {
+                contact_id: c.id.clone(),
+            },
+        )
+    }
+
     pub fn phone_lock(c: &Contact) -> Item<PhoneLock> {
         Item::new(
             keys::phone_pk(&c.phone.e164),
@@ -145,6 +160,49 @@ pub mod items {
 
     pub fn team(t: &VolunteerTeam) -> Item<&VolunteerTeam> {
         Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
+    }
+
+    pub fn job(j: &ReminderJob) -> Item<&ReminderJob> {
+        let item = Item::new(keys::job_pk(&j.id), keys::JOB_SK, "job", j.version, j)
+            .gsi2(keys::session_jobs(&j.session_id), j.id.clone());
+        if j.status == JobStatus::Pending {
+            item.gsi1(
+                keys::due_bucket(j.due_at, keys::due_shard(&j.id)),
+                format!("{}#{}", keys::instant(j.due_at), j.id),
+            )
+        } else {
+            item
+        }
+    }
+
+    /// A delivery as claimed: no index keys yet, so a claim costs one write unit.
+    pub fn claimed_delivery(d: &Delivery) -> Item<&Delivery> {
+        Item::new(keys::delivery_pk(&d.id), keys::DELIVERY_SK, "delivery", d.version, d)
+    }
+
+    /// A delivery with its outcome: indexed by campaign (and session) and by contact.
+    pub fn recorded_delivery(d: &Delivery) -> Item<&Delivery> {
+        let channel = match d.channel {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        };
+        claimed_delivery(d)
+            .gsi1(keys::campaign_deliveries(&d.campaign_id), d.id.clone())
+            .gsi2(
+                keys::contact_deliveries(&d.contact_id),
+                keys::contact_delivery_sort(channel, d.updated_at, &d.id),
+            )
+    }
+
+    /// Add the top-level attributes conditions test (status, lease end) and the TTL.
+    pub fn with_delivery_attributes(mut raw: RawItem, d: &Delivery) -> RawItem {
+        raw.insert("status".into(), AttributeValue::S(d.status.as_str().into()));
+        raw.insert("lease_until".into(), AttributeValue::S(keys::instant(d.lease_until)));
+        raw.insert(
+            "expires_at".into(),
+            AttributeValue::N(d.expires_at.timestamp().to_string()),
+        );
+        raw
     }
 
     /// Serialise an item, refusing one DynamoDB would refuse for its size.
@@ -579,6 +637,14 @@ fn transact_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+fn plain_put(table: &str, raw: RawItem) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(raw))
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))
+}
+
 fn stale(entity: &str, id: &str) -> CoreError {
     CoreError::Conflict(format!(
         "{entity} {id} was changed by someone else (or does not exist); reload and retry"
@@ -627,23 +693,26 @@ impl ContactStore for DynamoStore {
     async fn insert_contact(&self, contact: &Contact) -> CoreResult<()> {
         let record = items::encode(&items::contact(contact))?;
         let lock = items::encode(&items::phone_lock(contact))?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(transact_put(&self.table, record, "attribute_not_exists(PK)", None)?)
-            .transact_items(transact_put(&self.table, lock, "attribute_not_exists(PK)", None)?)
-            .send()
-            .await;
+            .transact_items(transact_put(&self.table, lock, "attribute_not_exists(PK)", None)?);
+        if let Some(email) = &contact.email {
+            let entry = items::encode(&items::email_entry(contact, email))?;
+            request = request.transact_items(TransactWriteItem::builder().put(plain_put(&self.table, entry)?).build());
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
                 let reasons = e.as_service_error().map(cancelled_by_condition).unwrap_or_default();
                 match reasons.as_slice() {
-                    [true, _] => Err(CoreError::AlreadyExists {
+                    [true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact",
                         id: contact.id.clone(),
                     }),
-                    [_, true] => Err(CoreError::AlreadyExists {
+                    [_, true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact with phone",
                         id: contact.phone.masked(),
                     }),
@@ -662,6 +731,19 @@ impl ContactStore for DynamoStore {
             return Ok(None);
         };
         self.get_contact(&lock.contact_id).await
+    }
+
+    async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>> {
+        let entries: Vec<PhoneLock> = self
+            .query_all(Query::on(None, keys::email_pk(email)).begins_with("CONTACT#"))
+            .await?;
+        let mut out = Vec::new();
+        for entry in entries {
+            if let Some(c) = self.get_contact(&entry.contact_id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_contact(&self, contact: &Contact) -> CoreResult<()> {
@@ -687,6 +769,24 @@ impl ContactStore for DynamoStore {
                 .build()
                 .map_err(|e| StoreError::Encode(e.to_string()))?;
             request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        let old_email = stored.email.as_deref().map(str::to_lowercase);
+        let new_email = contact.email.as_deref().map(str::to_lowercase);
+        if old_email != new_email {
+            if let Some(old) = &old_email {
+                let delete = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(&self.table)
+                    .key("PK", s(keys::email_pk(old)))
+                    .key("SK", s(keys::email_sk(&contact.id)))
+                    .build()
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            }
+            if let Some(new) = &new_email {
+                let entry = items::encode(&items::email_entry(contact, new))?;
+                request =
+                    request.transact_items(TransactWriteItem::builder().put(plain_put(&self.table, entry)?).build());
+            }
         }
         match request.send().await {
             Ok(_) => Ok(()),
@@ -827,5 +927,196 @@ impl TeamStore for DynamoStore {
 
     async fn get_team(&self, commune_code: &str) -> CoreResult<Option<VolunteerTeam>> {
         self.get(keys::team_pk(commune_code), keys::TEAM_SK).await
+    }
+}
+
+#[async_trait]
+impl ReminderStore for DynamoStore {
+    async fn insert_jobs_if_absent(&self, jobs: &[ReminderJob]) -> CoreResult<usize> {
+        let raws = jobs
+            .iter()
+            .map(|j| items::encode(&items::job(j)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results: Vec<Result<bool, StoreError>> = stream::iter(raws)
+            .map(|raw| self.put_new(raw))
+            .buffer_unordered(PARALLEL_PUTS)
+            .collect()
+            .await;
+        let mut created = 0;
+        for r in results {
+            created += usize::from(r?);
+        }
+        Ok(created)
+    }
+
+    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>> {
+        self.get(keys::job_pk(id), keys::JOB_SK).await
+    }
+
+    async fn update_job(&self, job: &ReminderJob) -> CoreResult<()> {
+        let raw = items::encode(&items::job(job))?;
+        if self.put_versioned(raw, job.version).await? {
+            Ok(())
+        } else {
+            Err(stale("reminder job", &job.id))
+        }
+    }
+
+    async fn due_jobs(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> CoreResult<Vec<ReminderJob>> {
+        // Every (hour, shard) partition between `since` and `now`: a bounded number of
+        // small queries on the sparse index, never a scan.
+        let mut hour = since;
+        let mut jobs: Vec<ReminderJob> = Vec::new();
+        while hour <= now + chrono::Duration::hours(1) {
+            for shard in 0..keys::DUE_SHARDS {
+                let bucket = keys::due_bucket(hour, shard);
+                let q = Query::on(Some("GSI1"), bucket)
+                    .sort_range(Some(keys::instant(since)), Some(format!("{}~", keys::instant(now))));
+                jobs.extend(self.query_all::<ReminderJob>(q).await?);
+            }
+            hour += chrono::Duration::hours(1);
+        }
+        jobs.retain(|j| j.status == JobStatus::Pending && j.due_at >= since && j.due_at <= now);
+        jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+        jobs.dedup_by(|a, b| a.id == b.id);
+        jobs.truncate(limit as usize);
+        Ok(jobs)
+    }
+
+    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>> {
+        self.query_all(Query::on(Some("GSI2"), keys::session_jobs(session_id)))
+            .await
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn claim_delivery(&self, claim: &Delivery, now: chrono::DateTime<chrono::Utc>) -> CoreResult<Claim> {
+        let raw = items::with_delivery_attributes(items::encode(&items::claimed_delivery(claim))?, claim);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(raw))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        let stored: Delivery = match result {
+            Ok(_) => return Ok(Claim::Claimed(claim.clone())),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    match c.item.clone() {
+                        Some(old) => decode(old)?,
+                        None => match self.get(keys::delivery_pk(&claim.id), keys::DELIVERY_SK).await? {
+                            Some(d) => d,
+                            None => return Err(stale("delivery", &claim.id)),
+                        },
+                    }
+                }
+                _ => return Err(sdk(e).into()),
+            },
+        };
+        let free = stored.status == DeliveryStatus::Retrying
+            || (stored.status == DeliveryStatus::Claimed && stored.lease_until < now);
+        if !free {
+            return Ok(Claim::Taken(stored));
+        }
+        let taken = Delivery {
+            status: DeliveryStatus::Claimed,
+            attempts: stored.attempts + 1,
+            lease_until: claim.lease_until,
+            updated_at: claim.updated_at,
+            version: stored.version + 1,
+            ..stored.clone()
+        };
+        let raw = items::with_delivery_attributes(items::encode(&items::claimed_delivery(&taken))?, &taken);
+        if self.put_versioned(raw, taken.version).await? {
+            Ok(Claim::Claimed(taken))
+        } else {
+            // Another sender took it over first.
+            let now_stored = self
+                .get(keys::delivery_pk(&claim.id), keys::DELIVERY_SK)
+                .await?
+                .unwrap_or(stored);
+            Ok(Claim::Taken(now_stored))
+        }
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()> {
+        let raw = items::with_delivery_attributes(items::encode(&items::recorded_delivery(delivery))?, delivery);
+        if self.put_versioned(raw, delivery.version).await? {
+            Ok(())
+        } else {
+            Err(stale("delivery", &delivery.id))
+        }
+    }
+
+    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>> {
+        self.get(keys::delivery_pk(id), keys::DELIVERY_SK).await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>> {
+        let campaign = match (&filter.campaign, &filter.session) {
+            (Some(c), _) => Some(c.clone()),
+            // A session's deliveries sit in its campaign's partition.
+            (None, Some(s)) => match self.get_session(s).await? {
+                Some(session) => Some(session.campaign_id),
+                None => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+            },
+            (None, None) => None,
+        };
+        let mut q = match (campaign, &filter.contact) {
+            (Some(campaign), contact) => {
+                let q = Query::on(Some("GSI1"), keys::campaign_deliveries(&campaign));
+                let q = match &filter.session {
+                    Some(s) => q.begins_with(&format!("{s}|")),
+                    None => q,
+                };
+                match contact {
+                    Some(c) => q.filter_eq("contact_id", c),
+                    None => q,
+                }
+            }
+            (None, Some(contact)) => Query::on(Some("GSI2"), keys::contact_deliveries(contact)),
+            (None, None) => {
+                return Err(CoreError::invalid("filter", "name a campaign, a session or a contact"));
+            }
+        };
+        if let Some(status) = filter.status {
+            q = q.filter_eq("status", status.as_str());
+        }
+        self.query_page(q, page).await
+    }
+
+    async fn count_sent_since(
+        &self,
+        contact_id: &str,
+        channel: Channel,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> CoreResult<usize> {
+        let channel = match channel {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        };
+        let q = Query::on(Some("GSI2"), keys::contact_deliveries(contact_id))
+            .sort_range(
+                Some(format!("{channel}#{}", keys::instant(since))),
+                Some(format!("{channel}#~")),
+            )
+            .filter_eq("status", DeliveryStatus::Sent.as_str());
+        Ok(self.query_all::<Delivery>(q).await?.len())
     }
 }

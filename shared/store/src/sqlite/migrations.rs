@@ -55,6 +55,42 @@ const MIGRATIONS: &[&str] = &[
         data         TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: reminder jobs and deliveries.
+    r#"
+    CREATE TABLE reminder_jobs (
+        id         TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        due_at     TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX reminder_jobs_due ON reminder_jobs (status, due_at, id);
+    CREATE INDEX reminder_jobs_by_session ON reminder_jobs (session_id, id);
+
+    CREATE TABLE deliveries (
+        id          TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL,
+        session_id  TEXT NOT NULL,
+        contact_id  TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        lease_until TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        data        TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_by_campaign ON deliveries (campaign_id, id);
+    CREATE INDEX deliveries_by_session ON deliveries (session_id, id);
+    CREATE INDEX deliveries_by_contact ON deliveries (contact_id, channel, status, updated_at);
+    CREATE INDEX deliveries_by_status ON deliveries (status, id);
+    "#,
+    // 3: contacts by email (bounces and complaints arrive by address).
+    r#"
+    ALTER TABLE contacts ADD COLUMN email TEXT;
+    UPDATE contacts SET email = lower(json_extract(data, '$.email'));
+    CREATE INDEX contacts_by_email ON contacts (email, id);
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

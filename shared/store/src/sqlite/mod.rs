@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use outreach_core::campaign::{Campaign, CampaignStatus};
+use outreach_core::contact::Channel;
 use outreach_core::contact::Contact;
 use outreach_core::error::{CoreError, CoreResult};
 use outreach_core::org::OrgUnit;
 use outreach_core::ports::{
-    CampaignStore, ContactFilter, ContactStore, MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, Page, PageRequest,
-    SessionFilter, SessionStore, TeamStore,
+    CampaignStore, Claim, ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, MAX_PAGE_SIZE, OrgUnitFilter,
+    OrgUnitStore, Page, PageRequest, ReminderStore, SessionFilter, SessionStore, TeamStore,
 };
+use outreach_core::reminder::{Delivery, DeliveryStatus, JobStatus, ReminderJob};
 use outreach_core::session::Session;
 use outreach_core::team::VolunteerTeam;
 use rusqlite::types::Value;
@@ -214,14 +216,15 @@ impl ContactStore for SqliteStore {
         let contact = contact.clone();
         self.call(move |c| {
             let inserted = c.execute(
-                "INSERT INTO contacts (id, phone, commune_code, role, version, data) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO contacts (id, phone, commune_code, role, version, data, email) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params![
                     contact.id,
                     contact.phone.e164,
                     contact.commune_code,
                     contact.role.as_str(),
                     contact.version as i64,
-                    to_json(&contact)?
+                    to_json(&contact)?,
+                    contact.email.as_deref().map(str::to_lowercase)
                 ],
             );
             match inserted {
@@ -248,17 +251,29 @@ impl ContactStore for SqliteStore {
             .await
     }
 
+    async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>> {
+        let email = email.trim().to_lowercase();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM contacts WHERE email = ? ORDER BY id")?;
+            let rows = stmt.query_map([email], |r| r.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
     async fn update_contact(&self, contact: &Contact) -> CoreResult<()> {
         let contact = contact.clone();
         self.call(move |c| {
             let result = c.execute(
-                "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ?, email = ?
+                 WHERE id = ? AND version = ?",
                 params![
                     contact.phone.e164,
                     contact.commune_code,
                     contact.role.as_str(),
                     contact.version as i64,
                     to_json(&contact)?,
+                    contact.email.as_deref().map(str::to_lowercase),
                     contact.id,
                     contact.version as i64 - 1
                 ],
@@ -266,9 +281,10 @@ impl ContactStore for SqliteStore {
             match result {
                 Ok(1) => Ok(Ok(())),
                 Ok(_) => Ok(Err(stale("contact", &contact.id))),
-                Err(e) if is_unique_violation(&e) => {
-                    Ok(Err(CoreError::AlreadyExists { entity: "contact with phone", id: contact.phone.masked() }))
-                }
+                Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
+                    entity: "contact with phone",
+                    id: contact.phone.masked(),
+                })),
                 Err(e) => Err(e.into()),
             }
         })
@@ -509,5 +525,224 @@ impl TeamStore for SqliteStore {
         let code = commune_code.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM teams WHERE commune_code = ?", &code))
             .await
+    }
+}
+
+fn channel_str(c: Channel) -> &'static str {
+    match c {
+        Channel::Sms => "sms",
+        Channel::Email => "email",
+    }
+}
+
+#[async_trait]
+impl ReminderStore for SqliteStore {
+    async fn insert_jobs_if_absent(&self, jobs: &[ReminderJob]) -> CoreResult<usize> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let jobs = jobs.to_vec();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut created = 0;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO reminder_jobs (id, session_id, status, due_at, version, data)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )?;
+                for j in &jobs {
+                    created += stmt.execute(params![
+                        j.id,
+                        j.session_id,
+                        j.status.as_str(),
+                        instant(j.due_at),
+                        j.version as i64,
+                        to_json(j)?
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM reminder_jobs WHERE id = ?", &id))
+            .await
+    }
+
+    async fn update_job(&self, job: &ReminderJob) -> CoreResult<()> {
+        let job = job.clone();
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE reminder_jobs SET status = ?, due_at = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                params![
+                    job.status.as_str(),
+                    instant(job.due_at),
+                    job.version as i64,
+                    to_json(&job)?,
+                    job.id,
+                    job.version as i64 - 1
+                ],
+            )?;
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(stale("reminder job", &job.id))
+            })
+        })
+        .await?
+    }
+
+    async fn due_jobs(&self, since: DateTime<Utc>, now: DateTime<Utc>, limit: u32) -> CoreResult<Vec<ReminderJob>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT data FROM reminder_jobs WHERE status = ? AND due_at >= ? AND due_at <= ?
+                 ORDER BY due_at, id LIMIT ?",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    JobStatus::Pending.as_str(),
+                    instant(since),
+                    instant(now),
+                    i64::from(limit)
+                ],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>> {
+        let id = session_id.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM reminder_jobs WHERE session_id = ? ORDER BY id")?;
+            let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+}
+
+fn write_delivery(c: &Connection, d: &Delivery, sql: &str, extra: Option<i64>) -> Result<usize, StoreError> {
+    let mut args: Vec<Value> = vec![
+        Value::Text(d.id.clone()),
+        Value::Text(d.campaign_id.clone()),
+        Value::Text(d.session_id.clone()),
+        Value::Text(d.contact_id.clone()),
+        Value::Text(channel_str(d.channel).into()),
+        Value::Text(d.status.as_str().into()),
+        Value::Text(instant(d.updated_at)),
+        Value::Text(instant(d.lease_until)),
+        Value::Integer(d.version as i64),
+        Value::Text(to_json(d)?),
+    ];
+    if let Some(v) = extra {
+        args.push(Value::Text(d.id.clone()));
+        args.push(Value::Integer(v));
+    }
+    Ok(c.prepare_cached(sql)?.execute(params_from_iter(args))?)
+}
+
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries
+    (id, campaign_id, session_id, contact_id, channel, status, updated_at, lease_until, version, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const UPDATE_DELIVERY: &str = "UPDATE deliveries SET id = ?, campaign_id = ?, session_id = ?, contact_id = ?,
+    channel = ?, status = ?, updated_at = ?, lease_until = ?, version = ?, data = ? WHERE id = ? AND version = ?";
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn claim_delivery(&self, claim: &Delivery, now: DateTime<Utc>) -> CoreResult<Claim> {
+        let claim = claim.clone();
+        self.call(move |c| {
+            // One connection serves every call in turn, so read-then-write inside a
+            // transaction is atomic against other claims.
+            let tx = c.transaction()?;
+            let stored: Option<Delivery> = get_json(&tx, "SELECT data FROM deliveries WHERE id = ?", &claim.id)?;
+            let result = match stored {
+                None => {
+                    write_delivery(&tx, &claim, INSERT_DELIVERY, None)?;
+                    Claim::Claimed(claim)
+                }
+                Some(stored) => {
+                    let free = stored.status == DeliveryStatus::Retrying
+                        || (stored.status == DeliveryStatus::Claimed && stored.lease_until < now);
+                    if free {
+                        let taken = Delivery {
+                            status: DeliveryStatus::Claimed,
+                            attempts: stored.attempts + 1,
+                            lease_until: claim.lease_until,
+                            updated_at: claim.updated_at,
+                            version: stored.version + 1,
+                            ..stored
+                        };
+                        write_delivery(&tx, &taken, UPDATE_DELIVERY, Some(taken.version as i64 - 1))?;
+                        Claim::Claimed(taken)
+                    } else {
+                        Claim::Taken(stored)
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()> {
+        let d = delivery.clone();
+        self.call(move |c| {
+            let n = write_delivery(c, &d, UPDATE_DELIVERY, Some(d.version as i64 - 1))?;
+            Ok(if n == 1 { Ok(()) } else { Err(stale("delivery", &d.id)) })
+        })
+        .await?
+    }
+
+    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM deliveries WHERE id = ?", &id))
+            .await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>> {
+        if filter.campaign.is_none() && filter.session.is_none() && filter.contact.is_none() {
+            return Err(CoreError::invalid("filter", "name a campaign, a session or a contact"));
+        }
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM deliveries WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            for (column, value) in [
+                ("campaign_id", filter.campaign),
+                ("session_id", filter.session),
+                ("contact_id", filter.contact),
+                ("status", filter.status.map(|s| s.as_str().to_string())),
+            ] {
+                if let Some(v) = value {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                    args.push(Value::Text(v));
+                }
+            }
+            sql.push_str(" {after} ORDER BY id LIMIT ?");
+            paged(c, &sql, args, &["id"], &page, |d: &Delivery| vec![d.id.clone()])
+        })
+        .await
+    }
+
+    async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize> {
+        let contact = contact_id.to_string();
+        self.call(move |c| {
+            let n: i64 = c.prepare_cached(
+                "SELECT COUNT(*) FROM deliveries WHERE contact_id = ? AND channel = ? AND status = ? AND updated_at >= ?",
+            )?
+            .query_row(params![contact, channel_str(channel), DeliveryStatus::Sent.as_str(), instant(since)], |r| {
+                r.get(0)
+            })?;
+            Ok(n as usize)
+        })
+        .await
     }
 }

@@ -6,12 +6,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, Role};
 use outreach_core::error::CoreError;
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::phone::Phone;
-use outreach_core::ports::{ContactFilter, OrgUnitFilter, PageRequest, SessionFilter, Store};
+use outreach_core::ports::{Claim, ContactFilter, DeliveryFilter, OrgUnitFilter, PageRequest, SessionFilter, Store};
+use outreach_core::reminder::{Delivery, DeliveryStatus, JobStatus, ReminderJob};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
 use outreach_core::team::VolunteerTeam;
@@ -24,6 +26,7 @@ macro_rules! contract_tests {
             units_are_written_all_at_once_and_versioned,
             unit_lists_page_and_filter,
             contacts_are_unique_by_id_and_phone,
+            contacts_are_found_by_email_without_case,
             contact_updates_are_optimistic,
             contact_lists_page_through_every_item_once,
             campaigns_round_trip_and_filter_by_status,
@@ -34,6 +37,10 @@ macro_rules! contract_tests {
             teams_are_versioned,
             a_foreign_cursor_is_a_validation_error,
             concurrent_updates_let_exactly_one_win,
+            reminder_jobs_are_planned_once_and_found_when_due,
+            a_delivery_is_claimed_once_and_taken_over_only_after_its_lease,
+            concurrent_claims_let_exactly_one_sender_through,
+            deliveries_are_listed_by_campaign_session_contact_and_status,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -108,6 +115,8 @@ pub fn campaign(id: &str, status: CampaignStatus) -> Campaign {
         capacity: 40,
         min_staff: 2,
         reminder_rules: vec![],
+        sms_unicode: false,
+        max_sms_segments: 2,
         status,
         materialised_until: None,
         created_at: t("2026-09-01T00:00:00Z"),
@@ -572,4 +581,324 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     })
     .await;
     out.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
+    ReminderRule {
+        id: id.into(),
+        offset_minutes,
+        audience: Audience::Citizens,
+        channels: vec![Channel::Sms],
+        sms_template: Some("Hẹn {time} ngày {date}".into()),
+        email_subject: None,
+        email_template: None,
+    }
+}
+
+fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) -> Delivery {
+    Delivery {
+        id: Delivery::id_for(session, "r1", contact, channel),
+        campaign_id: "cmp_1".into(),
+        session_id: session.into(),
+        rule_id: "r1".into(),
+        contact_id: contact.into(),
+        channel,
+        status: DeliveryStatus::Claimed,
+        message_id: None,
+        reason: None,
+        attempts: 1,
+        lease_until: now + Duration::minutes(5),
+        updated_at: now,
+        expires_at: now + Duration::days(365),
+        version: 1,
+    }
+}
+
+pub async fn reminder_jobs_are_planned_once_and_found_when_due(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Active);
+    let s1 = session(&c, "07201", "2026-10-03T01:00:00Z");
+    let s2 = session(&c, "07204", "2026-10-10T01:00:00Z");
+    store
+        .insert_sessions_if_absent(&[s1.clone(), s2.clone()])
+        .await
+        .unwrap();
+    let now = t("2026-09-01T00:00:00Z");
+    let jobs = vec![
+        ReminderJob::plan(&c, &s1, &rule("day", 24 * 60), now),
+        ReminderJob::plan(&c, &s1, &rule("hour", 60), now),
+        ReminderJob::plan(&c, &s2, &rule("day", 24 * 60), now),
+    ];
+    assert_eq!(store.insert_jobs_if_absent(&jobs).await.unwrap(), 3);
+    assert_eq!(store.insert_jobs_if_absent(&jobs).await.unwrap(), 0, "idempotent");
+    // s1's day-before reminder is due at 01:00 UTC on 2 Oct (08:00 local).
+    let due_ids = |v: Vec<ReminderJob>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let at = t("2026-10-02T01:00:00Z");
+    assert_eq!(
+        due_ids(store.due_jobs(at - Duration::hours(6), at, 10).await.unwrap()),
+        vec![jobs[0].id.clone()]
+    );
+    let later = t("2026-10-09T02:00:00Z");
+    let due = store.due_jobs(t("2026-10-01T00:00:00Z"), later, 10).await.unwrap();
+    assert_eq!(
+        due_ids(due),
+        vec![jobs[0].id.clone(), jobs[1].id.clone(), jobs[2].id.clone()],
+        "earliest first"
+    );
+    assert_eq!(
+        store.due_jobs(t("2026-10-01T00:00:00Z"), later, 2).await.unwrap().len(),
+        2,
+        "limit"
+    );
+    assert!(
+        store
+            .due_jobs(t("2026-10-02T02:00:00Z"), t("2026-10-02T23:00:00Z"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let done = ReminderJob {
+        status: JobStatus::Done,
+        enqueued: 40,
+        version: 2,
+        ..jobs[0].clone()
+    };
+    store.update_job(&done).await.unwrap();
+    assert!(matches!(store.update_job(&done).await, Err(CoreError::Conflict(_))));
+    let due = store.due_jobs(t("2026-10-01T00:00:00Z"), later, 10).await.unwrap();
+    assert_eq!(
+        due_ids(due),
+        vec![jobs[1].id.clone(), jobs[2].id.clone()],
+        "a done job is no longer due"
+    );
+    assert_eq!(store.get_job(&jobs[0].id).await.unwrap(), Some(done));
+    let of_s1 = due_ids(store.session_jobs(&s1.id).await.unwrap());
+    assert_eq!(of_s1.len(), 2);
+    assert!(of_s1.contains(&jobs[0].id) && of_s1.contains(&jobs[1].id));
+}
+
+pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(store: &dyn Store) {
+    let now = t("2026-10-02T01:00:00Z");
+    let d = delivery("ses_1", "ct_1", Channel::Sms, now);
+    assert_eq!(store.claim_delivery(&d, now).await.unwrap(), Claim::Claimed(d.clone()));
+    match store.claim_delivery(&d, now + Duration::minutes(1)).await.unwrap() {
+        Claim::Taken(held) => assert_eq!(held.status, DeliveryStatus::Claimed),
+        other => panic!("a live claim was taken over: {other:?}"),
+    }
+    // The first sender died; after its lease another takes over, counting the attempt.
+    let later = now + Duration::minutes(6);
+    let retry = Delivery {
+        lease_until: later + Duration::minutes(5),
+        updated_at: later,
+        ..d.clone()
+    };
+    let Claim::Claimed(taken) = store.claim_delivery(&retry, later).await.unwrap() else {
+        panic!("not taken over")
+    };
+    assert_eq!(
+        (taken.attempts, taken.version, taken.lease_until),
+        (2, 2, later + Duration::minutes(5))
+    );
+    let sent = Delivery {
+        status: DeliveryStatus::Sent,
+        message_id: Some("m-1".into()),
+        version: 3,
+        ..taken.clone()
+    };
+    store.record_delivery(&sent).await.unwrap();
+    assert!(
+        matches!(store.record_delivery(&sent).await, Err(CoreError::Conflict(_))),
+        "recorded twice"
+    );
+    assert_eq!(
+        store.claim_delivery(&retry, later + Duration::hours(1)).await.unwrap(),
+        Claim::Taken(sent.clone())
+    );
+    assert_eq!(store.get_delivery(&d.id).await.unwrap(), Some(sent));
+
+    // A temporary failure leaves it `retrying`: the next attempt may claim it at once.
+    let e = delivery("ses_1", "ct_2", Channel::Email, now);
+    store.claim_delivery(&e, now).await.unwrap();
+    let retrying = Delivery {
+        status: DeliveryStatus::Retrying,
+        reason: Some("503".into()),
+        version: 2,
+        ..e.clone()
+    };
+    store.record_delivery(&retrying).await.unwrap();
+    let Claim::Claimed(again) = store.claim_delivery(&e, now).await.unwrap() else {
+        panic!("retrying not claimable")
+    };
+    assert_eq!((again.attempts, again.status), (2, DeliveryStatus::Claimed));
+
+    assert_eq!(
+        store
+            .count_sent_since("ct_1", Channel::Sms, now - Duration::hours(24))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_sent_since("ct_1", Channel::Sms, later + Duration::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .count_sent_since("ct_1", Channel::Email, now - Duration::hours(24))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .count_sent_since("ct_2", Channel::Email, now - Duration::hours(24))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn concurrent_claims_let_exactly_one_sender_through(store: &dyn Store) {
+    let now = t("2026-10-02T01:00:00Z");
+    let d = delivery("ses_1", "ct_1", Channel::Sms, now);
+    let claims: Vec<_> = (0..8).map(|_| store.claim_delivery(&d, now)).collect();
+    let results = futures_join_all(claims).await;
+    let won = results.iter().filter(|r| matches!(r, Ok(Claim::Claimed(_)))).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()));
+}
+
+pub async fn deliveries_are_listed_by_campaign_session_contact_and_status(store: &dyn Store) {
+    let c = campaign("cmp_1", CampaignStatus::Active);
+    let s1 = session(&c, "07201", "2026-10-03T01:00:00Z");
+    let s2 = session(&c, "07201", "2026-10-10T01:00:00Z");
+    store
+        .insert_sessions_if_absent(&[s1.clone(), s2.clone()])
+        .await
+        .unwrap();
+    let now = t("2026-10-02T01:00:00Z");
+    let mut all = Vec::new();
+    for (i, s) in [&s1, &s2].iter().enumerate() {
+        for contact in ["ct_1", "ct_2", "ct_3"] {
+            let mut d = delivery(&s.id, contact, Channel::Sms, now + Duration::days(7 * i as i64));
+            store.claim_delivery(&d, d.updated_at).await.unwrap();
+            d.status = if contact == "ct_3" {
+                DeliveryStatus::Suppressed
+            } else {
+                DeliveryStatus::Sent
+            };
+            d.version = 2;
+            store.record_delivery(&d).await.unwrap();
+            all.push(d);
+        }
+    }
+    let list = |filter: DeliveryFilter| async move {
+        let mut page = PageRequest::first(2);
+        let mut ids = Vec::new();
+        loop {
+            let p = store.list_deliveries(&filter, &page).await.unwrap();
+            ids.extend(p.items.into_iter().map(|d| d.id));
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        ids.sort();
+        ids
+    };
+    let want = |pred: &dyn Fn(&Delivery) -> bool| {
+        let mut ids: Vec<String> = all.iter().filter(|d| pred(d)).map(|d| d.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        list(DeliveryFilter {
+            campaign: Some("cmp_1".into()),
+            ..Default::default()
+        })
+        .await,
+        want(&|_| true)
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            session: Some(s2.id.clone()),
+            ..Default::default()
+        })
+        .await,
+        want(&|d| d.session_id == s2.id)
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            contact: Some("ct_2".into()),
+            ..Default::default()
+        })
+        .await,
+        want(&|d| d.contact_id == "ct_2")
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            campaign: Some("cmp_1".into()),
+            status: Some(DeliveryStatus::Suppressed),
+            ..Default::default()
+        })
+        .await,
+        want(&|d| d.status == DeliveryStatus::Suppressed)
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            session: Some(s1.id.clone()),
+            contact: Some("ct_1".into()),
+            ..Default::default()
+        })
+        .await,
+        want(&|d| d.session_id == s1.id && d.contact_id == "ct_1")
+    );
+    match store
+        .list_deliveries(&DeliveryFilter::default(), &PageRequest::first(10))
+        .await
+    {
+        Err(CoreError::Validation { field, .. }) => assert_eq!(field, "filter"),
+        other => panic!("an unscoped delivery list gave {other:?}"),
+    }
+}
+
+pub async fn contacts_are_found_by_email_without_case(store: &dyn Store) {
+    let mut a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    a.email = Some("Lan@doanthanhnien.vn".into());
+    let mut b = contact("ct_b", "0912345679", "07201", Role::Citizen);
+    b.email = Some("lan@doanthanhnien.vn".into());
+    let mut c = contact("ct_c", "0912345670", "07201", Role::Citizen);
+    c.email = None;
+    for x in [&a, &b, &c] {
+        store.insert_contact(x).await.unwrap();
+    }
+    let ids = |v: Vec<Contact>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.find_contacts_by_email("LAN@doanthanhnien.vn").await.unwrap()),
+        ["ct_a", "ct_b"]
+    );
+    assert!(
+        store
+            .find_contacts_by_email("nobody@example.vn")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let moved = Contact {
+        email: Some("lan.moi@example.vn".into()),
+        version: 2,
+        ..a.clone()
+    };
+    store.update_contact(&moved).await.unwrap();
+    assert_eq!(
+        ids(store.find_contacts_by_email("lan@doanthanhnien.vn").await.unwrap()),
+        ["ct_b"]
+    );
+    assert_eq!(
+        ids(store.find_contacts_by_email("lan.moi@example.vn").await.unwrap()),
+        ["ct_a"]
+    );
 }

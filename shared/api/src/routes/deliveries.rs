@@ -1,0 +1,46 @@
+use axum::Json;
+use axum::extract::State;
+use outreach_core::ports::DeliveryFilter;
+use outreach_core::reminder::{Delivery, DeliveryStatus};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::routes::List;
+use crate::{AppState, PageParams};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryListParams {
+    pub campaign: Option<String>,
+    pub session: Option<String>,
+    pub contact: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The delivery log: what was sent, suppressed (and by which rule) or failed (and why).
+/// Name a campaign, a session or a contact; filter by status.
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(DeliveryListParams),
+    responses((status = 200, body = List<Delivery>), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(q): ApiQuery<DeliveryListParams>,
+) -> ApiResult<Json<List<Delivery>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let filter = DeliveryFilter {
+        campaign: q.campaign,
+        session: q.session,
+        contact: q.contact,
+        status: q.status,
+    };
+    Ok(Json(state.store.list_deliveries(&filter, &page).await?.into()))
+}

@@ -1,0 +1,231 @@
+//! Webhooks from the outside: SMS replies (opt-out keywords), SES bounce and complaint
+//! notifications (through SNS), and the one-click unsubscribe link of every email.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Html;
+use outreach_core::contact::Channel;
+use outreach_core::usecases::{self, SmsReplyOutcome};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, parse_json};
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookKey {
+    /// The webhook secret (or send it as `X-Outreach-Webhook-Key`).
+    pub key: Option<String>,
+}
+
+fn require_webhook_key(state: &AppState, headers: &HeaderMap, query: &WebhookKey) -> ApiResult<()> {
+    let Some(secret) = state.webhook_secret.as_deref() else {
+        return Err(ApiError::Forbidden(
+            "inbound webhooks are not configured (OUTREACH_WEBHOOK_SECRET)".into(),
+        ));
+    };
+    let given = query
+        .key
+        .as_deref()
+        .or_else(|| headers.get("x-outreach-webhook-key").and_then(|v| v.to_str().ok()))
+        .unwrap_or("");
+    // Compare in constant time: the secret's length is not a secret, its bytes are.
+    let same =
+        given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("a webhook key is required".into()))
+    }
+}
+
+/// An SMS a contact sent back, as the SMS gateway forwards it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct InboundSms {
+    /// The sender's number, any common spelling (`0912…`, `+84912…`).
+    pub from: String,
+    pub text: String,
+}
+
+/// An SMS reply: STOP, TC, HUY or TU CHOI (any case, with or without accents) opts the
+/// sender out of SMS before the next send.
+#[utoipa::path(post, path = "/v1/inbound/sms", tag = "inbound", params(WebhookKey), request_body = InboundSms,
+    security(), responses((status = 200, body = SmsReplyOutcome), (status = 401, body = ErrorBody)))]
+pub async fn sms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(key): ApiQuery<WebhookKey>,
+    ApiJson(reply): ApiJson<InboundSms>,
+) -> ApiResult<Json<SmsReplyOutcome>> {
+    require_webhook_key(&state, &headers, &key)?;
+    if reply.text.chars().count() > 2000 {
+        return Err(ApiError::bad("text", "at most 2000 characters"));
+    }
+    Ok(Json(
+        usecases::handle_sms_reply(state.store.as_ref(), &reply.from, &reply.text, state.clock.now()).await?,
+    ))
+}
+
+/// An SNS message (notification or subscription confirmation).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, rename = "SubscribeURL")]
+    subscribe_url: Option<String>,
+}
+
+/// The part of an SES notification or event this system reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SesEvent {
+    #[serde(default)]
+    notification_type: Option<String>,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    bounce: Option<SesBounce>,
+    #[serde(default)]
+    complaint: Option<SesComplaint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SesBounce {
+    bounce_type: String,
+    #[serde(default)]
+    bounced_recipients: Vec<SesRecipient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SesComplaint {
+    #[serde(default)]
+    complained_recipients: Vec<SesRecipient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SesRecipient {
+    email_address: String,
+}
+
+/// What an SES event did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmailEventOutcome {
+    /// `bounce`, `complaint`, `subscription_confirmation` or `ignored`.
+    pub kind: String,
+    /// Contacts whose email was stopped.
+    pub suppressed_contacts: usize,
+}
+
+/// SES bounce and complaint notifications, delivered by SNS (JSON, any content type).
+/// A permanent bounce or a complaint opts every contact with that address out of email.
+#[utoipa::path(post, path = "/v1/inbound/email-events", tag = "inbound", params(WebhookKey),
+    request_body(content = String, description = "SNS message JSON"), security(),
+    responses((status = 200, body = EmailEventOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn email_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(key): ApiQuery<WebhookKey>,
+    body: Bytes,
+) -> ApiResult<Json<EmailEventOutcome>> {
+    require_webhook_key(&state, &headers, &key)?;
+    let envelope: SnsEnvelope = parse_json(&body)?;
+    let outcome = |kind: &str, n| {
+        Json(EmailEventOutcome {
+            kind: kind.into(),
+            suppressed_contacts: n,
+        })
+    };
+    match envelope.kind.as_str() {
+        "SubscriptionConfirmation" => {
+            // Confirming means fetching SubscribeURL; the operator does it once (README).
+            tracing::warn!(subscribe_url = ?envelope.subscribe_url, "SNS subscription awaits confirmation");
+            return Ok(outcome("subscription_confirmation", 0));
+        }
+        "Notification" => {}
+        _ => return Ok(outcome("ignored", 0)),
+    }
+    let event: SesEvent = serde_json::from_str(&envelope.message)
+        .map_err(|e| ApiError::bad("Message", format!("not an SES notification: {e}")))?;
+    let kind = event.notification_type.or(event.event_type).unwrap_or_default();
+    let (label, addresses): (&str, Vec<String>) = match (kind.as_str(), event.bounce, event.complaint) {
+        ("Bounce", Some(b), _) if b.bounce_type == "Permanent" => (
+            "bounce",
+            b.bounced_recipients.into_iter().map(|r| r.email_address).collect(),
+        ),
+        ("Complaint", _, Some(c)) => (
+            "complaint",
+            c.complained_recipients.into_iter().map(|r| r.email_address).collect(),
+        ),
+        _ => return Ok(outcome("ignored", 0)),
+    };
+    let mut suppressed = 0;
+    for address in addresses.iter().take(100) {
+        suppressed += usecases::suppress_email_address(state.store.as_ref(), address, label, state.clock.now()).await?;
+    }
+    Ok(outcome(label, suppressed))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnsubscribeParams {
+    /// The signed token of the link in the email.
+    pub token: String,
+}
+
+/// The outcome of a one-click unsubscribe.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Unsubscribed {
+    pub unsubscribed: bool,
+}
+
+/// One-click unsubscribe (RFC 8058): the mail client POSTs `List-Unsubscribe=One-Click`.
+#[utoipa::path(post, path = "/v1/inbound/unsubscribe", tag = "inbound", params(UnsubscribeParams), security(),
+    responses((status = 200, body = Unsubscribed), (status = 400, body = ErrorBody)))]
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UnsubscribeParams>,
+) -> ApiResult<Json<Unsubscribed>> {
+    stop_email(&state, &q.token).await?;
+    Ok(Json(Unsubscribed { unsubscribed: true }))
+}
+
+/// The same link opened in a browser: unsubscribes and says so in Vietnamese.
+#[utoipa::path(get, path = "/v1/inbound/unsubscribe", tag = "inbound", params(UnsubscribeParams), security(),
+    responses((status = 200, description = "HTML confirmation"), (status = 400, body = ErrorBody)))]
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UnsubscribeParams>,
+) -> ApiResult<Html<&'static str>> {
+    stop_email(&state, &q.token).await?;
+    Ok(Html(
+        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Đã ngừng nhận email</title>\
+         <p>Bạn đã ngừng nhận email nhắc lịch của Đoàn Thanh niên. Cảm ơn bạn.</p></html>",
+    ))
+}
+
+async fn stop_email(state: &AppState, token: &str) -> ApiResult<()> {
+    let contact_id = state.auth.verify_unsubscribe(token)?;
+    match usecases::opt_out(
+        state.store.as_ref(),
+        &contact_id,
+        Some(Channel::Email),
+        "unsubscribe_link",
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        // An erased contact has nothing left to stop.
+        Err(outreach_core::CoreError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

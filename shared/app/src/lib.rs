@@ -1,0 +1,261 @@
+//! Wiring shared by every outreach binary (the Lambda functions and the local command):
+//! a typed [`Config`] read once from the environment, and an [`App`] holding the adapters
+//! built once from it, with the job passes the binaries run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use outreach_api::AuthConfig;
+use outreach_api::auth::{LOCAL_ISSUER, SignedUnsubscribeLinks};
+use outreach_core::jobs::{
+    Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, SendOutcome, SenderReport,
+    SenderSettings, run_dispatcher, run_planner, run_sender,
+};
+use outreach_core::notify::{
+    DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, Queue, SmsChannel, UnsubscribeLinks,
+};
+use outreach_core::ports::Store;
+use outreach_notify::{ChannelConfig, SqsConfig, SqsQueue, build_channels};
+use outreach_store::StoreUrl;
+
+/// Everything a binary reads from the environment, once, at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `OUTREACH_STORE`: `sqlite:PATH` or `dynamodb:TABLE`.
+    pub store: StoreUrl,
+    /// `OUTREACH_QUEUE_URL`: the SQS delivery queue; without it, the in-process queue.
+    pub queue_url: Option<String>,
+    /// `OUTREACH_EMAIL`, `OUTREACH_SMS` and their settings (see `outreach-notify`).
+    pub channels: ChannelConfig,
+    /// `OUTREACH_JWT_SECRET`: HS256 key of API and unsubscribe tokens.
+    pub jwt_secret: Option<String>,
+    /// `OUTREACH_WEBHOOK_SECRET`: the key inbound webhooks must present.
+    pub webhook_secret: Option<String>,
+    /// `OUTREACH_PUBLIC_URL`: the API's public URL, for unsubscribe links in email.
+    pub public_url: Option<String>,
+    /// `OUTREACH_PLANNER_HORIZON_DAYS` (default 35).
+    pub horizon: Duration,
+    /// `OUTREACH_DELIVERY_RETENTION_DAYS` (default 365): delivery records expire after it.
+    pub sender: SenderSettings,
+    pub dispatch: DispatchSettings,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn number(name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => {
+            let n: i64 = v
+                .parse()
+                .with_context(|| format!("{name}={v:?} is not a whole number"))?;
+            if !range.contains(&n) {
+                bail!("{name}={n} is out of range {}..={}", range.start(), range.end());
+            }
+            Ok(n)
+        }
+    }
+}
+
+impl Config {
+    /// Read the configuration; `default_store` applies when `OUTREACH_STORE` is unset
+    /// (the local command passes its `--db`; Lambda functions pass None and require it).
+    pub fn from_env(default_store: Option<StoreUrl>) -> Result<Self> {
+        let store = match var("OUTREACH_STORE") {
+            Some(s) => s.parse().map_err(anyhow::Error::msg).context("OUTREACH_STORE")?,
+            None => default_store.context("OUTREACH_STORE is not set (sqlite:PATH or dynamodb:TABLE)")?,
+        };
+        let channels = ChannelConfig::from_env()?;
+        let retention = number("OUTREACH_DELIVERY_RETENTION_DAYS", 365, 1..=3650)?;
+        Ok(Self {
+            store,
+            queue_url: var("OUTREACH_QUEUE_URL"),
+            channels,
+            jwt_secret: var("OUTREACH_JWT_SECRET"),
+            webhook_secret: var("OUTREACH_WEBHOOK_SECRET"),
+            public_url: var("OUTREACH_PUBLIC_URL"),
+            horizon: Duration::days(number("OUTREACH_PLANNER_HORIZON_DAYS", DEFAULT_HORIZON_DAYS, 1..=366)?),
+            sender: SenderSettings {
+                retention: Duration::days(retention),
+                ..SenderSettings::default()
+            },
+            dispatch: DispatchSettings::default(),
+        })
+    }
+
+    /// The same configuration for a local run on a SQLite file, with the outbox in `outbox`.
+    pub fn local(db: PathBuf, outbox: PathBuf) -> Self {
+        Self {
+            store: StoreUrl::Sqlite(db),
+            queue_url: None,
+            channels: ChannelConfig::outbox(outbox),
+            jwt_secret: None,
+            webhook_secret: None,
+            public_url: None,
+            horizon: Duration::days(DEFAULT_HORIZON_DAYS),
+            sender: SenderSettings::default(),
+            dispatch: DispatchSettings::default(),
+        }
+    }
+
+    /// The token checker: HS256 with `OUTREACH_JWT_SECRET`, or with `fallback` (the local
+    /// key file) when it is unset.
+    pub fn auth(&self, fallback: Option<Vec<u8>>) -> Result<AuthConfig> {
+        let secret = match (&self.jwt_secret, fallback) {
+            (Some(s), _) => s.clone().into_bytes(),
+            (None, Some(key)) => key,
+            (None, None) => bail!("OUTREACH_JWT_SECRET is not set"),
+        };
+        AuthConfig::hs256(&secret, LOCAL_ISSUER).map_err(anyhow::Error::msg)
+    }
+}
+
+/// The delivery queue: SQS in production, in-process locally.
+#[derive(Clone)]
+pub enum DeliveryQueue {
+    Memory(Arc<MemoryQueue>),
+    Sqs(SqsQueue),
+}
+
+impl DeliveryQueue {
+    pub fn as_queue(&self) -> &dyn Queue {
+        match self {
+            Self::Memory(q) => q.as_ref(),
+            Self::Sqs(q) => q,
+        }
+    }
+}
+
+/// The adapters, built once.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub email: Arc<dyn EmailChannel>,
+    pub sms: Arc<dyn SmsChannel>,
+    pub links: Arc<dyn UnsubscribeLinks>,
+    pub queue: DeliveryQueue,
+    pub config: Config,
+}
+
+/// Open the store a URL names.
+pub async fn open_store(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    match url {
+        #[cfg(feature = "sqlite")]
+        StoreUrl::Sqlite(path) => Ok(Arc::new(
+            outreach_store::SqliteStore::open(path)
+                .with_context(|| format!("opening the SQLite store at {}", path.display()))?,
+        )),
+        #[cfg(feature = "dynamodb")]
+        StoreUrl::DynamoDb(table) => Ok(Arc::new(outreach_store::DynamoStore::from_env(table).await)),
+        #[allow(unreachable_patterns)]
+        other => bail!("this build has no adapter for the store {other:?}"),
+    }
+}
+
+impl App {
+    /// Build every adapter the configuration names; `auth` signs unsubscribe links.
+    pub async fn build(config: Config, auth: Option<&AuthConfig>) -> Result<Self> {
+        let store = open_store(&config.store).await?;
+        let needs_aws = config.queue_url.is_some()
+            || matches!(config.channels.email, outreach_notify::EmailChannelConfig::Ses(_))
+            || matches!(config.channels.sms, outreach_notify::SmsChannelConfig::Sns(_));
+        let aws = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let (email, sms) = build_channels(&config.channels, aws.as_ref()).await?;
+        let queue = match (&config.queue_url, &aws) {
+            (Some(url), Some(sdk)) => DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone()))),
+            _ => DeliveryQueue::Memory(Arc::new(MemoryQueue::default())),
+        };
+        let links: Arc<dyn UnsubscribeLinks> = match (&config.public_url, auth) {
+            (Some(url), Some(auth)) => Arc::new(SignedUnsubscribeLinks {
+                auth: auth.clone(),
+                base_url: url.clone(),
+            }),
+            _ => Arc::new(NoUnsubscribeLinks),
+        };
+        Ok(Self {
+            store,
+            email,
+            sms,
+            links,
+            queue,
+            config,
+        })
+    }
+
+    /// The channels the sender uses.
+    pub fn channels(&self) -> Channels<'_> {
+        Channels {
+            email: self.email.as_ref(),
+            sms: self.sms.as_ref(),
+            links: self.links.as_ref(),
+        }
+    }
+
+    /// One planner run.
+    pub async fn plan(&self, now: DateTime<Utc>) -> Result<PlannerReport> {
+        Ok(run_planner(self.store.as_ref(), now, self.config.horizon).await?)
+    }
+
+    /// One dispatcher run.
+    pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<DispatchReport> {
+        Ok(run_dispatcher(self.store.as_ref(), self.queue.as_queue(), now, self.config.dispatch).await?)
+    }
+
+    /// Send a batch of tasks; the outcomes, in order.
+    pub async fn send(
+        &self,
+        tasks: &[DeliveryTask],
+        now: DateTime<Utc>,
+    ) -> Vec<outreach_core::CoreResult<SendOutcome>> {
+        run_sender(self.store.as_ref(), self.channels(), tasks, now, self.config.sender).await
+    }
+
+    /// Send what waits in the queue now: the in-process queue is drained (tasks to retry
+    /// go back); SQS is read until it answers empty (messages to retry are left for their
+    /// visibility timeout).
+    pub async fn send_pending(&self, now: DateTime<Utc>) -> Result<SenderReport> {
+        let mut outcomes = Vec::new();
+        match &self.queue {
+            DeliveryQueue::Memory(q) => {
+                let tasks = q.drain(usize::MAX);
+                let results = self.send(&tasks, now).await;
+                let retry: Vec<DeliveryTask> = tasks
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| matches!(r, Ok(o) if o.needs_redelivery()) || r.is_err())
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                q.enqueue(&retry).await?;
+                outcomes.extend(results);
+            }
+            DeliveryQueue::Sqs(q) => loop {
+                let received = q.receive(0).await?;
+                if received.is_empty() {
+                    break;
+                }
+                let tasks: Vec<DeliveryTask> = received.iter().map(|(_, t)| t.clone()).collect();
+                let results = self.send(&tasks, now).await;
+                let done: Vec<String> = received
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| matches!(r, Ok(o) if !o.needs_redelivery()))
+                    .map(|((receipt, _), _)| receipt.clone())
+                    .collect();
+                q.delete(&done).await?;
+                outcomes.extend(results);
+            },
+        }
+        Ok(SenderReport::of(&outcomes))
+    }
+}

@@ -1,0 +1,375 @@
+//! The sender job: for each delivery task, claim the delivery (one record per session,
+//! rule, contact and channel), check the send policy at this moment, render the text,
+//! send it, and record what happened.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::campaign::{Campaign, ReminderRule, SMS_NAME_CHARS};
+use crate::contact::{Channel, Contact, mask_email};
+use crate::error::{CoreError, CoreResult};
+use crate::notify::{
+    ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, SmsChannel, UnsubscribeLinks,
+};
+use crate::org::version_on;
+use crate::ports::{Claim, Store};
+use crate::reminder::{
+    Delivery, DeliveryStatus, FREQUENCY_CAP, PolicyInput, ReminderJob, Suppression, check_send_policy,
+};
+use crate::session::Session;
+use crate::sms::prepare_sms_text;
+use crate::template::render;
+
+/// How the sender treats leases, retries and retention.
+#[derive(Debug, Clone, Copy)]
+pub struct SenderSettings {
+    /// How long a claim is held before another sender may take it over.
+    pub lease: Duration,
+    /// Temporary failures retried up to this many attempts in all.
+    pub max_attempts: u32,
+    /// How long delivery records are kept (TTL).
+    pub retention: Duration,
+}
+
+impl Default for SenderSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::minutes(5),
+            max_attempts: 5,
+            retention: Duration::days(365),
+        }
+    }
+}
+
+/// The channels the sender uses.
+#[derive(Clone, Copy)]
+pub struct Channels<'a> {
+    pub email: &'a dyn EmailChannel,
+    pub sms: &'a dyn SmsChannel,
+    pub links: &'a dyn UnsubscribeLinks,
+}
+
+/// What became of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// The provider accepted it, with this message id.
+    Sent(String),
+    /// The send policy stopped it (for good).
+    Suppressed(Suppression),
+    /// It failed for good, for this reason.
+    Failed(String),
+    /// Try this task again later: a temporary failure, or another sender holds the claim.
+    RetryLater,
+    /// Already delivered, suppressed or failed by an earlier attempt: nothing to do.
+    AlreadyDone,
+}
+
+impl SendOutcome {
+    /// Whether the queue should deliver this task again.
+    pub fn needs_redelivery(&self) -> bool {
+        matches!(self, Self::RetryLater)
+    }
+}
+
+/// What one sender pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SenderReport {
+    pub sent: usize,
+    pub suppressed: usize,
+    pub failed: usize,
+    pub retry_later: usize,
+    pub already_done: usize,
+    pub errors: usize,
+}
+
+impl SenderReport {
+    /// Count the outcomes of a pass.
+    pub fn of(outcomes: &[CoreResult<SendOutcome>]) -> Self {
+        let mut r = Self::default();
+        for o in outcomes {
+            match o {
+                Ok(SendOutcome::Sent(_)) => r.sent += 1,
+                Ok(SendOutcome::Suppressed(_)) => r.suppressed += 1,
+                Ok(SendOutcome::Failed(_)) => r.failed += 1,
+                Ok(SendOutcome::RetryLater) => r.retry_later += 1,
+                Ok(SendOutcome::AlreadyDone) => r.already_done += 1,
+                Err(_) => r.errors += 1,
+            }
+        }
+        r
+    }
+}
+
+/// Reads shared by the tasks of one pass (a batch mostly concerns a few sessions).
+#[derive(Default)]
+struct Lookups {
+    jobs: HashMap<String, Option<ReminderJob>>,
+    sessions: HashMap<String, Option<Session>>,
+    campaigns: HashMap<String, Option<Campaign>>,
+    commune_names: HashMap<String, String>,
+}
+
+/// Send a batch of tasks, one after another; each outcome stands on its own (one bad task
+/// never fails the others).
+#[instrument(skip_all, fields(tasks = tasks.len(), %now))]
+pub async fn run_sender<S: Store + ?Sized>(
+    store: &S,
+    channels: Channels<'_>,
+    tasks: &[DeliveryTask],
+    now: DateTime<Utc>,
+    settings: SenderSettings,
+) -> Vec<CoreResult<SendOutcome>> {
+    let mut lookups = Lookups::default();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let outcome = send_one(store, channels, task, now, settings, &mut lookups).await;
+        if let Err(e) = &outcome {
+            tracing::error!(session_id = %task.session_id, channel = ?task.channel, error.message = %e, "delivery failed");
+        }
+        out.push(outcome);
+    }
+    out
+}
+
+async fn cached<T: Clone, F, Fut>(map: &mut HashMap<String, Option<T>>, key: &str, load: F) -> CoreResult<Option<T>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = CoreResult<Option<T>>>,
+{
+    if let Some(v) = map.get(key) {
+        return Ok(v.clone());
+    }
+    let v = load().await?;
+    map.insert(key.to_string(), v.clone());
+    Ok(v)
+}
+
+async fn send_one<S: Store + ?Sized>(
+    store: &S,
+    channels: Channels<'_>,
+    task: &DeliveryTask,
+    now: DateTime<Utc>,
+    settings: SenderSettings,
+    lookups: &mut Lookups,
+) -> CoreResult<SendOutcome> {
+    let claim = Delivery {
+        id: Delivery::id_for(&task.session_id, &task.rule_id, &task.contact_id, task.channel),
+        campaign_id: task.campaign_id.clone(),
+        session_id: task.session_id.clone(),
+        rule_id: task.rule_id.clone(),
+        contact_id: task.contact_id.clone(),
+        channel: task.channel,
+        status: DeliveryStatus::Claimed,
+        message_id: None,
+        reason: None,
+        attempts: 1,
+        lease_until: now + settings.lease,
+        updated_at: now,
+        expires_at: now + settings.retention,
+        version: 1,
+    };
+    let mut delivery = match store.claim_delivery(&claim, now).await? {
+        Claim::Claimed(d) => d,
+        Claim::Taken(d) if d.status.is_final() => return Ok(SendOutcome::AlreadyDone),
+        Claim::Taken(_) => return Ok(SendOutcome::RetryLater),
+    };
+
+    let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
+    let session = cached(&mut lookups.sessions, &task.session_id, || {
+        store.get_session(&task.session_id)
+    })
+    .await?;
+    let campaign = cached(&mut lookups.campaigns, &task.campaign_id, || {
+        store.get_campaign(&task.campaign_id)
+    })
+    .await?;
+    let contact = store.get_contact(&task.contact_id).await?;
+    let rule = campaign
+        .as_ref()
+        .and_then(|c| c.reminder_rules.iter().find(|r| r.id == task.rule_id))
+        .cloned();
+    let (Some(job), Some(rule)) = (job, rule) else {
+        return finish(
+            store,
+            &mut delivery,
+            DeliveryStatus::Suppressed,
+            Some(Suppression::SessionCancelled.as_str()),
+            now,
+        )
+        .await
+        .map(|()| SendOutcome::Suppressed(Suppression::SessionCancelled));
+    };
+    let mut policy = PolicyInput {
+        now,
+        channel: task.channel,
+        planned_start: job.session_starts_at,
+        session: session.as_ref(),
+        campaign: campaign.as_ref(),
+        contact: contact.as_ref(),
+        audience: job.audience,
+        sent_last_24h: 0,
+    };
+    let mut verdict = check_send_policy(&policy);
+    if verdict.is_ok() {
+        // The frequency cap is read last, so the common refusals cost no extra query.
+        policy.sent_last_24h = store
+            .count_sent_since(&task.contact_id, task.channel, now - Duration::hours(24))
+            .await?;
+        verdict = check_send_policy(&policy);
+        debug_assert!(verdict.is_ok() || policy.sent_last_24h >= FREQUENCY_CAP);
+    }
+    if let Err(rule) = verdict {
+        finish(
+            store,
+            &mut delivery,
+            DeliveryStatus::Suppressed,
+            Some(rule.as_str()),
+            now,
+        )
+        .await?;
+        tracing::debug!(delivery_id = %delivery.id, reason = rule.as_str(), "delivery suppressed");
+        return Ok(SendOutcome::Suppressed(rule));
+    }
+    let (Some(session), Some(campaign), Some(contact)) = (session, campaign, contact) else {
+        return Err(CoreError::Conflict("the policy passed without its inputs".into()));
+    };
+    let commune = match lookups.commune_names.get(&session.commune_code) {
+        Some(name) => name.clone(),
+        None => {
+            let versions = store.org_unit_versions(&session.commune_code).await?;
+            let on = session
+                .starts_at
+                .with_timezone(&campaign.schedule.time_zone)
+                .date_naive();
+            let name = version_on(&versions, Some(on))
+                .or(versions.last())
+                .map_or(session.commune_code.clone(), |u| u.name.clone());
+            lookups.commune_names.insert(session.commune_code.clone(), name.clone());
+            name
+        }
+    };
+    let result = match task.channel {
+        Channel::Sms => {
+            let text = render_sms(&rule, &campaign, &session, &contact, &commune);
+            channels
+                .sms
+                .send_sms(&OutboundSms {
+                    to: contact.phone.e164.clone(),
+                    text,
+                })
+                .await
+        }
+        Channel::Email => {
+            let email = render_email(
+                &rule,
+                &campaign,
+                &session,
+                &contact,
+                &commune,
+                channels.links.link(&contact.id),
+            );
+            channels.email.send_email(&email).await
+        }
+    };
+    match result {
+        Ok(sent) => {
+            delivery.message_id = Some(sent.message_id.clone());
+            finish(store, &mut delivery, DeliveryStatus::Sent, None, now).await?;
+            tracing::debug!(delivery_id = %delivery.id, message_id = %sent.message_id, "reminder sent");
+            Ok(SendOutcome::Sent(sent.message_id))
+        }
+        Err(ChannelError::Transient(reason)) if delivery.attempts < settings.max_attempts => {
+            finish(store, &mut delivery, DeliveryStatus::Retrying, Some(&reason), now).await?;
+            tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, error.message = %reason, "send failed; will retry");
+            Ok(SendOutcome::RetryLater)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            finish(store, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
+            let to = match task.channel {
+                Channel::Sms => contact.phone.masked(),
+                Channel::Email => contact.email.as_deref().map(mask_email).unwrap_or_default(),
+            };
+            tracing::warn!(delivery_id = %delivery.id, %to, error.message = %reason, "send failed for good");
+            Ok(SendOutcome::Failed(reason))
+        }
+    }
+}
+
+async fn finish<S: Store + ?Sized>(
+    store: &S,
+    delivery: &mut Delivery,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<()> {
+    delivery.status = status;
+    delivery.reason = reason.map(str::to_string);
+    delivery.updated_at = now;
+    delivery.version += 1;
+    store.record_delivery(delivery).await
+}
+
+fn values<'a>(
+    campaign: &'a Campaign,
+    session: &'a Session,
+    contact: &'a Contact,
+    commune: &'a str,
+    name_chars: usize,
+) -> impl Fn(&str) -> String + 'a {
+    let tz: Tz = campaign.schedule.time_zone;
+    let local = session.starts_at.with_timezone(&tz);
+    move |key| match key {
+        "name" => contact.name.chars().take(name_chars).collect(),
+        "campaign" => campaign.name.clone(),
+        "commune" => commune.to_string(),
+        "venue" => session.venue.clone(),
+        "date" => local.format("%d/%m/%Y").to_string(),
+        "time" => local.format("%H:%M").to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The SMS text of a rule for one person: unaccented unless the campaign sends Unicode.
+pub fn render_sms(
+    rule: &ReminderRule,
+    campaign: &Campaign,
+    session: &Session,
+    contact: &Contact,
+    commune: &str,
+) -> String {
+    let template = rule.sms_template.as_deref().unwrap_or_default();
+    prepare_sms_text(
+        &render(template, values(campaign, session, contact, commune, SMS_NAME_CHARS)),
+        campaign.sms_unicode,
+    )
+}
+
+/// The email of a rule for one person, with the one-click unsubscribe link when there is one.
+pub fn render_email(
+    rule: &ReminderRule,
+    campaign: &Campaign,
+    session: &Session,
+    contact: &Contact,
+    commune: &str,
+    unsubscribe_url: Option<String>,
+) -> OutboundEmail {
+    let v = values(campaign, session, contact, commune, 200);
+    let subject = render(rule.email_subject.as_deref().unwrap_or_default(), &v);
+    let mut body = render(rule.email_template.as_deref().unwrap_or_default(), &v);
+    if let Some(url) = &unsubscribe_url {
+        body.push_str(&format!("\n\n—\nNgừng nhận email nhắc lịch: {url}"));
+    }
+    OutboundEmail {
+        to: contact.email.clone().unwrap_or_default(),
+        subject,
+        body_text: body,
+        unsubscribe_url,
+        attachments: Vec::new(),
+    }
+}

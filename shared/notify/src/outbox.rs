@@ -1,0 +1,183 @@
+//! Email and SMS written as JSON lines to a directory instead of being sent: the local
+//! command's default, and what tests count deliveries from.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use outreach_core::contact::mask_email;
+use outreach_core::notify::{ChannelError, EmailChannel, OutboundEmail, OutboundSms, Sent, SmsChannel};
+use outreach_core::phone::mask_phone_digits;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::NotifyError;
+
+const EMAIL_FILE: &str = "email.jsonl";
+const SMS_FILE: &str = "sms.jsonl";
+
+/// One line of `email.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEmail {
+    pub message_id: String,
+    pub at: DateTime<Utc>,
+    pub to: String,
+    pub subject: String,
+    pub body_text: String,
+    pub unsubscribe_url: Option<String>,
+    pub attachments: Vec<OutboxAttachment>,
+}
+
+/// An attachment of an [`OutboxEmail`]: its name, type and size, not its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// One line of `sms.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxSms {
+    pub message_id: String,
+    pub at: DateTime<Utc>,
+    pub to: String,
+    pub text: String,
+    /// Whether the text needs UCS-2 (does not fit the GSM 7-bit alphabet).
+    pub unicode: bool,
+}
+
+/// Appends each email to `<dir>/email.jsonl` and each SMS to `<dir>/sms.jsonl`, one JSON
+/// object a line, and answers with a fresh id (uuid v7). Never fails a message except when
+/// the file cannot be written (then [`ChannelError::Transient`]).
+///
+/// Sends from many tasks at once are safe: writes of one outbox are serialised, and each
+/// line is one append (`O_APPEND`), so lines of other writers to the same files do not
+/// interleave either. The files hold addresses and numbers in clear: keep them out of git.
+#[derive(Debug)]
+pub struct Outbox {
+    dir: PathBuf,
+    write: Mutex<()>,
+}
+
+impl Outbox {
+    /// An outbox writing into `dir`, created if missing.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, NotifyError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| NotifyError::Outbox {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self {
+            dir,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// The directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every email written to the outbox in `dir`, oldest first (none if there is no file).
+    pub fn read_email(dir: impl AsRef<Path>) -> Result<Vec<OutboxEmail>, NotifyError> {
+        read_lines(&dir.as_ref().join(EMAIL_FILE))
+    }
+
+    /// Every SMS written to the outbox in `dir`, oldest first (none if there is no file).
+    pub fn read_sms(dir: impl AsRef<Path>) -> Result<Vec<OutboxSms>, NotifyError> {
+        read_lines(&dir.as_ref().join(SMS_FILE))
+    }
+
+    async fn append<T: Serialize>(&self, file: &str, record: &T) -> Result<(), ChannelError> {
+        let mut line = serde_json::to_vec(record).map_err(|e| ChannelError::Permanent(format!("outbox: {e}")))?;
+        line.push(b'\n');
+        let dir = self.dir.clone();
+        let path = self.dir.join(file);
+        let _serialised = self.write.lock().await;
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            // Recreated if someone cleared the outbox while we run.
+            fs::create_dir_all(&dir)?;
+            let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+            file.write_all(&line)
+        })
+        .await
+        .map_err(|e| ChannelError::Transient(format!("outbox: {e}")))?
+        .map_err(|e| ChannelError::Transient(format!("outbox {}: {e}", self.dir.display())))
+    }
+}
+
+fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, NotifyError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(NotifyError::Outbox {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|source| NotifyError::OutboxLine {
+                path: path.to_owned(),
+                line: i + 1,
+                source,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl EmailChannel for Outbox {
+    async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError> {
+        let record = OutboxEmail {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            at: Utc::now(),
+            to: email.to.clone(),
+            subject: email.subject.clone(),
+            body_text: email.body_text.clone(),
+            unsubscribe_url: email.unsubscribe_url.clone(),
+            attachments: email
+                .attachments
+                .iter()
+                .map(|a| OutboxAttachment {
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.bytes.len(),
+                })
+                .collect(),
+        };
+        self.append(EMAIL_FILE, &record).await?;
+        tracing::info!(channel = "email", provider = "outbox", to = %mask_email(&email.to),
+            message_id = %record.message_id, "email written to the outbox");
+        Ok(Sent {
+            message_id: record.message_id,
+        })
+    }
+}
+
+#[async_trait]
+impl SmsChannel for Outbox {
+    async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError> {
+        let record = OutboxSms {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            at: Utc::now(),
+            to: sms.to.clone(),
+            text: sms.text.clone(),
+            unicode: crate::needs_unicode(&sms.text),
+        };
+        self.append(SMS_FILE, &record).await?;
+        tracing::info!(channel = "sms", provider = "outbox", to = %mask_phone_digits(&sms.to),
+            message_id = %record.message_id, "sms written to the outbox");
+        Ok(Sent {
+            message_id: record.message_id,
+        })
+    }
+}
