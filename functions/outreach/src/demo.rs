@@ -1,20 +1,26 @@
 //! `outreach demo`: the main job, start to finish, on a fresh database.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
+use outreach_app::{App, Config};
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
+use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::{ImportValidity, parse_units_json};
-use outreach_core::ports::{PageRequest, SessionFilter, SessionStore};
+use outreach_core::phone::mask_phone_digits;
+use outreach_core::ports::{DeliveryFilter, PageRequest, SessionFilter, SessionStore, Store};
 use outreach_core::quarter::Quarter;
+use outreach_core::reminder::{DeliveryStatus, JobStatus};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
 use outreach_core::team::TeamInput;
 use outreach_core::usecases::{self, Actor};
+use outreach_notify::Outbox;
 use outreach_store::SqliteStore;
 
 /// The demo province: one district, three communes (a small slice of Bắc Giang).
@@ -237,7 +243,14 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         short_local(new_start)
     );
 
-    // 7. What a planner sees.
+    // 7. The reminders of the first two weeks of October, through the same wiring `serve` uses.
+    let outbox = dir.path().join("outbox");
+    let app = App::build(Config::local(path.clone(), outbox.clone()), None).await?;
+    let reminders = simulate_reminders(&app, &campaign.id, q_start, q_start + Duration::days(14)).await?;
+    let dropped = session_jobs_cancelled(&app, &cancelled.id).await?;
+    print_reminders(&reminders, dropped, &outbox)?;
+
+    // What a planner sees.
     let sessions = all_sessions(&store, &campaign.id).await?;
     println!();
     println!(
@@ -270,6 +283,125 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         sessions.len()
     );
     Ok(())
+}
+
+/// What the dispatcher and sender did over a stretch of simulated time.
+struct Reminders {
+    /// Distinct instants the jobs ran at.
+    runs: usize,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    /// Deliveries of the campaign by outcome: `sent`, `failed`, or a suppression reason.
+    outcomes: BTreeMap<(Channel, String), usize>,
+}
+
+/// Run the dispatcher, then the sender, at every instant a pending reminder job falls due
+/// in `[from, until)`: what a dispatcher running every minute would do, without the idle
+/// minutes in between.
+async fn simulate_reminders(app: &App, campaign: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Reminders> {
+    let mut due: Vec<DateTime<Utc>> = app
+        .store
+        .due_jobs(from, until, 10_000)
+        .await?
+        .into_iter()
+        .map(|job| job.due_at)
+        .filter(|at| *at < until)
+        .collect();
+    due.sort();
+    due.dedup();
+    for now in &due {
+        app.dispatch(*now).await?;
+        app.send_pending(*now).await?;
+    }
+    Ok(Reminders {
+        runs: due.len(),
+        from,
+        until,
+        outcomes: delivery_outcomes(app.store.as_ref(), campaign).await?,
+    })
+}
+
+/// The campaign's delivery log, counted by channel and outcome.
+async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap<(Channel, String), usize>> {
+    let filter = DeliveryFilter {
+        campaign: Some(campaign.to_string()),
+        ..DeliveryFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    let mut counts = BTreeMap::new();
+    loop {
+        let p = store.list_deliveries(&filter, &page).await?;
+        for d in p.items {
+            let outcome = match d.status {
+                DeliveryStatus::Suppressed => d.reason.unwrap_or_else(|| "suppressed".into()),
+                status => status.as_str().to_string(),
+            };
+            *counts.entry((d.channel, outcome)).or_insert(0) += 1;
+        }
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(counts),
+        }
+    }
+}
+
+/// Reminder jobs of a session that were dropped (its cancellation cancels them).
+async fn session_jobs_cancelled(app: &App, session_id: &str) -> Result<usize> {
+    let jobs = app.store.session_jobs(session_id).await?;
+    Ok(jobs.iter().filter(|j| j.status == JobStatus::Cancelled).count())
+}
+
+fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
+    let sms = Outbox::read_sms(outbox)?;
+    let email = Outbox::read_email(outbox)?;
+    let count = |channel: Channel, outcome: &str| r.outcomes.get(&(channel, outcome.to_string())).copied().unwrap_or(0);
+    println!(
+        "7. reminders {} to {}: dispatcher and sender run at the {} instants reminder jobs fell due",
+        short_local(r.from),
+        short_local(r.until),
+        r.runs
+    );
+    println!(
+        "   SMS sent: {} ({} in the outbox); emails sent: {} ({} in the outbox)",
+        count(Channel::Sms, "sent"),
+        sms.len(),
+        count(Channel::Email, "sent"),
+        email.len()
+    );
+    let suppressed: Vec<String> = r
+        .outcomes
+        .iter()
+        .filter(|((_, outcome), _)| !matches!(outcome.as_str(), "sent" | "failed" | "claimed" | "retrying"))
+        .map(|((channel, reason), n)| format!("{reason} {n} ({})", channel_name(*channel)))
+        .collect();
+    println!(
+        "   suppressed at send time: {}",
+        if suppressed.is_empty() {
+            "none".to_string()
+        } else {
+            suppressed.join(", ")
+        }
+    );
+    let failed = count(Channel::Sms, "failed") + count(Channel::Email, "failed");
+    if failed > 0 {
+        println!("   failed: {failed}");
+    }
+    println!("   dropped before dispatch: {dropped} reminder job(s) of the cancelled session");
+    if let Some(first) = sms.first() {
+        println!("   e.g. the SMS to {}, as sent:", mask_phone_digits(&first.to));
+        println!("     {}", first.text);
+    }
+    if let Some(first) = email.first() {
+        println!("   e.g. the email to {}: {}", mask_email(&first.to), first.subject);
+    }
+    Ok(())
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "sms",
+        Channel::Email => "email",
+    }
 }
 
 async fn all_sessions(store: &SqliteStore, campaign: &str) -> Result<Vec<Session>> {

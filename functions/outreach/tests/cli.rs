@@ -139,6 +139,24 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
     assert!(stdout.contains("running again created 0"), "{stdout}");
     assert!(stdout.contains("39 sessions in 2026-Q4: 38 scheduled"), "{stdout}");
     assert!(stdout.contains("short of staff"), "{stdout}");
+    // Section 7: the reminders of the first two weeks, read back from the delivery log and
+    // the outbox.
+    assert!(stdout.contains("7. reminders"), "{stdout}");
+    let sms_sent: usize = stdout
+        .split("SMS sent: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no SMS count in {stdout}"));
+    assert!(sms_sent > 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("SMS sent: {sms_sent} ({sms_sent} in the outbox)")),
+        "{stdout}"
+    );
+    for reason in ["opted_out", "no_consent", "not_mobile"] {
+        assert!(stdout.contains(reason), "{reason}: {stdout}");
+    }
+    assert!(stdout.contains("Tu choi: TC"), "an SMS as sent: {stdout}");
     assert!(
         !dir.path().join("outreach.db").exists(),
         "the demo leaves the working directory alone"

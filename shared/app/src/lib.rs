@@ -259,3 +259,56 @@ impl App {
         Ok(SenderReport::of(&outcomes))
     }
 }
+
+/// The event handlers of the Lambda functions, as plain functions over real event payloads.
+pub mod lambda {
+    use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+    use chrono::{DateTime, Utc};
+    use outreach_core::notify::DeliveryTask;
+
+    use super::App;
+
+    /// The instant a scheduled invocation stands for: the event's `time` (EventBridge
+    /// scheduled events and the Scheduler input carry it), or now when it has none.
+    pub fn scheduled_time(event: &serde_json::Value) -> DateTime<Utc> {
+        event
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// The sender's handler: each SQS message a delivery task; messages to try again
+    /// later (a temporary failure, a claim another sender holds, a storage error) are
+    /// reported in `batch_item_failures` so only they come back.
+    pub async fn handle_sqs(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+        let mut ids = Vec::new();
+        let mut tasks = Vec::new();
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            match message.body.as_deref().map(serde_json::from_str::<DeliveryTask>) {
+                Some(Ok(task)) => {
+                    ids.push(id);
+                    tasks.push(task);
+                }
+                // A body that is not a task will never be one: drop it rather than loop.
+                _ => tracing::error!(message_id = %id, "an SQS message is not a delivery task; dropped"),
+            }
+        }
+        let outcomes = app.send(&tasks, now).await;
+        let batch_item_failures = ids
+            .into_iter()
+            .zip(outcomes)
+            .filter(|(_, o)| !matches!(o, Ok(o) if !o.needs_redelivery()))
+            .map(|(item_identifier, _)| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = item_identifier;
+                failure
+            })
+            .collect();
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = batch_item_failures;
+        response
+    }
+}

@@ -1,9 +1,10 @@
 //! Email and SMS written as JSON lines to a directory instead of being sent: the local
 //! command's default, and what tests count deliveries from.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,7 +13,6 @@ use outreach_core::notify::{ChannelError, EmailChannel, OutboundEmail, OutboundS
 use outreach_core::phone::mask_phone_digits;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
 use crate::error::NotifyError;
 
@@ -57,10 +57,22 @@ pub struct OutboxSms {
 /// Sends from many tasks at once are safe: writes of one outbox are serialised, and each
 /// line is one append (`O_APPEND`), so lines of other writers to the same files do not
 /// interleave either. The files hold addresses and numbers in clear: keep them out of git.
+///
+/// Each file is opened once and kept open; a file removed or replaced meanwhile (someone
+/// cleared the outbox) is noticed before the next line and opened afresh.
 #[derive(Debug)]
 pub struct Outbox {
     dir: PathBuf,
-    write: Mutex<()>,
+    /// The open files; the lock also serialises the writes.
+    files: Mutex<Vec<OpenFile>>,
+}
+
+/// A file of the outbox, open for appending, and which file it is (device and inode).
+#[derive(Debug)]
+struct OpenFile {
+    name: &'static str,
+    file: File,
+    id: Option<(u64, u64)>,
 }
 
 impl Outbox {
@@ -73,7 +85,7 @@ impl Outbox {
         })?;
         Ok(Self {
             dir,
-            write: Mutex::new(()),
+            files: Mutex::new(Vec::new()),
         })
     }
 
@@ -92,22 +104,56 @@ impl Outbox {
         read_lines(&dir.as_ref().join(SMS_FILE))
     }
 
-    async fn append<T: Serialize>(&self, file: &str, record: &T) -> Result<(), ChannelError> {
+    /// Append one line. The write is a single small append to a file already open (the
+    /// page cache takes it in microseconds), so it runs in place rather than being handed to
+    /// a blocking thread, which would cost more than the write itself.
+    fn append<T: Serialize>(&self, name: &'static str, record: &T) -> Result<(), ChannelError> {
         let mut line = serde_json::to_vec(record).map_err(|e| ChannelError::Permanent(format!("outbox: {e}")))?;
         line.push(b'\n');
-        let dir = self.dir.clone();
-        let path = self.dir.join(file);
-        let _serialised = self.write.lock().await;
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            // Recreated if someone cleared the outbox while we run.
-            fs::create_dir_all(&dir)?;
-            let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-            file.write_all(&line)
-        })
-        .await
-        .map_err(|e| ChannelError::Transient(format!("outbox: {e}")))?
-        .map_err(|e| ChannelError::Transient(format!("outbox {}: {e}", self.dir.display())))
+        let path = self.dir.join(name);
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let written = (|| -> io::Result<()> {
+            let open = files.iter().position(|f| f.name == name);
+            let i = match open {
+                Some(i) if files[i].id.is_some() && files[i].id == id_at(&path) => i,
+                _ => {
+                    if let Some(i) = open {
+                        files.swap_remove(i);
+                    }
+                    // Recreated if someone cleared the outbox while we run.
+                    fs::create_dir_all(&self.dir)?;
+                    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+                    let id = file_id(&file.metadata()?);
+                    files.push(OpenFile { name, file, id });
+                    files.len() - 1
+                }
+            };
+            files[i].file.write_all(&line)
+        })();
+        if written.is_err() {
+            // Open it afresh next time rather than trust a handle that failed.
+            files.retain(|f| f.name != name);
+        }
+        written.map_err(|e| ChannelError::Transient(format!("outbox {}: {e}", self.dir.display())))
     }
+}
+
+/// Which file is at `path` now, if any.
+fn id_at(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().and_then(|m| file_id(&m))
+}
+
+/// Which file this is, to notice one removed or replaced since it was opened.
+#[cfg(unix)]
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Elsewhere there is no cheap identity to compare: the file is opened for every line.
+#[cfg(not(unix))]
+fn file_id(_meta: &fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, NotifyError> {
@@ -154,7 +200,7 @@ impl EmailChannel for Outbox {
                 })
                 .collect(),
         };
-        self.append(EMAIL_FILE, &record).await?;
+        self.append(EMAIL_FILE, &record)?;
         tracing::info!(channel = "email", provider = "outbox", to = %mask_email(&email.to),
             message_id = %record.message_id, "email written to the outbox");
         Ok(Sent {
@@ -173,11 +219,48 @@ impl SmsChannel for Outbox {
             text: sms.text.clone(),
             unicode: crate::needs_unicode(&sms.text),
         };
-        self.append(SMS_FILE, &record).await?;
+        self.append(SMS_FILE, &record)?;
         tracing::info!(channel = "sms", provider = "outbox", to = %mask_phone_digits(&sms.to),
             message_id = %record.message_id, "sms written to the outbox");
         Ok(Sent {
             message_id: record.message_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(i: usize) -> OutboundSms {
+        OutboundSms {
+            to: format!("+8491200000{i}"),
+            text: format!("Nhac lich {i}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cleared_or_replaced_outbox_gets_the_next_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("outbox")).unwrap();
+        outbox.send_sms(&sms(1)).await.unwrap();
+        fs::remove_dir_all(outbox.dir()).unwrap();
+        outbox.send_sms(&sms(2)).await.unwrap();
+        let texts: Vec<String> = Outbox::read_sms(outbox.dir())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        assert_eq!(texts, vec!["Nhac lich 2"]);
+        // Someone moves the file aside and starts a new one: lines go to the new one.
+        fs::rename(outbox.dir().join(SMS_FILE), outbox.dir().join("old.jsonl")).unwrap();
+        fs::write(outbox.dir().join(SMS_FILE), "").unwrap();
+        outbox.send_sms(&sms(3)).await.unwrap();
+        let texts: Vec<String> = Outbox::read_sms(outbox.dir())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        assert_eq!(texts, vec!["Nhac lich 3"]);
     }
 }

@@ -132,6 +132,6 @@ pub fn campaign_deliveries(campaign_id: &str) -> String {
 pub fn contact_deliveries(contact_id: &str) -> String {
     format!("CONTACT#{contact_id}#DELIVERIES")
 }
-pub fn contact_delivery_sort(channel: &str, at: DateTime<Utc>, id: &str) -> String {
-    format!("{channel}#{}#{id}", instant(at))
+pub fn contact_delivery_sort(channel: &str, at: DateTime<Utc>) -> String {
+    format!("{channel}#{}", instant(at))
 }

@@ -88,6 +88,68 @@ impl<T> Item<T> {
     }
 }
 
+/// A delivery as stored: its id is left out (the keys carry it, and it is derived from the
+/// fields), which keeps a recorded delivery under the 1 KB of one write unit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredDelivery {
+    pub campaign_id: String,
+    pub session_id: String,
+    pub rule_id: String,
+    pub contact_id: String,
+    pub channel: Channel,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub lease_until: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub version: u64,
+}
+
+impl From<&Delivery> for StoredDelivery {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            campaign_id: d.campaign_id.clone(),
+            session_id: d.session_id.clone(),
+            rule_id: d.rule_id.clone(),
+            contact_id: d.contact_id.clone(),
+            channel: d.channel,
+            status: d.status,
+            message_id: d.message_id.clone(),
+            reason: d.reason.clone(),
+            attempts: d.attempts,
+            lease_until: d.lease_until,
+            updated_at: d.updated_at,
+            expires_at: d.expires_at,
+            version: d.version,
+        }
+    }
+}
+
+impl From<StoredDelivery> for Delivery {
+    fn from(d: StoredDelivery) -> Self {
+        Self {
+            id: Delivery::id_for(&d.session_id, &d.rule_id, &d.contact_id, d.channel),
+            campaign_id: d.campaign_id,
+            session_id: d.session_id,
+            rule_id: d.rule_id,
+            contact_id: d.contact_id,
+            channel: d.channel,
+            status: d.status,
+            message_id: d.message_id,
+            reason: d.reason,
+            attempts: d.attempts,
+            lease_until: d.lease_until,
+            updated_at: d.updated_at,
+            expires_at: d.expires_at,
+            version: d.version,
+        }
+    }
+}
+
 /// The item that reserves a phone number for one contact.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PhoneLock {
@@ -176,12 +238,18 @@ pub mod items {
     }
 
     /// A delivery as claimed: no index keys yet, so a claim costs one write unit.
-    pub fn claimed_delivery(d: &Delivery) -> Item<&Delivery> {
-        Item::new(keys::delivery_pk(&d.id), keys::DELIVERY_SK, "delivery", d.version, d)
+    pub fn claimed_delivery(d: &Delivery) -> Item<StoredDelivery> {
+        Item::new(
+            keys::delivery_pk(&d.id),
+            keys::DELIVERY_SK,
+            "delivery",
+            d.version,
+            StoredDelivery::from(d),
+        )
     }
 
     /// A delivery with its outcome: indexed by campaign (and session) and by contact.
-    pub fn recorded_delivery(d: &Delivery) -> Item<&Delivery> {
+    pub fn recorded_delivery(d: &Delivery) -> Item<StoredDelivery> {
         let channel = match d.channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
@@ -190,7 +258,7 @@ pub mod items {
             .gsi1(keys::campaign_deliveries(&d.campaign_id), d.id.clone())
             .gsi2(
                 keys::contact_deliveries(&d.contact_id),
-                keys::contact_delivery_sort(channel, d.updated_at, &d.id),
+                keys::contact_delivery_sort(channel, d.updated_at),
             )
     }
 
@@ -1014,8 +1082,8 @@ impl DeliveryStore for DynamoStore {
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
                     match c.item.clone() {
-                        Some(old) => decode(old)?,
-                        None => match self.get(keys::delivery_pk(&claim.id), keys::DELIVERY_SK).await? {
+                        Some(old) => decode::<StoredDelivery>(old)?.into(),
+                        None => match self.get_delivery(&claim.id).await? {
                             Some(d) => d,
                             None => return Err(stale("delivery", &claim.id)),
                         },
@@ -1042,10 +1110,7 @@ impl DeliveryStore for DynamoStore {
             Ok(Claim::Claimed(taken))
         } else {
             // Another sender took it over first.
-            let now_stored = self
-                .get(keys::delivery_pk(&claim.id), keys::DELIVERY_SK)
-                .await?
-                .unwrap_or(stored);
+            let now_stored = self.get_delivery(&claim.id).await?.unwrap_or(stored);
             Ok(Claim::Taken(now_stored))
         }
     }
@@ -1060,7 +1125,10 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>> {
-        self.get(keys::delivery_pk(id), keys::DELIVERY_SK).await
+        Ok(self
+            .get::<StoredDelivery>(keys::delivery_pk(id), keys::DELIVERY_SK)
+            .await?
+            .map(Delivery::from))
     }
 
     async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>> {
@@ -1098,7 +1166,11 @@ impl DeliveryStore for DynamoStore {
         if let Some(status) = filter.status {
             q = q.filter_eq("status", status.as_str());
         }
-        self.query_page(q, page).await
+        let page: Page<StoredDelivery> = self.query_page(q, page).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(Delivery::from).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     async fn count_sent_since(
@@ -1117,6 +1189,6 @@ impl DeliveryStore for DynamoStore {
                 Some(format!("{channel}#~")),
             )
             .filter_eq("status", DeliveryStatus::Sent.as_str());
-        Ok(self.query_all::<Delivery>(q).await?.len())
+        Ok(self.query_all::<StoredDelivery>(q).await?.len())
     }
 }

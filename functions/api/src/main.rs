@@ -1,0 +1,23 @@
+//! The API Lambda: the same axum router as `outreach serve`, behind the HTTP API.
+
+use std::sync::Arc;
+
+use outreach_api::AppState;
+use outreach_app::{App, Config};
+use outreach_core::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env(None)?;
+    let auth = config.auth(None)?;
+    let webhook_secret = config.webhook_secret.clone();
+    let app = App::build(config, Some(&auth)).await?;
+    let state = AppState {
+        store: app.store.clone(),
+        auth,
+        clock: Arc::new(SystemClock),
+        webhook_secret,
+    };
+    lambda_http::run(outreach_api::router(state)).await
+}

@@ -1,0 +1,243 @@
+"""End to end through `cargo lambda watch` and `cargo lambda invoke`, with real event
+payloads (HTTP API v2 requests, EventBridge scheduled events, SQS batches), against moto
+(DynamoDB, SQS, SES, SNS) and the local SMTP server that scripts/test started.
+
+Creates units, contacts and a campaign over the API function, runs the planner, the
+dispatcher and the sender functions, and finds the reminders in moto's SES and SNS records
+(phase 1: SES + SNS) and in the SMTP server's Maildir (phase 2: SMTP). Fails loudly.
+"""
+
+import datetime
+import json
+import mailbox
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+import zoneinfo
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+OUTREACH = os.path.join(ROOT, "target", "debug", "outreach")
+CARGO_LAMBDA = os.environ["CARGO_LAMBDA"]
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+MAILDIR = os.environ["OUTREACH_TEST_MAILDIR"]
+SMTP_HOST, SMTP_PORT = os.environ["OUTREACH_TEST_SMTP"].split(":")
+RUN = uuid.uuid4().hex[:8]
+SECRET = "lambda-e2e-secret-of-at-least-32-bytes"
+FROM = "nhac-lich@doanthanhnien.example.vn"
+
+
+def fail(message):
+    print(f"lambda e2e FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fixture(name, **values):
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        text = f.read()
+    for key, value in values.items():
+        # Values go inside JSON strings: escape them as JSON does.
+        text = text.replace(f"__{key}__", json.dumps(value, ensure_ascii=False)[1:-1])
+    return text
+
+
+class Watch:
+    """`cargo lambda watch` on 127.0.0.1 with the functions' environment."""
+
+    def __init__(self, env):
+        self.port = free_port()
+        self.env = env
+        self.log = open(os.path.join(ROOT, "target", "test-servers", f"lambda-watch-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(
+            [CARGO_LAMBDA, "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    fail(f"cargo lambda watch exited ({self.proc.returncode}); see {self.log.name}")
+                time.sleep(0.2)
+        fail("cargo lambda watch did not listen")
+
+    def invoke(self, function, payload):
+        path = os.path.join(ROOT, "target", "test-servers", f"event-{function}-{uuid.uuid4().hex[:6]}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(payload)
+        out = subprocess.run(
+            [CARGO_LAMBDA, "lambda", "invoke", function, "--data-file", path,
+             "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port), "--output-format", "json"],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900,
+        )
+        if out.returncode != 0:
+            fail(f"invoke {function} failed: {out.stderr[-2000:]}")
+        return json.loads(out.stdout)
+
+    def api(self, method, path, token, body=None, content_type="application/json"):
+        payload = fixture(
+            "apigw-v2-request.json", PATH=path, METHOD=method, TOKEN=token, CONTENT_TYPE=content_type,
+            BODY=body if isinstance(body, str) else json.dumps(body or {}, ensure_ascii=False),
+        )
+        response = self.invoke("api", payload)
+        status = response.get("statusCode")
+        answer = json.loads(response.get("body") or "null")
+        if status is None or status >= 400:
+            fail(f"{method} {path} answered {status}: {answer}")
+        return answer
+
+    def scheduled(self, function, at):
+        return self.invoke(function, fixture("eventbridge-scheduled.json", TIME=at.isoformat().replace("+00:00", "Z"), JOB=function))
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def daytime_zone(now):
+    """A zone where the reminder (in 2 h) and the session (in 3 h) fall between 08:00 and
+    21:00 local, so quiet hours never decide this test."""
+    for name in ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/Sao_Paulo", "America/New_York", "America/Los_Angeles", "Pacific/Honolulu", "Asia/Tokyo", "Australia/Sydney"]:
+        local = now.astimezone(zoneinfo.ZoneInfo(name))
+        if 8 <= local.hour <= 17:
+            return name
+    fail("no daytime zone found")
+
+
+def send_pending(watch, sqs, queue_url):
+    """Feed the SQS messages to the sender function as SQS batch events; returns how many."""
+    handled = 0
+    for _ in range(100):
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return handled
+        event = json.loads(fixture("sqs-batch.json", MESSAGE_ID="x", RECEIPT="x", BODY="x"))
+        template = event["Records"][0]
+        event["Records"] = [dict(template, messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"]) for m in got]
+        response = watch.invoke("sender", json.dumps(event, ensure_ascii=False))
+        failures = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        if failures:
+            fail(f"the sender reported failures: {failures}")
+        for m in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        handled += len(got)
+    fail("the queue never drained")
+
+
+def campaign_body(name, session, zone, commune):
+    local = session.astimezone(zoneinfo.ZoneInfo(zone))
+    return {
+        "name": name,
+        "period": {"start": local.date().isoformat(), "end": local.date().isoformat()},
+        "target_units": [commune],
+        "schedule": {"cron": f"{local.minute} {local.hour} {local.day} {local.month} *", "time_zone": zone},
+        "default_venue": "Nhà văn hoá thôn Đông",
+        "capacity": 40,
+        "reminder_rules": [{"id": "r1", "offset_minutes": 60, "audience": "citizens", "channels": ["sms", "email"]}],
+    }
+
+
+def main():
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "ap-southeast-1"))
+    for path in [OUTREACH, CARGO_LAMBDA]:
+        if not os.access(path, os.X_OK):
+            fail(f"{path} is missing")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+    session = now + datetime.timedelta(hours=3)
+    due = session - datetime.timedelta(hours=1)
+    zone = daytime_zone(now)
+    table = f"outreach-e2e-{RUN}"
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"outreach-e2e-{RUN}", Attributes={"VisibilityTimeout": "900"})["QueueUrl"]
+    boto3.client("sesv2").create_email_identity(EmailIdentity=FROM)
+    base_env = dict(os.environ, OUTREACH_STORE=f"dynamodb:{table}", OUTREACH_QUEUE_URL=queue_url,
+                    OUTREACH_JWT_SECRET=SECRET, OUTREACH_WEBHOOK_SECRET="e2e-webhook", OUTREACH_EMAIL_FROM=FROM,
+                    OUTREACH_SMS="sns", OUTREACH_PUBLIC_URL="https://outreach.example.vn",
+                    AWS_LAMBDA_LOG_FORMAT="json", RUST_LOG="info")
+    subprocess.run([OUTREACH, "store", "init", "--store", f"dynamodb:{table}"], check=True, env=base_env)
+    token = subprocess.check_output([OUTREACH, "token", "--role", "admin", "--org", "24"], env=base_env, text=True).strip()
+
+    # Phase 1: email by SES, SMS by SNS.
+    watch = Watch(dict(base_env, OUTREACH_EMAIL="ses"))
+    try:
+        units = [
+            {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": None},
+            {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
+            {"code": "07441", "name": "Xã Tân Dĩnh", "level": "commune", "parent_code": "213"},
+            {"code": "07228", "name": "Phường Đa Mai", "level": "commune", "parent_code": "213"},
+        ]
+        print("import:", watch.api("POST", "/v1/org-units:import", token, units))
+        consent = [{"channel": "sms", "method": "paper_form", "wording_version": "v1"},
+                   {"channel": "email", "method": "web_form", "wording_version": "v1"}]
+        ses_contact = watch.api("POST", "/v1/contacts", token, {
+            "role": "citizen", "name": "Nguyễn Văn An", "commune_code": "07441", "phone": "0358 100 001",
+            "email": f"an.{RUN}@example.vn", "consents": consent})
+        watch.api("POST", "/v1/contacts", token, {
+            "role": "citizen", "name": "Trần Thị Bình", "commune_code": "07441", "phone": "0358 100 002"})
+        campaign = watch.api("POST", "/v1/campaigns", token, campaign_body("Thứ Bảy dịch vụ công", session, zone, "07441"))
+        watch.api("POST", f"/v1/campaigns/{campaign['id']}:activate", token)
+        print("planner:", watch.scheduled("planner", now))
+        print("dispatcher:", watch.scheduled("dispatcher", due))
+        sent = send_pending(watch, sqs, queue_url)
+        print("sender handled", sent, "messages")
+        deliveries = watch.api("GET", f"/v1/deliveries?campaign={campaign['id']}", token)
+        statuses = sorted((d["channel"], d["status"], d.get("reason")) for d in deliveries["items"])
+        print("deliveries:", statuses)
+    finally:
+        watch.stop()
+
+    data = json.load(urllib.request.urlopen(f"{ENDPOINT}/moto-api/data.json"))
+    sms = [m for m in data.get("sns", {}).get("SMS", []) if m.get("phone_number") == "+84358100001"]
+    if len(sms) != 1 or "Xa Tan Dinh" not in sms[0].get("message", ""):
+        fail(f"SNS did not get exactly one reminder for +84358100001: {sms}")
+    if any(m.get("phone_number") == "+84358100002" for m in data.get("sns", {}).get("SMS", [])):
+        fail("a contact without consent got an SMS")
+    mails = [m for m in data.get("ses", {}).get("RawMessage", []) if f"an.{RUN}@example.vn" in m.get("destinations", [])]
+    if len(mails) != 1:
+        fail(f"SES did not get exactly one reminder email: {len(mails)}")
+    if "List-Unsubscribe-Post: List-Unsubscribe=One-Click" not in mails[0].get("raw_data", ""):
+        fail("the SES email lacks the one-click unsubscribe header")
+    print("phase 1: SNS SMS:", sms[0]["message"])
+
+    # Phase 2: email by SMTP (the local server's Maildir).
+    session2 = session + datetime.timedelta(minutes=30)
+    watch = Watch(dict(base_env, OUTREACH_EMAIL="smtp", OUTREACH_SMTP_HOST=SMTP_HOST, OUTREACH_SMTP_PORT=SMTP_PORT))
+    try:
+        watch.api("POST", "/v1/contacts", token, {
+            "role": "citizen", "name": "Lê Minh Chi", "commune_code": "07228", "phone": "0358 100 003",
+            "email": f"chi.{RUN}@example.vn", "consents": [{"channel": "email", "method": "web_form", "wording_version": "v1"}]})
+        campaign2 = watch.api("POST", "/v1/campaigns", token, campaign_body("Ngày hội dịch vụ công", session2, zone, "07228"))
+        watch.api("POST", f"/v1/campaigns/{campaign2['id']}:activate", token)
+        watch.scheduled("planner", now)
+        watch.scheduled("dispatcher", session2 - datetime.timedelta(hours=1))
+        send_pending(watch, sqs, queue_url)
+    finally:
+        watch.stop()
+    found = [m for m in mailbox.Maildir(MAILDIR, create=False) if f"chi.{RUN}@example.vn" in (m["To"] or "")]
+    if len(found) != 1:
+        fail(f"the SMTP server did not get exactly one reminder for chi.{RUN}@example.vn: {len(found)}")
+    print("phase 2: SMTP email subject:", found[0]["Subject"])
+    print("lambda e2e passed")
+
+
+if __name__ == "__main__":
+    main()
