@@ -23,7 +23,7 @@ import boto3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-OUTREACH = os.path.join(ROOT, "target", "debug", "outreach")
+OUTREACH = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outreach")
 CARGO_LAMBDA = os.environ["CARGO_LAMBDA"]
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 MAILDIR = os.environ["OUTREACH_TEST_MAILDIR"]
