@@ -121,6 +121,65 @@ fn email(i: usize) -> String {
     format!("nguoi{i}.{}@exactly-once.example.vn", run_offset())
 }
 
+/// The campaign of both runs: one Saturday session in October, one day-before reminder by
+/// SMS and email to the commune's citizens.
+fn day_before_campaign() -> CampaignInput {
+    let rule = ReminderRuleInput {
+        id: Some("day-before".into()),
+        offset_minutes: 24 * 60,
+        audience: Audience::Citizens,
+        channels: vec![Channel::Sms, Channel::Email],
+        sms_template: None,
+        email_subject: None,
+        email_template: None,
+    };
+    CampaignInput {
+        name: "Thứ Bảy dịch vụ công".into(),
+        description: None,
+        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-07".parse().unwrap()).unwrap(),
+        target_units: vec!["07441".into()],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 120,
+        venues: Default::default(),
+        default_venue: Some("Nhà văn hoá".into()),
+        capacity: 2000,
+        min_staff: 0,
+        reminder_rules: vec![rule],
+        sms_unicode: false,
+        max_sms_segments: 2,
+    }
+}
+
+/// Contact `i` of a kind: consenting on both channels, without consent, (to be) opted
+/// out, or a landline.
+fn contact_input(i: usize, kind: &str, at: DateTime<Utc>) -> ContactInput {
+    let consent = |channel| ConsentInput {
+        channel,
+        method: "paper_form".into(),
+        wording_version: "v1".into(),
+        granted_at: Some(at),
+    };
+    ContactInput {
+        role: Role::Citizen,
+        name: format!("Công dân {i}"),
+        commune_code: "07441".into(),
+        phone: if kind == "landline" {
+            format!("0204 38{i:05}")
+        } else {
+            phone(i)
+        },
+        email: (kind != "landline").then(|| email(i)),
+        consents: match kind {
+            "no_consent" => vec![],
+            "landline" => vec![consent(Channel::Sms)],
+            _ => vec![consent(Channel::Sms), consent(Channel::Email)],
+        },
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_consenting_contact_gets_exactly_one_message_per_channel() {
     let endpoint = endpoint();
@@ -167,12 +226,6 @@ async fn every_consenting_contact_gets_exactly_one_message_per_channel() {
     usecases::import_org_units(&store, parse_units_json(units).unwrap(), ImportValidity::default())
         .await
         .unwrap();
-    let consent = |channel| ConsentInput {
-        channel,
-        method: "paper_form".into(),
-        wording_version: "v1".into(),
-        granted_at: Some(setup),
-    };
     let mut ids = Vec::new();
     let mut raws = Vec::new();
     let mut opted_out = Vec::new();
@@ -183,22 +236,7 @@ async fn every_consenting_contact_gets_exactly_one_message_per_channel() {
             j if j < OTHERS * 4 / 5 => "opted_out",
             _ => "landline",
         };
-        let input = ContactInput {
-            role: Role::Citizen,
-            name: format!("Công dân {i}"),
-            commune_code: "07441".into(),
-            phone: if kind == "landline" {
-                format!("0204 38{i:05}")
-            } else {
-                phone(i)
-            },
-            email: (kind != "landline").then(|| email(i)),
-            consents: match kind {
-                "no_consent" => vec![],
-                "landline" => vec![consent(Channel::Sms)],
-                _ => vec![consent(Channel::Sms), consent(Channel::Email)],
-            },
-        };
+        let input = contact_input(i, kind, setup);
         let c = input.into_contact(format!("ct_{run}_{i:04}"), setup, None).unwrap();
         raws.push(items::encode(&items::contact(&c)).unwrap());
         raws.push(items::encode(&items::phone_lock(&c)).unwrap());
@@ -216,33 +254,7 @@ async fn every_consenting_contact_gets_exactly_one_message_per_channel() {
             .await
             .unwrap();
     }
-    let rule = ReminderRuleInput {
-        id: Some("day-before".into()),
-        offset_minutes: 24 * 60,
-        audience: Audience::Citizens,
-        channels: vec![Channel::Sms, Channel::Email],
-        sms_template: None,
-        email_subject: None,
-        email_template: None,
-    };
-    let input = CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-07".parse().unwrap()).unwrap(),
-        target_units: vec!["07441".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
-        capacity: 2000,
-        min_staff: 0,
-        reminder_rules: vec![rule],
-        sms_unicode: false,
-        max_sms_segments: 2,
-    };
+    let input = day_before_campaign();
     let campaign = usecases::create_campaign(&store, input, setup).await.unwrap();
     usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup)
         .await
@@ -453,12 +465,6 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
     usecases::import_org_units(&store, parse_units_json(units).unwrap(), ImportValidity::default())
         .await
         .unwrap();
-    let consent = |channel| ConsentInput {
-        channel,
-        method: "paper_form".into(),
-        wording_version: "v1".into(),
-        granted_at: Some(setup),
-    };
     let mut ids = Vec::new();
     for i in 0..PEOPLE {
         let kind = match i {
@@ -467,22 +473,7 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
             i if i < GOOD + 40 => "opted_out",
             _ => "landline",
         };
-        let input = ContactInput {
-            role: Role::Citizen,
-            name: format!("Công dân {i}"),
-            commune_code: "07441".into(),
-            phone: if kind == "landline" {
-                format!("0204 38{i:05}")
-            } else {
-                phone(i)
-            },
-            email: (kind != "landline").then(|| email(i)),
-            consents: match kind {
-                "no_consent" => vec![],
-                "landline" => vec![consent(Channel::Sms)],
-                _ => vec![consent(Channel::Sms), consent(Channel::Email)],
-            },
-        };
+        let input = contact_input(i, kind, setup);
         let c = usecases::register_contact(&store, input, setup, &usecases::Actor::default())
             .await
             .unwrap();
@@ -493,33 +484,7 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
         }
         ids.push(c.id);
     }
-    let rule = ReminderRuleInput {
-        id: Some("day-before".into()),
-        offset_minutes: 24 * 60,
-        audience: Audience::Citizens,
-        channels: vec![Channel::Sms, Channel::Email],
-        sms_template: None,
-        email_subject: None,
-        email_template: None,
-    };
-    let input = CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-07".parse().unwrap()).unwrap(),
-        target_units: vec!["07441".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
-        capacity: 2000,
-        min_staff: 0,
-        reminder_rules: vec![rule],
-        sms_unicode: false,
-        max_sms_segments: 2,
-    };
+    let input = day_before_campaign();
     let campaign = usecases::create_campaign(&store, input, setup).await.unwrap();
     usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup)
         .await

@@ -540,6 +540,21 @@ impl DynamoStore {
         }
     }
 
+    /// Put items whose keys are free, several in flight; returns how many were new (a
+    /// taken key is "already there", not an error).
+    async fn put_all_new(&self, raws: Vec<RawItem>) -> Result<usize, StoreError> {
+        let results: Vec<Result<bool, StoreError>> = stream::iter(raws)
+            .map(|raw| self.put_new(raw))
+            .buffer_unordered(PARALLEL_PUTS)
+            .collect()
+            .await;
+        let mut created = 0;
+        for r in results {
+            created += usize::from(r?);
+        }
+        Ok(created)
+    }
+
     /// Replace an item whose stored version is `version - 1`; false on a version mismatch.
     async fn put_versioned(&self, raw: RawItem, version: u64) -> Result<bool, StoreError> {
         let result = self
@@ -931,16 +946,7 @@ impl SessionStore for DynamoStore {
             .iter()
             .map(|s| items::encode(&items::session(s)))
             .collect::<Result<Vec<_>, _>>()?;
-        let results: Vec<Result<bool, StoreError>> = stream::iter(raws)
-            .map(|raw| self.put_new(raw))
-            .buffer_unordered(PARALLEL_PUTS)
-            .collect()
-            .await;
-        let mut created = 0;
-        for r in results {
-            created += usize::from(r?);
-        }
-        Ok(created)
+        Ok(self.put_all_new(raws).await?)
     }
 
     async fn get_session(&self, id: &str) -> CoreResult<Option<Session>> {
@@ -1005,16 +1011,7 @@ impl ReminderStore for DynamoStore {
             .iter()
             .map(|j| items::encode(&items::job(j)))
             .collect::<Result<Vec<_>, _>>()?;
-        let results: Vec<Result<bool, StoreError>> = stream::iter(raws)
-            .map(|raw| self.put_new(raw))
-            .buffer_unordered(PARALLEL_PUTS)
-            .collect()
-            .await;
-        let mut created = 0;
-        for r in results {
-            created += usize::from(r?);
-        }
-        Ok(created)
+        Ok(self.put_all_new(raws).await?)
     }
 
     async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>> {
