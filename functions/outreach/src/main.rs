@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use outreach_api::{AppState, Role};
 use outreach_app::{App, DeliveryQueue};
-use outreach_core::jobs::DEFAULT_HORIZON_DAYS;
 use outreach_core::org::{ImportValidity, parse_units_csv, parse_units_json};
 use outreach_core::ports::{Clock, Store, SystemClock};
 use outreach_core::{CoreError, usecases};
@@ -43,9 +42,9 @@ enum Command {
         /// Minutes between planner runs.
         #[arg(long, default_value_t = 15)]
         planner_every_minutes: u64,
-        /// Days ahead the planner materialises sessions.
-        #[arg(long, default_value_t = DEFAULT_HORIZON_DAYS)]
-        horizon_days: i64,
+        /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
+        horizon_days: Option<i64>,
     },
     /// A self-contained run of the main job on a temporary database.
     Demo {
@@ -63,9 +62,9 @@ enum Command {
         /// The instant the job runs at (RFC 3339); now when omitted.
         #[arg(long)]
         now: Option<DateTime<Utc>>,
-        /// Days ahead the planner materialises sessions.
-        #[arg(long, default_value_t = DEFAULT_HORIZON_DAYS)]
-        horizon_days: i64,
+        /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
+        horizon_days: Option<i64>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -150,7 +149,9 @@ async fn run(command: Command) -> Result<()> {
         } => {
             let mut config = outreach_app::Config::from_env(Some(store.url()))?;
             config.store = store.url();
-            config.horizon = Duration::days(horizon_days);
+            if let Some(days) = horizon_days {
+                config.horizon = Duration::days(days);
+            }
             let auth = config.auth(Some(key.secret()?))?;
             let app = App::build(config, Some(&auth)).await?;
             serve(addr, app, auth, planner_every_minutes).await
@@ -181,7 +182,9 @@ async fn run(command: Command) -> Result<()> {
         } => {
             let mut config = outreach_app::Config::from_env(Some(store.url()))?;
             config.store = store.url();
-            config.horizon = Duration::days(horizon_days);
+            if let Some(days) = horizon_days {
+                config.horizon = Duration::days(days);
+            }
             let auth = config.auth(None).ok();
             let app = App::build(config, auth.as_ref()).await?;
             let now = now.unwrap_or_else(Utc::now);

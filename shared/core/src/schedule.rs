@@ -108,13 +108,23 @@ impl CronSchedule {
     ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         // `after` is exclusive, so start one second earlier to include `from` itself.
         let start = (from - chrono::Duration::seconds(1)).with_timezone(&self.tz);
+        let mut previous_wall_time = None;
         self.schedule
             .after(&start)
+            // When clocks fall back, a wall time happens twice: one session, not two.
+            .filter(move |t| {
+                let wall = t.naive_local();
+                let repeat = previous_wall_time == Some(wall);
+                previous_wall_time = Some(wall);
+                !repeat
+            })
             .map(|t| t.with_timezone(&Utc))
             .take_while(move |t| *t < until)
     }
 
-    /// The occurrences of this schedule within a campaign period.
+    /// The occurrences of this schedule within a campaign period. A wall time that does
+    /// not exist that day (clocks spring forward) has no occurrence; one that happens twice
+    /// (clocks fall back) has one. Asia/Ho_Chi_Minh has neither.
     pub fn occurrences_in(&self, period: &Period) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         let (from, until) = period.bounds(self.tz);
         self.occurrences_between(from, until)
@@ -203,7 +213,7 @@ fn five_field_days_of_week(field: &str) -> CoreResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Datelike, Timelike, Weekday};
+    use chrono::{Datelike, TimeZone, Timelike, Weekday};
     use proptest::prelude::*;
 
     fn period(a: &str, b: &str) -> Period {
@@ -278,6 +288,25 @@ mod tests {
     }
 
     #[test]
+    fn a_wall_time_repeated_when_clocks_fall_back_is_one_session() {
+        // Berlin, Sunday 27 October 2024: 02:00–02:59 happens twice.
+        let s = CronSchedule::parse("0 2 * * 0", chrono_tz::Europe::Berlin).unwrap();
+        let p = period("2024-10-20", "2024-11-03");
+        let local: Vec<String> = s
+            .occurrences_in(&p)
+            .map(|t| t.with_timezone(&chrono_tz::Europe::Berlin).to_rfc3339())
+            .collect();
+        assert_eq!(
+            local,
+            [
+                "2024-10-20T02:00:00+02:00",
+                "2024-10-27T02:00:00+02:00",
+                "2024-11-03T02:00:00+01:00"
+            ]
+        );
+    }
+
+    #[test]
     fn next_sessions_previews_in_order() {
         let s = CronSchedule::parse("30 7 * * 1,3", DEFAULT_TIME_ZONE).unwrap();
         let after: DateTime<Utc> = "2026-11-29T00:00:00Z".parse().unwrap();
@@ -316,9 +345,14 @@ mod tests {
             let p = Period::new(start, start + chrono::Duration::days(length)).unwrap();
             let schedule = CronSchedule::parse(&format!("{minute} {hour} * * {dow}"), tz).unwrap();
             let all: Vec<_> = schedule.occurrences_in(&p).collect();
-            // One a week, give or take the partial weeks at either end.
-            let weeks = (length + 1) / 7;
-            prop_assert!(all.len() as i64 >= weeks && all.len() as i64 <= weeks + 1, "{} for {} days", all.len(), length + 1);
+            // Exactly one on each matching day whose wall time exists: a time skipped when
+            // clocks spring forward has no session, a time repeated when they fall back has one.
+            let expected = (0..=length)
+                .map(|i| p.start + chrono::Duration::days(i))
+                .filter(|d| d.weekday().num_days_from_sunday() == dow)
+                .filter(|d| tz.from_local_datetime(&d.and_hms_opt(hour, minute, 0).unwrap()).earliest().is_some())
+                .count();
+            prop_assert_eq!(all.len(), expected, "for {} days", length + 1);
             for pair in all.windows(2) {
                 prop_assert!(pair[0] < pair[1]);
             }
