@@ -6,9 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use outreach_api::AuthConfig;
 use outreach_api::auth::LOCAL_ISSUER;
-use std::sync::Arc;
 
-use outreach_core::ports::Store;
 use outreach_store::{DynamoStore, SqliteStore, StoreUrl};
 
 /// `--db PATH` or `--store URL` (also `OUTREACH_STORE`).
@@ -49,14 +47,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The store behind the ports.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Backend::Sqlite(s, _) => Arc::new(s.clone()),
-            Backend::Dynamo(d) => Arc::new(d.clone()),
-        }
-    }
-
     /// Create the schema or the table; says what it did.
     pub async fn init(&self) -> Result<String> {
         match self {

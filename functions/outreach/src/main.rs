@@ -163,7 +163,7 @@ async fn run(command: Command) -> Result<()> {
             valid_until,
             store,
         }) => {
-            let store = store.open().await?.store();
+            let store = outreach_app::open_store(&store.url()).await?;
             import_units(
                 store.as_ref(),
                 &file,
@@ -185,10 +185,24 @@ async fn run(command: Command) -> Result<()> {
             if let Some(days) = horizon_days {
                 config.horizon = Duration::days(days);
             }
+            let now = now.unwrap_or_else(Utc::now);
+            if let Job::Planner = job {
+                // The planner needs only the store: no channels, queue or outbox directory.
+                let store = outreach_app::open_store(&config.store).await?;
+                let r = outreach_core::jobs::run_planner(store.as_ref(), now, config.horizon).await?;
+                println!(
+                    "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
+                    r.campaigns, r.campaigns_advanced, r.sessions_created, r.campaigns_failed
+                );
+                return Ok(());
+            }
             let auth = config.auth(None).ok();
             let app = App::build(config, auth.as_ref()).await?;
-            let now = now.unwrap_or_else(Utc::now);
-            run_job(&app, job, now).await
+            if let Job::Dispatcher = job {
+                dispatch_and_send(&app, now).await
+            } else {
+                send(&app, now).await
+            }
         }
         Command::Store(StoreCommand::Init { store }) => {
             println!("{}", store.open().await?.init().await?);
@@ -214,33 +228,28 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn run_job(app: &App, job: Job, now: DateTime<Utc>) -> Result<()> {
-    match job {
-        Job::Planner => {
-            let r = app.plan(now).await?;
-            println!(
-                "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
-                r.campaigns, r.campaigns_advanced, r.sessions_created, r.campaigns_failed
-            );
-        }
-        Job::Dispatcher => {
-            let r = app.dispatch(now).await?;
-            println!(
-                "dispatcher at {now}: {} due jobs, {} enqueued, {} completed, {} cancelled, {} unfinished",
-                r.jobs, r.enqueued, r.completed, r.cancelled, r.unfinished
-            );
-            if matches!(app.queue, DeliveryQueue::Memory(_)) {
-                // The in-process queue lives as long as this process: send what was enqueued.
-                print_sender(now, &app.send_pending(now).await?);
-            }
-        }
-        Job::Sender => match app.queue {
-            DeliveryQueue::Sqs(_) => print_sender(now, &app.send_pending(now).await?),
-            DeliveryQueue::Memory(_) => println!(
-                "sender at {now}: no OUTREACH_QUEUE_URL, so deliveries go through the in-process queue, which \
-                 `outreach run dispatcher` sends before it exits; nothing waits here"
-            ),
-        },
+/// One dispatcher run; without SQS the in-process queue lives as long as this process,
+/// so what was enqueued is sent before it exits.
+async fn dispatch_and_send(app: &App, now: DateTime<Utc>) -> Result<()> {
+    let r = app.dispatch(now).await?;
+    println!(
+        "dispatcher at {now}: {} due jobs, {} enqueued, {} completed, {} cancelled, {} unfinished",
+        r.jobs, r.enqueued, r.completed, r.cancelled, r.unfinished
+    );
+    if matches!(app.queue, DeliveryQueue::Memory(_)) {
+        print_sender(now, &app.send_pending(now).await?);
+    }
+    Ok(())
+}
+
+/// One sender pass over the SQS queue.
+async fn send(app: &App, now: DateTime<Utc>) -> Result<()> {
+    match app.queue {
+        DeliveryQueue::Sqs(_) => print_sender(now, &app.send_pending(now).await?),
+        DeliveryQueue::Memory(_) => println!(
+            "sender at {now}: no OUTREACH_QUEUE_URL, so deliveries go through the in-process queue, which \
+             `outreach run dispatcher` sends before it exits; nothing waits here"
+        ),
     }
     Ok(())
 }
