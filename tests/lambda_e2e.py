@@ -230,12 +230,34 @@ def main():
         watch.scheduled("planner", now)
         watch.scheduled("dispatcher", session2 - datetime.timedelta(hours=1))
         send_pending(watch, sqs, queue_url)
+        # The quarterly summary, as EventBridge runs it at 07:00 local on the first day of
+        # the next quarter: a snapshot of the province, emailed to its planner.
+        watch.api("POST", "/v1/contacts", token, {
+            "role": "planner", "name": "Bí thư Tỉnh đoàn", "commune_code": "24", "phone": "0358 100 024",
+            "email": f"tinhdoan.{RUN}@example.vn"})
+        quarter = (now.month - 1) // 3 + 1
+        next_start = datetime.datetime(now.year + quarter // 4, quarter % 4 * 3 + 1, 1, tzinfo=datetime.timezone.utc)
+        summary = watch.scheduled("quarterly-summary", next_start)
+        print("quarterly-summary:", summary)
+        units = {u["org_code"]: u for u in summary["units"]}
+        if units.get("24", {}).get("emailed") != 1:
+            fail(f"the quarterly summary did not email the province's planner: {summary}")
+        snapshots = watch.api("GET", f"/v1/reports/quarterly/snapshots?year={now.year}&quarter={quarter}&org=24", token)
+        if len(snapshots["items"]) != 1:
+            fail(f"no snapshot kept: {snapshots}")
     finally:
         watch.stop()
     found = [m for m in mailbox.Maildir(MAILDIR, create=False) if f"chi.{RUN}@example.vn" in (m["To"] or "")]
     if len(found) != 1:
         fail(f"the SMTP server did not get exactly one reminder for chi.{RUN}@example.vn: {len(found)}")
     print("phase 2: SMTP email subject:", found[0]["Subject"])
+    reports = [m for m in mailbox.Maildir(MAILDIR, create=False) if f"tinhdoan.{RUN}@example.vn" in (m["To"] or "")]
+    if len(reports) != 1:
+        fail(f"the SMTP server did not get exactly one quarterly report: {len(reports)}")
+    attachments = [part.get_filename() for part in reports[0].walk() if part.get_filename()]
+    if not any(name and name.endswith(".xlsx") for name in attachments):
+        fail(f"the quarterly report email has no XLSX attached: {attachments}")
+    print("phase 3: quarterly report emailed with", attachments)
     print("lambda e2e passed")
 
 

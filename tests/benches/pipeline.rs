@@ -205,7 +205,7 @@ async fn main() {
 }
 
 /// Write units per delivered reminder on DynamoDB, from the records this run wrote: the
-/// claim (no index) and the recorded outcome (two indexes) of every delivery, plus the
+/// claim (no index) and the recorded outcome (the contact index) of every delivery, plus the
 /// job's cursor update once per page of the audience.
 async fn dynamodb_write_units(store: &SqliteStore, campaign: &str, now: DateTime<Utc>, recipients: usize) {
     let filter = DeliveryFilter {
@@ -293,7 +293,7 @@ async fn dynamodb_write_units(store: &SqliteStore, campaign: &str, now: DateTime
         claim_bytes / deliveries as usize
     );
     println!(
-        "record outcome (table + GSI1 + GSI2):   {:>6.3} WU  ({} bytes a record)",
+        "record outcome (table + GSI2):          {:>6.3} WU  ({} bytes a record)",
         record_wu as f64 / n,
         record_bytes / deliveries as usize
     );

@@ -11,15 +11,22 @@ use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderR
 use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
+use outreach_core::org::Level;
 use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::phone::mask_phone_digits;
-use outreach_core::ports::{DeliveryFilter, PageRequest, SessionFilter, SessionStore, Store};
+use outreach_core::ports::{
+    ContactFilter, ContactStore, DeliveryFilter, PageRequest, SessionFilter, SessionStore, SnapshotStore, Store,
+};
 use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
+use outreach_core::report::QuarterlyReport;
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
+use outreach_core::target::{AllocationInput, TargetInput};
 use outreach_core::team::TeamInput;
 use outreach_core::usecases::{self, Actor};
+use outreach_core::usecases::{AttendanceInput, AttendeeInput, OutcomesInput};
 use outreach_notify::Outbox;
 use outreach_store::SqliteStore;
 
@@ -90,6 +97,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             match role {
                 Role::Citizen => citizens += 1,
                 Role::Volunteer => volunteers[ci].push(contact.id.clone()),
+                Role::Planner => {}
             }
             if i == 2 && ci == 0 {
                 refused.push(contact.id);
@@ -282,7 +290,165 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         "… {} sessions in {quarter}: {scheduled} scheduled, {short} short of staff",
         sessions.len()
     );
+
+    // 8. What happened at each session, the official statistics, the year's targets, and
+    //    the quarterly summary the morning after the quarter (07:00 on 1 January).
+    let held = record_sessions(&store, &sessions, &actor).await?;
+    let statistics: Vec<OfficialStatistics> = COMMUNES
+        .iter()
+        .enumerate()
+        .map(|(i, c)| OfficialStatistics {
+            commune_code: c.to_string(),
+            year: quarter.year,
+            quarter: quarter.quarter,
+            dossiers_online: [420, 150, 90][i],
+            dossiers_total: [1000, 600, 400][i],
+            services_publicized: [180, 160, 120][i],
+            services_total: 200,
+        })
+        .collect();
+    usecases::set_official_statistics(&store, statistics).await?;
+    let targets = vec![
+        target("dossiers_supported", 600.0, None, Some(AllocationInput::Equal)),
+        target("youth_trained", 4000.0, None, Some(AllocationInput::Equal)),
+        target("online_dossier_ratio", 40.0, Some("percent"), None),
+        target("services_publicized_ratio", 100.0, Some("percent"), None),
+    ];
+    usecases::set_targets(&store, quarter.year, "213", targets, setup_time, &actor).await?;
+    usecases::register_contact(
+        &store,
+        ContactInput {
+            role: Role::Planner,
+            name: "Bí thư Thành đoàn".into(),
+            commune_code: "213".into(),
+            phone: "0988 000 213".into(),
+            email: Some("thanhdoan.bacgiang@example.vn".into()),
+            consents: Vec::new(),
+        },
+        setup_time,
+        &actor,
+    )
+    .await?;
+    let mut config = Config::local(path.clone(), outbox.clone());
+    config.report_orgs = vec!["213".into()];
+    let app = App::build(config, None).await?;
+    let summary_time = q_end + Duration::hours(7);
+    let summary = app.quarterly_summary(summary_time, None).await?;
+    let emailed: usize = summary.units.iter().map(|u| u.emailed).sum();
+    let attachment = Outbox::read_email(&outbox)?
+        .into_iter()
+        .rev()
+        .find_map(|m| m.attachments.into_iter().next())
+        .map(|a| a.filename)
+        .unwrap_or_default();
+    println!();
+    println!(
+        "8. outcomes of {held} sessions recorded; statistics of {} communes; targets for {}; quarterly summary at {}: snapshot revision {}, emailed to {emailed} planner(s) with {attachment}",
+        COMMUNES.len(),
+        quarter.year,
+        short_local(summary_time),
+        summary.units.first().map_or(0, |u| u.revision),
+    );
+    let snapshot = store
+        .get_snapshot("213", quarter.year, quarter.quarter, None)
+        .await?
+        .context("the summary kept no snapshot")?;
+    print_report(&snapshot.report);
     Ok(())
+}
+
+fn target(metric: &str, value: f64, unit: Option<&str>, allocate: Option<AllocationInput>) -> TargetInput {
+    TargetInput {
+        metric: metric.into(),
+        value,
+        unit: unit.map(str::to_string),
+        milestones: None,
+        allocate,
+    }
+}
+
+/// Attendance and outcomes of every session that took place (the citizens of its commune
+/// came, and a walk-in at every third), in the numbers a commune officer would send.
+async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Actor) -> Result<usize> {
+    let mut held = 0;
+    for (i, s) in sessions.iter().enumerate() {
+        if s.status != SessionStatus::Scheduled {
+            continue;
+        }
+        let after = s.ends_at + Duration::hours(1);
+        let filter = ContactFilter {
+            commune: Some(s.commune_code.clone()),
+            role: Some(Role::Citizen),
+        };
+        let mut attendees: Vec<AttendeeInput> = store
+            .list_contacts(&filter, &PageRequest::first(50))
+            .await?
+            .items
+            .into_iter()
+            .map(|c| AttendeeInput {
+                contact_id: Some(c.id),
+                ..Default::default()
+            })
+            .collect();
+        if i % 3 == 0 {
+            attendees.push(AttendeeInput {
+                phone: Some(format!("0977 {:06}", 100_000 + i)),
+                name: Some(format!("Khách vãng lai {i}")),
+                ..Default::default()
+            });
+        }
+        usecases::record_attendance(store, &s.id, AttendanceInput { attendees }, after, actor).await?;
+        let n = i as u64;
+        let metrics = BTreeMap::from([
+            ("dossiers_supported".to_string(), 9 + n % 5),
+            ("accounts_created".to_string(), 6 + n % 3),
+            ("youth_trained".to_string(), 70 + n % 7),
+            ("cadres_trained".to_string(), 2 + n % 2),
+        ]);
+        usecases::record_outcomes(store, &s.id, OutcomesInput { metrics }, after, actor).await?;
+        held += 1;
+    }
+    Ok(held)
+}
+
+/// The report as a planner reads it: year to date against the quarter's milestone.
+fn print_report(report: &QuarterlyReport) {
+    println!();
+    println!(
+        "Báo cáo quý {}/{} — {} (as of {})",
+        report.quarter,
+        report.year,
+        report.org_name,
+        report.as_of.format("%d/%m/%Y")
+    );
+    println!(
+        "{:<28} {:<26} {:>9} {:>10} {:>10} {:>7}  status",
+        "unit", "metric", "quarter", "year", "milestone", "%"
+    );
+    let shown = [
+        "dossiers_supported",
+        "youth_trained",
+        "attendees",
+        "online_dossier_ratio",
+    ];
+    for row in report.rows.iter().filter(|r| shown.contains(&r.metric.as_str())) {
+        let figure = |v: Option<f64>| match (row.kind, v) {
+            (_, None) => "—".to_string(),
+            (MetricKind::Count, Some(v)) => format!("{v:.0}"),
+            (MetricKind::Ratio, Some(v)) => format!("{:.1} %", v * 100.0),
+        };
+        let indent = if row.level == Level::Commune { "  " } else { "" };
+        println!(
+            "{:<28} {:<26} {:>9} {:>10} {:>10} {:>7}  {}",
+            format!("{indent}{} {}", row.code, row.name),
+            row.metric,
+            figure(row.quarter_value),
+            figure(row.ytd_value),
+            figure(row.milestone),
+            row.percent_of_milestone.map_or("—".into(), |p| format!("{p:.0}")),
+            row.status.map_or("", |s| s.as_str())
+        );
+    }
 }
 
 /// What the dispatcher and sender did over a stretch of simulated time.

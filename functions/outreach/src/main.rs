@@ -118,6 +118,8 @@ enum Job {
     Planner,
     Dispatcher,
     Sender,
+    /// Snapshot and email the report of the quarter that ended before `--now`.
+    QuarterlySummary,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -198,10 +200,27 @@ async fn run(command: Command) -> Result<()> {
             }
             let auth = config.auth(None).ok();
             let app = App::build(config, auth.as_ref()).await?;
-            if let Job::Dispatcher = job {
-                dispatch_and_send(&app, now).await
-            } else {
-                send(&app, now).await
+            match job {
+                Job::Dispatcher => dispatch_and_send(&app, now).await,
+                Job::QuarterlySummary => {
+                    let r = app.quarterly_summary(now, None).await?;
+                    println!("quarterly summary at {now}: {}-Q{}", r.year, r.quarter);
+                    for u in &r.units {
+                        println!(
+                            "  {}: snapshot revision {}, emailed to {} planner(s){}",
+                            u.org_code,
+                            u.revision,
+                            u.emailed,
+                            if u.failed.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {} failed: {}", u.failed.len(), u.failed.join("; "))
+                            }
+                        );
+                    }
+                    Ok(())
+                }
+                _ => send(&app, now).await,
             }
         }
         Command::Store(StoreCommand::Init { store }) => {

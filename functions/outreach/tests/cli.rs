@@ -157,6 +157,16 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
         assert!(stdout.contains(reason), "{reason}: {stdout}");
     }
     assert!(stdout.contains("Tu choi: TC"), "an SMS as sent: {stdout}");
+    // Section 8 and the quarterly report.
+    assert!(
+        stdout.contains("snapshot revision 1, emailed to 1 planner(s) with bao-cao-quy-4-2026-213.xlsx"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Báo cáo quý 4/2026 — Thành phố Bắc Giang"), "{stdout}");
+    assert!(
+        stdout.contains("online_dossier_ratio") && stdout.contains("on_track"),
+        "{stdout}"
+    );
     assert!(
         !dir.path().join("outreach.db").exists(),
         "the demo leaves the working directory alone"
@@ -190,6 +200,40 @@ fn run_planner_and_store_init_work_on_a_named_store() {
         "{}",
         text(&run.stdout)
     );
+    // The quarterly summary the morning after Q3: a snapshot of every province, kept as
+    // revision 1 then 2 when run again; no planner, so no email.
+    let units = province_file(dir.path());
+    let import = outreach(
+        dir.path(),
+        &[
+            "org-units",
+            "import",
+            units.to_str().unwrap(),
+            "--store",
+            "sqlite:jobs.db",
+        ],
+    );
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    for revision in [1, 2] {
+        let summary = outreach(
+            dir.path(),
+            &[
+                "run",
+                "quarterly-summary",
+                "--now",
+                "2026-10-01T07:00:00+07:00",
+                "--store",
+                "sqlite:jobs.db",
+            ],
+        );
+        assert!(summary.status.success(), "{}", text(&summary.stderr));
+        let stdout = text(&summary.stdout);
+        assert!(stdout.contains("2026-Q3"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("24: snapshot revision {revision}, emailed to 0 planner(s)")),
+            "{stdout}"
+        );
+    }
     let bad_now = outreach(dir.path(), &["run", "planner", "--now", "tomorrow"]);
     assert!(!bad_now.status.success());
     let nonsense = outreach(dir.path(), &["store", "init", "--store", "postgres://x"]);

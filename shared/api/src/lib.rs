@@ -66,6 +66,23 @@ pub fn router(state: AppState) -> Router {
             "/teams/{commune}",
             get(routes::sessions::get_team).put(routes::sessions::put_team),
         )
+        .route(
+            "/sessions/{id}/attendance",
+            get(routes::reports::get_record).put(routes::reports::put_attendance),
+        )
+        .route(
+            "/sessions/{id}/outcomes",
+            get(routes::reports::get_record).put(routes::reports::put_outcomes),
+        )
+        .route("/statistics", axum::routing::put(routes::reports::put_statistics))
+        .route("/statistics:import", post(routes::reports::import_statistics))
+        .route(
+            "/targets/{year}/{org_code}",
+            get(routes::reports::get_targets).put(routes::reports::put_targets),
+        )
+        .route("/reports/quarterly", get(routes::reports::quarterly))
+        .route("/reports/quarterly:snapshot", post(routes::reports::snapshot))
+        .route("/reports/quarterly/snapshots", get(routes::reports::snapshots))
         .route("/deliveries", get(routes::deliveries::list))
         .route("/inbound/sms", post(routes::inbound::sms))
         .route("/inbound/email-events", post(routes::inbound::email_events))

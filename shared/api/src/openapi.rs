@@ -7,7 +7,7 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "outreach", description = "Outreach-campaign scheduler of a provincial Youth Union: units, contacts, campaigns, sessions, volunteer teams."),
+    info(title = "outreach", description = "Outreach-campaign scheduler of a provincial Youth Union: units, contacts, campaigns, sessions, volunteer teams, reminders, attendance, targets and quarterly reports."),
     paths(
         routes::healthz,
         routes::units::list, routes::units::get_one, routes::units::import,
@@ -18,6 +18,10 @@ use crate::routes;
         routes::sessions::get_one, routes::sessions::action, routes::sessions::assign_staff,
         routes::sessions::get_team, routes::sessions::put_team,
         routes::deliveries::list,
+        routes::reports::put_attendance, routes::reports::put_outcomes, routes::reports::get_record,
+        routes::reports::put_statistics, routes::reports::import_statistics,
+        routes::reports::put_targets, routes::reports::get_targets,
+        routes::reports::quarterly, routes::reports::snapshot, routes::reports::snapshots,
         routes::inbound::sms, routes::inbound::email_events, routes::inbound::unsubscribe,
         routes::inbound::unsubscribe_page,
     ),

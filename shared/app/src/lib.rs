@@ -10,13 +10,16 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_api::AuthConfig;
 use outreach_api::auth::{LOCAL_ISSUER, SignedUnsubscribeLinks};
 use outreach_core::jobs::{
-    Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, SendOutcome, SenderReport,
-    SenderSettings, run_dispatcher, run_planner, run_sender,
+    Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, ReportRenderer, SendOutcome,
+    SenderReport, SenderSettings, SummaryReport, SummarySettings, run_dispatcher, run_planner, run_quarterly_summary,
+    run_sender,
 };
 use outreach_core::notify::{
     DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, Queue, SmsChannel, UnsubscribeLinks,
 };
 use outreach_core::ports::Store;
+use outreach_core::quarter::Quarter;
+use outreach_core::report::QuarterlyReport;
 use outreach_notify::{ChannelConfig, SqsConfig, SqsQueue, build_channels};
 use outreach_store::StoreUrl;
 
@@ -40,6 +43,9 @@ pub struct Config {
     /// `OUTREACH_DELIVERY_RETENTION_DAYS` (default 365): delivery records expire after it.
     pub sender: SenderSettings,
     pub dispatch: DispatchSettings,
+    /// `OUTREACH_REPORT_ORGS`: comma-separated unit codes the quarterly summary reports
+    /// on; empty: every province.
+    pub report_orgs: Vec<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -87,6 +93,14 @@ impl Config {
                 ..SenderSettings::default()
             },
             dispatch: DispatchSettings::default(),
+            report_orgs: var("OUTREACH_REPORT_ORGS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -102,6 +116,7 @@ impl Config {
             horizon: Duration::days(DEFAULT_HORIZON_DAYS),
             sender: SenderSettings::default(),
             dispatch: DispatchSettings::default(),
+            report_orgs: Vec::new(),
         }
     }
 
@@ -114,6 +129,15 @@ impl Config {
             (None, None) => bail!("OUTREACH_JWT_SECRET is not set"),
         };
         AuthConfig::hs256(&secret, LOCAL_ISSUER).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Reports as XLSX workbooks (`outreach-report`).
+pub struct XlsxRenderer;
+
+impl ReportRenderer for XlsxRenderer {
+    fn xlsx(&self, report: &QuarterlyReport) -> std::result::Result<Vec<u8>, String> {
+        outreach_report::to_xlsx(report).map_err(|e| e.to_string())
     }
 }
 
@@ -205,6 +229,15 @@ impl App {
     /// One planner run.
     pub async fn plan(&self, now: DateTime<Utc>) -> Result<PlannerReport> {
         Ok(run_planner(self.store.as_ref(), now, self.config.horizon).await?)
+    }
+
+    /// One quarterly summary: the quarter that ended before `now` unless one is given.
+    pub async fn quarterly_summary(&self, now: DateTime<Utc>, quarter: Option<Quarter>) -> Result<SummaryReport> {
+        let settings = SummarySettings {
+            orgs: self.config.report_orgs.clone(),
+            quarter,
+        };
+        Ok(run_quarterly_summary(self.store.as_ref(), self.email.as_ref(), &XlsxRenderer, now, &settings).await?)
     }
 
     /// One dispatcher run.

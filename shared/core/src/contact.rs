@@ -6,12 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, CoreResult};
 use crate::phone::Phone;
 
-/// Whether a contact is reminded as a citizen or as a volunteer.
+/// Whether a contact is reminded as a citizen or as a volunteer, or is a Youth Union
+/// planner who receives the quarterly reports of their unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Citizen,
     Volunteer,
+    /// Belongs to a unit of any level (`commune_code` holds the unit's code).
+    Planner,
 }
 
 impl Role {
@@ -20,6 +23,7 @@ impl Role {
         match s.trim().to_lowercase().as_str() {
             "citizen" | "công dân" | "cong dan" => Some(Self::Citizen),
             "volunteer" | "tình nguyện viên" | "tinh nguyen vien" => Some(Self::Volunteer),
+            "planner" | "cán bộ đoàn" | "can bo doan" => Some(Self::Planner),
             _ => None,
         }
     }
@@ -29,6 +33,7 @@ impl Role {
         match self {
             Self::Citizen => "citizen",
             Self::Volunteer => "volunteer",
+            Self::Planner => "planner",
         }
     }
 }

@@ -8,8 +8,11 @@ use crate::contact::Channel;
 use crate::contact::{Contact, Role};
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
+use crate::outcome::{SessionRecord, Tally, TallyDelta};
 use crate::reminder::{Delivery, DeliveryStatus, ReminderJob};
+use crate::report::ReportSnapshot;
 use crate::session::{Session, SessionStatus};
+use crate::target::TargetPlan;
 use crate::team::VolunteerTeam;
 
 /// Default page size of a list.
@@ -169,7 +172,8 @@ pub trait DeliveryStore: Send + Sync {
     /// Record the outcome of a claimed delivery: replaces the record whose stored version
     /// is `delivery.version - 1`; `Conflict` otherwise.
     async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()>;
-    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>>;
+    /// A delivery by its campaign and id (the campaign is part of its key on DynamoDB).
+    async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>>;
     /// A page of the delivery log, in an order stable for paging (by id on SQLite; by the
     /// index's sort key on DynamoDB).
     async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>>;
@@ -177,14 +181,73 @@ pub trait DeliveryStore: Send + Sync {
     async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize>;
 }
 
+/// What happened at sessions, and the running tallies reports read.
+#[async_trait]
+pub trait OutcomeStore: Send + Sync {
+    async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>>;
+    /// Write a session's record and apply `deltas` to the tallies, atomically: all or
+    /// nothing. A record with version 1 must be new; any other must replace the stored
+    /// version `record.version - 1`. `Conflict` otherwise, with nothing written.
+    async fn save_session_record(&self, record: &SessionRecord, deltas: &[TallyDelta]) -> CoreResult<()>;
+    /// Set tallies to these values (official statistics), all or nothing.
+    async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()>;
+    /// Every tally of `year` in quarters 1 to `through_quarter`.
+    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>>;
+}
+
+/// Yearly targets.
+#[async_trait]
+pub trait TargetStore: Send + Sync {
+    /// Create or replace targets (by year, unit and metric), all or nothing.
+    async fn put_targets(&self, targets: &[TargetPlan]) -> CoreResult<()>;
+    /// Every target of a year.
+    async fn year_targets(&self, year: i32) -> CoreResult<Vec<TargetPlan>>;
+}
+
+/// Frozen quarterly reports, kept by revision.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Add a snapshot; `AlreadyExists` when its revision is taken.
+    async fn insert_snapshot(&self, snapshot: &ReportSnapshot) -> CoreResult<()>;
+    /// A revision of a unit's quarter, or its latest when `revision` is None.
+    async fn get_snapshot(
+        &self,
+        org_code: &str,
+        year: i32,
+        quarter: u8,
+        revision: Option<u32>,
+    ) -> CoreResult<Option<ReportSnapshot>>;
+    /// The revisions kept for a unit's quarter, oldest first, with when they were made.
+    async fn snapshot_revisions(&self, org_code: &str, year: i32, quarter: u8)
+    -> CoreResult<Vec<(u32, DateTime<Utc>)>>;
+}
+
 /// Everything the use cases need from storage.
 pub trait Store:
-    OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore + ReminderStore + DeliveryStore
+    OrgUnitStore
+    + ContactStore
+    + CampaignStore
+    + SessionStore
+    + TeamStore
+    + ReminderStore
+    + DeliveryStore
+    + OutcomeStore
+    + TargetStore
+    + SnapshotStore
 {
 }
 
 impl<T> Store for T where
-    T: OrgUnitStore + ContactStore + CampaignStore + SessionStore + TeamStore + ReminderStore + DeliveryStore
+    T: OrgUnitStore
+        + ContactStore
+        + CampaignStore
+        + SessionStore
+        + TeamStore
+        + ReminderStore
+        + DeliveryStore
+        + OutcomeStore
+        + TargetStore
+        + SnapshotStore
 {
 }
 

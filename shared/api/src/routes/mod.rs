@@ -4,6 +4,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod deliveries;
 pub mod inbound;
+pub mod reports;
 pub mod sessions;
 pub mod units;
 

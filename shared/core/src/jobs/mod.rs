@@ -2,8 +2,10 @@
 
 mod dispatcher;
 mod planner;
+mod quarterly;
 mod sender;
 
 pub use dispatcher::*;
 pub use planner::*;
+pub use quarterly::*;
 pub use sender::*;

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, OptOut};
+use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, OptOut, Role};
 use crate::error::{CoreError, CoreResult, RowError};
 use crate::org::{Level, version_on};
 use crate::phone::mask_phone_digits;
@@ -34,7 +34,17 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
     actor: &Actor,
 ) -> CoreResult<Contact> {
     let contact = input.into_contact(new_id("ct"), now, actor.subject.clone())?;
-    require_commune(store, &contact.commune_code, "commune_code").await?;
+    if contact.role == Role::Planner {
+        // A planner works for a unit of any level.
+        if version_on(&store.org_unit_versions(&contact.commune_code).await?, None).is_none() {
+            return Err(CoreError::invalid(
+                "commune_code",
+                format!("unit {:?} does not exist", contact.commune_code),
+            ));
+        }
+    } else {
+        require_commune(store, &contact.commune_code, "commune_code").await?;
+    }
     store.insert_contact(&contact).await.map_err(|e| match e {
         CoreError::AlreadyExists { .. } => CoreError::AlreadyExists {
             entity: "contact with phone",

@@ -3,12 +3,16 @@
 mod campaigns;
 mod contacts;
 mod inbound;
+mod outcomes;
+mod reports;
 mod sessions;
 mod units;
 
 pub use campaigns::*;
 pub use contacts::*;
 pub use inbound::*;
+pub use outcomes::*;
+pub use reports::*;
 pub use sessions::*;
 pub use units::*;
 

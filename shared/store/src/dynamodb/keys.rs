@@ -119,12 +119,9 @@ pub fn session_jobs(session_id: &str) -> String {
     format!("SESSION#{session_id}#JOBS")
 }
 
-pub fn delivery_pk(id: &str) -> String {
-    format!("DELIVERY#{id}")
-}
-pub const DELIVERY_SK: &str = "DELIVERY";
-/// GSI1 of a recorded delivery: its campaign; the sort key (the delivery id) starts with
-/// the session id, so a session's deliveries are a prefix.
+/// A delivery lives in its campaign's partition, sorted by its id; the id starts with the
+/// session id, so a session's deliveries are a prefix. No index is needed for the campaign
+/// or session log, which keeps a delivered reminder at 1 + 2 write units.
 pub fn campaign_deliveries(campaign_id: &str) -> String {
     format!("CAMPAIGN#{campaign_id}#DELIVERIES")
 }
@@ -134,4 +131,33 @@ pub fn contact_deliveries(contact_id: &str) -> String {
 }
 pub fn contact_delivery_sort(channel: &str, at: DateTime<Utc>) -> String {
     format!("{channel}#{}", instant(at))
+}
+
+/// A session's record of attendance and outcomes sits beside the session.
+pub const SESSION_RECORD_SK: &str = "RECORD";
+/// The tallies of a year: one partition, sorted by quarter, unit and metric, so a report
+/// reads quarters 1..=q with one key range.
+pub fn tallies_pk(year: i32) -> String {
+    format!("TALLIES#{year}")
+}
+pub fn tally_sk(quarter: u8, unit_code: &str, metric: &str) -> String {
+    format!("{quarter}#{unit_code}#{metric}")
+}
+/// The first sort key after quarter `q`'s tallies.
+pub fn tallies_after(quarter: u8) -> String {
+    format!("{}#", quarter + 1)
+}
+/// The targets of a year, sorted by unit then metric.
+pub fn targets_pk(year: i32) -> String {
+    format!("TARGETS#{year}")
+}
+pub fn target_sk(org_code: &str, metric: &str) -> String {
+    format!("{org_code}#{metric}")
+}
+/// The snapshots of one unit's quarter, by revision.
+pub fn snapshots_pk(org_code: &str, year: i32, quarter: u8) -> String {
+    format!("REPORT#{org_code}#{year}-Q{quarter}")
+}
+pub fn snapshot_sk(revision: u32) -> String {
+    format!("REV#{revision:06}")
 }

@@ -1,6 +1,7 @@
 //! `DynamoStore`: every `Store` port over one DynamoDB table (see `DYNAMODB.md`).
 
 pub mod keys;
+mod reports;
 pub mod size;
 pub mod table;
 
@@ -240,26 +241,24 @@ pub mod items {
     /// A delivery as claimed: no index keys yet, so a claim costs one write unit.
     pub fn claimed_delivery(d: &Delivery) -> Item<StoredDelivery> {
         Item::new(
-            keys::delivery_pk(&d.id),
-            keys::DELIVERY_SK,
+            keys::campaign_deliveries(&d.campaign_id),
+            d.id.clone(),
             "delivery",
             d.version,
             StoredDelivery::from(d),
         )
     }
 
-    /// A delivery with its outcome: indexed by campaign (and session) and by contact.
+    /// A delivery with its outcome: indexed by contact (its campaign and session are its key).
     pub fn recorded_delivery(d: &Delivery) -> Item<StoredDelivery> {
         let channel = match d.channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
         };
-        claimed_delivery(d)
-            .gsi1(keys::campaign_deliveries(&d.campaign_id), d.id.clone())
-            .gsi2(
-                keys::contact_deliveries(&d.contact_id),
-                keys::contact_delivery_sort(channel, d.updated_at),
-            )
+        claimed_delivery(d).gsi2(
+            keys::contact_deliveries(&d.contact_id),
+            keys::contact_delivery_sort(channel, d.updated_at),
+        )
     }
 
     /// Add the top-level attributes conditions test (status, lease end) and the TTL.
@@ -1080,7 +1079,7 @@ impl DeliveryStore for DynamoStore {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
                     match c.item.clone() {
                         Some(old) => decode::<StoredDelivery>(old)?.into(),
-                        None => match self.get_delivery(&claim.id).await? {
+                        None => match self.get_delivery(&claim.campaign_id, &claim.id).await? {
                             Some(d) => d,
                             None => return Err(stale("delivery", &claim.id)),
                         },
@@ -1107,7 +1106,10 @@ impl DeliveryStore for DynamoStore {
             Ok(Claim::Claimed(taken))
         } else {
             // Another sender took it over first.
-            let now_stored = self.get_delivery(&claim.id).await?.unwrap_or(stored);
+            let now_stored = self
+                .get_delivery(&claim.campaign_id, &claim.id)
+                .await?
+                .unwrap_or(stored);
             Ok(Claim::Taken(now_stored))
         }
     }
@@ -1121,9 +1123,9 @@ impl DeliveryStore for DynamoStore {
         }
     }
 
-    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>> {
+    async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
         Ok(self
-            .get::<StoredDelivery>(keys::delivery_pk(id), keys::DELIVERY_SK)
+            .get::<StoredDelivery>(keys::campaign_deliveries(campaign_id), id)
             .await?
             .map(Delivery::from))
     }
@@ -1145,7 +1147,7 @@ impl DeliveryStore for DynamoStore {
         };
         let mut q = match (campaign, &filter.contact) {
             (Some(campaign), contact) => {
-                let q = Query::on(Some("GSI1"), keys::campaign_deliveries(&campaign));
+                let q = Query::on(None, keys::campaign_deliveries(&campaign));
                 let q = match &filter.session {
                     Some(s) => q.begins_with(&format!("{s}|")),
                     None => q,

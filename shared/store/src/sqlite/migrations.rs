@@ -91,6 +91,41 @@ const MIGRATIONS: &[&str] = &[
     UPDATE contacts SET email = lower(json_extract(data, '$.email'));
     CREATE INDEX contacts_by_email ON contacts (email, id);
     "#,
+    // 4: session records, running tallies, targets and report snapshots.
+    r#"
+    CREATE TABLE session_records (
+        session_id TEXT PRIMARY KEY,
+        version    INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE tallies (
+        year      INTEGER NOT NULL,
+        quarter   INTEGER NOT NULL,
+        unit_code TEXT NOT NULL,
+        metric    TEXT NOT NULL,
+        value     INTEGER NOT NULL,
+        PRIMARY KEY (year, quarter, unit_code, metric)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE targets (
+        year     INTEGER NOT NULL,
+        org_code TEXT NOT NULL,
+        metric   TEXT NOT NULL,
+        data     TEXT NOT NULL,
+        PRIMARY KEY (year, org_code, metric)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE report_snapshots (
+        org_code   TEXT NOT NULL,
+        year       INTEGER NOT NULL,
+        quarter    INTEGER NOT NULL,
+        revision   INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        data       TEXT NOT NULL,
+        PRIMARY KEY (org_code, year, quarter, revision)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

@@ -1,6 +1,7 @@
 //! `SqliteStore`: the embedded store, one file in WAL mode.
 
 mod migrations;
+mod reports;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -850,7 +851,7 @@ impl DeliveryStore for SqliteStore {
         .await?
     }
 
-    async fn get_delivery(&self, id: &str) -> CoreResult<Option<Delivery>> {
+    async fn get_delivery(&self, _campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM deliveries WHERE id = ?", &id))
             .await

@@ -11,11 +11,15 @@ use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, Role};
 use outreach_core::error::CoreError;
 use outreach_core::org::{Level, OrgUnit};
+use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
 use outreach_core::phone::Phone;
 use outreach_core::ports::{Claim, ContactFilter, DeliveryFilter, OrgUnitFilter, PageRequest, SessionFilter, Store};
+use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{Delivery, DeliveryStatus, JobStatus, ReminderJob};
+use outreach_core::report::{QuarterlyReport, ReportSnapshot};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
+use outreach_core::target::{TargetPlan, TargetSource};
 use outreach_core::team::VolunteerTeam;
 
 /// One `#[tokio::test]` per contract case, each on a fresh store from `$make`.
@@ -41,6 +45,11 @@ macro_rules! contract_tests {
             a_delivery_is_claimed_once_and_taken_over_only_after_its_lease,
             concurrent_claims_let_exactly_one_sender_through,
             deliveries_are_listed_by_campaign_session_contact_and_status,
+            a_session_record_and_its_tallies_are_written_together,
+            official_statistics_set_tallies_and_reports_read_quarters_to_date,
+            targets_are_replaced_by_unit_and_metric,
+            snapshots_keep_every_revision,
+            concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -714,7 +723,7 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
         store.claim_delivery(&retry, later + Duration::hours(1)).await.unwrap(),
         Claim::Taken(sent.clone())
     );
-    assert_eq!(store.get_delivery(&d.id).await.unwrap(), Some(sent));
+    assert_eq!(store.get_delivery(&d.campaign_id, &d.id).await.unwrap(), Some(sent));
 
     // A temporary failure leaves it `retrying`: the next attempt may claim it at once.
     let e = delivery("ses_1", "ct_2", Channel::Email, now);
@@ -901,4 +910,258 @@ pub async fn contacts_are_found_by_email_without_case(store: &dyn Store) {
         ids(store.find_contacts_by_email("lan.moi@example.vn").await.unwrap()),
         ["ct_a"]
     );
+}
+
+fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, version: u64) -> SessionRecord {
+    SessionRecord {
+        session_id: session.id.clone(),
+        campaign_id: session.campaign_id.clone(),
+        commune_code: session.commune_code.clone(),
+        quarter: Quarter { year: 2026, quarter },
+        attendees: (0..attendees)
+            .map(|i| Attendee {
+                contact_id: format!("ct_{i}"),
+                role: Role::Citizen,
+                walk_in: false,
+            })
+            .collect(),
+        outcomes: BTreeMap::from([("dossiers_supported".to_string(), supported)]),
+        attendance_recorded_at: Some(t("2026-10-03T03:00:00Z")),
+        outcomes_recorded_at: Some(t("2026-10-03T03:00:00Z")),
+        updated_by: None,
+        updated_at: t("2026-10-03T03:00:00Z"),
+        version,
+    }
+}
+
+async fn tally_map(store: &dyn Store, year: i32, through: u8) -> BTreeMap<(String, u8, String), i64> {
+    store
+        .year_tallies(year, through)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| ((t.key.unit_code, t.key.quarter.quarter, t.key.metric), t.value))
+        .collect()
+}
+
+pub async fn a_session_record_and_its_tallies_are_written_together(store: &dyn Store) {
+    let c = campaign("cp_1", CampaignStatus::Active);
+    let s = session(&c, "07441", "2026-10-03T01:00:00Z");
+    let first = record(&s, 4, 3, 7, 1);
+    store
+        .save_session_record(&first, &tally_deltas(None, &first))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session_record(&s.id).await.unwrap(), Some(first.clone()));
+    let key = |m: &str| ("07441".to_string(), 4u8, m.to_string());
+    let tallies = tally_map(store, 2026, 4).await;
+    assert_eq!(tallies[&key("attendees")], 3);
+    assert_eq!(tallies[&key("dossiers_supported")], 7);
+
+    // A second "first" record and a stale version are refused, and move nothing.
+    let again = record(&s, 4, 10, 10, 1);
+    let e = store
+        .save_session_record(&again, &tally_deltas(None, &again))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CoreError::Conflict(_)), "{e:?}");
+    let stale = record(&s, 4, 10, 10, 3);
+    let e = store
+        .save_session_record(&stale, &tally_deltas(Some(&first), &stale))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CoreError::Conflict(_)), "{e:?}");
+    assert_eq!(tally_map(store, 2026, 4).await, tallies);
+
+    // A correction moves the tallies by the difference.
+    let corrected = record(&s, 4, 5, 4, 2);
+    store
+        .save_session_record(&corrected, &tally_deltas(Some(&first), &corrected))
+        .await
+        .unwrap();
+    let tallies = tally_map(store, 2026, 4).await;
+    assert_eq!(tallies[&key("attendees")], 5);
+    assert_eq!(tallies[&key("dossiers_supported")], 4);
+    assert_eq!(store.get_session_record(&s.id).await.unwrap().unwrap().version, 2);
+}
+
+pub async fn official_statistics_set_tallies_and_reports_read_quarters_to_date(store: &dyn Store) {
+    let stats = |q: u8, online: u64| OfficialStatistics {
+        commune_code: "07441".into(),
+        year: 2026,
+        quarter: q,
+        dossiers_online: online,
+        dossiers_total: 100,
+        services_publicized: 10,
+        services_total: 20,
+    };
+    store.set_tallies(&stats(1, 30).tallies()).await.unwrap();
+    store.set_tallies(&stats(2, 35).tallies()).await.unwrap();
+    // Entered again: replaced, not added.
+    store.set_tallies(&stats(2, 40).tallies()).await.unwrap();
+    store.set_tallies(&stats(3, 50).tallies()).await.unwrap();
+    let h1 = tally_map(store, 2026, 2).await;
+    assert_eq!(h1.len(), 8, "{h1:?}");
+    assert_eq!(h1[&("07441".to_string(), 1, "dossiers_online".to_string())], 30);
+    assert_eq!(h1[&("07441".to_string(), 2, "dossiers_online".to_string())], 40);
+    assert_eq!(tally_map(store, 2026, 4).await.len(), 12);
+    assert!(tally_map(store, 2025, 4).await.is_empty());
+}
+
+pub async fn targets_are_replaced_by_unit_and_metric(store: &dyn Store) {
+    let target = |org: &str, metric: &str, value: f64| TargetPlan {
+        year: 2026,
+        org_code: org.into(),
+        metric: metric.into(),
+        kind: MetricKind::Count,
+        value,
+        milestones: [0.25, 0.5, 0.75, 1.0],
+        source: TargetSource::Set,
+        updated_at: t("2026-01-05T02:00:00Z"),
+        updated_by: Some("planner".into()),
+    };
+    store
+        .put_targets(&[
+            target("24", "dossiers_supported", 15000.0),
+            target("213", "dossiers_supported", 1500.0),
+        ])
+        .await
+        .unwrap();
+    store
+        .put_targets(&[target("24", "dossiers_supported", 16000.0)])
+        .await
+        .unwrap();
+    let mut got = store.year_targets(2026).await.unwrap();
+    got.sort_by(|a, b| a.org_code.cmp(&b.org_code));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].value, 16000.0);
+    assert!(store.year_targets(2027).await.unwrap().is_empty());
+}
+
+pub async fn snapshots_keep_every_revision(store: &dyn Store) {
+    let report = QuarterlyReport {
+        org_code: "24".into(),
+        org_name: "Tỉnh Bắc Giang".into(),
+        year: 2026,
+        quarter: 3,
+        as_of: day("2026-09-30"),
+        generated_at: t("2026-10-01T00:00:00Z"),
+        tallies_read: 0,
+        rows: Vec::new(),
+        unattributed: Vec::new(),
+    };
+    let snap = |revision: u32, at: &str| ReportSnapshot {
+        org_code: "24".into(),
+        year: 2026,
+        quarter: 3,
+        revision,
+        created_at: t(at),
+        trigger: "schedule".into(),
+        report: report.clone(),
+    };
+    assert_eq!(store.get_snapshot("24", 2026, 3, None).await.unwrap(), None);
+    store.insert_snapshot(&snap(1, "2026-10-01T00:00:00Z")).await.unwrap();
+    store.insert_snapshot(&snap(2, "2026-10-02T00:00:00Z")).await.unwrap();
+    let e = store
+        .insert_snapshot(&snap(2, "2026-10-02T01:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CoreError::AlreadyExists { .. }), "{e:?}");
+    assert_eq!(
+        store.get_snapshot("24", 2026, 3, None).await.unwrap(),
+        Some(snap(2, "2026-10-02T00:00:00Z"))
+    );
+    assert_eq!(
+        store.get_snapshot("24", 2026, 3, Some(1)).await.unwrap(),
+        Some(snap(1, "2026-10-01T00:00:00Z"))
+    );
+    assert_eq!(
+        store.snapshot_revisions("24", 2026, 3).await.unwrap(),
+        vec![(1, t("2026-10-01T00:00:00Z")), (2, t("2026-10-02T00:00:00Z"))]
+    );
+    assert!(store.snapshot_revisions("24", 2026, 4).await.unwrap().is_empty());
+}
+
+pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount(store: &dyn Store) {
+    use outreach_core::usecases::{
+        Actor, AttendanceInput, AttendeeInput, OutcomesInput, record_attendance, record_outcomes,
+    };
+    store
+        .put_org_units(&[
+            unit("24", Level::Province, None),
+            unit("213", Level::District, Some("24")),
+            unit("07441", Level::Commune, Some("213")),
+            unit("07444", Level::Commune, Some("213")),
+        ])
+        .await
+        .unwrap();
+    let c = campaign("cp_1", CampaignStatus::Active);
+    let sessions = vec![
+        session(&c, "07441", "2026-10-03T01:00:00Z"),
+        session(&c, "07444", "2026-10-03T01:00:00Z"),
+        // 23:30 on 31 December local time: still the fourth quarter.
+        session(&c, "07441", "2026-12-31T16:30:00Z"),
+    ];
+    store.insert_sessions_if_absent(&sessions).await.unwrap();
+    for i in 0..12 {
+        let commune = if i % 2 == 0 { "07441" } else { "07444" };
+        store
+            .insert_contact(&contact(
+                &format!("ct_{i:02}"),
+                &format!("0912 000 {i:03}"),
+                commune,
+                Role::Citizen,
+            ))
+            .await
+            .unwrap();
+    }
+    let now = t("2027-01-02T03:00:00Z");
+    let tasks = (0..20).map(|task| {
+        let session_id = sessions[task % sessions.len()].id.clone();
+        async move {
+            let actor = Actor::default();
+            if task % 2 == 0 {
+                let attendees = (0..(task % 7 + 1))
+                    .map(|i| AttendeeInput {
+                        contact_id: Some(format!("ct_{:02}", (task + i) % 12)),
+                        ..Default::default()
+                    })
+                    .collect();
+                record_attendance(store, &session_id, AttendanceInput { attendees }, now, &actor)
+                    .await
+                    .unwrap();
+            } else {
+                let metrics = BTreeMap::from([
+                    ("dossiers_supported".to_string(), task as u64 * 3),
+                    ("youth_trained".to_string(), task as u64),
+                ]);
+                record_outcomes(store, &session_id, OutcomesInput { metrics }, now, &actor)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    futures::future::join_all(tasks).await;
+
+    let mut recount: BTreeMap<(String, u8, String), i64> = BTreeMap::new();
+    for s in &sessions {
+        let r = store
+            .get_session_record(&s.id)
+            .await
+            .unwrap()
+            .expect("every session has a record");
+        for (metric, value) in r.tally_values() {
+            *recount
+                .entry((r.commune_code.clone(), r.quarter.quarter, metric))
+                .or_default() += value;
+        }
+    }
+    let tallies: BTreeMap<_, _> = tally_map(store, 2026, 4)
+        .await
+        .into_iter()
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    recount.retain(|_, v| *v != 0);
+    assert_eq!(tallies, recount);
+    assert!(recount.keys().all(|(_, q, _)| *q == 4));
 }

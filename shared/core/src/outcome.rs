@@ -1,0 +1,403 @@
+//! What happened at a session (who attended, what was achieved) and the running tallies
+//! per (commune, quarter, metric) that reports read instead of the raw records.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::contact::Role;
+use crate::error::{CoreError, CoreResult};
+use crate::quarter::Quarter;
+
+/// Outcome counts the programme tracks; planners may record further metrics of their own.
+pub const OUTCOME_METRICS: [&str; 4] = [
+    "dossiers_supported",
+    "accounts_created",
+    "youth_trained",
+    "cadres_trained",
+];
+/// Official statistics per commune and quarter, which do not come from sessions.
+pub const OFFICIAL_STATISTICS: [&str; 4] = [
+    "dossiers_online",
+    "dossiers_total",
+    "services_publicized",
+    "services_total",
+];
+/// Tallies computed from attendance lists.
+pub const ATTENDANCE_METRICS: [&str; 4] = ["attendees", "citizens_attended", "volunteers_attended", "walk_ins"];
+/// Most outcome metrics one session may carry (each is one tally write).
+pub const MAX_OUTCOME_METRICS: usize = 40;
+/// Most attendees one session may list.
+pub const MAX_ATTENDEES: usize = 5_000;
+/// Largest count one metric of one session may carry.
+pub const MAX_OUTCOME_VALUE: u64 = 1_000_000;
+
+/// How a metric adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Adds up across communes and quarters.
+    Count,
+    /// A numerator over a denominator, each added up, divided once.
+    Ratio,
+}
+
+/// A metric a report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub key: &'static str,
+    /// The Vietnamese label of report headers.
+    pub label: &'static str,
+    pub kind: MetricKind,
+    /// For a ratio: the count metrics divided.
+    pub parts: Option<(&'static str, &'static str)>,
+}
+
+/// The metrics every report shows, in order: the programme's, then accounts and attendance.
+pub const REPORT_METRICS: [Metric; 7] = [
+    Metric {
+        key: "dossiers_supported",
+        label: "Hồ sơ trực tuyến được hỗ trợ",
+        kind: MetricKind::Count,
+        parts: None,
+    },
+    Metric {
+        key: "youth_trained",
+        label: "Lượt đoàn viên thanh niên được tập huấn",
+        kind: MetricKind::Count,
+        parts: None,
+    },
+    Metric {
+        key: "cadres_trained",
+        label: "Cán bộ, đoàn viên nòng cốt được tập huấn",
+        kind: MetricKind::Count,
+        parts: None,
+    },
+    Metric {
+        key: "accounts_created",
+        label: "Tài khoản được tạo",
+        kind: MetricKind::Count,
+        parts: None,
+    },
+    Metric {
+        key: "attendees",
+        label: "Lượt người tham dự",
+        kind: MetricKind::Count,
+        parts: None,
+    },
+    Metric {
+        key: "online_dossier_ratio",
+        label: "Tỷ lệ hồ sơ trực tuyến mức độ 3, 4",
+        kind: MetricKind::Ratio,
+        parts: Some(("dossiers_online", "dossiers_total")),
+    },
+    Metric {
+        key: "services_publicized_ratio",
+        label: "Tỷ lệ dịch vụ công mức độ 3, 4 được tuyên truyền",
+        kind: MetricKind::Ratio,
+        parts: Some(("services_publicized", "services_total")),
+    },
+];
+
+/// The metric with this key among the report's metrics.
+pub fn report_metric(key: &str) -> Option<&'static Metric> {
+    REPORT_METRICS.iter().find(|m| m.key == key)
+}
+
+/// Check a planner-defined metric key: lower-case letters, digits and `_`, not a name the
+/// system computes or takes from official statistics.
+pub fn check_outcome_metric(key: &str, field: &str) -> CoreResult<()> {
+    let well_formed = !key.is_empty()
+        && key.len() <= 40
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !well_formed {
+        return Err(CoreError::invalid(
+            field,
+            format!("metric {key:?} must be 1–40 characters of a–z, 0–9 and _, starting with a letter"),
+        ));
+    }
+    if ATTENDANCE_METRICS.contains(&key)
+        || OFFICIAL_STATISTICS.contains(&key)
+        || report_metric(key).is_some_and(|m| m.kind == MetricKind::Ratio)
+    {
+        return Err(CoreError::invalid(
+            field,
+            format!("{key} is computed from attendance or official statistics, not recorded as a session outcome"),
+        ));
+    }
+    Ok(())
+}
+
+/// One person on a session's attendance list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attendee {
+    pub contact_id: String,
+    pub role: Role,
+    /// Came without registering: registered as a contact (without consent) when recorded.
+    #[serde(default)]
+    pub walk_in: bool,
+}
+
+/// What was recorded for one session: its attendance list and outcome counts, and the
+/// tally key they were counted under (so a correction takes back exactly what was added).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub campaign_id: String,
+    pub commune_code: String,
+    /// The local quarter of the session's start.
+    pub quarter: Quarter,
+    pub attendees: Vec<Attendee>,
+    pub outcomes: BTreeMap<String, u64>,
+    pub attendance_recorded_at: Option<DateTime<Utc>>,
+    pub outcomes_recorded_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl SessionRecord {
+    /// The values this record adds to its commune's tallies.
+    pub fn tally_values(&self) -> BTreeMap<String, i64> {
+        let mut values = BTreeMap::new();
+        if self.attendance_recorded_at.is_some() {
+            let count = |f: &dyn Fn(&Attendee) -> bool| self.attendees.iter().filter(|a| f(a)).count() as i64;
+            values.insert("attendees".to_string(), self.attendees.len() as i64);
+            values.insert("citizens_attended".to_string(), count(&|a| a.role == Role::Citizen));
+            values.insert("volunteers_attended".to_string(), count(&|a| a.role == Role::Volunteer));
+            values.insert("walk_ins".to_string(), count(&|a| a.walk_in));
+        }
+        for (metric, value) in &self.outcomes {
+            values.insert(metric.clone(), *value as i64);
+        }
+        values
+    }
+
+    /// Check the attendance list: each contact at most once, within the limit.
+    pub fn check_attendees(attendees: &[Attendee]) -> CoreResult<()> {
+        if attendees.len() > MAX_ATTENDEES {
+            return Err(CoreError::invalid(
+                "attendees",
+                format!("at most {MAX_ATTENDEES} attendees a session, got {}", attendees.len()),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, a) in attendees.iter().enumerate() {
+            if !seen.insert(a.contact_id.as_str()) {
+                return Err(CoreError::invalid(
+                    format!("attendees[{i}]"),
+                    "this contact is already on the list",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check outcome counts: known or well-formed metric keys, bounded values.
+    pub fn check_outcomes(outcomes: &BTreeMap<String, u64>) -> CoreResult<()> {
+        if outcomes.len() > MAX_OUTCOME_METRICS {
+            return Err(CoreError::invalid(
+                "metrics",
+                format!("at most {MAX_OUTCOME_METRICS} metrics a session"),
+            ));
+        }
+        for (metric, value) in outcomes {
+            let field = format!("metrics.{metric}");
+            check_outcome_metric(metric, &field)?;
+            if *value > MAX_OUTCOME_VALUE {
+                return Err(CoreError::invalid(
+                    field,
+                    format!("{value} is more than one session can achieve (at most {MAX_OUTCOME_VALUE})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running total: one metric of one commune in one quarter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TallyKey {
+    pub unit_code: String,
+    pub quarter: Quarter,
+    pub metric: String,
+}
+
+/// A tally's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub key: TallyKey,
+    pub value: i64,
+}
+
+/// A change to apply to a tally, in the same transaction as the record that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TallyDelta {
+    pub key: TallyKey,
+    pub delta: i64,
+}
+
+/// What replacing `old` by `new` changes in the tallies: the new values added under the
+/// new record's key, the old ones taken back under the old key, zero changes left out.
+pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<TallyDelta> {
+    let mut deltas: BTreeMap<TallyKey, i64> = BTreeMap::new();
+    if let Some(old) = old {
+        for (metric, value) in old.tally_values() {
+            let key = TallyKey {
+                unit_code: old.commune_code.clone(),
+                quarter: old.quarter,
+                metric,
+            };
+            *deltas.entry(key).or_default() -= value;
+        }
+    }
+    for (metric, value) in new.tally_values() {
+        let key = TallyKey {
+            unit_code: new.commune_code.clone(),
+            quarter: new.quarter,
+            metric,
+        };
+        *deltas.entry(key).or_default() += value;
+    }
+    deltas
+        .into_iter()
+        .filter(|(_, d)| *d != 0)
+        .map(|(key, delta)| TallyDelta { key, delta })
+        .collect()
+}
+
+/// Official statistics of one commune for one quarter (entered or imported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OfficialStatistics {
+    pub commune_code: String,
+    pub year: i32,
+    pub quarter: u8,
+    pub dossiers_online: u64,
+    pub dossiers_total: u64,
+    pub services_publicized: u64,
+    pub services_total: u64,
+}
+
+impl OfficialStatistics {
+    /// Check that each part is within its whole and the quarter exists.
+    pub fn check(&self, field: &str) -> CoreResult<()> {
+        if !(1..=4).contains(&self.quarter) {
+            return Err(CoreError::invalid(format!("{field}.quarter"), "a quarter is 1 to 4"));
+        }
+        if !(2000..=2100).contains(&self.year) {
+            return Err(CoreError::invalid(
+                format!("{field}.year"),
+                "a year between 2000 and 2100",
+            ));
+        }
+        if self.dossiers_online > self.dossiers_total {
+            return Err(CoreError::invalid(
+                format!("{field}.dossiers_online"),
+                format!(
+                    "{} online dossiers is more than the {} received",
+                    self.dossiers_online, self.dossiers_total
+                ),
+            ));
+        }
+        if self.services_publicized > self.services_total {
+            return Err(CoreError::invalid(
+                format!("{field}.services_publicized"),
+                format!(
+                    "{} services publicised is more than the {} there are",
+                    self.services_publicized, self.services_total
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The tallies these statistics set (replacing what was there).
+    pub fn tallies(&self) -> Vec<Tally> {
+        let quarter = Quarter {
+            year: self.year,
+            quarter: self.quarter,
+        };
+        [
+            ("dossiers_online", self.dossiers_online),
+            ("dossiers_total", self.dossiers_total),
+            ("services_publicized", self.services_publicized),
+            ("services_total", self.services_total),
+        ]
+        .into_iter()
+        .map(|(metric, value)| Tally {
+            key: TallyKey {
+                unit_code: self.commune_code.clone(),
+                quarter,
+                metric: metric.to_string(),
+            },
+            value: value as i64,
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(commune: &str, q: u8, attendees: usize, supported: u64) -> SessionRecord {
+        SessionRecord {
+            session_id: "s".into(),
+            campaign_id: "c".into(),
+            commune_code: commune.into(),
+            quarter: Quarter { year: 2026, quarter: q },
+            attendees: (0..attendees)
+                .map(|i| Attendee {
+                    contact_id: format!("ct{i}"),
+                    role: Role::Citizen,
+                    walk_in: i % 2 == 0,
+                })
+                .collect(),
+            outcomes: BTreeMap::from([("dossiers_supported".to_string(), supported)]),
+            attendance_recorded_at: Some(Utc::now()),
+            outcomes_recorded_at: Some(Utc::now()),
+            updated_by: None,
+            updated_at: Utc::now(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_correction_moves_tallies_by_the_difference() {
+        let first = record("07441", 3, 10, 7);
+        let second = record("07441", 3, 12, 5);
+        let deltas = tally_deltas(Some(&first), &second);
+        let by_metric: BTreeMap<&str, i64> = deltas.iter().map(|d| (d.key.metric.as_str(), d.delta)).collect();
+        assert_eq!(
+            by_metric,
+            BTreeMap::from([
+                ("attendees", 2),
+                ("citizens_attended", 2),
+                ("dossiers_supported", -2),
+                ("walk_ins", 1)
+            ])
+        );
+    }
+
+    #[test]
+    fn a_session_moved_to_another_quarter_takes_its_counts_along() {
+        let first = record("07441", 3, 4, 3);
+        let moved = record("07441", 4, 4, 3);
+        let deltas = tally_deltas(Some(&first), &moved);
+        assert!(deltas.iter().all(|d| (d.key.quarter.quarter == 3) == (d.delta < 0)));
+        assert_eq!(deltas.iter().map(|d| d.delta).sum::<i64>(), 0);
+    }
+
+    #[test]
+    fn computed_metrics_cannot_be_recorded_as_outcomes() {
+        assert!(check_outcome_metric("dossiers_total", "m").is_err());
+        assert!(check_outcome_metric("attendees", "m").is_err());
+        assert!(check_outcome_metric("online_dossier_ratio", "m").is_err());
+        assert!(check_outcome_metric("Bad-Key", "m").is_err());
+        assert!(check_outcome_metric("booklets_handed_out", "m").is_ok());
+    }
+}

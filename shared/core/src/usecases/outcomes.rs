@@ -1,0 +1,350 @@
+//! Attendance, outcomes and official statistics: the records and the tallies they move.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tracing::instrument;
+
+use crate::contact::{ContactInput, Role};
+use crate::error::{CoreError, CoreResult, RowError};
+use crate::outcome::{Attendee, OfficialStatistics, SessionRecord, tally_deltas};
+use crate::phone::Phone;
+use crate::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
+use crate::quarter::quarter_of;
+use crate::schedule::DEFAULT_TIME_ZONE;
+use crate::session::{Session, SessionStatus};
+use crate::usecases::{Actor, register_contact, require_commune};
+
+/// One person on an attendance list as a planner sends it: a registered contact by id or
+/// phone, or a walk-in by name and phone.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct AttendeeInput {
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// A walk-in's name (registers them as a contact without consent).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Their role at the session; a registered contact's own role when left out.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// The whole attendance list of a session; sending it again replaces the list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct AttendanceInput {
+    pub attendees: Vec<AttendeeInput>,
+}
+
+/// The outcome counts of a session; sending them again replaces them.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct OutcomesInput {
+    pub metrics: BTreeMap<String, u64>,
+}
+
+/// The session a record is for, if it exists and has started.
+async fn started_session<S: SessionStore + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<Session> {
+    let session = store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("session", id))?;
+    if session.status == SessionStatus::Cancelled {
+        return Err(CoreError::invalid("session", format!("session {id} was cancelled")));
+    }
+    if session.starts_at > now {
+        return Err(CoreError::invalid(
+            "session",
+            format!(
+                "session {id} starts at {}; what happened can be recorded once it has started",
+                session.starts_at.with_timezone(&DEFAULT_TIME_ZONE).to_rfc3339()
+            ),
+        ));
+    }
+    Ok(session)
+}
+
+/// Replace one half of a session's record (attendance or outcomes) and move the tallies
+/// by the difference, retrying when a concurrent write got there first.
+async fn update_record<S, F>(
+    store: &S,
+    session: &Session,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    change: F,
+) -> CoreResult<SessionRecord>
+where
+    S: OutcomeStore + ?Sized,
+    F: Fn(&mut SessionRecord),
+{
+    retry_with_backoff(|| async {
+        let old = store.get_session_record(&session.id).await?;
+        let mut record = old.clone().unwrap_or_else(|| SessionRecord {
+            session_id: session.id.clone(),
+            campaign_id: session.campaign_id.clone(),
+            commune_code: session.commune_code.clone(),
+            quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
+            attendees: Vec::new(),
+            outcomes: BTreeMap::new(),
+            attendance_recorded_at: None,
+            outcomes_recorded_at: None,
+            updated_by: None,
+            updated_at: now,
+            version: 0,
+        });
+        // Counted where the session is now (a moved session takes its counts along).
+        record.commune_code = session.commune_code.clone();
+        record.quarter = quarter_of(session.starts_at, DEFAULT_TIME_ZONE);
+        change(&mut record);
+        record.updated_by = actor.subject.clone();
+        record.updated_at = now;
+        record.version += 1;
+        let deltas = tally_deltas(old.as_ref(), &record);
+        store.save_session_record(&record, &deltas).await?;
+        Ok(record)
+    })
+    .await
+}
+
+/// Run a read-modify-write until it does not collide with a concurrent one. Many planners
+/// may submit for one session at once, so unlike most updates this waits a random few
+/// milliseconds, growing, between tries, and gives up only after 30.
+async fn retry_with_backoff<T, F, Fut>(mut attempt: F) -> CoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = CoreResult<T>>,
+{
+    let mut tries: u32 = 0;
+    loop {
+        match attempt().await {
+            Err(CoreError::Conflict(_)) if tries < 30 => {
+                tries += 1;
+                let jitter = u64::from(uuid::Uuid::now_v7().as_bytes()[15]) % 8;
+                let ms = (2u64 << tries.min(6)) + jitter * u64::from(tries.min(8));
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Record (or correct) who attended a session. Walk-ins are registered as contacts of the
+/// session's commune without consent; everyone is checked before anything is written.
+#[instrument(skip_all, fields(session_id = session_id, attendees = input.attendees.len()))]
+pub async fn record_attendance<S>(
+    store: &S,
+    session_id: &str,
+    input: AttendanceInput,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> CoreResult<SessionRecord>
+where
+    S: SessionStore + ContactStore + OrgUnitStore + OutcomeStore + ?Sized,
+{
+    let session = started_session(store, session_id, now).await?;
+    if input.attendees.len() > crate::outcome::MAX_ATTENDEES {
+        return Err(CoreError::invalid(
+            "attendees",
+            format!("at most {} attendees a session", crate::outcome::MAX_ATTENDEES),
+        ));
+    }
+    // First pass: resolve and check everyone, writing nothing.
+    enum Who {
+        Known(String, Role),
+        WalkIn(ContactInput),
+    }
+    let mut resolved = Vec::with_capacity(input.attendees.len());
+    for (i, a) in input.attendees.iter().enumerate() {
+        let field = format!("attendees[{i}]");
+        let who = match (&a.contact_id, &a.phone) {
+            (Some(id), _) => {
+                let c = store
+                    .get_contact(id)
+                    .await?
+                    .ok_or_else(|| CoreError::invalid(format!("{field}.contact_id"), format!("no contact {id:?}")))?;
+                Who::Known(c.id, a.role.unwrap_or(c.role))
+            }
+            (None, Some(phone)) => {
+                let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
+                match store.find_contact_by_phone(&parsed.e164).await? {
+                    Some(c) => Who::Known(c.id, a.role.unwrap_or(c.role)),
+                    None => match &a.name {
+                        Some(name) => Who::WalkIn(ContactInput {
+                            role: a.role.unwrap_or(Role::Citizen),
+                            name: name.clone(),
+                            commune_code: session.commune_code.clone(),
+                            phone: phone.clone(),
+                            email: None,
+                            consents: Vec::new(),
+                        }),
+                        None => {
+                            return Err(CoreError::invalid(
+                                format!("{field}.name"),
+                                "nobody is registered with this phone: give the walk-in's name to register them",
+                            ));
+                        }
+                    },
+                }
+            }
+            (None, None) => {
+                return Err(CoreError::invalid(
+                    field,
+                    "name an attendee by contact_id, or by phone (and name, for a walk-in)",
+                ));
+            }
+        };
+        if let Who::WalkIn(input) = &who {
+            input
+                .clone()
+                .into_contact(String::new(), now, None)
+                .map_err(|e| prefix(e, &field))?;
+        }
+        resolved.push(who);
+    }
+    require_commune(store, &session.commune_code, "session").await?;
+    let mut attendees = Vec::with_capacity(resolved.len());
+    for who in resolved {
+        attendees.push(match who {
+            Who::Known(contact_id, role) => Attendee {
+                contact_id,
+                role,
+                walk_in: false,
+            },
+            Who::WalkIn(input) => {
+                let role = input.role;
+                let phone = input.phone.clone();
+                let contact = match register_contact(store, input, now, actor).await {
+                    Ok(c) => c,
+                    // Listed twice, or registered by a concurrent submission: the same person.
+                    Err(CoreError::AlreadyExists { .. }) => {
+                        let e164 = Phone::parse(&phone)?.e164;
+                        store
+                            .find_contact_by_phone(&e164)
+                            .await?
+                            .ok_or_else(|| CoreError::Conflict(format!("contact with phone {e164} vanished")))?
+                    }
+                    Err(e) => return Err(e),
+                };
+                Attendee {
+                    contact_id: contact.id,
+                    role,
+                    walk_in: true,
+                }
+            }
+        });
+    }
+    SessionRecord::check_attendees(&attendees)?;
+    let record = update_record(store, &session, now, actor, |r| {
+        r.attendees = attendees.clone();
+        r.attendance_recorded_at = Some(now);
+    })
+    .await?;
+    tracing::info!(session_id = %session.id, attendees = record.attendees.len(), version = record.version, "attendance recorded");
+    Ok(record)
+}
+
+fn prefix(e: CoreError, field: &str) -> CoreError {
+    match e {
+        CoreError::Validation { field: f, message } => CoreError::Validation {
+            field: format!("{field}.{f}"),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Record (or correct) the outcome counts of a session.
+#[instrument(skip_all, fields(session_id = session_id))]
+pub async fn record_outcomes<S>(
+    store: &S,
+    session_id: &str,
+    input: OutcomesInput,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> CoreResult<SessionRecord>
+where
+    S: SessionStore + OutcomeStore + ?Sized,
+{
+    SessionRecord::check_outcomes(&input.metrics)?;
+    let session = started_session(store, session_id, now).await?;
+    let record = update_record(store, &session, now, actor, |r| {
+        r.outcomes = input.metrics.clone();
+        r.outcomes_recorded_at = Some(now);
+    })
+    .await?;
+    tracing::info!(session_id = %session.id, version = record.version, "outcomes recorded");
+    Ok(record)
+}
+
+/// What a statistics import did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StatisticsImportReport {
+    pub imported: usize,
+}
+
+/// Enter official statistics (per commune and quarter): every row is checked first and
+/// the whole set is written at once, or nothing.
+#[instrument(skip_all, fields(rows = rows.len()))]
+pub async fn set_official_statistics<S>(store: &S, rows: Vec<OfficialStatistics>) -> CoreResult<StatisticsImportReport>
+where
+    S: OrgUnitStore + OutcomeStore + ?Sized,
+{
+    if rows.is_empty() {
+        return Err(CoreError::invalid("statistics", "no rows"));
+    }
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let field = format!("statistics[{i}]");
+        let check = async {
+            row.check(&field)?;
+            require_commune(store, &row.commune_code, &format!("{field}.commune_code")).await?;
+            if !seen.insert((row.commune_code.clone(), row.year, row.quarter)) {
+                return Err(CoreError::invalid(
+                    field.clone(),
+                    "this commune and quarter is listed twice",
+                ));
+            }
+            Ok(())
+        };
+        if let Err(e) = check.await {
+            errors.push(RowError {
+                row: i + 1,
+                key: Some(format!("{} {}-Q{}", row.commune_code, row.year, row.quarter)),
+                reasons: vec![e.to_string()],
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::ImportRejected(errors));
+    }
+    let tallies: Vec<_> = rows.iter().flat_map(OfficialStatistics::tallies).collect();
+    store.set_tallies(&tallies).await?;
+    Ok(StatisticsImportReport { imported: rows.len() })
+}
+
+/// Read official statistics from CSV: header `commune_code,year,quarter,dossiers_online,
+/// dossiers_total,services_publicized,services_total` (a UTF-8 BOM is fine).
+pub fn parse_statistics_csv(text: &str) -> CoreResult<Vec<OfficialStatistics>> {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in reader.deserialize::<OfficialStatistics>().enumerate() {
+        match record {
+            Ok(r) => rows.push(r),
+            Err(e) => errors.push(RowError {
+                row: i + 1,
+                key: None,
+                reasons: vec![e.to_string()],
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::ImportRejected(errors));
+    }
+    Ok(rows)
+}

@@ -1,0 +1,216 @@
+//! Targets, quarterly reports and their snapshots.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::instrument;
+
+use crate::error::{CoreError, CoreResult};
+use crate::org::{OrgUnit, version_on};
+use crate::ports::{OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
+use crate::quarter::{Quarter, quarter_of};
+use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report};
+use crate::schedule::DEFAULT_TIME_ZONE;
+use crate::target::{TargetInput, TargetPlan, allocate};
+use crate::usecases::Actor;
+
+/// Check a report's year and quarter.
+pub fn check_quarter(year: i32, quarter: u8) -> CoreResult<Quarter> {
+    if !(2000..=2100).contains(&year) {
+        return Err(CoreError::invalid("year", "a year between 2000 and 2100"));
+    }
+    if !(1..=4).contains(&quarter) {
+        return Err(CoreError::invalid("quarter", "a quarter is 1 to 4"));
+    }
+    Ok(Quarter { year, quarter })
+}
+
+/// The quarter that ended last before `now` (local time): the one a summary reports.
+pub fn previous_quarter(now: DateTime<Utc>) -> Quarter {
+    let current = quarter_of(now, DEFAULT_TIME_ZONE);
+    if current.quarter == 1 {
+        Quarter {
+            year: current.year - 1,
+            quarter: 4,
+        }
+    } else {
+        Quarter {
+            year: current.year,
+            quarter: current.quarter - 1,
+        }
+    }
+}
+
+/// The last local day of a quarter.
+pub fn last_day(q: Quarter) -> NaiveDate {
+    q.next().first_day().pred_opt().unwrap_or(q.first_day())
+}
+
+/// A unit and every unit under it, as they were on `on`: the unit first, then its
+/// descendants level by level.
+pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
+    let versions = store.org_unit_versions(code).await?;
+    let root = version_on(&versions, Some(on))
+        .cloned()
+        .ok_or_else(|| CoreError::invalid("org", format!("no unit {code} existed on {on}")))?;
+    let mut units = vec![root];
+    let mut next = 0;
+    while next < units.len() {
+        let parent = units[next].code.clone();
+        next += 1;
+        let mut children: Vec<OrgUnit> = store
+            .org_unit_children(&parent)
+            .await?
+            .into_iter()
+            .filter(|u| u.is_valid_on(on) && u.code != parent)
+            .collect();
+        children.sort_by(|a, b| a.code.cmp(&b.code));
+        children.dedup_by(|a, b| a.code == b.code);
+        units.extend(children);
+    }
+    Ok(units)
+}
+
+/// Set a unit's targets for a year; each may be allocated to the units under it (as they
+/// are at the start of the year, or on the day the unit came to be). All are checked
+/// before any is written, and they are written at once.
+#[instrument(skip_all, fields(year, org = org_code, targets = inputs.len()))]
+pub async fn set_targets<S>(
+    store: &S,
+    year: i32,
+    org_code: &str,
+    inputs: Vec<TargetInput>,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> CoreResult<Vec<TargetPlan>>
+where
+    S: OrgUnitStore + TargetStore + ?Sized,
+{
+    check_quarter(year, 1)?;
+    if inputs.is_empty() {
+        return Err(CoreError::invalid("targets", "no targets"));
+    }
+    if inputs.len() > 50 {
+        return Err(CoreError::invalid("targets", "at most 50 targets at once"));
+    }
+    let versions = store.org_unit_versions(org_code).await?;
+    let year_start = Quarter { year, quarter: 1 }.first_day();
+    let year_end = last_day(Quarter { year, quarter: 4 });
+    // The version that existed during the year (the latest one, if several did).
+    let unit = versions
+        .iter()
+        .filter(|u| u.valid_from.is_none_or(|f| f <= year_end) && u.valid_until.is_none_or(|t| t >= year_start))
+        .max_by_key(|u| u.valid_from)
+        .ok_or_else(|| CoreError::not_found("unit", format!("{org_code} in {year}")))?;
+    let on = unit.valid_from.map_or(year_start, |f| f.max(year_start));
+    let mut plans = Vec::new();
+    let mut metrics = std::collections::HashSet::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let field = format!("targets[{i}]");
+        if !metrics.insert(input.metric.clone()) {
+            return Err(CoreError::invalid(
+                format!("{field}.metric"),
+                format!("{} is set twice", input.metric),
+            ));
+        }
+        let plan = input.into_plan(year, org_code, &field, now, actor.subject.clone())?;
+        if let Some(how) = &input.allocate {
+            let children: Vec<String> = unit_tree(store, org_code, on)
+                .await?
+                .into_iter()
+                .filter(|u| u.parent_code.as_deref() == Some(org_code))
+                .map(|u| u.code)
+                .collect();
+            plans.extend(allocate(&plan, &children, how, &format!("{field}.allocate"))?);
+        }
+        plans.push(plan);
+    }
+    store.put_targets(&plans).await?;
+    tracing::info!(year, org = org_code, written = plans.len(), "targets set");
+    Ok(plans)
+}
+
+/// A unit's targets for a year, and those allocated to the units directly under it.
+pub async fn targets_of<S: TargetStore + ?Sized>(store: &S, year: i32, org_code: &str) -> CoreResult<Vec<TargetPlan>> {
+    let mut targets: Vec<TargetPlan> = store
+        .year_targets(year)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.org_code == org_code
+                || matches!(&t.source, crate::target::TargetSource::Allocated { from, .. } if from == org_code)
+        })
+        .collect();
+    targets.sort_by(|a, b| {
+        (a.org_code != org_code, &a.org_code, &a.metric).cmp(&(b.org_code != org_code, &b.org_code, &b.metric))
+    });
+    Ok(targets)
+}
+
+/// Build the quarterly report of a unit from the tallies and targets.
+#[instrument(skip_all, fields(org = org_code, year, quarter))]
+pub async fn quarterly_report<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    quarter: u8,
+    now: DateTime<Utc>,
+) -> CoreResult<QuarterlyReport>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+{
+    let q = check_quarter(year, quarter)?;
+    let units = unit_tree(store, org_code, last_day(q)).await?;
+    let tallies = store.year_tallies(year, quarter).await?;
+    let targets = store.year_targets(year).await?;
+    Ok(build_quarterly_report(&ReportInput {
+        units: &units,
+        year,
+        quarter,
+        tallies: &tallies,
+        targets: &targets,
+        generated_at: now,
+    }))
+}
+
+/// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.
+#[instrument(skip_all, fields(org = org_code, year, quarter, trigger))]
+pub async fn take_snapshot<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    quarter: u8,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<ReportSnapshot>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + SnapshotStore + ?Sized,
+{
+    let report = quarterly_report(store, org_code, year, quarter, now).await?;
+    let mut tries = 0;
+    loop {
+        let latest = store.snapshot_revisions(org_code, year, quarter).await?;
+        let snapshot = ReportSnapshot {
+            org_code: org_code.to_string(),
+            year,
+            quarter,
+            revision: latest.last().map_or(1, |(r, _)| r + 1),
+            created_at: now,
+            trigger: trigger.to_string(),
+            report: report.clone(),
+        };
+        match store.insert_snapshot(&snapshot).await {
+            Ok(()) => {
+                tracing::info!(
+                    org = org_code,
+                    year,
+                    quarter,
+                    revision = snapshot.revision,
+                    "report snapshot taken"
+                );
+                return Ok(snapshot);
+            }
+            // Another run took this revision: take the next.
+            Err(CoreError::AlreadyExists { .. }) if tries < 5 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The report as an Excel workbook: one sheet per level (`Tỉnh`, `Huyện`, `Xã`) in the
+//! layout of [`HEADERS`], and a native bar chart of progress against the milestone on the
+//! district sheet (the commune sheet where the 2025 reform left no districts).
+//!
+//! Every sheet has its title in row 1 and the column titles in row 2 (0-based
+//! [`XLSX_TITLE_ROW`] and [`XLSX_HEADER_ROW`]), frozen with the code and name columns;
+//! report rows follow from row 3 ([`XLSX_FIRST_DATA_ROW`]) in the report's order.
+
+use outreach_core::org::Level;
+use outreach_core::outcome::MetricKind;
+use outreach_core::report::{QuarterlyReport, ReportRow, Unattributed};
+use rust_xlsxwriter::{
+    Chart, ChartDataLabel, ChartType, ColNum, Format, FormatAlign, FormatBorder, RowNum, Workbook, Worksheet, XlsxError,
+};
+
+use crate::{Cell, Figure, HEADERS, ReportExportError, cells, level_label, metric_label};
+
+/// Row (0-based) of each sheet's title, e.g. `Báo cáo quý 2/2025 — Tỉnh Bắc Ninh`.
+pub const XLSX_TITLE_ROW: RowNum = 0;
+/// Row (0-based) of the column titles of [`HEADERS`], which start in column A.
+pub const XLSX_HEADER_ROW: RowNum = 1;
+/// Row (0-based) of a sheet's first report row.
+pub const XLSX_FIRST_DATA_ROW: RowNum = 2;
+
+/// The metric the chart shows when it has a milestone.
+const CHART_METRIC: &str = "dossiers_supported";
+/// Column widths of [`HEADERS`], in characters.
+const WIDTHS: [f64; 17] = [
+    12.0, 30.0, 8.0, 14.0, 22.0, 44.0, 11.0, 11.0, 10.0, 10.0, 11.0, 11.0, 12.0, 11.0, 11.0, 17.0, 12.0,
+];
+/// The chart's data: unit names and percentages, one blank column right of the table.
+const CHART_NAME_COL: ColNum = HEADERS.len() as ColNum + 1;
+const CHART_VALUE_COL: ColNum = CHART_NAME_COL + 1;
+/// Name of the sheet of figures no current unit took over.
+const UNATTRIBUTED_SHEET: &str = "Chưa phân bổ";
+
+/// The cell formats of the workbook.
+struct Formats {
+    title: Format,
+    header: Format,
+    count: Format,
+    fraction: Format,
+    integer: Format,
+    percent: Format,
+}
+
+impl Formats {
+    fn new() -> Self {
+        Self {
+            title: Format::new().set_bold().set_font_size(14),
+            header: Format::new()
+                .set_bold()
+                .set_text_wrap()
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter)
+                .set_border(FormatBorder::Thin)
+                .set_background_color(0xD9E1F2),
+            count: Format::new().set_num_format("#,##0"),
+            fraction: Format::new().set_num_format("0.0%"),
+            integer: Format::new().set_num_format("#,##0"),
+            // The value is already a percentage (85.3 means 85.3 %), as in the CSV.
+            percent: Format::new().set_num_format("0.0"),
+        }
+    }
+}
+
+/// The report as an XLSX workbook: a sheet per level that has rows, in the order province,
+/// district, commune, then `Chưa phân bổ` when some figures belong to no current unit.
+///
+/// Counts, numerators and denominators show as whole numbers, ratios as percentages
+/// (the cell holds the fraction), `% so với mốc` with 1 decimal; a missing figure is a
+/// blank cell.
+pub fn to_xlsx(report: &QuarterlyReport) -> Result<Vec<u8>, ReportExportError> {
+    let formats = Formats::new();
+    let title = format!(
+        "Báo cáo quý {}/{} — {} (số liệu đến ngày {})",
+        report.quarter,
+        report.year,
+        report.org_name,
+        report.as_of.format("%d/%m/%Y")
+    );
+    let levels: Vec<Level> = [Level::Province, Level::District, Level::Commune]
+        .into_iter()
+        .filter(|&l| report.level_rows(l).next().is_some())
+        .collect();
+    let chart_level = [Level::District, Level::Commune]
+        .into_iter()
+        .find(|l| levels.contains(l));
+
+    let mut workbook = Workbook::new();
+    for level in levels {
+        let rows: Vec<&ReportRow> = report.level_rows(level).collect();
+        let mut sheet = level_sheet(level_label(level), &title, &rows, &formats)?;
+        if chart_level == Some(level) {
+            add_chart(&mut sheet, level, &rows, &formats)?;
+        }
+        workbook.push_worksheet(sheet);
+    }
+    if !report.unattributed.is_empty() {
+        workbook.push_worksheet(unattributed_sheet(&title, &report.unattributed, &formats)?);
+    }
+    Ok(workbook.save_to_buffer()?)
+}
+
+/// The sheet of one level: title, column titles, one line per row.
+fn level_sheet(name: &str, title: &str, rows: &[&ReportRow], formats: &Formats) -> Result<Worksheet, XlsxError> {
+    let mut sheet = Worksheet::new();
+    sheet.set_name(name)?;
+    sheet.write_string_with_format(XLSX_TITLE_ROW, 0, title, &formats.title)?;
+    for (col, (header, width)) in HEADERS.iter().zip(WIDTHS).enumerate() {
+        let col = col as ColNum;
+        sheet.write_string_with_format(XLSX_HEADER_ROW, col, *header, &formats.header)?;
+        sheet.set_column_width(col, width)?;
+    }
+    sheet.set_row_height(XLSX_HEADER_ROW, 32)?;
+    for (i, row) in rows.iter().enumerate() {
+        let r = XLSX_FIRST_DATA_ROW + i as RowNum;
+        for (col, cell) in cells(row).iter().enumerate() {
+            write_cell(&mut sheet, r, col as ColNum, cell, formats)?;
+        }
+    }
+    if !rows.is_empty() {
+        let last = XLSX_FIRST_DATA_ROW + rows.len() as RowNum - 1;
+        sheet.autofilter(XLSX_HEADER_ROW, 0, last, HEADERS.len() as ColNum - 1)?;
+    }
+    sheet.set_freeze_panes(XLSX_FIRST_DATA_ROW, 2)?;
+    Ok(sheet)
+}
+
+fn write_cell(sheet: &mut Worksheet, row: RowNum, col: ColNum, cell: &Cell<'_>, f: &Formats) -> Result<(), XlsxError> {
+    let (value, format) = match *cell {
+        Cell::Empty => return Ok(()),
+        Cell::Text(s) => {
+            sheet.write_string(row, col, s)?;
+            return Ok(());
+        }
+        Cell::Number(Figure::Count(v)) => (v, &f.count),
+        Cell::Number(Figure::Fraction(v)) => (v, &f.fraction),
+        Cell::Number(Figure::Integer(v)) => (v as f64, &f.integer),
+        Cell::Number(Figure::Percent(v)) => (v, &f.percent),
+    };
+    sheet.write_number_with_format(row, col, value, format)?;
+    Ok(())
+}
+
+/// Add a bar chart of `% so với mốc` per unit, over a two-column copy of the figures
+/// (unit name, percentage) right of the table: a metric's rows are not adjacent in it.
+fn add_chart(sheet: &mut Worksheet, level: Level, rows: &[&ReportRow], formats: &Formats) -> Result<(), XlsxError> {
+    let Some(metric) = chart_metric(rows) else {
+        return Ok(());
+    };
+    let units: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
+    let label = metric_label(metric);
+    sheet.write_string_with_format(XLSX_TITLE_ROW, CHART_NAME_COL, label, &formats.title)?;
+    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_NAME_COL, HEADERS[1], &formats.header)?;
+    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_VALUE_COL, HEADERS[14], &formats.header)?;
+    sheet.set_column_width(CHART_NAME_COL, 30)?;
+    sheet.set_column_width(CHART_VALUE_COL, 11)?;
+    for (i, unit) in units.iter().enumerate() {
+        let r = XLSX_FIRST_DATA_ROW + i as RowNum;
+        sheet.write_string(r, CHART_NAME_COL, &unit.name)?;
+        if let Some(p) = unit.percent_of_milestone {
+            sheet.write_number_with_format(r, CHART_VALUE_COL, p, &formats.percent)?;
+        }
+    }
+
+    let sheet_name = level_label(level);
+    let last = XLSX_FIRST_DATA_ROW + units.len() as RowNum - 1;
+    let mut chart = Chart::new(ChartType::Bar);
+    chart.title().set_name(&format!(
+        "Tiến độ {} theo {} (% so với mốc)",
+        lowercase_first(label),
+        lowercase_first(sheet_name)
+    ));
+    chart
+        .add_series()
+        .set_name(HEADERS[14])
+        .set_categories((sheet_name, XLSX_FIRST_DATA_ROW, CHART_NAME_COL, last, CHART_NAME_COL))
+        .set_values((sheet_name, XLSX_FIRST_DATA_ROW, CHART_VALUE_COL, last, CHART_VALUE_COL))
+        .set_data_label(ChartDataLabel::new().show_value().set_num_format("0.0"));
+    chart.legend().set_hidden();
+    // Units top to bottom in the table's order.
+    chart.y_axis().set_reverse();
+    chart.x_axis().set_name(HEADERS[14]).set_num_format("0").set_min(0);
+    chart
+        .set_width(720)
+        .set_height((120 + 28 * units.len()).clamp(320, 4000) as u32);
+    // Below the frozen rows, so scrolling does not split it.
+    sheet.insert_chart(XLSX_FIRST_DATA_ROW, CHART_VALUE_COL + 2, &chart)?;
+    Ok(())
+}
+
+/// The metric to chart: `dossiers_supported`, else the first count metric with a milestone.
+fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<&'a str> {
+    let has_milestone = |m: &str| rows.iter().any(|r| r.metric == m && r.milestone.is_some());
+    if has_milestone(CHART_METRIC) {
+        return Some(CHART_METRIC);
+    }
+    rows.iter()
+        .find(|r| r.kind == MetricKind::Count && r.milestone.is_some())
+        .map(|r| r.metric.as_str())
+}
+
+/// The sheet of figures of former units that no current unit took over.
+fn unattributed_sheet(title: &str, figures: &[Unattributed], formats: &Formats) -> Result<Worksheet, XlsxError> {
+    const COLUMNS: [(&str, f64); 5] = [
+        ("Mã đơn vị cũ", 14.0),
+        ("Quý", 8.0),
+        ("Chỉ tiêu (mã)", 22.0),
+        ("Chỉ tiêu", 44.0),
+        ("Giá trị", 11.0),
+    ];
+    let mut sheet = Worksheet::new();
+    sheet.set_name(UNATTRIBUTED_SHEET)?;
+    sheet.write_string_with_format(XLSX_TITLE_ROW, 0, title, &formats.title)?;
+    for (col, (header, width)) in COLUMNS.into_iter().enumerate() {
+        let col = col as ColNum;
+        sheet.write_string_with_format(XLSX_HEADER_ROW, col, header, &formats.header)?;
+        sheet.set_column_width(col, width)?;
+    }
+    for (i, u) in figures.iter().enumerate() {
+        let r = XLSX_FIRST_DATA_ROW + i as RowNum;
+        sheet.write_string(r, 0, &u.unit_code)?;
+        sheet.write_number(r, 1, u.quarter)?;
+        sheet.write_string(r, 2, &u.metric)?;
+        sheet.write_string(r, 3, metric_label(&u.metric))?;
+        sheet.write_number_with_format(r, 4, u.value as f64, &formats.integer)?;
+    }
+    sheet.set_freeze_panes(XLSX_FIRST_DATA_ROW, 0)?;
+    Ok(sheet)
+}
+
+/// `s` with its first letter in lower case: `Huyện` → `huyện`.
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_title_words_are_lower_case() {
+        assert_eq!(
+            lowercase_first("Hồ sơ trực tuyến được hỗ trợ"),
+            "hồ sơ trực tuyến được hỗ trợ"
+        );
+        assert_eq!(lowercase_first("Xã"), "xã");
+        assert_eq!(lowercase_first(""), "");
+    }
+}

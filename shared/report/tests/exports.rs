@@ -1,0 +1,391 @@
+//! The exports of a small hand-built report, read back: XLSX with calamine, CSV with
+//! `from_csv`, JSON with serde.
+
+use std::io::Cursor;
+
+use calamine::{Data, DataType, Range, Reader, Xlsx, open_workbook_from_rs};
+use chrono::{NaiveDate, TimeZone, Utc};
+use outreach_core::org::Level;
+use outreach_core::outcome::MetricKind;
+use outreach_core::report::{QuarterlyReport, ReportRow, Status, Unattributed};
+use outreach_report::{
+    HEADERS, XLSX_FIRST_DATA_ROW, XLSX_HEADER_ROW, XLSX_TITLE_ROW, from_csv, level_label, to_csv, to_json, to_xlsx,
+};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Columns of the shared layout the tests look at.
+const CODE: u32 = 0;
+const QUARTER: u32 = 6;
+const YTD: u32 = 7;
+const YTD_NUMERATOR: u32 = 10;
+const YTD_DENOMINATOR: u32 = 11;
+const TARGET: u32 = 12;
+const MILESTONE: u32 = 13;
+const PERCENT: u32 = 14;
+const STATUS: u32 = 15;
+/// The chart's data, one blank column right of the table.
+const CHART_NAME: u32 = 18;
+const CHART_VALUE: u32 = 19;
+
+fn unit(code: &str, name: &str, level: Level, parent: Option<&str>, metric: &str, kind: MetricKind) -> ReportRow {
+    ReportRow {
+        code: code.into(),
+        name: name.into(),
+        level,
+        parent_code: parent.map(Into::into),
+        metric: metric.into(),
+        kind,
+        quarter_value: None,
+        ytd_value: None,
+        quarter_numerator: None,
+        quarter_denominator: None,
+        ytd_numerator: None,
+        ytd_denominator: None,
+        target: None,
+        milestone: None,
+        percent_of_milestone: None,
+        status: None,
+    }
+}
+
+/// A count with a year's target whose second-quarter milestone is half of it.
+fn count(u: (&str, &str, Level, Option<&str>), metric: &str, quarter: i64, ytd: i64, target: f64) -> ReportRow {
+    let milestone = target * 0.5;
+    let percent = ytd as f64 / milestone * 100.0;
+    ReportRow {
+        quarter_value: Some(quarter as f64),
+        ytd_value: Some(ytd as f64),
+        target: Some(target),
+        milestone: Some(milestone),
+        percent_of_milestone: Some(percent),
+        status: Some(Status::of_percent(percent)),
+        ..unit(u.0, u.1, u.2, u.3, metric, MetricKind::Count)
+    }
+}
+
+/// The online-dossier ratio from its parts, against a milestone of 0.7 when `targeted`.
+fn ratio(u: (&str, &str, Level, Option<&str>), quarter: (i64, i64), ytd: (i64, i64), targeted: bool) -> ReportRow {
+    let divide = |(n, d): (i64, i64)| (d > 0).then(|| n as f64 / d as f64);
+    let mut row = ReportRow {
+        quarter_value: divide(quarter),
+        ytd_value: divide(ytd),
+        quarter_numerator: Some(quarter.0),
+        quarter_denominator: Some(quarter.1),
+        ytd_numerator: Some(ytd.0),
+        ytd_denominator: Some(ytd.1),
+        ..unit(u.0, u.1, u.2, u.3, "online_dossier_ratio", MetricKind::Ratio)
+    };
+    if targeted {
+        row.target = Some(0.8);
+        row.milestone = Some(0.7);
+        row.percent_of_milestone = row.ytd_value.map(|v| v / 0.7 * 100.0);
+        row.status = Some(row.percent_of_milestone.map_or(Status::NoData, Status::of_percent));
+    }
+    row
+}
+
+const PROVINCE: (&str, &str, Level, Option<&str>) = ("01", "Tỉnh Thử Nghiệm", Level::Province, None);
+const DISTRICT_1: (&str, &str, Level, Option<&str>) = ("001", "Huyện Một", Level::District, Some("01"));
+const DISTRICT_2: (&str, &str, Level, Option<&str>) = ("002", "Huyện Hai", Level::District, Some("01"));
+const COMMUNE_AN: (&str, &str, Level, Option<&str>) = ("00001", "Xã An", Level::Commune, Some("001"));
+const COMMUNE_BINH: (&str, &str, Level, Option<&str>) = ("00002", "Xã Bình", Level::Commune, Some("001"));
+const COMMUNE_CHAU: (&str, &str, Level, Option<&str>) = ("00003", "Xã Châu", Level::Commune, Some("002"));
+
+fn report(rows: Vec<ReportRow>) -> QuarterlyReport {
+    QuarterlyReport {
+        org_code: "01".into(),
+        org_name: "Tỉnh Thử Nghiệm".into(),
+        year: 2025,
+        quarter: 2,
+        as_of: NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
+        generated_at: Utc.with_ymd_and_hms(2025, 7, 1, 1, 2, 3).unwrap(),
+        tallies_read: 42,
+        rows,
+        unattributed: Vec::new(),
+    }
+}
+
+/// A province, two districts and three communes, unit by unit as the report orders them.
+fn province_report() -> QuarterlyReport {
+    let d = "dossiers_supported";
+    report(vec![
+        count(PROVINCE, d, 30, 112, 300.0),
+        ratio(PROVINCE, (49, 62), (121, 181), false),
+        count(DISTRICT_1, d, 20, 87, 180.0),
+        ratio(DISTRICT_1, (40, 50), (100, 145), true),
+        count(COMMUNE_AN, d, 12, 55, 100.0),
+        ratio(COMMUNE_AN, (40, 50), (70, 100), true),
+        count(COMMUNE_BINH, d, 8, 32, 80.0),
+        ratio(COMMUNE_BINH, (0, 0), (30, 45), true),
+        count(DISTRICT_2, d, 10, 25, 120.0),
+        ratio(DISTRICT_2, (9, 12), (21, 36), true),
+        count(COMMUNE_CHAU, d, 10, 25, 120.0),
+        ratio(COMMUNE_CHAU, (9, 12), (21, 36), true),
+    ])
+}
+
+/// After the 2025 reform: communes directly under the province.
+fn reformed_report() -> QuarterlyReport {
+    let d = "dossiers_supported";
+    let an = ("00001", "Xã An", Level::Commune, Some("01"));
+    let binh = ("00002", "Xã Bình", Level::Commune, Some("01"));
+    report(vec![
+        count(PROVINCE, d, 20, 87, 180.0),
+        ratio(PROVINCE, (40, 50), (100, 145), true),
+        count(an, d, 12, 55, 100.0),
+        ratio(an, (40, 50), (70, 100), true),
+        count(binh, d, 8, 32, 80.0),
+        ratio(binh, (0, 0), (30, 45), true),
+    ])
+}
+
+fn open(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
+    open_workbook_from_rs(Cursor::new(bytes)).expect("a readable workbook")
+}
+
+fn sheet(workbook: &mut Xlsx<Cursor<Vec<u8>>>, name: &str) -> Range<Data> {
+    workbook.worksheet_range(name).expect("the sheet")
+}
+
+fn text(range: &Range<Data>, row: u32, col: u32) -> String {
+    range
+        .get_value((row, col))
+        .and_then(|c| c.get_string())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn number(range: &Range<Data>, row: u32, col: u32) -> Option<f64> {
+    match range.get_value((row, col))? {
+        Data::Float(v) => Some(*v),
+        Data::Int(v) => Some(*v as f64),
+        _ => None,
+    }
+}
+
+fn is_blank(range: &Range<Data>, row: u32, col: u32) -> bool {
+    range.get_value((row, col)).is_none_or(|c| c.is_empty())
+}
+
+fn close(a: Option<f64>, b: f64, tolerance: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() <= tolerance)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn xlsx_has_a_sheet_per_level_with_vietnamese_headers_and_figures() {
+    let bytes = to_xlsx(&province_report()).unwrap();
+    assert!(contains(&bytes, "xl/charts/chart1.xml"), "the workbook has a chart");
+    assert!(!contains(&bytes, "xl/charts/chart2.xml"), "and only one");
+    // Only the second sheet, Huyện, has a drawing to hold it.
+    assert!(contains(&bytes, "xl/worksheets/_rels/sheet2.xml.rels"));
+    assert!(!contains(&bytes, "xl/worksheets/_rels/sheet1.xml.rels"));
+    assert!(!contains(&bytes, "xl/worksheets/_rels/sheet3.xml.rels"));
+
+    let mut workbook = open(bytes);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Huyện", "Xã"]);
+    for name in ["Tỉnh", "Huyện", "Xã"] {
+        let range = sheet(&mut workbook, name);
+        assert!(text(&range, XLSX_TITLE_ROW, 0).starts_with("Báo cáo quý 2/2025 — Tỉnh Thử Nghiệm"));
+        for (col, header) in HEADERS.iter().enumerate() {
+            assert_eq!(
+                text(&range, XLSX_HEADER_ROW, col as u32),
+                *header,
+                "{name} column {col}"
+            );
+        }
+    }
+
+    // Huyện Một's count, then its ratio, then Huyện Hai's.
+    let districts = sheet(&mut workbook, "Huyện");
+    let first = XLSX_FIRST_DATA_ROW;
+    assert_eq!(text(&districts, first, CODE), "001");
+    assert_eq!(text(&districts, first, 2), "Huyện");
+    assert_eq!(text(&districts, first, 5), "Hồ sơ trực tuyến được hỗ trợ");
+    assert_eq!(number(&districts, first, QUARTER), Some(20.0));
+    assert_eq!(number(&districts, first, YTD), Some(87.0));
+    assert_eq!(number(&districts, first, TARGET), Some(180.0));
+    assert_eq!(number(&districts, first, MILESTONE), Some(90.0));
+    assert!(close(number(&districts, first, PERCENT), 87.0 / 90.0 * 100.0, 1e-9));
+    assert_eq!(text(&districts, first, STATUS), "Có nguy cơ chậm");
+    assert_eq!(text(&districts, first, 16), "at_risk");
+    assert!(is_blank(&districts, first, YTD_NUMERATOR), "a count has no numerator");
+    assert_eq!(text(&districts, first + 1, 4), "online_dossier_ratio");
+    assert_eq!(number(&districts, first + 1, YTD_NUMERATOR), Some(100.0));
+    assert_eq!(number(&districts, first + 1, YTD_DENOMINATOR), Some(145.0));
+    assert!(close(number(&districts, first + 1, YTD), 100.0 / 145.0, 1e-12));
+    assert_eq!(text(&districts, first + 2, CODE), "002");
+    assert_eq!(number(&districts, first + 2, YTD), Some(25.0));
+
+    // The chart's data: one line per district.
+    assert_eq!(text(&districts, XLSX_HEADER_ROW, CHART_VALUE), "% so với mốc");
+    assert_eq!(text(&districts, first, CHART_NAME), "Huyện Một");
+    assert!(close(number(&districts, first, CHART_VALUE), 87.0 / 90.0 * 100.0, 1e-9));
+    assert_eq!(text(&districts, first + 1, CHART_NAME), "Huyện Hai");
+    assert!(is_blank(&districts, first + 2, CHART_NAME));
+
+    // The province's ratio has no target: blank cells, not zeros.
+    let province = sheet(&mut workbook, "Tỉnh");
+    assert_eq!(text(&province, first + 1, CODE), "01");
+    assert!(is_blank(&province, first + 1, TARGET));
+    assert!(is_blank(&province, first + 1, PERCENT));
+    assert!(is_blank(&province, first + 1, STATUS));
+    assert!(is_blank(&province, first, 3), "the root has no parent");
+
+    // A quarter with nothing to divide stays blank.
+    let communes = sheet(&mut workbook, "Xã");
+    assert_eq!(text(&communes, first + 3, CODE), "00002");
+    assert!(is_blank(&communes, first + 3, QUARTER));
+    assert!(close(number(&communes, first + 3, YTD), 30.0 / 45.0, 1e-12));
+    assert_eq!(text(&communes, first + 5, CODE), "00003");
+}
+
+#[test]
+fn xlsx_without_districts_charts_the_communes() {
+    let bytes = to_xlsx(&reformed_report()).unwrap();
+    assert!(contains(&bytes, "xl/charts/chart1.xml"));
+    assert!(
+        contains(&bytes, "xl/worksheets/_rels/sheet2.xml.rels"),
+        "on the second sheet, Xã"
+    );
+    let mut workbook = open(bytes);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã"]);
+    let communes = sheet(&mut workbook, "Xã");
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW, CHART_NAME), "Xã An");
+    assert!(close(number(&communes, XLSX_FIRST_DATA_ROW, CHART_VALUE), 110.0, 1e-9));
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_NAME), "Xã Bình");
+    assert!(close(
+        number(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_VALUE),
+        80.0,
+        1e-9
+    ));
+}
+
+#[test]
+fn xlsx_charts_another_count_when_dossiers_have_no_milestone() {
+    let mut r = reformed_report();
+    for row in r.rows.iter_mut().filter(|r| r.metric == "dossiers_supported") {
+        (row.target, row.milestone, row.percent_of_milestone, row.status) = (None, None, None, None);
+    }
+    r.rows.push(count(
+        ("00001", "Xã An", Level::Commune, Some("01")),
+        "youth_trained",
+        5,
+        30,
+        40.0,
+    ));
+    let mut workbook = open(to_xlsx(&r).unwrap());
+    let communes = sheet(&mut workbook, "Xã");
+    assert_eq!(
+        text(&communes, XLSX_TITLE_ROW, CHART_NAME),
+        "Lượt đoàn viên thanh niên được tập huấn"
+    );
+    assert!(close(number(&communes, XLSX_FIRST_DATA_ROW, CHART_VALUE), 150.0, 1e-9));
+}
+
+#[test]
+fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
+    let mut r = reformed_report();
+    for row in &mut r.rows {
+        (row.target, row.milestone, row.percent_of_milestone, row.status) = (None, None, None, None);
+    }
+    r.unattributed.push(Unattributed {
+        unit_code: "09999".into(),
+        quarter: 1,
+        metric: "dossiers_supported".into(),
+        value: 7,
+    });
+    let bytes = to_xlsx(&r).unwrap();
+    assert!(!contains(&bytes, "xl/charts/chart1.xml"));
+    let mut workbook = open(bytes);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Chưa phân bổ"]);
+    let unattributed = sheet(&mut workbook, "Chưa phân bổ");
+    assert_eq!(text(&unattributed, XLSX_FIRST_DATA_ROW, 0), "09999");
+    assert_eq!(number(&unattributed, XLSX_FIRST_DATA_ROW, 4), Some(7.0));
+}
+
+#[test]
+fn empty_report_still_makes_a_workbook() {
+    let bytes = to_xlsx(&report(Vec::new())).unwrap();
+    open(bytes);
+}
+
+#[test]
+fn csv_starts_with_a_bom_and_vietnamese_headers() {
+    let bytes = to_csv(&province_report());
+    assert!(bytes.starts_with(BOM));
+    let text = std::str::from_utf8(&bytes[BOM.len()..]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Mã đơn vị,Tên đơn vị,Cấp,Mã đơn vị cấp trên,Chỉ tiêu (mã),Chỉ tiêu,Quý,Lũy kế năm,Tử số quý,Mẫu số quý,\
+         Tử số lũy kế,Mẫu số lũy kế,Kế hoạch năm,Mốc quý,% so với mốc,Trạng thái,Mã trạng thái"
+    );
+    assert_eq!(lines.len(), 1 + province_report().rows.len());
+    assert_eq!(
+        lines[3],
+        "001,Huyện Một,Huyện,01,dossiers_supported,Hồ sơ trực tuyến được hỗ trợ,20,87,,,,,180,90,96.7,Có nguy cơ chậm,at_risk"
+    );
+    assert_eq!(
+        lines[4],
+        "001,Huyện Một,Huyện,01,online_dossier_ratio,\"Tỷ lệ hồ sơ trực tuyến mức độ 3, 4\",0.8,0.6897,40,50,100,145,0.8,0.7,98.5,Có nguy cơ chậm,at_risk"
+    );
+    assert_eq!(
+        lines[2],
+        "01,Tỉnh Thử Nghiệm,Tỉnh,,online_dossier_ratio,\"Tỷ lệ hồ sơ trực tuyến mức độ 3, 4\",0.7903,0.6685,49,62,121,181,,,,,"
+    );
+}
+
+#[test]
+fn csv_round_trips_every_row() {
+    let r = province_report();
+    let back = from_csv(&to_csv(&r)).unwrap();
+    assert_eq!(back.len(), r.rows.len());
+    let near = |a: Option<f64>, b: Option<f64>, tolerance: f64| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= tolerance,
+        (a, b) => a == b,
+    };
+    for (row, line) in r.rows.iter().zip(&back) {
+        let at = format!("{} {}", row.code, row.metric);
+        assert_eq!(line.code, row.code, "{at}");
+        assert_eq!(line.name, row.name, "{at}");
+        assert_eq!(line.level, level_label(row.level), "{at}");
+        assert_eq!(line.parent_code, row.parent_code, "{at}");
+        assert_eq!(line.metric, row.metric, "{at}");
+        assert_eq!(line.quarter_numerator, row.quarter_numerator, "{at}");
+        assert_eq!(line.quarter_denominator, row.quarter_denominator, "{at}");
+        assert_eq!(line.ytd_numerator, row.ytd_numerator, "{at}");
+        assert_eq!(line.ytd_denominator, row.ytd_denominator, "{at}");
+        // Counts come back exactly, ratios to 4 decimals, percentages to 1.
+        assert!(near(line.quarter_value, row.quarter_value, 5e-5), "{at}");
+        assert!(near(line.ytd_value, row.ytd_value, 5e-5), "{at}");
+        assert!(near(line.target, row.target, 5e-5), "{at}");
+        assert!(near(line.milestone, row.milestone, 5e-5), "{at}");
+        assert!(near(line.percent_of_milestone, row.percent_of_milestone, 0.05), "{at}");
+        assert_eq!(line.status.as_deref(), row.status.map(|s| s.as_str()), "{at}");
+        assert_eq!(line.status_label.as_deref(), row.status.map(|s| s.label()), "{at}");
+        if row.kind == MetricKind::Count {
+            assert_eq!(line.ytd_value, row.ytd_value, "{at}");
+        }
+    }
+    assert_eq!(back[1].metric_label, "Tỷ lệ hồ sơ trực tuyến mức độ 3, 4");
+}
+
+#[test]
+fn csv_with_a_bad_number_names_its_line_and_column() {
+    let csv = String::from_utf8(to_csv(&province_report())).unwrap();
+    let broken = csv.replacen(",20,87,", ",20,tám,", 1);
+    let err = from_csv(broken.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("line 4"), "{err}");
+    assert!(err.to_string().contains("Lũy kế năm"), "{err}");
+}
+
+#[test]
+fn json_round_trips() {
+    let r = province_report();
+    let back: QuarterlyReport = serde_json::from_slice(&to_json(&r)).unwrap();
+    assert_eq!(back, r);
+}

@@ -1,0 +1,233 @@
+//! Session records, tallies, targets and report snapshots on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use outreach_core::error::CoreResult;
+use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey};
+use outreach_core::ports::{OutcomeStore, SnapshotStore, TargetStore};
+use outreach_core::quarter::Quarter;
+use outreach_core::report::ReportSnapshot;
+use outreach_core::target::TargetPlan;
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, from_json, get_json, instant, is_unique_violation, stale, to_json};
+use crate::StoreError;
+
+#[async_trait]
+impl OutcomeStore for SqliteStore {
+    async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
+        let id = session_id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM session_records WHERE session_id = ?", &id))
+            .await
+    }
+
+    async fn save_session_record(&self, record: &SessionRecord, deltas: &[TallyDelta]) -> CoreResult<()> {
+        let record = record.clone();
+        let deltas = deltas.to_vec();
+        self.call(move |c| {
+            // A savepoint: the record and its tallies land together or not at all.
+            let tx = c.savepoint()?;
+            let n = if record.version == 1 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO session_records (session_id, version, data) VALUES (?, 1, ?)",
+                    params![record.session_id, to_json(&record)?],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE session_records SET version = ?, data = ? WHERE session_id = ? AND version = ?",
+                    params![
+                        record.version as i64,
+                        to_json(&record)?,
+                        record.session_id,
+                        record.version as i64 - 1
+                    ],
+                )?
+            };
+            if n != 1 {
+                return Ok(Err(stale("session record", &record.session_id)));
+            }
+            {
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = value + excluded.value",
+                )?;
+                for d in &deltas {
+                    add.execute(params![
+                        d.key.quarter.year,
+                        d.key.quarter.quarter,
+                        d.key.unit_code,
+                        d.key.metric,
+                        d.delta
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()> {
+        let tallies = tallies.to_vec();
+        self.call(move |c| {
+            let tx = c.savepoint()?;
+            {
+                let mut set = tx.prepare_cached(
+                    "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = excluded.value",
+                )?;
+                for t in &tallies {
+                    set.execute(params![
+                        t.key.quarter.year,
+                        t.key.quarter.quarter,
+                        t.key.unit_code,
+                        t.key.metric,
+                        t.value
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT quarter, unit_code, metric, value FROM tallies WHERE year = ? AND quarter <= ?
+                 ORDER BY quarter, unit_code, metric",
+            )?;
+            let rows = stmt.query_map(params![year, through_quarter], |r| {
+                Ok(Tally {
+                    key: TallyKey {
+                        quarter: Quarter {
+                            year,
+                            quarter: r.get(0)?,
+                        },
+                        unit_code: r.get(1)?,
+                        metric: r.get(2)?,
+                    },
+                    value: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TargetStore for SqliteStore {
+    async fn put_targets(&self, targets: &[TargetPlan]) -> CoreResult<()> {
+        let targets = targets.to_vec();
+        self.call(move |c| {
+            let tx = c.savepoint()?;
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO targets (year, org_code, metric, data) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (year, org_code, metric) DO UPDATE SET data = excluded.data",
+                )?;
+                for t in &targets {
+                    put.execute(params![t.year, t.org_code, t.metric, to_json(t)?])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn year_targets(&self, year: i32) -> CoreResult<Vec<TargetPlan>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM targets WHERE year = ? ORDER BY org_code, metric")?;
+            let rows = stmt.query_map([year], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for data in rows {
+                out.push(from_json(&data?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteStore {
+    async fn insert_snapshot(&self, snapshot: &ReportSnapshot) -> CoreResult<()> {
+        let s = snapshot.clone();
+        self.call(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO report_snapshots (org_code, year, quarter, revision, created_at, data)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    s.org_code,
+                    s.year,
+                    s.quarter,
+                    s.revision,
+                    instant(s.created_at),
+                    to_json(&s)?
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_unique_violation(&e) => Ok(Err(outreach_core::CoreError::AlreadyExists {
+                    entity: "report snapshot",
+                    id: format!("{} {}-Q{} revision {}", s.org_code, s.year, s.quarter, s.revision),
+                })),
+                Err(e) => Err(StoreError::from(e)),
+            }
+        })
+        .await?
+    }
+
+    async fn get_snapshot(
+        &self,
+        org_code: &str,
+        year: i32,
+        quarter: u8,
+        revision: Option<u32>,
+    ) -> CoreResult<Option<ReportSnapshot>> {
+        let org = org_code.to_string();
+        self.call(move |c| {
+            let data: Option<String> = c
+                .query_row(
+                    "SELECT data FROM report_snapshots WHERE org_code = ? AND year = ? AND quarter = ?
+                     AND (?4 IS NULL OR revision = ?4) ORDER BY revision DESC LIMIT 1",
+                    params![org, year, quarter, revision],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn snapshot_revisions(
+        &self,
+        org_code: &str,
+        year: i32,
+        quarter: u8,
+    ) -> CoreResult<Vec<(u32, DateTime<Utc>)>> {
+        let org = org_code.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT revision, created_at FROM report_snapshots WHERE org_code = ? AND year = ? AND quarter = ?
+                 ORDER BY revision",
+            )?;
+            let rows = stmt.query_map(params![org, year, quarter], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (rev, at) = row?;
+                let at = DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| StoreError::Decode(e.to_string()))?
+                    .with_timezone(&Utc);
+                out.push((rev, at));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

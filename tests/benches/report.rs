@@ -1,0 +1,206 @@
+//! What it costs to build the province's quarterly report from 10,000 and from 1,000,000
+//! attendance records over 192 communes: the report reads the running tallies only, so
+//! its time and the rows it reads must not grow with the records (target: ratio <= 1.2).
+//!
+//! `cargo bench -p outreach-tests --bench report`. Units come from
+//! `../shared/data/bacgiang_units.json` when it is there (1 province, 10 districts, 192
+//! communes), else from a generated province of the same shape.
+
+use std::collections::BTreeMap;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use outreach_core::campaign::{Campaign, CampaignInput, ScheduleSpec};
+use outreach_core::contact::Role;
+use outreach_core::org::{ImportValidity, Level, OrgUnit, parse_units_json};
+use outreach_core::outcome::{Attendee, SessionRecord, tally_deltas};
+use outreach_core::ports::{OrgUnitStore, OutcomeStore};
+use outreach_core::quarter::quarter_of;
+use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::session::Session;
+use outreach_core::usecases;
+use outreach_store::SqliteStore;
+
+const SESSIONS: usize = 1_000;
+const RUNS: usize = 20;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// The Bắc Giang list if present, else 10 districts of 19 or 20 communes.
+async fn load_units(store: &SqliteStore) -> Vec<String> {
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/bacgiang_units.json");
+    if let Ok(text) = std::fs::read_to_string(&real) {
+        usecases::import_org_units(store, parse_units_json(&text).unwrap(), ImportValidity::default())
+            .await
+            .unwrap();
+    } else {
+        let mut units = vec![OrgUnit {
+            code: "24".into(),
+            name: "Tỉnh Bắc Giang".into(),
+            level: Level::Province,
+            parent_code: None,
+            kind: None,
+            valid_from: None,
+            valid_until: None,
+            former_units: Vec::new(),
+        }];
+        for c in 0..192 {
+            let district = format!("2{:02}", c % 10);
+            if c < 10 {
+                units.push(OrgUnit {
+                    code: district.clone(),
+                    name: format!("Huyện {c}"),
+                    level: Level::District,
+                    parent_code: Some("24".into()),
+                    ..units[0].clone()
+                });
+            }
+            units.push(OrgUnit {
+                code: format!("07{c:03}"),
+                name: format!("Xã {c}"),
+                level: Level::Commune,
+                parent_code: Some(district),
+                ..units[0].clone()
+            });
+        }
+        store.put_org_units(&units).await.unwrap();
+    }
+    let tree = usecases::unit_tree(store, "24", "2026-12-31".parse().unwrap())
+        .await
+        .unwrap();
+    tree.into_iter()
+        .filter(|u| u.level == Level::Commune)
+        .map(|u| u.code)
+        .collect()
+}
+
+fn campaign() -> Campaign {
+    CampaignInput {
+        name: "Benchmark".into(),
+        description: None,
+        period: Period::new("2026-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap(),
+        target_units: vec![],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 120,
+        venues: Default::default(),
+        default_venue: Some("Nhà văn hoá".into()),
+        capacity: 5000,
+        min_staff: 0,
+        reminder_rules: vec![],
+        sms_unicode: false,
+        max_sms_segments: 2,
+    }
+    .into_campaign("cp_bench".into(), vec![], t("2026-01-01T00:00:00Z"))
+    .unwrap()
+}
+
+/// Record `records` attendees over 1,000 sessions spread over every commune and quarter,
+/// through the store's one write path (record + tallies in one transaction).
+async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
+    let c = campaign();
+    let year_start = t("2026-01-01T01:00:00Z");
+    for i in 0..SESSIONS {
+        let commune = &communes[i % communes.len()];
+        // Four quarters, round robin over the communes.
+        let day = ((i / communes.len()) % 4) as i64 * 91 + (i % 80) as i64;
+        let session = Session::materialise(&c, commune, year_start + Duration::days(day), year_start);
+        let attendees = records / SESSIONS + usize::from(i < records % SESSIONS);
+        let record = SessionRecord {
+            session_id: session.id.clone(),
+            campaign_id: c.id.clone(),
+            commune_code: commune.clone(),
+            quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
+            attendees: (0..attendees)
+                .map(|a| Attendee {
+                    contact_id: format!("ct_{i:04}_{a:05}"),
+                    role: if a % 10 == 0 { Role::Volunteer } else { Role::Citizen },
+                    walk_in: a % 7 == 0,
+                })
+                .collect(),
+            outcomes: BTreeMap::from([
+                ("dossiers_supported".to_string(), (attendees / 3) as u64),
+                ("accounts_created".to_string(), (attendees / 4) as u64),
+                ("youth_trained".to_string(), (attendees / 2) as u64),
+                ("cadres_trained".to_string(), (attendees / 20) as u64),
+            ]),
+            attendance_recorded_at: Some(session.ends_at),
+            outcomes_recorded_at: Some(session.ends_at),
+            updated_by: None,
+            updated_at: session.ends_at,
+            version: 1,
+        };
+        store
+            .save_session_record(&record, &tally_deltas(None, &record))
+            .await
+            .unwrap();
+    }
+}
+
+struct Measure {
+    records: usize,
+    tallies_read: usize,
+    units: usize,
+    median: StdDuration,
+}
+
+async fn measure(records: usize) -> Measure {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("report-bench.db")).unwrap();
+    let communes = load_units(&store).await;
+    let started = Instant::now();
+    seed(&store, &communes, records).await;
+    eprintln!(
+        "  seeded {records} attendance records in {SESSIONS} sessions over {} communes in {:.1} s",
+        communes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let now = t("2027-01-01T00:00:00Z");
+    // One run to warm the page cache, then the measured ones.
+    let warm = usecases::quarterly_report(&store, "24", 2026, 4, now).await.unwrap();
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let report = usecases::quarterly_report(&store, "24", 2026, 4, now).await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(report.tallies_read, warm.tallies_read);
+    }
+    times.sort();
+    let province = warm.row("24", "attendees").unwrap();
+    assert_eq!(province.ytd_value, Some(records as f64), "every record is counted");
+    Measure {
+        records,
+        tallies_read: warm.tallies_read,
+        units: warm.rows.iter().filter(|r| r.metric == "attendees").count(),
+        median: times[RUNS / 2],
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    println!("Province quarterly report (Q4, year to date) over SQLite, median of {RUNS} builds");
+    let small = measure(10_000).await;
+    let large = measure(1_000_000).await;
+    println!(
+        "{:>12} {:>14} {:>8} {:>14}",
+        "records", "tallies read", "units", "build (ms)"
+    );
+    for m in [&small, &large] {
+        println!(
+            "{:>12} {:>14} {:>8} {:>14.2}",
+            m.records,
+            m.tallies_read,
+            m.units,
+            m.median.as_secs_f64() * 1000.0
+        );
+    }
+    let time_ratio = large.median.as_secs_f64() / small.median.as_secs_f64();
+    let read_ratio = large.tallies_read as f64 / small.tallies_read as f64;
+    println!(
+        "ratio 1,000,000 / 10,000: time {time_ratio:.2}, tallies read {read_ratio:.2} (target <= 1.2); raw records read: 0"
+    );
+}
