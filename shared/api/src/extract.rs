@@ -51,6 +51,34 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
     })
 }
 
+/// An uploaded file: its content type (lower case) and its text, which must be UTF-8.
+pub struct TextUpload {
+    pub content_type: String,
+    pub text: String,
+}
+
+/// Read an uploaded text file (CSV or JSON) whole.
+pub async fn text_upload<S: Send + Sync>(req: Request, state: &S) -> Result<TextUpload, ApiError> {
+    let content_type = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bytes = body_bytes(req, state).await?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
+    Ok(TextUpload { content_type, text })
+}
+
+/// Read an uploaded CSV file; anything but `text/csv` is a 415 saying what to send.
+pub async fn csv_upload<S: Send + Sync>(req: Request, state: &S, what: &str) -> Result<String, ApiError> {
+    let upload = text_upload(req, state).await?;
+    if !upload.content_type.starts_with("text/csv") {
+        return Err(ApiError::UnsupportedMediaType(format!("send {what} as text/csv")));
+    }
+    Ok(upload.text)
+}
+
 /// Parse JSON, naming the path of the first bad field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {

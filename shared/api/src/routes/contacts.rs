@@ -1,15 +1,14 @@
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactImportReport};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery, body_bytes};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery, csv_upload};
 use crate::routes::List;
 use crate::{AppState, PageParams};
 
@@ -77,20 +76,8 @@ pub async fn import(
     req: Request,
 ) -> ApiResult<Json<ContactImportReport>> {
     caller.require_write()?;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("text/csv") {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the contact list as text/csv".into(),
-        ));
-    }
-    let bytes = body_bytes(req, &state).await?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
-    let rows = parse_contacts_csv(text)?;
+    let text = csv_upload(req, &state, "the contact list").await?;
+    let rows = parse_contacts_csv(&text)?;
     let report = usecases::import_contacts(state.store.as_ref(), rows, state.clock.now(), &caller.actor()).await?;
     Ok(Json(report))
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, body_bytes};
+use crate::extract::{ApiJson, ApiQuery, csv_upload};
 
 /// `PUT /v1/sessions/{id}/attendance`: the whole list; sending it again corrects it.
 #[utoipa::path(put, path = "/v1/sessions/{id}/attendance", tag = "outcomes", params(("id" = String, Path)),
@@ -100,18 +100,8 @@ pub async fn import_statistics(
     req: Request,
 ) -> ApiResult<Json<StatisticsImportReport>> {
     caller.require_write()?;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("text/csv") {
-        return Err(ApiError::UnsupportedMediaType("send the statistics as text/csv".into()));
-    }
-    let bytes = body_bytes(req, &state).await?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
-    let rows = usecases::parse_statistics_csv(text)?;
+    let text = csv_upload(req, &state, "the statistics").await?;
+    let rows = usecases::parse_statistics_csv(&text)?;
     Ok(Json(
         usecases::set_official_statistics(state.store.as_ref(), rows).await?,
     ))

@@ -1,6 +1,5 @@
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::header::CONTENT_TYPE;
 use chrono::NaiveDate;
 use outreach_core::org::{ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json};
 use outreach_core::ports::OrgUnitFilter;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiQuery, body_bytes};
+use crate::extract::{ApiQuery, TextUpload, text_upload};
 use crate::routes::List;
 use crate::{AppState, PageParams};
 
@@ -86,18 +85,11 @@ pub async fn import(
     req: Request,
 ) -> ApiResult<Json<ImportSummary>> {
     caller.require_write()?;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let bytes = body_bytes(req, &state).await?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
+    let TextUpload { content_type, text } = text_upload(req, &state).await?;
     let rows = if content_type.starts_with("application/json") {
-        parse_units_json(text)?
+        parse_units_json(&text)?
     } else if content_type.starts_with("text/csv") {
-        parse_units_csv(text)?
+        parse_units_csv(&text)?
     } else {
         return Err(ApiError::UnsupportedMediaType(
             "send the units as application/json or text/csv".into(),

@@ -577,8 +577,8 @@ impl DynamoStore {
         }
     }
 
-    /// Every item a query matches, following pages to the end.
-    async fn query_all<T: DeserializeOwned>(&self, q: Query) -> CoreResult<Vec<T>> {
+    /// Every raw item a query matches, following pages to the end.
+    async fn query_raw(&self, q: Query) -> Result<Vec<RawItem>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<RawItem> = None;
         loop {
@@ -596,14 +596,18 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(sdk)?;
-            for raw in resp.items.unwrap_or_default() {
-                out.push(decode(raw)?);
-            }
+            out.extend(resp.items.unwrap_or_default());
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Every item a query matches, following pages to the end.
+    async fn query_all<T: DeserializeOwned>(&self, q: Query) -> CoreResult<Vec<T>> {
+        let raws = self.query_raw(q).await?;
+        Ok(raws.into_iter().map(decode).collect::<Result<Vec<T>, _>>()?)
     }
 
     /// One page of a query: follows DynamoDB's own pages (1 MB, filters) until `limit`

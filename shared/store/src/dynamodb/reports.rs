@@ -94,31 +94,6 @@ impl DynamoStore {
         }
         Ok(())
     }
-
-    /// Every raw item of a key range, following pages to the end.
-    async fn query_raw(&self, q: Query) -> CoreResult<Vec<RawItem>> {
-        let mut out = Vec::new();
-        let mut start: Option<RawItem> = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(&q.key_condition)
-                .set_expression_attribute_names(Some(q.names.clone()))
-                .set_expression_attribute_values(Some(q.values.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            out.extend(resp.items.unwrap_or_default());
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
-    }
 }
 
 #[async_trait]
