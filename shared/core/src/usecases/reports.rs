@@ -103,6 +103,8 @@ where
     let on = unit.valid_from.map_or(year_start, |f| f.max(year_start));
     let mut plans = Vec::new();
     let mut metrics = std::collections::HashSet::new();
+    // The units under this one, read once when a target is allocated.
+    let mut children: Option<Vec<String>> = None;
     for (i, input) in inputs.iter().enumerate() {
         let field = format!("targets[{i}]");
         if !metrics.insert(input.metric.clone()) {
@@ -113,13 +115,20 @@ where
         }
         let plan = input.into_plan(year, org_code, &field, now, actor.subject.clone())?;
         if let Some(how) = &input.allocate {
-            let children: Vec<String> = unit_tree(store, org_code, on)
-                .await?
-                .into_iter()
-                .filter(|u| u.parent_code.as_deref() == Some(org_code))
-                .map(|u| u.code)
-                .collect();
-            plans.extend(allocate(&plan, &children, how, &format!("{field}.allocate"))?);
+            if children.is_none() {
+                let mut codes: Vec<String> = store
+                    .org_unit_children(org_code)
+                    .await?
+                    .into_iter()
+                    .filter(|u| u.is_valid_on(on) && u.code != org_code)
+                    .map(|u| u.code)
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                children = Some(codes);
+            }
+            let children = children.as_deref().unwrap_or_default();
+            plans.extend(allocate(&plan, children, how, &format!("{field}.allocate"))?);
         }
         plans.push(plan);
     }
