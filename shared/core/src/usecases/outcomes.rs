@@ -202,7 +202,6 @@ where
         }
         resolved.push(who);
     }
-    require_commune(store, &session.commune_code, "session").await?;
     let mut attendees = Vec::with_capacity(resolved.len());
     for who in resolved {
         attendees.push(match who {
