@@ -1414,15 +1414,7 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
     // The report, live, in three formats.
     let (status, report) = api.get("/v1/reports/quarterly?year=2026&quarter=4&org=24").await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    let row = |code: &str, metric: &str| {
-        report["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["code"] == code && r["metric"] == metric)
-            .cloned()
-            .unwrap()
-    };
+    let row = |code: &str, metric: &str| report_row(&report, code, metric);
     assert_eq!(row("07201", "dossiers_supported")["ytd_value"].as_f64(), Some(10.0));
     assert_eq!(row("07201", "leaflets")["ytd_value"].as_f64(), Some(40.0));
     assert_eq!(row("07201", "attendees")["ytd_value"].as_f64(), Some(2.0));
@@ -1501,27 +1493,26 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
         .get("/v1/reports/quarterly?year=2026&quarter=4&org=24&revision=1")
         .await;
     assert_eq!(status, StatusCode::OK);
-    let old_row = old["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["code"] == "07201" && r["metric"] == "dossiers_supported")
-        .unwrap()
-        .clone();
+    let old_row = report_row(&old, "07201", "dossiers_supported");
     assert_eq!(old_row["ytd_value"].as_f64(), Some(10.0));
     let (_, latest) = api
         .get("/v1/reports/quarterly?year=2026&quarter=4&org=24&revision=latest")
         .await;
-    let new_row = latest["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["code"] == "07201" && r["metric"] == "dossiers_supported")
-        .unwrap()
-        .clone();
+    let new_row = report_row(&latest, "07201", "dossiers_supported");
     assert_eq!(new_row["ytd_value"].as_f64(), Some(11.0));
     let (status, _) = api
         .get("/v1/reports/quarterly?year=2026&quarter=3&org=24&revision=latest")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The row of a unit and metric in a report answered as JSON.
+fn report_row(report: &Value, code: &str, metric: &str) -> Value {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == code && r["metric"] == metric)
+        .cloned()
+        .unwrap_or_else(|| panic!("no row {code} {metric} in {report}"))
 }

@@ -13,6 +13,42 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, from_json, get_json, instant, is_unique_violation, stale, to_json};
 use crate::StoreError;
 
+/// Whether a tally write moves the stored value or replaces it.
+#[derive(Clone, Copy)]
+enum Write {
+    Add,
+    Set,
+}
+
+/// Upsert tallies inside the caller's transaction.
+fn write_tallies<'a>(
+    tx: &rusqlite::Connection,
+    rows: impl Iterator<Item = (&'a TallyKey, i64)>,
+    how: Write,
+) -> Result<(), StoreError> {
+    let sql = match how {
+        Write::Add => {
+            "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = value + excluded.value"
+        }
+        Write::Set => {
+            "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = excluded.value"
+        }
+    };
+    let mut stmt = tx.prepare_cached(sql)?;
+    for (key, value) in rows {
+        stmt.execute(params![
+            key.quarter.year,
+            key.quarter.quarter,
+            key.unit_code,
+            key.metric,
+            value
+        ])?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl OutcomeStore for SqliteStore {
     async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
@@ -46,21 +82,7 @@ impl OutcomeStore for SqliteStore {
             if n != 1 {
                 return Ok(Err(stale("session record", &record.session_id)));
             }
-            {
-                let mut add = tx.prepare_cached(
-                    "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = value + excluded.value",
-                )?;
-                for d in &deltas {
-                    add.execute(params![
-                        d.key.quarter.year,
-                        d.key.quarter.quarter,
-                        d.key.unit_code,
-                        d.key.metric,
-                        d.delta
-                    ])?;
-                }
-            }
+            write_tallies(&tx, deltas.iter().map(|d| (&d.key, d.delta)), Write::Add)?;
             tx.commit()?;
             Ok(Ok(()))
         })
@@ -71,21 +93,7 @@ impl OutcomeStore for SqliteStore {
         let tallies = tallies.to_vec();
         self.call(move |c| {
             let tx = c.savepoint()?;
-            {
-                let mut set = tx.prepare_cached(
-                    "INSERT INTO tallies (year, quarter, unit_code, metric, value) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT (year, quarter, unit_code, metric) DO UPDATE SET value = excluded.value",
-                )?;
-                for t in &tallies {
-                    set.execute(params![
-                        t.key.quarter.year,
-                        t.key.quarter.quarter,
-                        t.key.unit_code,
-                        t.key.metric,
-                        t.value
-                    ])?;
-                }
-            }
+            write_tallies(&tx, tallies.iter().map(|t| (&t.key, t.value)), Write::Set)?;
             tx.commit()?;
             Ok(())
         })
