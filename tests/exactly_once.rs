@@ -549,7 +549,7 @@ async fn every_consenting_contact_gets_exactly_one_message_on_the_production_par
             .into_contact(format!("ct_{}_{i:04}", people.tag), at(SETUP), None)
             .unwrap();
         raws.push(items::encode(&items::contact(&c)).unwrap());
-        raws.push(items::encode(&items::phone_lock(&c)).unwrap());
+        raws.push(items::encode(&items::phone_lock(&c).unwrap()).unwrap());
         if let Some(address) = &c.email {
             raws.push(items::encode(&items::email_entry(&c, address)).unwrap());
         }

@@ -61,6 +61,13 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_SMS_GATEWAY_ID_FIELD", Need::On(&["sender"])),
     ("OUTREACH_JWT_SECRET", Need::On(&["api", "sender"])),
     ("OUTREACH_WEBHOOK_SECRET", Need::On(&["api"])),
+    ("OUTREACH_JWKS", Need::On(&["api"])),
+    (
+        "OUTREACH_JWKS_FILE",
+        Need::Local("on Lambda the document is in OUTREACH_JWKS"),
+    ),
+    ("OUTREACH_JWT_ISSUER", Need::On(&["api"])),
+    ("OUTREACH_JWT_AUDIENCE", Need::On(&["api"])),
     ("OUTREACH_PUBLIC_URL", Need::On(&["sender"])),
     ("OUTREACH_PLANNER_HORIZON_DAYS", Need::On(&["planner"])),
     ("OUTREACH_DELIVERY_RETENTION_DAYS", Need::On(&["sender"])),
@@ -392,6 +399,10 @@ const REQUIRED_PARAMETERS: &[(&str, &str)] = &[
         "https://cognito-idp.ap-southeast-1.amazonaws.com/ap-southeast-1_example",
     ),
     ("JwtAudience", "example-client-id"),
+    (
+        "JwtJwks",
+        r#"{"keys":[{"kty":"RSA","alg":"RS256","kid":"k1","n":"AQAB","e":"AQAB"}]}"#,
+    ),
 ];
 
 /// The `OUTREACH_*` variables the configuration code reads (string literals before its tests).

@@ -5,6 +5,10 @@ payloads (HTTP API v2 requests, EventBridge scheduled events, SQS batches), agai
 Creates units, contacts and a campaign over the API function, runs the planner, the
 dispatcher and the sender functions, and finds the reminders in moto's SES and SNS records
 (phase 1: SES + SNS) and in the SMTP server's Maildir (phase 2: SMTP). Fails loudly.
+
+Every process's output is kept under target/test-servers/logs/ (e2e-*.log; our crates log
+at debug), and every phone number and email address the run creates is listed in
+e2e-known.txt, for scripts/pii_scan.py to check that none of them reached a log.
 """
 
 import datetime
@@ -30,6 +34,12 @@ MAILDIR = os.environ["OUTREACH_TEST_MAILDIR"]
 SMTP_HOST, SMTP_PORT = os.environ["OUTREACH_TEST_SMTP"].split(":")
 RUN = uuid.uuid4().hex[:8]
 SECRET = "lambda-e2e-secret-of-at-least-32-bytes"
+LOGS = os.path.join(ROOT, "target", "test-servers", "logs")
+KNOWN = os.path.join(LOGS, "e2e-known.txt")
+# Everything our crates can log; the HTTP spans (tower_http) show each request's URI.
+OUR_CRATES = ["outreach", "outreach_core", "outreach_store", "outreach_api", "outreach_app", "outreach_notify",
+              "outreach_report", "api", "planner", "dispatcher", "sender", "quarterly_summary", "tower_http"]
+RUST_LOG = ",".join(["info"] + [f"{crate}=debug" for crate in OUR_CRATES])
 FROM = "nhac-lich@doanthanhnien.example.vn"
 
 
@@ -46,6 +56,28 @@ def free_port():
     return port
 
 
+def log_file(name):
+    """An output file under LOGS, for the PII scan; appended to across a run."""
+    return open(os.path.join(LOGS, f"e2e-{name}.log"), "a", encoding="utf-8")
+
+
+def start_logs():
+    """Drop the previous run's output, so the scan reads this run only."""
+    os.makedirs(LOGS, exist_ok=True)
+    for name in os.listdir(LOGS):
+        if name.startswith("e2e-"):
+            os.remove(os.path.join(LOGS, name))
+
+
+def create_contact(watch, token, body):
+    """POST a contact, listing its phone and email as known personal data first."""
+    with open(KNOWN, "a", encoding="utf-8") as f:
+        f.write(f"{body['phone']}\n")
+        if body.get("email"):
+            f.write(f"{body['email']}\n")
+    return watch.api("POST", "/v1/contacts", token, body)
+
+
 def fixture(name, **values):
     with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
         text = f.read()
@@ -58,10 +90,12 @@ def fixture(name, **values):
 class Watch:
     """`cargo lambda watch` on 127.0.0.1 with the functions' environment."""
 
-    def __init__(self, env):
+    def __init__(self, env, phase):
         self.port = free_port()
         self.env = env
-        self.log = open(os.path.join(ROOT, "target", "test-servers", f"lambda-watch-{self.port}.log"), "w")
+        self.log = log_file(f"lambda-watch-{phase}")
+        # The invocations' own output; their stdout is the function's answer (data, not logs).
+        self.invoke_log = log_file(f"lambda-invoke-{phase}")
         self.proc = subprocess.Popen(
             [CARGO_LAMBDA, "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -85,6 +119,7 @@ class Watch:
              "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port), "--output-format", "json"],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900,
         )
+        self.invoke_log.write(out.stderr)
         if out.returncode != 0:
             fail(f"invoke {function} failed: {out.stderr[-2000:]}")
         return json.loads(out.stdout)
@@ -111,6 +146,7 @@ class Watch:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+        self.invoke_log.close()
 
 
 def daytime_zone(now):
@@ -161,6 +197,7 @@ def main():
     for path in [OUTREACH, CARGO_LAMBDA]:
         if not os.access(path, os.X_OK):
             fail(f"{path} is missing")
+    start_logs()
     now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
     session = now + datetime.timedelta(hours=3)
     due = session - datetime.timedelta(hours=1)
@@ -172,12 +209,16 @@ def main():
     base_env = dict(os.environ, OUTREACH_STORE=f"dynamodb:{table}", OUTREACH_QUEUE_URL=queue_url,
                     OUTREACH_JWT_SECRET=SECRET, OUTREACH_WEBHOOK_SECRET="e2e-webhook", OUTREACH_EMAIL_FROM=FROM,
                     OUTREACH_SMS="sns", OUTREACH_PUBLIC_URL="https://outreach.example.vn",
-                    AWS_LAMBDA_LOG_FORMAT="json", RUST_LOG="info")
-    subprocess.run([OUTREACH, "store", "init", "--store", f"dynamodb:{table}"], check=True, env=base_env)
-    token = subprocess.check_output([OUTREACH, "token", "--role", "admin", "--org", "24"], env=base_env, text=True).strip()
+                    AWS_LAMBDA_LOG_FORMAT="json", RUST_LOG=RUST_LOG)
+    with log_file("outreach") as log:
+        subprocess.run([OUTREACH, "store", "init", "--store", f"dynamodb:{table}"], check=True, env=base_env,
+                       stdout=log, stderr=subprocess.STDOUT)
+        # The token is stdout; only the command's logs go to the file.
+        token = subprocess.check_output([OUTREACH, "token", "--role", "admin", "--org", "24"], env=base_env, text=True,
+                                        stderr=log).strip()
 
     # Phase 1: email by SES, SMS by SNS.
-    watch = Watch(dict(base_env, OUTREACH_EMAIL="ses"))
+    watch = Watch(dict(base_env, OUTREACH_EMAIL="ses"), "phase1")
     try:
         units = [
             {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": None},
@@ -188,10 +229,10 @@ def main():
         print("import:", watch.api("POST", "/v1/org-units:import", token, units))
         consent = [{"channel": "sms", "method": "paper_form", "wording_version": "v1"},
                    {"channel": "email", "method": "web_form", "wording_version": "v1"}]
-        ses_contact = watch.api("POST", "/v1/contacts", token, {
+        ses_contact = create_contact(watch, token, {
             "role": "citizen", "name": "Nguyễn Văn An", "commune_code": "07441", "phone": "0358 100 001",
             "email": f"an.{RUN}@example.vn", "consents": consent})
-        watch.api("POST", "/v1/contacts", token, {
+        create_contact(watch, token, {
             "role": "citizen", "name": "Trần Thị Bình", "commune_code": "07441", "phone": "0358 100 002"})
         campaign = watch.api("POST", "/v1/campaigns", token, campaign_body("Thứ Bảy dịch vụ công", session, zone, "07441"))
         watch.api("POST", f"/v1/campaigns/{campaign['id']}:activate", token)
@@ -220,9 +261,10 @@ def main():
 
     # Phase 2: email by SMTP (the local server's Maildir).
     session2 = session + datetime.timedelta(minutes=30)
-    watch = Watch(dict(base_env, OUTREACH_EMAIL="smtp", OUTREACH_SMTP_HOST=SMTP_HOST, OUTREACH_SMTP_PORT=SMTP_PORT))
+    watch = Watch(dict(base_env, OUTREACH_EMAIL="smtp", OUTREACH_SMTP_HOST=SMTP_HOST, OUTREACH_SMTP_PORT=SMTP_PORT),
+                  "phase2")
     try:
-        watch.api("POST", "/v1/contacts", token, {
+        create_contact(watch, token, {
             "role": "citizen", "name": "Lê Minh Chi", "commune_code": "07228", "phone": "0358 100 003",
             "email": f"chi.{RUN}@example.vn", "consents": [{"channel": "email", "method": "web_form", "wording_version": "v1"}]})
         campaign2 = watch.api("POST", "/v1/campaigns", token, campaign_body("Ngày hội dịch vụ công", session2, zone, "07228"))
@@ -232,7 +274,7 @@ def main():
         send_pending(watch, sqs, queue_url)
         # The quarterly summary, as EventBridge runs it at 07:00 local on the first day of
         # the next quarter: a snapshot of the province, emailed to its planner.
-        watch.api("POST", "/v1/contacts", token, {
+        create_contact(watch, token, {
             "role": "planner", "name": "Bí thư Tỉnh đoàn", "commune_code": "24", "phone": "0358 100 024",
             "email": f"tinhdoan.{RUN}@example.vn"})
         quarter = (now.month - 1) // 3 + 1

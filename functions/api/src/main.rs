@@ -8,7 +8,7 @@ use outreach_core::ports::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::tracing::init_default_subscriber_with_writer(outreach_app::logging::redacted_stdout);
     let config = Config::from_env(None)?;
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();

@@ -4,7 +4,7 @@ use outreach_app::{App, Config, DeliveryQueue, lambda::scheduled_time};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::tracing::init_default_subscriber_with_writer(outreach_app::logging::redacted_stdout);
     let app = App::build(Config::from_env(None)?, None).await?;
     if !matches!(app.queue, DeliveryQueue::Sqs(_)) {
         return Err("OUTREACH_QUEUE_URL is not set: the dispatcher needs the SQS delivery queue".into());

@@ -122,7 +122,8 @@ fn read_or_create_key(path: &PathBuf) -> Result<Vec<u8>> {
     }
 }
 
-/// Human-readable logs, filtered by `RUST_LOG` (default `default_level`).
+/// Human-readable logs on stderr with phone numbers and emails masked, filtered by
+/// `RUST_LOG` (default `default_level`).
 pub fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -130,6 +131,6 @@ pub fn init_tracing(default_level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(outreach_app::logging::redacted_stderr)
         .init();
 }

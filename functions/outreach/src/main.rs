@@ -134,7 +134,7 @@ async fn main() -> std::process::ExitCode {
     match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", outreach_core::privacy::redact(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -6,7 +6,7 @@ use outreach_app::{App, Config, lambda::handle_sqs};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::tracing::init_default_subscriber_with_writer(outreach_app::logging::redacted_stdout);
     let config = Config::from_env(None)?;
     let auth = config.auth(None).ok();
     let app = App::build(config, auth.as_ref()).await?;

@@ -1,20 +1,34 @@
-//! Bearer tokens: HS256 JWTs minted locally by `outreach token`; on AWS the HTTP API's
-//! authorizer has verified them already, and the router still checks their claims.
+//! Bearer tokens: JWTs signed by an identity provider (RS256, public keys from a JWKS
+//! document) or, locally, HS256 ones minted by `outreach token`. On AWS the HTTP API's
+//! authorizer has verified them already; the router still checks signature and claims.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use outreach_core::CoreError;
+use outreach_core::ports::Store;
+
 use crate::AppState;
-use crate::error::ApiError;
+use crate::access::Foreign;
+use crate::error::{ApiError, ApiResult};
 
 /// Issuer of locally minted tokens.
 pub const LOCAL_ISSUER: &str = "outreach-local";
-/// Audience every token must name.
+/// Audience of locally minted tokens (an identity provider's is configured).
 pub const AUDIENCE: &str = "outreach-api";
+/// Seconds of clock difference tolerated on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 30;
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,6 +45,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, for checks that must cover them all.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Planner, Role::CommuneOfficer, Role::Viewer];
+
     /// Parse a role name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -41,28 +58,69 @@ impl Role {
             _ => None,
         }
     }
+
+    /// The role's name in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Planner => "planner",
+            Self::CommuneOfficer => "commune_officer",
+            Self::Viewer => "viewer",
+        }
+    }
 }
 
-/// The claims of an outreach token.
+/// What the API takes from a verified token. An identity provider such as Cognito carries
+/// the role and unit as custom attributes (`custom:role`, `custom:org`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    #[serde(alias = "custom:role")]
     pub role: Role,
-    /// The unit the caller works for.
+    /// The unit the caller works for: their area.
+    #[serde(alias = "custom:org")]
     pub org: String,
-    pub iss: String,
-    pub aud: String,
-    pub iat: i64,
-    pub nbf: i64,
     pub exp: i64,
 }
 
-/// How tokens are checked (and, locally, minted).
+/// The claims of a locally minted token.
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    role: Role,
+    org: &'a str,
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+/// The keys API tokens are checked with.
+#[derive(Clone)]
+enum TokenKeys {
+    /// The shared secret (local use).
+    Hs256,
+    /// An identity provider's public keys (RS256 and the like), from a JWKS document.
+    Jwks(Arc<Vec<JwksKey>>),
+}
+
+#[derive(Clone)]
+struct JwksKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// How tokens are checked (and, locally, minted). The shared secret also signs unsubscribe
+/// links, whatever checks API tokens.
 #[derive(Clone)]
 pub struct AuthConfig {
+    keys: TokenKeys,
     decoding: DecodingKey,
     encoding: EncodingKey,
     issuer: String,
+    audience: String,
 }
 
 impl AuthConfig {
@@ -72,20 +130,63 @@ impl AuthConfig {
             return Err("the token secret must be at least 32 bytes".into());
         }
         Ok(Self {
+            keys: TokenKeys::Hs256,
             decoding: DecodingKey::from_secret(secret),
             encoding: EncodingKey::from_secret(secret),
             issuer: issuer.to_string(),
+            audience: AUDIENCE.to_string(),
+        })
+    }
+
+    /// Check API tokens with the public keys of a JWKS document (an identity provider's
+    /// `jwks.json`), issued by `issuer` for `audience`. Locally minted tokens are then
+    /// refused; the shared secret still signs unsubscribe links.
+    pub fn with_jwks(self, jwks_json: &str, issuer: &str, audience: &str) -> Result<Self, String> {
+        let set: JwkSet =
+            serde_json::from_str(jwks_json).map_err(|e| format!("the JWKS document is not valid: {e}"))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let algorithm = match jwk.common.key_algorithm {
+                Some(a) => Algorithm::from_str(&a.to_string())
+                    .map_err(|_| format!("the JWKS key algorithm {a} cannot sign tokens"))?,
+                None => match jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                    _ => continue,
+                },
+            };
+            if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                return Err("the JWKS document holds a shared (HS) key; only public keys belong there".into());
+            }
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("a JWKS key is not usable: {e}"))?;
+            keys.push(JwksKey {
+                kid: jwk.common.key_id.clone(),
+                algorithm,
+                key,
+            });
+        }
+        if keys.is_empty() {
+            return Err("the JWKS document has no usable public key".into());
+        }
+        if issuer.trim().is_empty() || audience.trim().is_empty() {
+            return Err("a JWKS needs the tokens' issuer and audience".into());
+        }
+        Ok(Self {
+            keys: TokenKeys::Jwks(Arc::new(keys)),
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            ..self
         })
     }
 
     /// Mint a token for `sub` with `role` over unit `org`, valid for `ttl` from `now`.
     pub fn mint(&self, sub: &str, role: Role, org: &str, now: DateTime<Utc>, ttl: chrono::Duration) -> String {
-        let claims = Claims {
-            sub: sub.to_string(),
+        let claims = MintedClaims {
+            sub,
             role,
-            org: org.to_string(),
-            iss: self.issuer.clone(),
-            aud: AUDIENCE.to_string(),
+            org,
+            iss: &self.issuer,
+            aud: &self.audience,
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: (now + ttl).timestamp(),
@@ -94,17 +195,50 @@ impl AuthConfig {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
-    /// Verify a token's signature, issuer, audience and validity window.
+    /// Verify a token's signature, issuer, audience and validity window (`exp`, and `nbf`
+    /// when present), and read its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[AUDIENCE]);
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is not a JWT"))?;
+        let (algorithm, key) = match &self.keys {
+            TokenKeys::Hs256 => (Algorithm::HS256, &self.decoding),
+            TokenKeys::Jwks(keys) => {
+                let key = keys
+                    .iter()
+                    .find(|k| k.algorithm == header.alg && (header.kid.is_none() || k.kid == header.kid))
+                    .ok_or_else(|| unauthorized("the token is not signed by a key this API trusts"))?;
+                (key.algorithm, &key.key)
+            }
+        };
+        if header.alg != algorithm {
+            return Err(unauthorized("the token is not signed by a key this API trusts"));
+        }
+        let mut validation = Validation::new(algorithm);
+        validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_nbf = true;
-        validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))
+            .map_err(|e| unauthorized(token_error(e.kind())))
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::Unauthorized(message.to_string())
+}
+
+/// Why a token was refused, in words (never the token itself).
+fn token_error(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidAudience => "the token is for another audience",
+        ErrorKind::InvalidIssuer => "the token is from another issuer",
+        ErrorKind::InvalidSignature => "the token's signature is wrong",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp, aud, iss, sub)",
+        ErrorKind::Json(_) => "the token's claims are not valid (sub, role and org are required)",
+        _ => "the token is not valid",
     }
 }
 
@@ -163,42 +297,150 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, and how their endpoint answers a request about
+/// another area.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Claims);
+pub struct Caller {
+    pub claims: Claims,
+    pub(crate) foreign: Foreign,
+}
 
 impl Caller {
-    /// Refuse read-only callers a change.
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.0.role == Role::Viewer {
-            return Err(ApiError::Forbidden("a viewer cannot change anything".into()));
-        }
-        Ok(())
+    pub fn role(&self) -> Role {
+        self.claims.role
     }
 
     /// The actor of a change, for the records that keep evidence of it.
     pub fn actor(&self) -> outreach_core::usecases::Actor {
         outreach_core::usecases::Actor {
-            subject: Some(self.0.sub.clone()),
+            subject: Some(self.claims.sub.clone()),
         }
     }
+
+    /// Whether unit `code` is in the caller's area: their own unit, or (except for a commune
+    /// officer) any unit under it in any version of the unit tree. A code no unit has is
+    /// let through, for the use case to answer that it is unknown.
+    pub async fn covers(&self, store: &dyn Store, code: &str) -> ApiResult<bool> {
+        let area = self.claims.org.as_str();
+        if code == area {
+            return Ok(true);
+        }
+        if self.claims.role == Role::CommuneOfficer {
+            return Ok(false);
+        }
+        let mut seen = HashSet::new();
+        let mut pending = vec![code.to_string()];
+        while let Some(unit) = pending.pop() {
+            if !seen.insert(unit.clone()) {
+                continue;
+            }
+            let versions = store.org_unit_versions(&unit).await?;
+            if versions.is_empty() && unit == code {
+                // A unit that does not exist holds nothing: the use case says it is unknown.
+                return Ok(true);
+            }
+            for version in versions {
+                match version.parent_code {
+                    Some(parent) if parent == area => return Ok(true),
+                    Some(parent) => pending.push(parent),
+                    None => {}
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Every unit in the caller's area: their unit and everything under it in any version of
+    /// the unit tree (a commune officer: their commune).
+    pub async fn area(&self, store: &dyn Store) -> ApiResult<HashSet<String>> {
+        let mut area = HashSet::from([self.claims.org.clone()]);
+        if self.claims.role == Role::CommuneOfficer {
+            return Ok(area);
+        }
+        let mut pending = vec![self.claims.org.clone()];
+        while let Some(unit) = pending.pop() {
+            for child in store.org_unit_children(&unit).await? {
+                if area.insert(child.code.clone()) {
+                    pending.push(child.code);
+                }
+            }
+        }
+        Ok(area)
+    }
+
+    /// Refuse a request about `entity` `id`, which lies in unit `code`, unless the unit is
+    /// in the caller's area.
+    pub async fn require_area(&self, store: &dyn Store, code: &str, entity: &'static str, id: &str) -> ApiResult<()> {
+        if self.covers(store, code).await? {
+            return Ok(());
+        }
+        Err(self.outside(entity, id))
+    }
+
+    /// The answer to a request about `entity` `id` outside the caller's area: 403, or,
+    /// where the endpoint hides what exists, the same 404 as for a missing one.
+    pub fn outside(&self, entity: &'static str, id: &str) -> ApiError {
+        match self.foreign {
+            Foreign::NotFound => ApiError::Core(CoreError::not_found(entity, id)),
+            Foreign::Forbidden => ApiError::Forbidden(format!(
+                "{entity} {id} is outside your area ({} {})",
+                self.claims.role.as_str(),
+                self.claims.org
+            )),
+        }
+    }
+
+    /// The first of `codes` (by position) naming a unit outside the caller's area; codes no
+    /// unit has are left for the use case to call unknown. Reads the area once.
+    pub async fn first_outside(&self, store: &dyn Store, codes: &[&str]) -> ApiResult<Option<usize>> {
+        let area = self.area(store).await?;
+        for (i, code) in codes.iter().enumerate() {
+            if !area.contains(*code) && !store.org_unit_versions(code).await?.is_empty() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Refuse unless every unit of `codes` is in the caller's area (403, naming the first).
+    pub async fn require_all(&self, store: &dyn Store, codes: &[String], field: &str) -> ApiResult<()> {
+        for code in codes {
+            if !self.covers(store, code).await? {
+                return Err(ApiError::Forbidden(format!(
+                    "{field}: unit {code} is outside your area ({} {})",
+                    self.claims.role.as_str(),
+                    self.claims.org
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The caller of a request, read from its bearer token.
+pub fn authenticate(headers: &HeaderMap, auth: &AuthConfig) -> ApiResult<Claims> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("send a bearer token (Authorization: Bearer …)".into()))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header is not a bearer token".into()))?;
+    auth.verify(token)
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("send a bearer token (Authorization: Bearer …)".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header is not a bearer token".into()))?;
-        state.auth.verify(token).map(Caller)
+    /// The caller the endpoint's guard authenticated (see `access`).
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("send a bearer token (Authorization: Bearer …)".into()))
     }
 }

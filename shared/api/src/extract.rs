@@ -67,6 +67,7 @@ pub async fn text_upload<S: Send + Sync>(req: Request, state: &S) -> Result<Text
         .to_ascii_lowercase();
     let bytes = body_bytes(req, state).await?;
     let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad("file", "the file is not UTF-8 text"))?;
+    check_upload(&text)?;
     Ok(TextUpload { content_type, text })
 }
 
@@ -87,20 +88,96 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message: "the request body is empty; send JSON".into(),
         });
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
+        field: None,
+        message: format!("malformed JSON: {e}"),
+    })?;
+    check_strings(&value, &mut String::new())?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
-            format!("malformed JSON: {inner}")
-        } else {
-            inner.to_string()
-        };
         ApiError::BadRequest {
             field: (path != ".").then_some(path),
-            message,
+            message: e.into_inner().to_string(),
         }
     })
+}
+
+/// Longest text a single JSON string may hold (templates are the longest fields there are).
+pub const MAX_TEXT_CHARS: usize = 10_000;
+/// Most lines an uploaded file may have.
+pub const MAX_UPLOAD_LINES: usize = 50_000;
+
+/// Whether `c` is a control character that has no place in text people type: every C0 and
+/// C1 control but tab, line feed and carriage return.
+fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Refuse strings (values and keys) that are too long or hold stray control characters,
+/// naming the field.
+fn check_strings(value: &serde_json::Value, path: &mut String) -> Result<(), ApiError> {
+    let check = |text: &str, path: &str| {
+        let field = if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.to_string()
+        };
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::bad(field, format!("longer than {MAX_TEXT_CHARS} characters")));
+        }
+        if let Some(c) = text.chars().find(|c| is_stray_control(*c)) {
+            return Err(ApiError::bad(
+                field,
+                format!("holds the control character U+{:04X}", c as u32),
+            ));
+        }
+        Ok(())
+    };
+    match value {
+        serde_json::Value::String(text) => check(text, path),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_strings(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                check(key, path)?;
+                check_strings(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuse an uploaded file with too many lines or stray control characters, naming the line.
+fn check_upload(text: &str) -> Result<(), ApiError> {
+    for (i, line) in text.lines().enumerate() {
+        if i >= MAX_UPLOAD_LINES {
+            return Err(ApiError::bad(
+                "file",
+                format!("more than {MAX_UPLOAD_LINES} lines: split the file"),
+            ));
+        }
+        if let Some(c) = line.chars().find(|c| is_stray_control(*c)) {
+            return Err(ApiError::bad(
+                "file",
+                format!("line {} holds the control character U+{:04X}", i + 1, c as u32),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A query string; bad values are a 400 naming the parameter.
@@ -111,6 +188,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        for (key, value) in form_urlencoded_parse(query) {
+            if value.chars().count() > 1024 {
+                return Err(ApiError::bad(key, "longer than 1024 characters"));
+            }
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                return Err(ApiError::bad(
+                    key,
+                    format!("holds the control character U+{:04X}", c as u32),
+                ));
+            }
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let path = e.path().to_string();

@@ -1,6 +1,8 @@
 //! The HTTP API of outreach. `router(state)` is served by `lambda_http` on AWS and by
 //! `axum::serve` on a laptop; no handler knows which.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -11,10 +13,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::MethodRouter;
 use outreach_core::ports::{Clock, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest, Store};
 use serde::Deserialize;
 
+pub use access::{Access, Endpoint, Foreign};
 pub use auth::{AuthConfig, Role};
 pub use error::{ApiError, ApiResult};
 pub use openapi::openapi;
@@ -33,71 +37,95 @@ pub struct AppState {
     pub webhook_secret: Option<String>,
 }
 
+/// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of
+/// its caller, and its handler. The router is built from this table, and the access tests
+/// walk it, so an endpoint cannot exist without declaring who may call it.
+#[rustfmt::skip]
+fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
+    use Access::{Anywhere, InArea, Public};
+    use Foreign::{Forbidden, NotFound};
+    use access::{ADMINS, OFFICERS, PLANNERS, READERS};
+    use axum::routing::{delete, get, post, put};
+    use routes::{campaigns, contacts, deliveries, inbound, reports, sessions, units};
+    let e = |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
+        (Endpoint { method, path, access }, handler)
+    };
+    vec![
+        e(Method::GET,    "/healthz",                           Public,                       get(routes::healthz)),
+        e(Method::GET,    "/openapi.json",                      Public,                       get(routes::openapi_json)),
+        e(Method::GET,    "/v1/org-units",                      Anywhere(READERS),            get(units::list)),
+        e(Method::POST,   "/v1/org-units:import",               Anywhere(ADMINS),             post(units::import)),
+        e(Method::GET,    "/v1/org-units/{code}",               Anywhere(READERS),            get(units::get_one)),
+        e(Method::GET,    "/v1/contacts",                       InArea(OFFICERS, Forbidden),  get(contacts::list)),
+        e(Method::POST,   "/v1/contacts",                       InArea(OFFICERS, Forbidden),  post(contacts::create)),
+        e(Method::POST,   "/v1/contacts:import",                InArea(OFFICERS, Forbidden),  post(contacts::import)),
+        e(Method::GET,    "/v1/contacts/{id}",                  InArea(OFFICERS, NotFound),   get(contacts::get_one)),
+        e(Method::DELETE, "/v1/contacts/{id}",                  InArea(PLANNERS, NotFound),   delete(contacts::erase)),
+        e(Method::GET,    "/v1/contacts/{id}/export",           InArea(OFFICERS, NotFound),   get(contacts::export)),
+        e(Method::POST,   "/v1/contacts/{id}/consents",         InArea(OFFICERS, NotFound),   post(contacts::add_consent)),
+        e(Method::POST,   "/v1/contacts/{id}/opt-out",          InArea(OFFICERS, NotFound),   post(contacts::opt_out)),
+        e(Method::GET,    "/v1/campaigns",                      InArea(PLANNERS, Forbidden),  get(campaigns::list)),
+        e(Method::POST,   "/v1/campaigns",                      InArea(PLANNERS, Forbidden),  post(campaigns::create)),
+        e(Method::GET,    "/v1/campaigns/{id}",                 InArea(PLANNERS, Forbidden),  get(campaigns::get_one)),
+        e(Method::POST,   "/v1/campaigns/{id}:{action}",        InArea(PLANNERS, Forbidden),  post(campaigns::action)),
+        e(Method::GET,    "/v1/campaigns/{id}/sessions",        InArea(OFFICERS, Forbidden),  get(campaigns::sessions)),
+        e(Method::POST,   "/v1/schedule:preview",               Anywhere(PLANNERS),           post(campaigns::preview)),
+        e(Method::GET,    "/v1/sessions/{id}",                  InArea(OFFICERS, Forbidden),  get(sessions::get_one)),
+        e(Method::POST,   "/v1/sessions/{id}:{action}",         InArea(PLANNERS, Forbidden),  post(sessions::action)),
+        e(Method::PUT,    "/v1/sessions/{id}/staff",            InArea(PLANNERS, Forbidden),  put(sessions::assign_staff)),
+        e(Method::GET,    "/v1/teams/{commune}",                InArea(OFFICERS, Forbidden),  get(sessions::get_team)),
+        e(Method::PUT,    "/v1/teams/{commune}",                InArea(PLANNERS, Forbidden),  put(sessions::put_team)),
+        e(Method::GET,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  get(reports::get_attendance)),
+        e(Method::PUT,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  put(reports::put_attendance)),
+        e(Method::GET,    "/v1/sessions/{id}/outcomes",         InArea(OFFICERS, Forbidden),  get(reports::get_outcomes)),
+        e(Method::PUT,    "/v1/sessions/{id}/outcomes",         InArea(OFFICERS, Forbidden),  put(reports::put_outcomes)),
+        e(Method::PUT,    "/v1/statistics",                     InArea(PLANNERS, Forbidden),  put(reports::put_statistics)),
+        e(Method::POST,   "/v1/statistics:import",              InArea(PLANNERS, Forbidden),  post(reports::import_statistics)),
+        e(Method::GET,    "/v1/targets/{year}/{org_code}",      InArea(READERS, Forbidden),   get(reports::get_targets)),
+        e(Method::PUT,    "/v1/targets/{year}/{org_code}",      InArea(PLANNERS, Forbidden),  put(reports::put_targets)),
+        e(Method::GET,    "/v1/reports/quarterly",              InArea(READERS, Forbidden),   get(reports::quarterly)),
+        e(Method::POST,   "/v1/reports/quarterly:snapshot",     InArea(PLANNERS, Forbidden),  post(reports::snapshot)),
+        e(Method::GET,    "/v1/reports/quarterly/snapshots",    InArea(READERS, Forbidden),   get(reports::snapshots)),
+        e(Method::GET,    "/v1/deliveries",                     InArea(PLANNERS, Forbidden),  get(deliveries::list)),
+        e(Method::GET,    "/v1/audit",                          Anywhere(ADMINS),             get(routes::audit::list)),
+        e(Method::POST,   "/v1/inbound/sms",                    Public,                       post(inbound::sms)),
+        e(Method::POST,   "/v1/inbound/email-events",           Public,                       post(inbound::email_events)),
+        e(Method::GET,    "/v1/inbound/unsubscribe",            Public,                       get(inbound::unsubscribe_page)),
+        e(Method::POST,   "/v1/inbound/unsubscribe",            Public,                       post(inbound::unsubscribe)),
+    ]
+}
+
+/// Every endpoint of the API and what it needs of its caller.
+pub fn endpoints() -> Vec<Endpoint> {
+    table().into_iter().map(|(endpoint, _)| endpoint).collect()
+}
+
+/// The path the router matches for a documented path: `{id}:{action}` is one segment,
+/// which the handler splits.
+fn route_path(path: &str) -> String {
+    path.replace("}:{action}", "}")
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/org-units", get(routes::units::list))
-        .route("/org-units:import", post(routes::units::import))
-        .route("/org-units/{code}", get(routes::units::get_one))
-        .route("/contacts", get(routes::contacts::list).post(routes::contacts::create))
-        .route("/contacts:import", post(routes::contacts::import))
-        .route("/contacts/{id}", get(routes::contacts::get_one))
-        .route("/contacts/{id}/consents", post(routes::contacts::add_consent))
-        .route("/contacts/{id}/opt-out", post(routes::contacts::opt_out))
-        .route(
-            "/campaigns",
-            get(routes::campaigns::list).post(routes::campaigns::create),
-        )
-        .route(
-            "/campaigns/{id}",
-            get(routes::campaigns::get_one).post(routes::campaigns::action),
-        )
-        .route("/campaigns/{id}/sessions", get(routes::campaigns::sessions))
-        .route("/schedule:preview", post(routes::campaigns::preview))
-        .route(
-            "/sessions/{id}",
-            get(routes::sessions::get_one).post(routes::sessions::action),
-        )
-        .route(
-            "/sessions/{id}/staff",
-            axum::routing::put(routes::sessions::assign_staff),
-        )
-        .route(
-            "/teams/{commune}",
-            get(routes::sessions::get_team).put(routes::sessions::put_team),
-        )
-        .route(
-            "/sessions/{id}/attendance",
-            get(routes::reports::get_record).put(routes::reports::put_attendance),
-        )
-        .route(
-            "/sessions/{id}/outcomes",
-            get(routes::reports::get_record).put(routes::reports::put_outcomes),
-        )
-        .route("/statistics", axum::routing::put(routes::reports::put_statistics))
-        .route("/statistics:import", post(routes::reports::import_statistics))
-        .route(
-            "/targets/{year}/{org_code}",
-            get(routes::reports::get_targets).put(routes::reports::put_targets),
-        )
-        .route("/reports/quarterly", get(routes::reports::quarterly))
-        .route("/reports/quarterly:snapshot", post(routes::reports::snapshot))
-        .route("/reports/quarterly/snapshots", get(routes::reports::snapshots))
-        .route("/deliveries", get(routes::deliveries::list))
-        .route("/inbound/sms", post(routes::inbound::sms))
-        .route("/inbound/email-events", post(routes::inbound::email_events))
-        .route(
-            "/inbound/unsubscribe",
-            get(routes::inbound::unsubscribe_page).post(routes::inbound::unsubscribe),
-        );
-    Router::new()
-        .route("/healthz", get(routes::healthz))
-        .route("/openapi.json", get(routes::openapi_json))
-        .nest("/v1", v1)
+    let mut router = Router::new();
+    for (endpoint, handler) in table() {
+        let path = route_path(endpoint.path);
+        let guard = axum::middleware::from_fn_with_state((state.clone(), endpoint), access::guard);
+        router = router.route(&path, handler.route_layer(guard));
+    }
+    router
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // A bug must not take the process down with it: a panic is answered 500 and logged.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panicked))
+        // The span names the path only: query strings carry webhook keys and unsubscribe tokens.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
         .with_state(state)
 }
 

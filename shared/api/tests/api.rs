@@ -1,27 +1,21 @@
 //! The real router on a real socket (127.0.0.1:0) over a SQLite file: every endpoint's
 //! happy path and the bad inputs a caller can send, answered 4xx with a useful message.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
-use outreach_api::{AppState, AuthConfig, Role};
+use outreach_api::{AuthConfig, Role};
 use outreach_core::jobs::run_planner;
-use outreach_core::ports::Clock;
 use outreach_store::SqliteStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"an-api-test-secret-of-at-least-32-bytes";
 const WEBHOOK_KEY: &str = "webhook-test-key";
-
-struct StepClock(Mutex<DateTime<Utc>>);
-
-impl Clock for StepClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct Api {
     base: String,
@@ -33,33 +27,19 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
 async fn spawn() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("api.db")).unwrap());
     let auth = AuthConfig::hs256(SECRET, LOCAL_ISSUER).unwrap();
-    let clock = Arc::new(StepClock(Mutex::new(t("2026-09-01T03:00:00Z"))));
-    let state = AppState {
-        store: store.clone(),
-        auth: auth.clone(),
-        clock: clock.clone(),
-        webhook_secret: Some(WEBHOOK_KEY.into()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, outreach_api::router(state)).await.unwrap() });
+    let clock = StepClock::at("2026-09-01T03:00:00Z");
+    let served = common::serve(auth.clone(), clock.clone(), Some(WEBHOOK_KEY)).await;
     let token = auth.mint("planner-1", Role::Admin, "24", Utc::now(), Duration::hours(1));
     Api {
-        base: format!("http://{addr}"),
+        base: served.base,
         http: reqwest::Client::new(),
         token,
-        store,
+        store: served.store,
         clock,
         auth,
-        _dir: dir,
+        _dir: served.dir,
     }
 }
 
@@ -1012,7 +992,7 @@ async fn sessions_are_cancelled_moved_and_staffed_from_the_commune_team() {
     assert_error(status, &body, StatusCode::CONFLICT, None, "cancelled");
 
     // Once a session has started it can no longer be changed.
-    *api.clock.0.lock().unwrap() = t("2026-10-04T02:30:00Z");
+    api.clock.set("2026-10-04T02:30:00Z");
     let (status, body) = api.post(&format!("/v1/sessions/{first}:cancel"), json!({})).await;
     assert_error(status, &body, StatusCode::CONFLICT, None, "already started");
     let (status, body) = api.get("/v1/sessions/ses_nope").await;
@@ -1304,7 +1284,7 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 
-    *api.clock.0.lock().unwrap() = t("2026-10-03T04:00:00Z");
+    api.clock.set("2026-10-03T04:00:00Z");
     let (status, record) = api.put(&attendance, body).await;
     assert_eq!(status, StatusCode::OK, "{record}");
     assert_eq!(record["attendees"].as_array().unwrap().len(), 2);

@@ -2,6 +2,8 @@
 //! a typed [`Config`] read once from the environment, and an [`App`] holding the adapters
 //! built once from it, with the job passes the binaries run.
 
+pub mod logging;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,8 +34,13 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// `OUTREACH_EMAIL`, `OUTREACH_SMS` and their settings (see `outreach-notify`).
     pub channels: ChannelConfig,
-    /// `OUTREACH_JWT_SECRET`: HS256 key of API and unsubscribe tokens.
+    /// `OUTREACH_JWT_SECRET`: HS256 key of unsubscribe links, and of API tokens unless a
+    /// JWKS is configured.
     pub jwt_secret: Option<String>,
+    /// `OUTREACH_JWKS` (the document) or `OUTREACH_JWKS_FILE` (its path): the identity
+    /// provider's public keys; API tokens are then checked with them (RS256), for
+    /// `OUTREACH_JWT_ISSUER` and `OUTREACH_JWT_AUDIENCE`.
+    pub jwks: Option<Jwks>,
     /// `OUTREACH_WEBHOOK_SECRET`: the key inbound webhooks must present.
     pub webhook_secret: Option<String>,
     /// `OUTREACH_PUBLIC_URL`: the API's public URL, for unsubscribe links in email.
@@ -46,6 +53,33 @@ pub struct Config {
     /// `OUTREACH_REPORT_ORGS`: comma-separated unit codes the quarterly summary reports
     /// on; empty: every province.
     pub report_orgs: Vec<String>,
+}
+
+/// An identity provider's token keys and the issuer and audience its tokens must name.
+#[derive(Debug, Clone)]
+pub struct Jwks {
+    pub document: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Jwks {
+    /// `OUTREACH_JWKS` or `OUTREACH_JWKS_FILE`, with the issuer and audience they need.
+    fn from_env() -> Result<Option<Self>> {
+        let document = match (var("OUTREACH_JWKS"), var("OUTREACH_JWKS_FILE")) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => bail!("set OUTREACH_JWKS or OUTREACH_JWKS_FILE, not both"),
+            (Some(document), None) => document,
+            (None, Some(path)) => {
+                std::fs::read_to_string(&path).with_context(|| format!("OUTREACH_JWKS_FILE={path}: cannot read it"))?
+            }
+        };
+        Ok(Some(Self {
+            document,
+            issuer: var("OUTREACH_JWT_ISSUER").context("OUTREACH_JWT_ISSUER must be set with a JWKS")?,
+            audience: var("OUTREACH_JWT_AUDIENCE").context("OUTREACH_JWT_AUDIENCE must be set with a JWKS")?,
+        }))
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -85,6 +119,7 @@ impl Config {
             queue_url: var("OUTREACH_QUEUE_URL"),
             channels,
             jwt_secret: var("OUTREACH_JWT_SECRET"),
+            jwks: Jwks::from_env()?,
             webhook_secret: var("OUTREACH_WEBHOOK_SECRET"),
             public_url: var("OUTREACH_PUBLIC_URL"),
             horizon: Duration::days(number("OUTREACH_PLANNER_HORIZON_DAYS", DEFAULT_HORIZON_DAYS, 1..=366)?),
@@ -111,6 +146,7 @@ impl Config {
             queue_url: None,
             channels: ChannelConfig::outbox(outbox),
             jwt_secret: None,
+            jwks: None,
             webhook_secret: None,
             public_url: None,
             horizon: Duration::days(DEFAULT_HORIZON_DAYS),
@@ -120,15 +156,22 @@ impl Config {
         }
     }
 
-    /// The token checker: HS256 with `OUTREACH_JWT_SECRET`, or with `fallback` (the local
-    /// key file) when it is unset.
+    /// The token checker: the JWKS when one is configured, else HS256 with
+    /// `OUTREACH_JWT_SECRET`, or with `fallback` (the local key file) when it is unset.
     pub fn auth(&self, fallback: Option<Vec<u8>>) -> Result<AuthConfig> {
         let secret = match (&self.jwt_secret, fallback) {
             (Some(s), _) => s.clone().into_bytes(),
             (None, Some(key)) => key,
             (None, None) => bail!("OUTREACH_JWT_SECRET is not set"),
         };
-        AuthConfig::hs256(&secret, LOCAL_ISSUER).map_err(anyhow::Error::msg)
+        let auth = AuthConfig::hs256(&secret, LOCAL_ISSUER).map_err(anyhow::Error::msg)?;
+        match &self.jwks {
+            None => Ok(auth),
+            Some(jwks) => auth
+                .with_jwks(&jwks.document, &jwks.issuer, &jwks.audience)
+                .map_err(anyhow::Error::msg)
+                .context("OUTREACH_JWKS"),
+        }
     }
 }
 

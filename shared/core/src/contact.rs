@@ -76,19 +76,43 @@ pub struct Contact {
     pub role: Role,
     pub name: String,
     pub commune_code: String,
-    pub phone: Phone,
+    /// None once the contact is erased.
+    pub phone: Option<Phone>,
     pub email: Option<String>,
-    /// Every consent ever given, oldest first (kept as evidence).
+    /// Every consent ever given, oldest first (kept as evidence, also after erasure).
     pub consents: Vec<Consent>,
     /// Every refusal ever made, oldest first (kept as evidence).
     pub opt_outs: Vec<OptOut>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the contact's personal data was erased at their request; the record stays as
+    /// an anonymous id behind the counts and the consent evidence.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every update.
     pub version: u64,
 }
 
 impl Contact {
+    /// The same contact without its personal data: name, phone number and email address.
+    /// Its id, commune, role and the evidence of consents and refusals stay.
+    pub fn erased(&self, now: DateTime<Utc>) -> Contact {
+        Contact {
+            name: String::new(),
+            phone: None,
+            email: None,
+            erased_at: Some(now),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The phone number, masked for logs and messages ("" once erased).
+    pub fn masked_phone(&self) -> String {
+        self.phone.as_ref().map(Phone::masked).unwrap_or_default()
+    }
+
     /// Whether the contact has a standing consent on `channel`: a consent newer than any
     /// refusal on it.
     pub fn has_consent(&self, channel: Channel) -> bool {
@@ -203,12 +227,13 @@ impl ContactInput {
             role: self.role,
             name,
             commune_code,
-            phone,
+            phone: Some(phone),
             email,
             consents,
             opt_outs: Vec::new(),
             created_at: now,
             updated_at: now,
+            erased_at: None,
             version: 1,
         })
     }

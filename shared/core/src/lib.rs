@@ -2,6 +2,7 @@
 //! volunteer teams; the rules they obey; the ports storage must offer; and the use cases
 //! and jobs built over them. Nothing here knows AWS, SQL or HTTP.
 
+pub mod audit;
 pub mod campaign;
 pub mod contact;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod org;
 pub mod outcome;
 pub mod phone;
 pub mod ports;
+pub mod privacy;
 pub mod quarter;
 pub mod reminder;
 pub mod report;

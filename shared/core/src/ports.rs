@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::audit::AuditEntry;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::contact::Channel;
 use crate::contact::{Contact, Role};
@@ -222,6 +223,15 @@ pub trait SnapshotStore: Send + Sync {
     -> CoreResult<Vec<(u32, DateTime<Utc>)>>;
 }
 
+/// The audit log, one partition per year.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Add an entry; entries are never changed.
+    async fn append_audit(&self, entry: &AuditEntry) -> CoreResult<()>;
+    /// A page of a year's entries, oldest first.
+    async fn list_audit(&self, year: i32, page: &PageRequest) -> CoreResult<Page<AuditEntry>>;
+}
+
 /// Everything the use cases need from storage.
 pub trait Store:
     OrgUnitStore
@@ -234,6 +244,7 @@ pub trait Store:
     + OutcomeStore
     + TargetStore
     + SnapshotStore
+    + AuditStore
 {
 }
 
@@ -248,6 +259,7 @@ impl<T> Store for T where
         + OutcomeStore
         + TargetStore
         + SnapshotStore
+        + AuditStore
 {
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Audience, Campaign, CampaignStatus, ReminderRule};
 use crate::contact::{Channel, Contact};
+use crate::phone::Phone;
 use crate::session::{Session, SessionStatus};
 
 /// Where a reminder job is.
@@ -230,6 +231,8 @@ pub enum Suppression {
     QuietHours,
     FrequencyCap,
     NotInAudience,
+    /// The contact's personal data was erased.
+    Erased,
 }
 
 impl Suppression {
@@ -247,6 +250,7 @@ impl Suppression {
             Self::QuietHours => "quiet_hours",
             Self::FrequencyCap => "frequency_cap",
             Self::NotInAudience => "not_in_audience",
+            Self::Erased => "erased",
         }
     }
 }
@@ -299,6 +303,9 @@ pub fn check_send_policy(p: &PolicyInput<'_>) -> Result<(), Suppression> {
     if !in_audience {
         return Err(Suppression::NotInAudience);
     }
+    if contact.erased_at.is_some() {
+        return Err(Suppression::Erased);
+    }
     if contact.has_opted_out(p.channel) {
         return Err(Suppression::OptedOut);
     }
@@ -306,7 +313,7 @@ pub fn check_send_policy(p: &PolicyInput<'_>) -> Result<(), Suppression> {
         return Err(Suppression::NoConsent);
     }
     match p.channel {
-        Channel::Sms if !contact.phone.is_mobile() => return Err(Suppression::NotMobile),
+        Channel::Sms if !contact.phone.as_ref().is_some_and(Phone::is_mobile) => return Err(Suppression::NotMobile),
         Channel::Email if contact.email.is_none() => return Err(Suppression::NoEmail),
         _ => {}
     }

@@ -106,8 +106,12 @@ impl CronSchedule {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
-        // `after` is exclusive, so start one second earlier to include `from` itself.
-        let start = (from - chrono::Duration::seconds(1)).with_timezone(&self.tz);
+        // `after` is exclusive, so start one second earlier to include `from` itself (at
+        // chrono's first instant there is no earlier one, nor an occurrence: cron starts in 1970).
+        let start = from
+            .checked_sub_signed(chrono::Duration::seconds(1))
+            .unwrap_or(from)
+            .with_timezone(&self.tz);
         let mut previous_wall_time = None;
         self.schedule
             .after(&start)
@@ -130,12 +134,17 @@ impl CronSchedule {
         self.occurrences_between(from, until)
     }
 
-    /// The next `count` occurrences strictly after `after`.
+    /// The next `count` occurrences strictly after `after`, as `occurrences_between` counts
+    /// them (a wall time repeated when clocks fall back is one session, at its first pass).
     pub fn next_sessions(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-        self.schedule
-            .after(&after.with_timezone(&self.tz))
+        // Past chrono's last instant there is nothing (the cron crate would panic adding a second).
+        let Some(from) = after.checked_add_signed(chrono::Duration::seconds(1)) else {
+            return Vec::new();
+        };
+        self.occurrences_between(from, DateTime::<Utc>::MAX_UTC)
+            // Inside a repeated hour, the first pass of the next wall time can lie before `after`.
+            .filter(|t| *t > after)
             .take(count)
-            .map(|t| t.with_timezone(&Utc))
             .collect()
     }
 }
@@ -321,6 +330,48 @@ mod tests {
                 "2026-11-30T07:30:00+07:00",
                 "2026-12-02T07:30:00+07:00",
                 "2026-12-07T07:30:00+07:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_and_last_days_chrono_knows_have_no_sessions_and_do_not_panic() {
+        // Both ends are valid JSON dates ("-262143-01-01", "+262142-12-31T23:59:59Z").
+        let s = CronSchedule::parse("0 8 * * 6", DEFAULT_TIME_ZONE).unwrap();
+        for (start, end) in [(NaiveDate::MIN, NaiveDate::MIN), (NaiveDate::MAX, NaiveDate::MAX)] {
+            let p = Period::new(start, end).unwrap();
+            assert_eq!(s.occurrences_in(&p).count(), 0, "{start}");
+        }
+        assert!(s.next_sessions(DateTime::<Utc>::MAX_UTC, 3).is_empty());
+        let last_whole_second = DateTime::<Utc>::MAX_UTC.with_nanosecond(0).unwrap();
+        assert!(s.next_sessions(last_whole_second, 3).is_empty());
+    }
+
+    #[test]
+    fn the_preview_around_a_repeated_hour_lists_each_wall_time_once_and_only_later_ones() {
+        // Berlin, Sunday 27 October 2024: 02:00–02:59 happens twice (00:00–00:59 and 01:00–01:59 UTC).
+        let s = CronSchedule::parse("*/30 * * * *", chrono_tz::Europe::Berlin).unwrap();
+        let preview = |after: &str| -> Vec<String> {
+            s.next_sessions(after.parse().unwrap(), 3)
+                .iter()
+                .map(|t| t.to_rfc3339())
+                .collect()
+        };
+        assert_eq!(
+            preview("2024-10-26T23:45:00Z"),
+            [
+                "2024-10-27T00:00:00+00:00",
+                "2024-10-27T00:30:00+00:00",
+                "2024-10-27T02:00:00+00:00"
+            ]
+        );
+        // 02:15 in the second pass: 02:30 already happened (00:30 UTC), so 03:00 comes next.
+        assert_eq!(
+            preview("2024-10-27T01:15:00Z"),
+            [
+                "2024-10-27T02:00:00+00:00",
+                "2024-10-27T02:30:00+00:00",
+                "2024-10-27T03:00:00+00:00"
             ]
         );
     }

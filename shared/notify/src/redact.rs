@@ -1,42 +1,18 @@
 //! Providers echo addresses and numbers in their error messages; these never reach logs.
 
-use outreach_core::contact::mask_email;
-use outreach_core::phone::mask_phone_digits;
-
 /// Longest provider text kept in an error message.
 const MAX_CHARS: usize = 300;
 
-/// `text` with every word that looks like an email address or a phone number masked,
-/// cut to a few hundred characters.
+/// `text` with every email address and phone number masked (by the one masking rule,
+/// [`outreach_core::privacy::redact`]), whitespace collapsed, cut to a few hundred characters.
 pub(crate) fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_CHARS));
-    for (i, word) in text.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(&redact_word(word));
-        if out.chars().count() > MAX_CHARS {
-            let cut: String = out.chars().take(MAX_CHARS).collect();
-            return cut + "…";
-        }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let out = outreach_core::privacy::redact(&words.join(" "));
+    if out.chars().count() > MAX_CHARS {
+        let cut: String = out.chars().take(MAX_CHARS).collect();
+        return cut + "…";
     }
     out
-}
-
-fn redact_word(word: &str) -> String {
-    let is_edge = |c: char| !(c.is_alphanumeric() || c == '+' || c == '@');
-    let core = word.trim_matches(is_edge);
-    if core.is_empty() {
-        return word.to_owned();
-    }
-    let masked = if core.contains('@') {
-        mask_email(core)
-    } else if core.chars().filter(char::is_ascii_digit).count() >= 7 {
-        mask_phone_digits(core)
-    } else {
-        return word.to_owned();
-    };
-    word.replacen(core, &masked, 1)
 }
 
 #[cfg(test)]

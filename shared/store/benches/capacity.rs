@@ -103,7 +103,7 @@ fn main() {
         .into_contact(format!("ct_0193a1b2c3d4e5f6{i:016}"), now, Some("planner-bg".into()))
         .unwrap();
         let record = items::encode(&items::contact(&contact)).unwrap();
-        let lock = items::encode(&items::phone_lock(&contact)).unwrap();
+        let lock = items::encode(&items::phone_lock(&contact).unwrap()).unwrap();
         contact_bytes += item_size(&record);
         // A transaction (contact + phone reservation) costs twice the plain writes.
         contacts_wcu += 2 * (put_cost(&record) + put_cost(&lock));

@@ -234,7 +234,7 @@ async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
     let store = fresh().await;
     let mut c = contract::contact("ct_1", "0912345678", "07201", Role::Citizen);
     store.insert_contact(&c).await.unwrap();
-    c.phone = outreach_core::phone::Phone::parse("0987654321").unwrap();
+    c.phone = Some(outreach_core::phone::Phone::parse("0987654321").unwrap());
     c.version = 2;
     store.update_contact(&c).await.unwrap();
     assert_eq!(store.find_contact_by_phone("+84912345678").await.unwrap(), None);

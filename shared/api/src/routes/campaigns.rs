@@ -1,6 +1,8 @@
-use axum::Json;
+use std::collections::HashSet;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus};
@@ -10,6 +12,7 @@ use outreach_core::session::SessionStatus;
 use outreach_core::usecases;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{self, AuditChange};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
@@ -30,7 +33,7 @@ pub struct CampaignListParams {
     responses((status = 200, body = List<Campaign>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<CampaignListParams>,
 ) -> ApiResult<Json<List<Campaign>>> {
     let page = PageParams {
@@ -38,7 +41,37 @@ pub async fn list(
         cursor: q.cursor,
     }
     .page()?;
-    Ok(Json(state.store.list_campaigns(q.status, &page).await?.into()))
+    let store = state.store.as_ref();
+    let mut page = store.list_campaigns(q.status, &page).await?;
+    // The campaigns with a commune in the caller's area (a page may then hold fewer than
+    // `limit`; follow `next_cursor`).
+    let area = caller.area(store).await?;
+    page.items.retain(|c| reaches(c, &area));
+    Ok(Json(page.into()))
+}
+
+/// Whether a campaign holds sessions in one of `area`'s units.
+fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
+    campaign
+        .communes
+        .iter()
+        .chain(&campaign.target_units)
+        .any(|c| area.contains(c))
+}
+
+/// The campaign `id` if it reaches the caller's area; with `whole`, only if all of it lies
+/// there (to change it).
+pub(crate) async fn campaign_in_area(state: &AppState, caller: &Caller, id: &str, whole: bool) -> ApiResult<Campaign> {
+    let store = state.store.as_ref();
+    let campaign = usecases::get_campaign(store, id).await?;
+    if whole {
+        caller
+            .require_all(store, &campaign.target_units, "target_units")
+            .await?;
+    } else if !reaches(&campaign, &caller.area(store).await?) {
+        return Err(caller.outside("campaign", id));
+    }
+    Ok(campaign)
 }
 
 /// Create a campaign (as a draft). Target units may be communes, districts or the
@@ -49,20 +82,23 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<CampaignInput>,
-) -> ApiResult<(StatusCode, Json<Campaign>)> {
-    caller.require_write()?;
+) -> ApiResult<(StatusCode, Extension<AuditChange>, Json<Campaign>)> {
+    caller
+        .require_all(state.store.as_ref(), &input.target_units, "target_units")
+        .await?;
     let campaign = usecases::create_campaign(state.store.as_ref(), input, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(campaign)))
+    let change = audit::change("campaign", &campaign.id, None, Some(&campaign));
+    Ok((StatusCode::CREATED, change, Json(campaign)))
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
     responses((status = 200, body = Campaign), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Campaign>> {
-    Ok(Json(usecases::get_campaign(state.store.as_ref(), &id).await?))
+    Ok(Json(campaign_in_area(&state, &caller, &id, false).await?))
 }
 
 /// Lifecycle: `POST /v1/campaigns/{id}:activate` (also `:pause`, `:cancel`, `:complete`).
@@ -75,7 +111,7 @@ pub async fn action(
     State(state): State<AppState>,
     caller: Caller,
     Path(segment): Path<String>,
-) -> ApiResult<Json<Campaign>> {
+) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
     let (id, action) = split_action(&segment)?;
     let action = CampaignAction::parse(action).ok_or_else(|| {
         ApiError::bad(
@@ -83,10 +119,9 @@ pub async fn action(
             format!("unknown action {action:?}: activate, pause, cancel or complete"),
         )
     })?;
-    caller.require_write()?;
-    Ok(Json(
-        usecases::act_on_campaign(state.store.as_ref(), id, action, state.clock.now()).await?,
-    ))
+    let before = campaign_in_area(&state, &caller, id, true).await?;
+    let after = usecases::act_on_campaign(state.store.as_ref(), id, action, state.clock.now()).await?;
+    Ok((audit::change("campaign", id, Some(&before), Some(&after)), Json(after)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -111,7 +146,7 @@ pub struct SessionListParams {
     responses((status = 200, body = List<SessionView>), (status = 404, body = ErrorBody)))]
 pub async fn sessions(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SessionListParams>,
 ) -> ApiResult<Json<List<SessionView>>> {
@@ -125,7 +160,12 @@ pub async fn sessions(
     {
         return Err(ApiError::bad("to", "`to` is before `from`"));
     }
-    usecases::get_campaign(state.store.as_ref(), &id).await?;
+    campaign_in_area(&state, &caller, &id, false).await?;
+    let store = state.store.as_ref();
+    if let Some(commune) = &q.commune {
+        caller.require_area(store, commune, "commune", commune).await?;
+    }
+    let area = caller.area(store).await?;
     let filter = SessionFilter {
         campaign: Some(id),
         commune: q.commune,
@@ -137,6 +177,7 @@ pub async fn sessions(
     let items = page
         .items
         .into_iter()
+        .filter(|s| area.contains(&s.commune_code))
         .map(SessionView::from)
         .filter(|s| q.short_of_staff.is_none_or(|want| s.short_of_staff == want))
         .collect();

@@ -1,13 +1,14 @@
-use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv};
 use outreach_core::ports::ContactFilter;
-use outreach_core::usecases::{self, ContactImportReport};
+use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
+use crate::audit::{self, AuditChange};
+use crate::auth::{Caller, Role as CallerRole};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery, csv_upload};
 use crate::routes::List;
 use crate::{AppState, PageParams};
@@ -26,7 +27,7 @@ pub struct ContactListParams {
     responses((status = 200, body = List<Contact>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ContactListParams>,
 ) -> ApiResult<Json<List<Contact>>> {
     let page = PageParams {
@@ -34,11 +35,28 @@ pub async fn list(
         cursor: q.cursor,
     }
     .page()?;
+    let store = state.store.as_ref();
+    let commune = match q.commune {
+        Some(commune) => {
+            caller.require_area(store, &commune, "commune", &commune).await?;
+            Some(commune)
+        }
+        // A commune officer's list is their commune's.
+        None if caller.role() == CallerRole::CommuneOfficer => Some(caller.claims.org.clone()),
+        None => None,
+    };
     let filter = ContactFilter {
-        commune: q.commune,
+        commune: commune.clone(),
         role: q.role,
     };
-    Ok(Json(state.store.list_contacts(&filter, &page).await?.into()))
+    let mut page = store.list_contacts(&filter, &page).await?;
+    if commune.is_none() {
+        // Without a commune the list is every contact's: keep the caller's area (a page may
+        // then hold fewer than `limit`; follow `next_cursor`).
+        let area = caller.area(store).await?;
+        page.items.retain(|c| area.contains(&c.commune_code));
+    }
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(post, path = "/v1/contacts", tag = "contacts", request_body = ContactInput,
@@ -48,20 +66,33 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(input): ApiJson<ContactInput>,
-) -> ApiResult<(StatusCode, Json<Contact>)> {
-    caller.require_write()?;
-    let contact = usecases::register_contact(state.store.as_ref(), input, state.clock.now(), &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(contact)))
+) -> ApiResult<(StatusCode, Extension<AuditChange>, Json<Contact>)> {
+    let store = state.store.as_ref();
+    caller
+        .require_area(store, &input.commune_code, "commune", &input.commune_code)
+        .await?;
+    let contact = usecases::register_contact(store, input, state.clock.now(), &caller.actor()).await?;
+    let change = audit::change("contact", &contact.id, None, Some(&contact));
+    Ok((StatusCode::CREATED, change, Json(contact)))
 }
 
 #[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     responses((status = 200, body = Contact), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Contact>> {
-    Ok(Json(usecases::get_contact(state.store.as_ref(), &id).await?))
+    Ok(Json(contact_in_area(&state, &caller, &id).await?))
+}
+
+/// The contact `id` if it is in the caller's area; 404 as if missing otherwise.
+pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Contact> {
+    let contact = usecases::get_contact(state.store.as_ref(), id).await?;
+    caller
+        .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
+        .await?;
+    Ok(contact)
 }
 
 /// Import a contact list (`text/csv`): header `name,phone,role,commune_code` and optional
@@ -75,9 +106,19 @@ pub async fn import(
     caller: Caller,
     req: Request,
 ) -> ApiResult<Json<ContactImportReport>> {
-    caller.require_write()?;
     let text = csv_upload(req, &state, "the contact list").await?;
     let rows = parse_contacts_csv(&text)?;
+    // A list with a commune outside the caller's area is refused whole, naming the row.
+    let communes: Vec<&str> = rows
+        .iter()
+        .map(|r| r.input.as_ref().map_or("", |i| i.commune_code.as_str()))
+        .collect();
+    if let Some(i) = caller.first_outside(state.store.as_ref(), &communes).await? {
+        return Err(ApiError::Forbidden(format!(
+            "row {}: commune_code {} is outside your area",
+            rows[i].row, communes[i]
+        )));
+    }
     let report = usecases::import_contacts(state.store.as_ref(), rows, state.clock.now(), &caller.actor()).await?;
     Ok(Json(report))
 }
@@ -90,11 +131,12 @@ pub async fn add_consent(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ConsentInput>,
-) -> ApiResult<(StatusCode, Json<Contact>)> {
-    caller.require_write()?;
+) -> ApiResult<(StatusCode, Extension<AuditChange>, Json<Contact>)> {
+    let before = contact_in_area(&state, &caller, &id).await?;
     let contact =
         usecases::record_consent(state.store.as_ref(), &id, input, state.clock.now(), &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(contact)))
+    let change = audit::change("contact", &id, Some(&before), Some(&contact));
+    Ok((StatusCode::CREATED, change, Json(contact)))
 }
 
 /// An opt-out request; without a channel, every channel.
@@ -112,8 +154,44 @@ pub async fn opt_out(
     caller: Caller,
     Path(id): Path<String>,
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<OptOutInput>,
-) -> ApiResult<Json<Contact>> {
-    caller.require_write()?;
+) -> ApiResult<(Extension<AuditChange>, Json<Contact>)> {
+    let before = contact_in_area(&state, &caller, &id).await?;
     let contact = usecases::opt_out(state.store.as_ref(), &id, input.channel, "planner", state.clock.now()).await?;
-    Ok(Json(contact))
+    Ok((
+        audit::change("contact", &id, Some(&before), Some(&contact)),
+        Json(contact),
+    ))
+}
+
+/// Erase a contact's personal data at their request (name, phone number, email address,
+/// wherever stored). The anonymous counts and the evidence of their consents and refusals
+/// stay, under the contact's id. Erasing again answers the same.
+#[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
+    responses((status = 200, body = Contact), (status = 404, body = ErrorBody)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(Extension<AuditChange>, Json<Contact>)> {
+    let before = contact_in_area(&state, &caller, &id).await?;
+    let erased = usecases::erase_contact(state.store.as_ref(), &id, state.clock.now()).await?;
+    Ok((
+        audit::change("contact", &id, Some(&before), Some(&erased)),
+        Json(erased),
+    ))
+}
+
+/// Everything held about one contact (their right of access): the record, every delivery,
+/// the sessions they attended or staffed, their team.
+#[utoipa::path(get, path = "/v1/contacts/{id}/export", tag = "contacts", params(("id" = String, Path)),
+    responses((status = 200, body = ContactExport), (status = 404, body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContactExport>> {
+    contact_in_area(&state, &caller, &id).await?;
+    Ok(Json(
+        usecases::export_contact(state.store.as_ref(), &id, state.clock.now()).await?,
+    ))
 }

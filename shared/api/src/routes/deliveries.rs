@@ -2,12 +2,15 @@ use axum::Json;
 use axum::extract::State;
 use outreach_core::ports::DeliveryFilter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
+use outreach_core::usecases;
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::routes::List;
+use crate::routes::campaigns::campaign_in_area;
+use crate::routes::sessions::session_in_area;
 use crate::{AppState, PageParams};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -28,7 +31,7 @@ pub struct DeliveryListParams {
     responses((status = 200, body = List<Delivery>), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<DeliveryListParams>,
 ) -> ApiResult<Json<List<Delivery>>> {
     let page = PageParams {
@@ -36,6 +39,18 @@ pub async fn list(
         cursor: q.cursor,
     }
     .page()?;
+    if let Some(id) = &q.session {
+        session_in_area(&state, &caller, id).await?;
+    }
+    if let Some(id) = &q.campaign {
+        campaign_in_area(&state, &caller, id, false).await?;
+    }
+    if let Some(id) = &q.contact {
+        let contact = usecases::get_contact(state.store.as_ref(), id).await?;
+        caller
+            .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
+            .await?;
+    }
     let filter = DeliveryFilter {
         campaign: q.campaign,
         session: q.session,

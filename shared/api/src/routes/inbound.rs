@@ -27,15 +27,12 @@ fn require_webhook_key(state: &AppState, headers: &HeaderMap, query: &WebhookKey
             "inbound webhooks are not configured (OUTREACH_WEBHOOK_SECRET)".into(),
         ));
     };
-    let given = query
-        .key
-        .as_deref()
-        .or_else(|| headers.get("x-outreach-webhook-key").and_then(|v| v.to_str().ok()))
-        .unwrap_or("");
     // Compare in constant time: the secret's length is not a secret, its bytes are.
-    let same =
-        given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
+    let same = |given: &str| {
+        given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    };
+    let header = headers.get("x-outreach-webhook-key").and_then(|v| v.to_str().ok());
+    if [query.key.as_deref(), header].into_iter().flatten().any(same) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("a webhook key is required".into()))

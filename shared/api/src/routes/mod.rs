@@ -1,5 +1,6 @@
 //! Handlers, one module per resource. Each is thin: extract, call a use case, answer.
 
+pub mod audit;
 pub mod campaigns;
 pub mod contacts;
 pub mod deliveries;
@@ -27,6 +28,19 @@ pub async fn healthz() -> Json<Health> {
 /// The OpenAPI document, generated from the code.
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi())
+}
+
+/// The answer to a handler that panicked (a bug): 500, with the cause only in the log.
+pub fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let cause = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(error.message = %outreach_core::privacy::redact(cause), "a request handler panicked");
+    let body = serde_json::json!({"error": {"code": "internal", "message": "an internal error; it has been logged"}});
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 pub async fn no_route() -> ApiError {

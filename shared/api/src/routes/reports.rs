@@ -1,12 +1,12 @@
 //! Attendance and outcomes of sessions, official statistics, targets, and the quarterly
 //! report with its snapshots and exports.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use outreach_core::outcome::{OfficialStatistics, SessionRecord};
 use outreach_core::report::{QuarterlyReport, ReportSnapshot};
@@ -15,9 +15,11 @@ use outreach_core::usecases::{self, AttendanceInput, OutcomesInput, StatisticsIm
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::audit::{self, AuditChange};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, csv_upload};
+use crate::routes::sessions::session_in_area;
 
 /// `PUT /v1/sessions/{id}/attendance`: the whole list; sending it again corrects it.
 #[utoipa::path(put, path = "/v1/sessions/{id}/attendance", tag = "outcomes", params(("id" = String, Path)),
@@ -28,11 +30,15 @@ pub async fn put_attendance(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<AttendanceInput>,
-) -> ApiResult<Json<SessionRecord>> {
-    caller.require_write()?;
+) -> ApiResult<(Extension<AuditChange>, Json<SessionRecord>)> {
+    session_in_area(&state, &caller, &id).await?;
+    let before = state.store.get_session_record(&id).await?;
     let record =
         usecases::record_attendance(state.store.as_ref(), &id, input, state.clock.now(), &caller.actor()).await?;
-    Ok(Json(record))
+    Ok((
+        audit::change("session record", &id, before.as_ref(), Some(&record)),
+        Json(record),
+    ))
 }
 
 /// `PUT /v1/sessions/{id}/outcomes`: the counts; sending them again corrects them.
@@ -44,26 +50,46 @@ pub async fn put_outcomes(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<OutcomesInput>,
-) -> ApiResult<Json<SessionRecord>> {
-    caller.require_write()?;
+) -> ApiResult<(Extension<AuditChange>, Json<SessionRecord>)> {
+    session_in_area(&state, &caller, &id).await?;
+    let before = state.store.get_session_record(&id).await?;
     let record =
         usecases::record_outcomes(state.store.as_ref(), &id, input, state.clock.now(), &caller.actor()).await?;
-    Ok(Json(record))
+    Ok((
+        audit::change("session record", &id, before.as_ref(), Some(&record)),
+        Json(record),
+    ))
 }
 
 /// What was recorded for a session (attendance and outcomes).
 #[utoipa::path(get, path = "/v1/sessions/{id}/attendance", tag = "outcomes", params(("id" = String, Path)),
     responses((status = 200, body = SessionRecord), (status = 404, body = ErrorBody)))]
-pub async fn get_record(
+pub async fn get_attendance(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionRecord>> {
+    get_record(&state, &caller, &id).await
+}
+
+/// What was recorded for a session (the same record as its attendance).
+#[utoipa::path(get, path = "/v1/sessions/{id}/outcomes", tag = "outcomes", params(("id" = String, Path)),
+    responses((status = 200, body = SessionRecord), (status = 404, body = ErrorBody)))]
+pub async fn get_outcomes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionRecord>> {
+    get_record(&state, &caller, &id).await
+}
+
+async fn get_record(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Json<SessionRecord>> {
+    session_in_area(state, caller, id).await?;
     let record = state
         .store
-        .get_session_record(&id)
+        .get_session_record(id)
         .await?
-        .ok_or_else(|| outreach_core::CoreError::not_found("session record", &id))?;
+        .ok_or_else(|| outreach_core::CoreError::not_found("session record", id))?;
     Ok(Json(record))
 }
 
@@ -83,7 +109,7 @@ pub async fn put_statistics(
     caller: Caller,
     ApiJson(input): ApiJson<StatisticsInput>,
 ) -> ApiResult<Json<StatisticsImportReport>> {
-    caller.require_write()?;
+    require_statistics_area(&state, &caller, &input.statistics).await?;
     Ok(Json(
         usecases::set_official_statistics(state.store.as_ref(), input.statistics).await?,
     ))
@@ -99,12 +125,24 @@ pub async fn import_statistics(
     caller: Caller,
     req: Request,
 ) -> ApiResult<Json<StatisticsImportReport>> {
-    caller.require_write()?;
     let text = csv_upload(req, &state, "the statistics").await?;
     let rows = usecases::parse_statistics_csv(&text)?;
+    require_statistics_area(&state, &caller, &rows).await?;
     Ok(Json(
         usecases::set_official_statistics(state.store.as_ref(), rows).await?,
     ))
+}
+
+/// Refuse statistics of a commune outside the caller's area (naming the first).
+async fn require_statistics_area(state: &AppState, caller: &Caller, rows: &[OfficialStatistics]) -> ApiResult<()> {
+    let communes: Vec<&str> = rows.iter().map(|r| r.commune_code.as_str()).collect();
+    match caller.first_outside(state.store.as_ref(), &communes).await? {
+        None => Ok(()),
+        Some(i) => Err(ApiError::Forbidden(format!(
+            "statistics[{i}]: commune {} is outside your area",
+            communes[i]
+        ))),
+    }
 }
 
 /// Body of `PUT /v1/targets/{year}/{org_code}`.
@@ -139,9 +177,12 @@ pub async fn put_targets(
     caller: Caller,
     Path((year, org)): Path<(String, String)>,
     ApiJson(input): ApiJson<TargetsInput>,
-) -> ApiResult<Json<TargetList>> {
-    caller.require_write()?;
+) -> ApiResult<(Extension<AuditChange>, Json<TargetList>)> {
     let year = year_of(&year)?;
+    caller.require_area(state.store.as_ref(), &org, "unit", &org).await?;
+    let before = TargetList {
+        items: usecases::targets_of(state.store.as_ref(), year, &org).await?,
+    };
     usecases::set_targets(
         state.store.as_ref(),
         year,
@@ -151,9 +192,11 @@ pub async fn put_targets(
         &caller.actor(),
     )
     .await?;
-    Ok(Json(TargetList {
+    let after = TargetList {
         items: usecases::targets_of(state.store.as_ref(), year, &org).await?,
-    }))
+    };
+    let change = audit::change("targets", &format!("{year}/{org}"), Some(&before), Some(&after));
+    Ok((change, Json(after)))
 }
 
 #[utoipa::path(get, path = "/v1/targets/{year}/{org_code}", tag = "targets",
@@ -161,10 +204,11 @@ pub async fn put_targets(
     responses((status = 200, body = TargetList), (status = 400, body = ErrorBody)))]
 pub async fn get_targets(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path((year, org)): Path<(String, String)>,
 ) -> ApiResult<Json<TargetList>> {
     let year = year_of(&year)?;
+    caller.require_area(state.store.as_ref(), &org, "unit", &org).await?;
     Ok(Json(TargetList {
         items: usecases::targets_of(state.store.as_ref(), year, &org).await?,
     }))
@@ -189,6 +233,7 @@ pub struct ReportParams {
     /// The unit reported on (its code).
     pub org: String,
     #[serde(default)]
+    #[param(inline)]
     pub format: ReportFormat,
     /// A snapshot's revision, or `latest`; without it the report is built now.
     #[serde(default)]
@@ -227,10 +272,13 @@ pub fn export(report: &QuarterlyReport, format: ReportFormat) -> ApiResult<Respo
     responses((status = 200, body = QuarterlyReport), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn quarterly(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ReportParams>,
 ) -> ApiResult<Response> {
     usecases::check_quarter(q.year, q.quarter)?;
+    caller
+        .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
+        .await?;
     let report = match q.revision.as_deref() {
         None => usecases::quarterly_report(state.store.as_ref(), &q.org, q.year, q.quarter, state.clock.now()).await?,
         Some(r) => {
@@ -286,13 +334,15 @@ pub async fn snapshot(
     caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<(StatusCode, Json<ReportSnapshot>)> {
-    caller.require_write()?;
+    caller
+        .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
+        .await?;
     let snapshot = usecases::take_snapshot(
         state.store.as_ref(),
         &q.org,
         q.year,
         q.quarter,
-        "api",
+        &caller.claims.sub,
         state.clock.now(),
     )
     .await?;
@@ -304,10 +354,13 @@ pub async fn snapshot(
     responses((status = 200, body = SnapshotList), (status = 422, body = ErrorBody)))]
 pub async fn snapshots(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<Json<SnapshotList>> {
     usecases::check_quarter(q.year, q.quarter)?;
+    caller
+        .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
+        .await?;
     let items = state
         .store
         .snapshot_revisions(&q.org, q.year, q.quarter)

@@ -1,5 +1,5 @@
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use outreach_core::session::Session;
 use outreach_core::team::{TeamInput, VolunteerTeam};
@@ -7,6 +7,7 @@ use outreach_core::usecases;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::audit::{self, AuditChange};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiJsonOrEmpty};
@@ -37,10 +38,19 @@ impl From<Session> for SessionView {
     responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionView>> {
-    Ok(Json(usecases::get_session(state.store.as_ref(), &id).await?.into()))
+    Ok(Json(session_in_area(&state, &caller, &id).await?.into()))
+}
+
+/// The session `id` if its commune is in the caller's area.
+pub(crate) async fn session_in_area(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Session> {
+    let session = usecases::get_session(state.store.as_ref(), id).await?;
+    caller
+        .require_area(state.store.as_ref(), &session.commune_code, "session", id)
+        .await?;
+    Ok(session)
 }
 
 /// Body of `:cancel` (optional) and `:move`.
@@ -69,9 +79,9 @@ pub async fn action(
     caller: Caller,
     Path(segment): Path<String>,
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<SessionActionInput>,
-) -> ApiResult<Json<SessionView>> {
+) -> ApiResult<(Extension<AuditChange>, Json<SessionView>)> {
     let (id, action) = split_action(&segment)?;
-    caller.require_write()?;
+    let before = session_in_area(&state, &caller, id).await?;
     let store = state.store.as_ref();
     let now = state.clock.now();
     let session = match action {
@@ -89,7 +99,10 @@ pub async fn action(
             ));
         }
     };
-    Ok(Json(session.into()))
+    Ok((
+        audit::change("session", id, Some(&before), Some(&session)),
+        Json(session.into()),
+    ))
 }
 
 /// The volunteers who staff a session.
@@ -108,19 +121,25 @@ pub async fn assign_staff(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<StaffInput>,
-) -> ApiResult<Json<SessionView>> {
-    caller.require_write()?;
+) -> ApiResult<(Extension<AuditChange>, Json<SessionView>)> {
+    let before = session_in_area(&state, &caller, &id).await?;
     let session = usecases::assign_staff(state.store.as_ref(), &id, input.volunteer_ids, state.clock.now()).await?;
-    Ok(Json(session.into()))
+    Ok((
+        audit::change("session", &id, Some(&before), Some(&session)),
+        Json(session.into()),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/teams/{commune}", tag = "teams", params(("commune" = String, Path)),
     responses((status = 200, body = VolunteerTeam), (status = 404, body = ErrorBody)))]
 pub async fn get_team(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(commune): Path<String>,
 ) -> ApiResult<Json<VolunteerTeam>> {
+    caller
+        .require_area(state.store.as_ref(), &commune, "commune", &commune)
+        .await?;
     Ok(Json(usecases::get_team(state.store.as_ref(), &commune).await?))
 }
 
@@ -133,9 +152,13 @@ pub async fn put_team(
     caller: Caller,
     Path(commune): Path<String>,
     ApiJson(input): ApiJson<TeamInput>,
-) -> ApiResult<Json<VolunteerTeam>> {
-    caller.require_write()?;
-    Ok(Json(
-        usecases::put_team(state.store.as_ref(), &commune, input, state.clock.now()).await?,
+) -> ApiResult<(Extension<AuditChange>, Json<VolunteerTeam>)> {
+    let store = state.store.as_ref();
+    caller.require_area(store, &commune, "commune", &commune).await?;
+    let before = store.get_team(&commune).await?;
+    let team = usecases::put_team(store, &commune, input, state.clock.now()).await?;
+    Ok((
+        audit::change("team", &commune, before.as_ref(), Some(&team)),
+        Json(team),
     ))
 }

@@ -256,13 +256,9 @@ async fn send_one<S: Store + ?Sized>(
     let result = match task.channel {
         Channel::Sms => {
             let text = render_sms(&rule, &campaign, &session, &contact, &commune);
-            channels
-                .sms
-                .send_sms(&OutboundSms {
-                    to: contact.phone.e164.clone(),
-                    text,
-                })
-                .await
+            // The policy suppressed SMS to a contact without a number (erased) already.
+            let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
+            channels.sms.send_sms(&OutboundSms { to, text }).await
         }
         Channel::Email => {
             let email = render_email(
@@ -292,7 +288,7 @@ async fn send_one<S: Store + ?Sized>(
             let reason = e.to_string();
             finish(store, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
             let to = match task.channel {
-                Channel::Sms => contact.phone.masked(),
+                Channel::Sms => contact.masked_phone(),
                 Channel::Email => contact.email.as_deref().map(mask_email).unwrap_or_default(),
             };
             tracing::warn!(delivery_id = %delivery.id, %to, error.message = %reason, "send failed for good");

@@ -6,7 +6,8 @@ use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, O
 use crate::error::{CoreError, CoreResult, RowError};
 use crate::org::{Level, version_on};
 use crate::phone::mask_phone_digits;
-use crate::ports::{ContactStore, OrgUnitStore};
+use crate::ports::{ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter, Store};
+use crate::reminder::Delivery;
 use crate::usecases::{Actor, new_id, retry_on_conflict};
 
 /// Largest contact list one import may carry.
@@ -48,11 +49,11 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
     store.insert_contact(&contact).await.map_err(|e| match e {
         CoreError::AlreadyExists { .. } => CoreError::AlreadyExists {
             entity: "contact with phone",
-            id: contact.phone.masked(),
+            id: contact.masked_phone(),
         },
         other => other,
     })?;
-    tracing::info!(contact_id = %contact.id, phone = %contact.phone.masked(), "contact registered");
+    tracing::info!(contact_id = %contact.id, phone = %contact.masked_phone(), "contact registered");
     Ok(contact)
 }
 
@@ -118,6 +119,9 @@ pub async fn record_consent<S: ContactStore + ?Sized>(
     let consent = input.into_consent(now, actor.subject.clone())?;
     retry_on_conflict(|| async {
         let mut contact = get_contact(store, id).await?;
+        if contact.erased_at.is_some() {
+            return Err(CoreError::invalid("id", "the contact was erased: register them again"));
+        }
         if consent.channel == Channel::Email && contact.email.is_none() {
             return Err(CoreError::invalid("channel", "the contact has no email address"));
         }
@@ -158,4 +162,109 @@ pub async fn opt_out<S: ContactStore + ?Sized>(
         Ok(contact)
     })
     .await
+}
+
+/// Erase a contact's personal data at their request: name, phone number and email address
+/// are removed everywhere they are stored (the phone and email lookups go with them). The
+/// id stays behind the anonymous counts (attendance, deliveries, tallies) and the evidence of
+/// consents and refusals, which must be kept. Erasing twice changes nothing more.
+pub async fn erase_contact<S: ContactStore + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<Contact> {
+    retry_on_conflict(|| async {
+        let contact = get_contact(store, id).await?;
+        if contact.erased_at.is_some() {
+            return Ok(contact);
+        }
+        let erased = contact.erased(now);
+        store.update_contact(&erased).await?;
+        tracing::info!(contact_id = %id, "contact erased");
+        Ok(erased)
+    })
+    .await
+}
+
+/// Everything held about one contact, for their right of access.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContactExport {
+    pub contact: Contact,
+    /// Every reminder sent, suppressed or failed for them.
+    pub deliveries: Vec<Delivery>,
+    /// The sessions they attended, with the role they came in.
+    pub attendance: Vec<AttendanceOf>,
+    /// The sessions they were assigned to staff (volunteers).
+    pub staffed_sessions: Vec<String>,
+    /// Their commune's volunteer team, if they are a member.
+    pub team: Option<String>,
+    pub exported_at: DateTime<Utc>,
+}
+
+/// One session a contact attended.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttendanceOf {
+    pub session_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub role: Role,
+    pub walk_in: bool,
+}
+
+/// Gather everything held about a contact: the record itself, their deliveries, and the
+/// sessions and team of their commune they appear in.
+pub async fn export_contact<S: Store + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<ContactExport> {
+    let contact = get_contact(store, id).await?;
+    let mut deliveries = Vec::new();
+    let filter = DeliveryFilter {
+        contact: Some(id.to_string()),
+        ..DeliveryFilter::default()
+    };
+    let mut page = PageRequest::first(MAX_PAGE_SIZE);
+    loop {
+        let got = store.list_deliveries(&filter, &page).await?;
+        deliveries.extend(got.items);
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut attendance = Vec::new();
+    let mut staffed_sessions = Vec::new();
+    let sessions = SessionFilter {
+        commune: Some(contact.commune_code.clone()),
+        ..SessionFilter::default()
+    };
+    let mut page = PageRequest::first(MAX_PAGE_SIZE);
+    loop {
+        let got = store.list_sessions(&sessions, &page).await?;
+        for session in &got.items {
+            if session.staff.iter().any(|s| s == id) {
+                staffed_sessions.push(session.id.clone());
+            }
+            let Some(record) = store.get_session_record(&session.id).await? else {
+                continue;
+            };
+            if let Some(a) = record.attendees.iter().find(|a| a.contact_id == id) {
+                attendance.push(AttendanceOf {
+                    session_id: session.id.clone(),
+                    starts_at: session.starts_at,
+                    role: a.role,
+                    walk_in: a.walk_in,
+                });
+            }
+        }
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let team = store
+        .get_team(&contact.commune_code)
+        .await?
+        .filter(|t| t.member_ids.iter().any(|m| m == id))
+        .map(|t| t.name);
+    Ok(ContactExport {
+        contact,
+        deliveries,
+        attendance,
+        staffed_sessions,
+        team,
+        exported_at: now,
+    })
 }

@@ -155,6 +155,10 @@ pub fn target_sk(org_code: &str, metric: &str) -> String {
     format!("{org_code}#{metric}")
 }
 /// The snapshots of one unit's quarter, by revision.
+/// A year's audit log (sort key: the entry's time-ordered id).
+pub fn audit_pk(year: i32) -> String {
+    format!("AUDIT#{year}")
+}
 pub fn snapshots_pk(org_code: &str, year: i32, quarter: u8) -> String {
     format!("REPORT#{org_code}#{year}-Q{quarter}")
 }

@@ -195,16 +195,18 @@ pub mod items {
         )
     }
 
-    pub fn phone_lock(c: &Contact) -> Item<PhoneLock> {
-        Item::new(
-            keys::phone_pk(&c.phone.e164),
+    /// The item that holds a phone number for one contact (none once erased).
+    pub fn phone_lock(c: &Contact) -> Option<Item<PhoneLock>> {
+        let phone = c.phone.as_ref()?;
+        Some(Item::new(
+            keys::phone_pk(&phone.e164),
             keys::PHONE_SK,
             "phone",
             1,
             PhoneLock {
                 contact_id: c.id.clone(),
             },
-        )
+        ))
     }
 
     pub fn campaign(c: &Campaign) -> Item<&Campaign> {
@@ -778,7 +780,10 @@ impl OrgUnitStore for DynamoStore {
 impl ContactStore for DynamoStore {
     async fn insert_contact(&self, contact: &Contact) -> CoreResult<()> {
         let record = items::encode(&items::contact(contact))?;
-        let lock = items::encode(&items::phone_lock(contact))?;
+        let Some(lock) = items::phone_lock(contact) else {
+            return Err(CoreError::invalid("phone", "a new contact needs a phone number"));
+        };
+        let lock = items::encode(&lock)?;
         let mut request = self
             .client
             .transact_write_items()
@@ -800,7 +805,7 @@ impl ContactStore for DynamoStore {
                     }),
                     [_, true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact with phone",
-                        id: contact.phone.masked(),
+                        id: contact.masked_phone(),
                     }),
                     _ => Err(sdk(e).into()),
                 }
@@ -844,17 +849,22 @@ impl ContactStore for DynamoStore {
             "version = :prev",
             Some(prev),
         )?);
-        if stored.phone.e164 != contact.phone.e164 {
-            // The number moves: take the new one and free the old one in the same transaction.
-            let lock = items::encode(&items::phone_lock(contact))?;
-            request = request.transact_items(transact_put(&self.table, lock, "attribute_not_exists(PK)", None)?);
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .key("PK", s(keys::phone_pk(&stored.phone.e164)))
-                .key("SK", s(keys::PHONE_SK))
-                .build()
-                .map_err(|e| StoreError::Encode(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        if stored.phone != contact.phone {
+            // The number moves (or is erased): take the new one and free the old one in the
+            // same transaction.
+            if let Some(lock) = items::phone_lock(contact) {
+                let lock = items::encode(&lock)?;
+                request = request.transact_items(transact_put(&self.table, lock, "attribute_not_exists(PK)", None)?);
+            }
+            if let Some(old) = &stored.phone {
+                let delete = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(&self.table)
+                    .key("PK", s(keys::phone_pk(&old.e164)))
+                    .key("SK", s(keys::PHONE_SK))
+                    .build()
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+            }
         }
         let old_email = stored.email.as_deref().map(str::to_lowercase);
         let new_email = contact.email.as_deref().map(str::to_lowercase);
@@ -882,7 +892,7 @@ impl ContactStore for DynamoStore {
                     [true, ..] => Err(stale("contact", &contact.id)),
                     [_, true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact with phone",
-                        id: contact.phone.masked(),
+                        id: contact.masked_phone(),
                     }),
                     _ => Err(sdk(e).into()),
                 }

@@ -6,9 +6,10 @@ use std::io::{Read, Write};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use outreach_core::audit::AuditEntry;
 use outreach_core::error::{CoreError, CoreResult};
 use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey};
-use outreach_core::ports::{OutcomeStore, SnapshotStore, TargetStore};
+use outreach_core::ports::{AuditStore, OutcomeStore, Page, PageRequest, SnapshotStore, TargetStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::report::ReportSnapshot;
 use outreach_core::target::TargetPlan;
@@ -328,5 +329,24 @@ impl SnapshotStore for DynamoStore {
                 _ => return Ok(out),
             }
         }
+    }
+}
+
+#[async_trait]
+impl AuditStore for DynamoStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> CoreResult<()> {
+        let item = Item::new(keys::audit_pk(entry.year()), entry.id.clone(), "audit", 1, entry);
+        if self.put_new(super::items::encode(&item)?).await? {
+            Ok(())
+        } else {
+            Err(CoreError::AlreadyExists {
+                entity: "audit entry",
+                id: entry.id.clone(),
+            })
+        }
+    }
+
+    async fn list_audit(&self, year: i32, page: &PageRequest) -> CoreResult<Page<AuditEntry>> {
+        self.query_page(Query::on(None, keys::audit_pk(year)), page).await
     }
 }

@@ -126,6 +126,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org_code, year, quarter, revision)
     ) WITHOUT ROWID;
     "#,
+    // 5: the audit log, by year and time.
+    r#"
+    CREATE TABLE audit_log (
+        year INTEGER NOT NULL,
+        id   TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (year, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

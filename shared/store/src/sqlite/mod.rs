@@ -1,5 +1,6 @@
 //! `SqliteStore`: the embedded store, one file in WAL mode.
 
+mod audit;
 mod migrations;
 mod reports;
 
@@ -76,6 +77,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Overwrite what a change removes, so an erased contact's data does not linger in
+        // free pages of the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         // Room for the busy pages of a large audience (negative: KiB), and a WAL that is
         // copied back less often: each copy writes a hot page once, however often it changed.
         conn.pragma_update(None, "cache_size", -32 * 1024)?;
@@ -356,7 +360,7 @@ impl ContactStore for SqliteStore {
                 "INSERT INTO contacts (id, phone, commune_code, role, version, data, email) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params![
                     contact.id,
-                    contact.phone.e164,
+                    phone_key(&contact),
                     contact.commune_code,
                     contact.role.as_str(),
                     contact.version as i64,
@@ -405,7 +409,7 @@ impl ContactStore for SqliteStore {
                 "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ?, email = ?
                  WHERE id = ? AND version = ?",
                 params![
-                    contact.phone.e164,
+                    phone_key(&contact),
                     contact.commune_code,
                     contact.role.as_str(),
                     contact.version as i64,
@@ -420,7 +424,7 @@ impl ContactStore for SqliteStore {
                 Ok(_) => Ok(Err(stale("contact", &contact.id))),
                 Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
                     entity: "contact with phone",
-                    id: contact.phone.masked(),
+                    id: contact.masked_phone(),
                 })),
                 Err(e) => Err(e.into()),
             }
@@ -445,6 +449,15 @@ impl ContactStore for SqliteStore {
             paged(c, &sql, args, &["id"], &page, |x: &Contact| vec![x.id.clone()])
         })
         .await
+    }
+}
+
+/// The unique `phone` column: the number, or for an erased contact (who has none) a key
+/// that cannot be one.
+fn phone_key(contact: &Contact) -> String {
+    match &contact.phone {
+        Some(phone) => phone.e164.clone(),
+        None => format!("erased:{}", contact.id),
     }
 }
 
@@ -912,7 +925,7 @@ mod tests {
             role: Role::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
-            phone: Phone::parse(phone).unwrap(),
+            phone: Some(Phone::parse(phone).unwrap()),
             email: None,
             consents: vec![Consent {
                 channel: Channel::Sms,
@@ -924,6 +937,7 @@ mod tests {
             opt_outs: vec![],
             created_at: at,
             updated_at: at,
+            erased_at: None,
             version: 1,
         }
     }

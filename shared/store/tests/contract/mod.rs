@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use outreach_core::audit::{AuditEntry, FieldChange};
 use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, Role};
@@ -50,6 +51,8 @@ macro_rules! contract_tests {
             targets_are_replaced_by_unit_and_metric,
             snapshots_keep_every_revision,
             concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount,
+            the_audit_log_keeps_each_year_in_order_and_never_overwrites,
+            an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -90,7 +93,7 @@ pub fn contact(id: &str, phone: &str, commune: &str, role: Role) -> Contact {
         role,
         name: "Nguyễn Thị Hoà".into(),
         commune_code: commune.into(),
-        phone: Phone::parse(phone).unwrap(),
+        phone: Some(Phone::parse(phone).unwrap()),
         email: Some(format!("{id}@example.vn")),
         consents: vec![Consent {
             channel: Channel::Sms,
@@ -102,6 +105,7 @@ pub fn contact(id: &str, phone: &str, commune: &str, role: Role) -> Contact {
         opt_outs: vec![],
         created_at: t("2026-01-01T00:00:00Z"),
         updated_at: t("2026-01-01T00:00:00Z"),
+        erased_at: None,
         version: 1,
     }
 }
@@ -1164,4 +1168,111 @@ pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount
     recount.retain(|_, v| *v != 0);
     assert_eq!(tallies, recount);
     assert!(recount.keys().all(|(_, q, _)| *q == 4));
+}
+
+fn audit_entry(id: &str, at: &str) -> AuditEntry {
+    AuditEntry {
+        id: id.into(),
+        at: t(at),
+        actor: "planner-1".into(),
+        role: Some("planner".into()),
+        org: Some("213".into()),
+        action: "PUT /v1/teams/{commune}".into(),
+        target: "/v1/teams/07201".into(),
+        status: 200,
+        entity: Some("team".into()),
+        entity_id: Some("07201".into()),
+        changes: vec![FieldChange {
+            field: "name".into(),
+            before: None,
+            after: Some(serde_json::json!("Đội TN")),
+        }],
+    }
+}
+
+pub async fn the_audit_log_keeps_each_year_in_order_and_never_overwrites(store: &dyn Store) {
+    let entries: Vec<AuditEntry> = (0..7)
+        .map(|i| {
+            audit_entry(
+                &format!("2026-10-0{}T01:00:00Z#{i}", i + 1),
+                &format!("2026-10-0{}T01:00:00Z", i + 1),
+            )
+        })
+        .collect();
+    // Written out of order; listed by time.
+    for e in entries.iter().rev() {
+        store.append_audit(e).await.unwrap();
+    }
+    store
+        .append_audit(&audit_entry("2025-12-31T16:59:00Z#x", "2025-12-31T16:59:00Z"))
+        .await
+        .unwrap();
+    let again = store.append_audit(&entries[0]).await;
+    assert!(matches!(again, Err(CoreError::AlreadyExists { .. })), "{again:?}");
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let got = store.list_audit(2026, &page).await.unwrap();
+        seen.extend(got.items);
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, entries);
+    let last_year = store.list_audit(2025, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(last_year.items.len(), 1);
+}
+
+pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(store: &dyn Store) {
+    let mut lan = contact("ct_lan", "0912345678", "07201", Role::Citizen);
+    lan.opt_outs.push(outreach_core::contact::OptOut {
+        channel: Channel::Email,
+        at: t("2026-02-01T00:00:00Z"),
+        source: "sms_reply".into(),
+    });
+    store.insert_contact(&lan).await.unwrap();
+    let erased = lan.erased(t("2026-03-01T00:00:00Z"));
+    store.update_contact(&erased).await.unwrap();
+    let stored = store.get_contact("ct_lan").await.unwrap().unwrap();
+    assert_eq!(stored, erased);
+    assert_eq!((stored.name.as_str(), &stored.phone, &stored.email), ("", &None, &None));
+    assert_eq!(
+        (stored.consents.len(), stored.opt_outs.len()),
+        (1, 1),
+        "the evidence stays"
+    );
+    assert_eq!(store.find_contact_by_phone("+84912345678").await.unwrap(), None);
+    assert!(
+        store
+            .find_contacts_by_email("ct_lan@example.vn")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The number is free for someone else; a second erased contact does not collide.
+    store
+        .insert_contact(&contact("ct_new", "0912345678", "07201", Role::Citizen))
+        .await
+        .unwrap();
+    store
+        .insert_contact(&contact("ct_two", "0987000111", "07201", Role::Citizen))
+        .await
+        .unwrap();
+    let two = store.get_contact("ct_two").await.unwrap().unwrap();
+    store
+        .update_contact(&two.erased(t("2026-03-02T00:00:00Z")))
+        .await
+        .unwrap();
+    let listed = store
+        .list_contacts(
+            &ContactFilter {
+                commune: Some("07201".into()),
+                role: None,
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 3);
 }

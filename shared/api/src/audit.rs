@@ -1,0 +1,75 @@
+//! Every change made through the API is written to the audit log by the endpoint's guard:
+//! who (the token's subject, role and unit), what (the endpoint and the request's path),
+//! when, the answer's status, and — where the handler tells it — the before and after of
+//! each changed field, personal ones masked.
+
+use axum::Extension;
+use axum::http::Method;
+use outreach_core::audit::{AuditEntry, changed_fields};
+use outreach_core::usecases::new_id;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::access::Endpoint;
+use crate::auth::Claims;
+
+/// What a handler changed, handed to the guard in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct AuditChange {
+    entity: &'static str,
+    id: String,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
+/// The change of `entity` `id` from `before` to `after` (None: it did not exist / no
+/// longer does), for a handler to return beside its answer.
+pub fn change<T: Serialize>(
+    entity: &'static str,
+    id: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Extension<AuditChange> {
+    let value = |v: Option<&T>| v.and_then(|v| serde_json::to_value(v).ok());
+    Extension(AuditChange {
+        entity,
+        id: id.to_string(),
+        before: value(before),
+        after: value(after),
+    })
+}
+
+/// Whether a request to `method` changes something.
+pub fn changes(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Write the entry of a change that succeeded. A failure to write it is logged, not
+/// answered: the change itself is done.
+pub async fn record(
+    state: &AppState,
+    endpoint: &Endpoint,
+    target: &str,
+    claims: Option<&Claims>,
+    status: u16,
+    change: Option<&AuditChange>,
+) {
+    let at = state.clock.now();
+    let entry = AuditEntry {
+        id: new_id("au"),
+        at,
+        actor: claims.map_or_else(|| "webhook".to_string(), |c| c.sub.clone()),
+        role: claims.map(|c| c.role.as_str().to_string()),
+        org: claims.map(|c| c.org.clone()),
+        action: format!("{} {}", endpoint.method, endpoint.path),
+        target: target.to_string(),
+        status,
+        entity: change.map(|c| c.entity.to_string()),
+        entity_id: change.map(|c| c.id.clone()),
+        changes: change.map_or_else(Vec::new, |c| changed_fields(c.before.as_ref(), c.after.as_ref())),
+    };
+    if let Err(e) = state.store.append_audit(&entry).await {
+        tracing::error!(error.message = %e, action = %entry.action, "the audit entry of a change could not be written");
+    }
+}

@@ -1,0 +1,858 @@
+//! Who may call what, what is kept of personal data, and what hostile input gets, over the
+//! real router on a socket. The matrix walks
+//! `outreach_api::endpoints()` — the table the router is built from — and calls every
+//! endpoint as every role, about the caller's own area and about another province, with
+//! and without a token; an endpoint without a case here fails the test.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{StepClock, t};
+use outreach_api::auth::LOCAL_ISSUER;
+use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
+use outreach_core::ports::{CampaignStore, Clock, SessionStore};
+use outreach_core::session::Session;
+use outreach_store::SqliteStore;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SECRET: &[u8] = b"an-access-test-secret-of-32-bytes-or-more";
+const WEBHOOK_KEY: &str = "access-test-webhook-key";
+
+/// One area's data: a commune in a district in a province, with a citizen, a volunteer,
+/// a team, an active campaign, a session that has started (with a record) and one to come.
+struct Area {
+    province: &'static str,
+    commune: &'static str,
+    citizen: String,
+    citizen_phone: &'static str,
+    volunteer: String,
+    campaign: String,
+    past_session: String,
+    next_session: String,
+}
+
+struct Server {
+    store: Arc<SqliteStore>,
+    db: std::path::PathBuf,
+    base: String,
+    http: reqwest::Client,
+    auth: AuthConfig,
+    own: Area,
+    foreign: Area,
+    _dir: tempfile::TempDir,
+}
+
+/// Province 24 (district 213, commune 07201) is the callers' own; province 99 (district
+/// 990, commune 09901) is foreign to every caller.
+async fn server() -> Server {
+    let auth = AuthConfig::hs256(SECRET, LOCAL_ISSUER).unwrap();
+    let clock = StepClock::at("2026-09-01T03:00:00Z");
+    let common::Served { base, store, db, dir } = common::serve(auth.clone(), clock.clone(), Some(WEBHOOK_KEY)).await;
+    let http = reqwest::Client::new();
+    let admin24 = auth.mint("admin-24", Role::Admin, "24", Utc::now(), Duration::hours(1));
+    let units = json!([
+        {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
+        {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
+        {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"},
+        {"code": "99", "name": "Tỉnh Khác", "level": "province", "parent_code": null},
+        {"code": "990", "name": "Huyện Khác", "level": "district", "parent_code": "99"},
+        {"code": "09901", "name": "Xã Khác", "level": "commune", "parent_code": "990"}
+    ]);
+    let (status, body) = call(
+        &http,
+        &base,
+        Method::POST,
+        "/v1/org-units:import",
+        Some(&admin24),
+        Body::json(units),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut areas = Vec::new();
+    for (province, commune, phones) in [
+        ("24", "07201", ["0981000001", "0981000002"]),
+        ("99", "09901", ["0982000001", "0982000002"]),
+    ] {
+        let admin = auth.mint("admin", Role::Admin, province, Utc::now(), Duration::hours(1));
+        let request = |method: Method, path: String, body: Body| {
+            let (http, base, admin) = (&http, &base, &admin);
+            async move {
+                let (status, value) = call(http, base, method, &path, Some(admin), body).await;
+                assert!(status.is_success(), "fixture {path}: {status} {value}");
+                value
+            }
+        };
+        let contact = |phone: &str, role: &str| {
+            Body::json(
+                json!({"role": role, "name": "Nguyễn Văn An", "commune_code": commune, "phone": phone,
+                "consents": [{"channel": "sms", "method": "paper_form", "wording_version": "v1"}]}),
+            )
+        };
+        let citizen = request(Method::POST, "/v1/contacts".into(), contact(phones[0], "citizen")).await;
+        let volunteer = request(Method::POST, "/v1/contacts".into(), contact(phones[1], "volunteer")).await;
+        let volunteer = volunteer["id"].as_str().unwrap().to_string();
+        request(
+            Method::PUT,
+            format!("/v1/teams/{commune}"),
+            Body::json(json!({"name": "Đội TN", "member_ids": [volunteer]})),
+        )
+        .await;
+        let campaign = request(Method::POST, "/v1/campaigns".into(), Body::json(campaign_body(commune))).await;
+        let campaign = campaign["id"].as_str().unwrap().to_string();
+        request(Method::POST, format!("/v1/campaigns/{campaign}:activate"), Body::None).await;
+        let stored = store.get_campaign(&campaign).await.unwrap().unwrap();
+        let now = clock.now();
+        let past = Session::materialise(&stored, commune, t("2026-09-05T01:00:00Z"), now);
+        let next = Session::materialise(&stored, commune, t("2026-10-03T01:00:00Z"), now);
+        store
+            .insert_sessions_if_absent(&[past.clone(), next.clone()])
+            .await
+            .unwrap();
+        areas.push((
+            province,
+            commune,
+            phones[0],
+            citizen["id"].as_str().unwrap().to_string(),
+            volunteer,
+            campaign,
+            past.id,
+            next.id,
+        ));
+    }
+    // The first sessions have started; give each a record.
+    clock.set("2026-09-05T03:00:00Z");
+    for (province, _, _, _, _, _, past, _) in &areas {
+        let admin = auth.mint("admin", Role::Admin, province, Utc::now(), Duration::hours(1));
+        let (status, body) = call(
+            &http,
+            &base,
+            Method::PUT,
+            &format!("/v1/sessions/{past}/outcomes"),
+            Some(&admin),
+            Body::json(json!({"metrics": {"dossiers_supported": 2}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut areas = areas.into_iter().map(
+        |(province, commune, citizen_phone, citizen, volunteer, campaign, past_session, next_session)| Area {
+            province,
+            commune,
+            citizen,
+            citizen_phone,
+            volunteer,
+            campaign,
+            past_session,
+            next_session,
+        },
+    );
+    let own = areas.next().unwrap();
+    let foreign = areas.next().unwrap();
+    Server {
+        store,
+        db,
+        base,
+        http,
+        auth,
+        own,
+        foreign,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    fn token(&self, sub: &str, role: Role, org: &str) -> String {
+        self.auth.mint(sub, role, org, Utc::now(), Duration::hours(1))
+    }
+
+    async fn send(&self, token: &str, method: Method, path: String, body: Body) -> (StatusCode, Value) {
+        call(&self.http, &self.base, method, &path, Some(token), body).await
+    }
+}
+
+fn campaign_body(commune: &str) -> Value {
+    json!({
+        "name": "Thứ Bảy dịch vụ công",
+        "period": {"start": "2026-09-01", "end": "2026-12-31"},
+        "target_units": [commune],
+        "schedule": {"cron": "0 8 * * 6"},
+        "default_venue": "Trụ sở UBND",
+        "capacity": 40,
+        "reminder_rules": [{"offset_minutes": 1440, "audience": "citizens", "channels": ["sms"]}]
+    })
+}
+
+/// A request body and its content type.
+enum Body {
+    None,
+    Typed(&'static str, String),
+}
+
+impl Body {
+    fn json(value: Value) -> Self {
+        Body::Typed("application/json", value.to_string())
+    }
+}
+
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Body,
+) -> (StatusCode, Value) {
+    let mut request = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Body::Typed(content_type, text) = body {
+        request = request.header("content-type", content_type).body(text);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// How to call one endpoint about an area: path with query, body, and, for a list that
+/// has no area parameter, the id it must show for the own area and hide for a foreign one.
+struct Case {
+    path: String,
+    body: Body,
+    lists: Option<String>,
+}
+
+fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
+    let Area {
+        province,
+        commune,
+        citizen,
+        citizen_phone,
+        volunteer,
+        campaign,
+        past_session: past,
+        next_session: next,
+    } = area;
+    let plain = |path: String| Case {
+        path,
+        body: Body::None,
+        lists: None,
+    };
+    let with = |path: String, body: Body| Case {
+        path,
+        body,
+        lists: None,
+    };
+    let json = Body::json;
+    let csv = |text: String| Body::Typed("text/csv", text);
+    let quarter = format!("year=2026&quarter=3&org={commune}");
+    match (endpoint.method.as_str(), endpoint.path) {
+        ("GET", "/healthz") | ("GET", "/openapi.json") => plain(endpoint.path.to_string()),
+        ("GET", "/v1/org-units") => plain(format!("/v1/org-units?parent={province}")),
+        ("POST", "/v1/org-units:import") => with(
+            "/v1/org-units:import".into(),
+            json(
+                json!([{"code": format!("{commune}9"), "name": "Xã Mới", "level": "commune", "parent_code": province}]),
+            ),
+        ),
+        ("GET", "/v1/org-units/{code}") => plain(format!("/v1/org-units/{commune}")),
+        ("GET", "/v1/contacts") => plain(format!("/v1/contacts?commune={commune}")),
+        ("POST", "/v1/contacts") => with(
+            "/v1/contacts".into(),
+            json(json!({"role": "citizen", "name": "Lê Thị Hoa", "commune_code": commune, "phone": "0983777001"})),
+        ),
+        ("POST", "/v1/contacts:import") => with(
+            "/v1/contacts:import".into(),
+            csv(format!(
+                "name,phone,role,commune_code\nLê Thị Hoa,0983777002,citizen,{commune}\n"
+            )),
+        ),
+        ("GET", "/v1/contacts/{id}") => plain(format!("/v1/contacts/{citizen}")),
+        ("POST", "/v1/contacts/{id}/consents") => with(
+            format!("/v1/contacts/{citizen}/consents"),
+            json(json!({"channel": "sms", "method": "paper_form", "wording_version": "v2"})),
+        ),
+        ("POST", "/v1/contacts/{id}/opt-out") => with(format!("/v1/contacts/{citizen}/opt-out"), json(json!({}))),
+        ("DELETE", "/v1/contacts/{id}") => plain(format!("/v1/contacts/{citizen}")),
+        ("GET", "/v1/contacts/{id}/export") => plain(format!("/v1/contacts/{citizen}/export")),
+        ("GET", "/v1/campaigns") => Case {
+            path: "/v1/campaigns".into(),
+            body: Body::None,
+            lists: Some(campaign.clone()),
+        },
+        ("POST", "/v1/campaigns") => with("/v1/campaigns".into(), json(campaign_body(commune))),
+        ("GET", "/v1/campaigns/{id}") => plain(format!("/v1/campaigns/{campaign}")),
+        ("POST", "/v1/campaigns/{id}:{action}") => plain(format!("/v1/campaigns/{campaign}:pause")),
+        ("GET", "/v1/campaigns/{id}/sessions") => plain(format!("/v1/campaigns/{campaign}/sessions")),
+        ("POST", "/v1/schedule:preview") => with("/v1/schedule:preview".into(), json(json!({"cron": "0 8 * * 6"}))),
+        ("GET", "/v1/sessions/{id}") => plain(format!("/v1/sessions/{next}")),
+        ("POST", "/v1/sessions/{id}:{action}") => with(
+            format!("/v1/sessions/{next}:cancel"),
+            json(json!({"reason": "Mưa bão"})),
+        ),
+        ("PUT", "/v1/sessions/{id}/staff") => with(
+            format!("/v1/sessions/{next}/staff"),
+            json(json!({"volunteer_ids": [volunteer]})),
+        ),
+        ("GET", "/v1/teams/{commune}") => plain(format!("/v1/teams/{commune}")),
+        ("PUT", "/v1/teams/{commune}") => with(
+            format!("/v1/teams/{commune}"),
+            json(json!({"name": "Đội TN tri thức trẻ", "member_ids": [volunteer]})),
+        ),
+        ("GET", "/v1/sessions/{id}/attendance") => plain(format!("/v1/sessions/{past}/attendance")),
+        ("GET", "/v1/sessions/{id}/outcomes") => plain(format!("/v1/sessions/{past}/outcomes")),
+        ("PUT", "/v1/sessions/{id}/attendance") => with(
+            format!("/v1/sessions/{past}/attendance"),
+            json(json!({"attendees": [{"contact_id": citizen}]})),
+        ),
+        ("PUT", "/v1/sessions/{id}/outcomes") => with(
+            format!("/v1/sessions/{past}/outcomes"),
+            json(json!({"metrics": {"dossiers_supported": 5}})),
+        ),
+        ("PUT", "/v1/statistics") => with(
+            "/v1/statistics".into(),
+            json(
+                json!({"statistics": [{"commune_code": commune, "year": 2026, "quarter": 3, "dossiers_online": 30,
+                "dossiers_total": 100, "services_publicized": 5, "services_total": 10}]}),
+            ),
+        ),
+        ("POST", "/v1/statistics:import") => with(
+            "/v1/statistics:import".into(),
+            csv(format!(
+                "commune_code,year,quarter,dossiers_online,dossiers_total,services_publicized,services_total\n{commune},2026,3,30,100,5,10\n"
+            )),
+        ),
+        ("GET", "/v1/targets/{year}/{org_code}") => plain(format!("/v1/targets/2026/{commune}")),
+        ("PUT", "/v1/targets/{year}/{org_code}") => with(
+            format!("/v1/targets/2026/{commune}"),
+            json(json!({"targets": [{"metric": "dossiers_supported", "value": 100}]})),
+        ),
+        ("GET", "/v1/reports/quarterly") => plain(format!("/v1/reports/quarterly?{quarter}")),
+        ("POST", "/v1/reports/quarterly:snapshot") => plain(format!("/v1/reports/quarterly:snapshot?{quarter}")),
+        ("GET", "/v1/reports/quarterly/snapshots") => plain(format!("/v1/reports/quarterly/snapshots?{quarter}")),
+        ("GET", "/v1/deliveries") => plain(format!("/v1/deliveries?campaign={campaign}")),
+        ("GET", "/v1/audit") => plain("/v1/audit?year=2026".into()),
+        ("POST", "/v1/inbound/sms") => with(
+            format!("/v1/inbound/sms?key={WEBHOOK_KEY}"),
+            json(json!({"from": citizen_phone, "text": "Cảm ơn"})),
+        ),
+        ("POST", "/v1/inbound/email-events") => with(
+            format!("/v1/inbound/email-events?key={WEBHOOK_KEY}"),
+            Body::Typed(
+                "text/plain",
+                json!({"Type": "Notification", "MessageId": "m-1", "Timestamp": "2026-10-02T01:00:00.000Z",
+                    "Message": json!({"notificationType": "Bounce", "bounce": {"bounceType": "Permanent",
+                        "bouncedRecipients": [{"emailAddress": "nobody@example.vn"}]}}).to_string()})
+                .to_string(),
+            ),
+        ),
+        ("GET", "/v1/inbound/unsubscribe") => plain(format!(
+            "/v1/inbound/unsubscribe?token={}",
+            server.auth.mint_unsubscribe(citizen, Utc::now())
+        )),
+        ("POST", "/v1/inbound/unsubscribe") => with(
+            format!(
+                "/v1/inbound/unsubscribe?token={}",
+                server.auth.mint_unsubscribe(citizen, Utc::now())
+            ),
+            Body::Typed("application/x-www-form-urlencoded", "List-Unsubscribe=One-Click".into()),
+        ),
+        (method, path) => panic!("no access case for {method} {path}: add one to shared/api/tests/access.rs"),
+    }
+}
+
+/// What a request should get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Success,
+    Status(StatusCode),
+}
+
+fn expect(access: Access, role: Option<Role>, own: bool) -> Expect {
+    let Some(role) = role else {
+        return match access {
+            Access::Public => Expect::Success,
+            _ => Expect::Status(StatusCode::UNAUTHORIZED),
+        };
+    };
+    match access {
+        _ if !access.admits(role) => Expect::Status(StatusCode::FORBIDDEN),
+        Access::Public | Access::Anywhere(_) => Expect::Success,
+        Access::InArea(..) if own => Expect::Success,
+        Access::InArea(_, Foreign::Forbidden) => Expect::Status(StatusCode::FORBIDDEN),
+        Access::InArea(_, Foreign::NotFound) => Expect::Status(StatusCode::NOT_FOUND),
+    }
+}
+
+/// The callers: every role over the own area (a district for planners and viewers, the
+/// commune for its officer, the province for admins).
+fn callers() -> [(Role, &'static str); 4] {
+    [
+        (Role::Admin, "24"),
+        (Role::Planner, "213"),
+        (Role::CommuneOfficer, "07201"),
+        (Role::Viewer, "213"),
+    ]
+}
+
+#[tokio::test]
+async fn every_endpoint_as_every_role_in_its_own_area_and_a_foreign_one() {
+    let endpoints = outreach_api::endpoints();
+    assert!(endpoints.len() >= 38, "the table lost endpoints: {}", endpoints.len());
+    // Requests that are refused change nothing, so they share one server; a request that
+    // succeeds may change what the next one sees, so each gets a fresh one.
+    let shared = server().await;
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    for endpoint in &endpoints {
+        for own in [true, false] {
+            let mut callers: Vec<(Option<Role>, &str)> = callers().iter().map(|(r, o)| (Some(*r), *o)).collect();
+            callers.push((None, ""));
+            for (role, org) in callers {
+                let lists = case(endpoint, &shared, &shared.own).lists.is_some();
+                // A list without an area parameter answers every caller it admits, showing
+                // only their area's items.
+                let want = expect(endpoint.access, role, own || lists);
+                let fresh;
+                let server = if want == Expect::Success && endpoint.method != Method::GET {
+                    fresh = server().await;
+                    &fresh
+                } else {
+                    &shared
+                };
+                let area = if own { &server.own } else { &server.foreign };
+                let Case { path, body, lists } = case(endpoint, server, area);
+                let token = role.map(|r| server.auth.mint("caller", r, org, Utc::now(), Duration::hours(1)));
+                let (status, answer) = call(
+                    &server.http,
+                    &server.base,
+                    endpoint.method.clone(),
+                    &path,
+                    token.as_deref(),
+                    body,
+                )
+                .await;
+                calls += 1;
+                let who = format!(
+                    "{} {} as {} ({} area)",
+                    endpoint.method,
+                    endpoint.path,
+                    role.map_or("no token", Role::as_str),
+                    if own { "own" } else { "foreign" }
+                );
+                let ok = match want {
+                    Expect::Success => status.is_success(),
+                    Expect::Status(want) => status == want,
+                };
+                if !ok {
+                    failures.push(format!("{who}: want {want:?}, got {status} {answer}"));
+                    continue;
+                }
+                if let (Some(id), true) = (lists, status.is_success()) {
+                    let shown = answer["items"]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|i| i["id"] == id.as_str()));
+                    if shown != own {
+                        failures.push(format!("{who}: {id} {}", if own { "missing" } else { "shown" }));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!("{calls} calls over {} endpoints, each as expected", endpoints.len());
+}
+
+#[tokio::test]
+async fn the_table_and_the_openapi_document_name_the_same_endpoints() {
+    let doc = outreach_api::openapi();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let value = serde_json::to_value(item).unwrap();
+        for method in value.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut table: Vec<(String, String)> = outreach_api::endpoints()
+        .iter()
+        .filter(|e| e.path != "/openapi.json")
+        .map(|e| (e.method.to_string(), e.path.to_string()))
+        .collect();
+    documented.sort();
+    table.sort();
+    assert_eq!(table, documented);
+}
+
+#[tokio::test]
+async fn changes_are_audited_for_admins_with_personal_fields_masked() {
+    let server = server().await;
+    let planner = server.token("planner-7", Role::Planner, "213");
+    let admin = server.token("admin-1", Role::Admin, "24");
+    let server = &server;
+    let send = |method, path, token: String, body| async move { server.send(&token, method, path, body).await };
+    let (status, contact) = send(
+        Method::POST,
+        "/v1/contacts".into(),
+        planner.clone(),
+        Body::json(
+            json!({"role": "citizen", "name": "Trần Thị Mai", "commune_code": "07201",
+            "phone": "0987654321", "email": "mai.tran@example.vn"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    let id = contact["id"].as_str().unwrap();
+    let (status, _) = send(
+        Method::POST,
+        format!("/v1/contacts/{id}/opt-out"),
+        planner.clone(),
+        Body::json(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A refused change is not a change.
+    let (status, _) = send(
+        Method::POST,
+        format!("/v1/contacts/{}/opt-out", server.foreign.citizen),
+        planner.clone(),
+        Body::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = send(
+        Method::GET,
+        "/v1/audit?year=2026&limit=500".into(),
+        planner.clone(),
+        Body::None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, log) = send(Method::GET, "/v1/audit?limit=500".into(), admin.clone(), Body::None).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let text = log.to_string();
+    for personal in ["987654321", "0987654321", "mai.tran", "Thị Mai"] {
+        assert!(!text.contains(personal), "{personal} in the audit log: {text}");
+    }
+    let mine: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "planner-7")
+        .collect();
+    assert_eq!(mine.len(), 2, "{text}");
+    let created = mine[0];
+    assert_eq!(created["action"], "POST /v1/contacts");
+    assert_eq!(
+        (created["role"].as_str(), created["org"].as_str()),
+        (Some("planner"), Some("213"))
+    );
+    assert_eq!(
+        (created["entity"].as_str(), created["entity_id"].as_str()),
+        (Some("contact"), Some(id))
+    );
+    let field = |entry: &Value, name: &str| {
+        entry["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no change of {name}: {entry}"))
+    };
+    assert_eq!(field(created, "phone.e164")["after"], "+84*******21");
+    assert_eq!(field(created, "name")["after"], "T***");
+    assert_eq!(field(created, "email")["after"], "m***@***.vn");
+    let opted_out = mine[1];
+    assert_eq!(opted_out["action"], "POST /v1/contacts/{id}/opt-out");
+    assert_eq!(opted_out["target"], format!("/v1/contacts/{id}/opt-out"));
+    let opt_outs = field(opted_out, "opt_outs");
+    assert_eq!(
+        (opt_outs["before"].clone(), opt_outs["after"][0]["source"].clone()),
+        (json!([]), json!("planner"))
+    );
+}
+
+/// Every text and number stored in any row of any table of the SQLite file.
+fn every_stored_value(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut all = String::new();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        all.push_str(&String::from_utf8_lossy(t));
+                    }
+                    rusqlite::types::ValueRef::Integer(n) => all.push_str(&n.to_string()),
+                    _ => {}
+                }
+                all.push('\n');
+            }
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence() {
+    use outreach_core::contact::Channel;
+    use outreach_core::ports::{Claim, DeliveryStore};
+    use outreach_core::reminder::{Delivery, DeliveryStatus};
+
+    let server = server().await;
+    let admin = server.token("admin-1", Role::Admin, "24");
+    let send = |method, path, body| server.send(&admin, method, path, body);
+    let (status, contact) = send(
+        Method::POST,
+        "/v1/contacts".into(),
+        Body::json(
+            json!({"role": "citizen", "name": "Phạm Thu Trang", "commune_code": "07201",
+            "phone": "0936111222", "email": "trang.pham@example.vn",
+            "consents": [{"channel": "sms", "method": "paper_form", "wording_version": "v1"},
+                         {"channel": "email", "method": "paper_form", "wording_version": "v1"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    let id = contact["id"].as_str().unwrap().to_string();
+    let past = server.own.past_session.clone();
+    let (status, body) = send(
+        Method::PUT,
+        format!("/v1/sessions/{past}/attendance"),
+        Body::json(json!({"attendees": [{"contact_id": id}, {"contact_id": server.own.citizen}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A reminder was sent to them.
+    let now = t("2026-09-04T01:00:00Z");
+    let claim = Delivery {
+        id: Delivery::id_for(&past, "r1", &id, Channel::Sms),
+        campaign_id: server.own.campaign.clone(),
+        session_id: past.clone(),
+        rule_id: "r1".into(),
+        contact_id: id.clone(),
+        channel: Channel::Sms,
+        status: DeliveryStatus::Claimed,
+        message_id: None,
+        reason: None,
+        attempts: 1,
+        lease_until: now + Duration::minutes(5),
+        updated_at: now,
+        expires_at: now + Duration::days(365),
+        version: 1,
+    };
+    let Claim::Claimed(mut delivery) = server.store.claim_delivery(&claim, now).await.unwrap() else {
+        panic!("the delivery was not claimed");
+    };
+    delivery.status = DeliveryStatus::Sent;
+    delivery.message_id = Some("msg-1".into());
+    delivery.version += 1;
+    server.store.record_delivery(&delivery).await.unwrap();
+    let (status, _) = send(
+        Method::POST,
+        format!("/v1/contacts/{id}/opt-out"),
+        Body::json(json!({"channel": "email"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, export) = send(Method::GET, format!("/v1/contacts/{id}/export"), Body::None).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["contact"]["phone"]["e164"], "+84936111222");
+    assert_eq!(export["deliveries"].as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(export["attendance"][0]["session_id"], past.as_str(), "{export}");
+    let report = format!("/v1/reports/quarterly?year=2026&quarter=3&org={}", server.own.commune);
+    let (_, before) = send(Method::GET, report.clone(), Body::None).await;
+
+    let (status, erased) = send(Method::DELETE, format!("/v1/contacts/{id}"), Body::None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(
+        (erased["name"].clone(), erased["phone"].clone(), erased["email"].clone()),
+        (json!(""), Value::Null, Value::Null)
+    );
+    assert!(erased["erased_at"].is_string(), "{erased}");
+    // The evidence of consent and refusal stays.
+    assert_eq!(erased["consents"].as_array().unwrap().len(), 2, "{erased}");
+    assert_eq!(erased["opt_outs"][0]["channel"], "email", "{erased}");
+    let (status, again) = send(Method::DELETE, format!("/v1/contacts/{id}"), Body::None).await;
+    assert_eq!((status, again), (StatusCode::OK, erased.clone()));
+    // No consent can be recorded for someone erased.
+    let (status, _) = send(
+        Method::POST,
+        format!("/v1/contacts/{id}/consents"),
+        Body::json(json!({"channel": "sms", "method": "paper_form", "wording_version": "v2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The counts stay: the report and the delivery log are unchanged.
+    let (_, after) = send(Method::GET, report, Body::None).await;
+    assert_eq!(after, before);
+    let (_, export) = send(Method::GET, format!("/v1/contacts/{id}/export"), Body::None).await;
+    assert_eq!(export["deliveries"].as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(export["attendance"].as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(export["contact"], erased);
+
+    // Nothing personal is left in any row of any table, the audit log included.
+    let stored = every_stored_value(&server.db);
+    assert!(stored.contains(&id), "the dump reads the data");
+    for personal in ["0936111222", "936111222", "trang.pham", "Thu Trang", "Phạm"] {
+        assert!(!stored.contains(personal), "{personal} is still stored");
+    }
+    // The number is free again.
+    let (status, body) = send(
+        Method::POST,
+        "/v1/contacts".into(),
+        Body::json(json!({"role": "citizen", "name": "Người khác", "commune_code": "07201", "phone": "0936111222"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_with_a_4xx_naming_the_problem() {
+    let server = server().await;
+    let admin = server.token("admin-1", Role::Admin, "24");
+    let send = |method, path: &str, body| server.send(&admin, method, path.to_string(), body);
+    let contact = |name: String| {
+        Body::json(json!({"role": "citizen", "name": name, "commune_code": "07201", "phone": "0983111444"}))
+    };
+    let cases = [
+        (
+            "a bell in a name",
+            Method::POST,
+            "/v1/contacts",
+            contact("An\u{7}".into()),
+            400,
+            "name",
+        ),
+        (
+            "a NUL in a name",
+            Method::POST,
+            "/v1/contacts",
+            contact("An\u{0}x".into()),
+            400,
+            "name",
+        ),
+        (
+            "a C1 control",
+            Method::POST,
+            "/v1/contacts",
+            contact("An\u{85}".into()),
+            400,
+            "name",
+        ),
+        (
+            "a 10,001-character string",
+            Method::POST,
+            "/v1/contacts",
+            contact("a".repeat(10_001)),
+            400,
+            "name",
+        ),
+        (
+            "a name over its own limit",
+            Method::POST,
+            "/v1/contacts",
+            contact("a".repeat(201)),
+            422,
+            "name",
+        ),
+        (
+            "JSON nested 10,000 deep",
+            Method::POST,
+            "/v1/contacts",
+            Body::Typed("application/json", "[".repeat(10_000) + &"]".repeat(10_000)),
+            400,
+            "",
+        ),
+        (
+            "a SOH character in a CSV",
+            Method::POST,
+            "/v1/contacts:import",
+            Body::Typed(
+                "text/csv",
+                String::from_utf8_lossy(b"name,phone\n\xff\xfe").replace('\u{FFFD}', "\u{1}"),
+            ),
+            400,
+            "file",
+        ),
+        (
+            "a control character in a CSV line",
+            Method::POST,
+            "/v1/contacts:import",
+            Body::Typed(
+                "text/csv",
+                "name,phone,role,commune_code\nAn\u{1b}[31m,0983111445,citizen,07201\n".into(),
+            ),
+            400,
+            "file",
+        ),
+        (
+            "a CSV of 50,001 lines",
+            Method::POST,
+            "/v1/contacts:import",
+            Body::Typed(
+                "text/csv",
+                "name,phone,role,commune_code\n".to_string() + &"x,1,citizen,07201\n".repeat(50_001),
+            ),
+            400,
+            "file",
+        ),
+        (
+            "a body over 10 MiB",
+            Method::POST,
+            "/v1/contacts:import",
+            Body::Typed("text/csv", "x".repeat(10 * 1024 * 1024 + 1)),
+            413,
+            "",
+        ),
+        (
+            "a control character in a query",
+            Method::GET,
+            "/v1/contacts?commune=07201%07",
+            Body::None,
+            400,
+            "commune",
+        ),
+        (
+            "a 2,000-character query value",
+            Method::GET,
+            &format!("/v1/contacts?cursor={}", "c".repeat(2000)),
+            Body::None,
+            400,
+            "cursor",
+        ),
+    ];
+    for (what, method, path, body, want, field) in cases {
+        let (status, answer) = send(method, path, body).await;
+        assert_eq!(status.as_u16(), want, "{what}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["error"]["field"], field, "{what}: {answer}");
+        }
+    }
+    let (status, _) = call(&server.http, &server.base, Method::GET, "/healthz", None, Body::None).await;
+    assert_eq!(status, StatusCode::OK, "the server is still up");
+}

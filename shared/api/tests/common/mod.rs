@@ -1,0 +1,64 @@
+//! What the API tests share: a clock they can step, and the real router served on a socket
+//! of 127.0.0.1 over a SQLite file.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use outreach_api::{AppState, AuthConfig};
+use outreach_core::ports::Clock;
+use outreach_store::SqliteStore;
+
+/// A clock that stands still until a test moves it.
+pub struct StepClock(pub Mutex<DateTime<Utc>>);
+
+impl StepClock {
+    pub fn at(instant: &str) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(t(instant))))
+    }
+
+    pub fn set(&self, instant: &str) {
+        *self.0.lock().unwrap() = t(instant);
+    }
+}
+
+impl Clock for StepClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// A running API: its URL, its store and the file the store lives in (removed on drop).
+pub struct Served {
+    pub base: String,
+    pub store: Arc<SqliteStore>,
+    pub db: std::path::PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Serve the router on a free port over a new SQLite file.
+pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Option<&str>) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("api.db");
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let state = AppState {
+        store: store.clone(),
+        auth,
+        clock,
+        webhook_secret: webhook_secret.map(str::to_string),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, outreach_api::router(state)).await.unwrap() });
+    Served {
+        base: format!("http://{addr}"),
+        store,
+        db,
+        dir,
+    }
+}
