@@ -247,3 +247,49 @@ async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_erased_contact_leaves_no_personal_value_in_any_item_of_the_table() {
+    let store = fresh().await;
+    let lan = contract::contact("ct_lan", "0912345678", "07201", Role::Citizen);
+    store.insert_contact(&lan).await.unwrap();
+    store
+        .insert_contact(&contract::contact("ct_other", "0987000111", "07201", Role::Citizen))
+        .await
+        .unwrap();
+    store
+        .update_contact(&lan.erased(contract::t("2026-03-01T00:00:00Z")))
+        .await
+        .unwrap();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(store.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    let everything = format!("{items:?}");
+    assert!(everything.contains("ct_lan"), "the scan reads the contact");
+    assert!(
+        everything.contains("987000111"),
+        "the scan reads another contact's number"
+    );
+    for personal in ["912345678", "ct_lan@example.vn", "Nguyễn Thị Hoà"] {
+        let lan_only = everything.matches(personal).count();
+        // The other contact shares the name of the fixture; only its own copies may remain.
+        let others = if personal == "Nguyễn Thị Hoà" { 1 } else { 0 };
+        assert_eq!(lan_only, others, "{personal} is still stored: {everything}");
+    }
+}
