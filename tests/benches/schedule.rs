@@ -1,0 +1,107 @@
+//! Schedule expansion: a year of weekly sessions for 192 communes (about 10,000 sessions),
+//! target <= 100 ms. Prints the median of 20 runs of
+//! - the expansion itself: the cron schedule's occurrences over the year × the communes,
+//!   each made a `Session` (what the planner computes before it writes);
+//! - the planner's whole run over a fresh SQLite file: the same plus the inserts and the
+//!   campaign's watermark.
+//!
+//! `cargo bench -p outreach-tests --bench schedule`.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use outreach_core::campaign::{Campaign, CampaignInput, CampaignStatus, ScheduleSpec};
+use outreach_core::jobs::run_planner;
+use outreach_core::ports::CampaignStore;
+use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::session::Session;
+use outreach_store::SqliteStore;
+
+const COMMUNES: usize = 192;
+const RUNS: usize = 20;
+const TARGET_MS: f64 = 100.0;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// "Every Saturday 08:00" over 2026 in 192 communes, active.
+fn campaign() -> Campaign {
+    let communes = (0..COMMUNES).map(|c| format!("07{c:03}")).collect();
+    let mut campaign = CampaignInput {
+        name: "Thứ Bảy dịch vụ công".into(),
+        description: None,
+        period: Period::new("2026-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap(),
+        target_units: vec!["24".into()],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 120,
+        venues: Default::default(),
+        default_venue: Some("Nhà văn hoá".into()),
+        capacity: 40,
+        min_staff: 0,
+        reminder_rules: vec![],
+        sms_unicode: false,
+        max_sms_segments: 2,
+    }
+    .into_campaign("cp_schedule_bench".into(), communes, t("2025-12-01T00:00:00Z"))
+    .unwrap();
+    campaign.status = CampaignStatus::Active;
+    campaign
+}
+
+fn median(mut times: Vec<StdDuration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn expand(campaign: &Campaign, now: DateTime<Utc>) -> Vec<Session> {
+    let schedule = campaign.schedule.parse().unwrap();
+    let (start, end) = campaign.period.bounds(schedule.time_zone());
+    schedule
+        .occurrences_between(start, end)
+        .flat_map(|at| campaign.communes.iter().map(move |c| (at, c)))
+        .map(|(at, commune)| Session::materialise(campaign, commune, at, now))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let campaign = campaign();
+    let now = t("2025-12-31T00:00:00Z");
+    let mut sessions = 0;
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        sessions = std::hint::black_box(expand(&campaign, now)).len();
+        times.push(started.elapsed());
+    }
+    let expansion = median(times);
+
+    let mut times = Vec::new();
+    let mut stored = 0;
+    for _ in 0..RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("schedule.db")).unwrap();
+        store.insert_campaign(&campaign).await.unwrap();
+        let started = Instant::now();
+        let report = run_planner(&store, now, Duration::days(366)).await.unwrap();
+        times.push(started.elapsed());
+        stored = report.sessions_created;
+    }
+    let planner = median(times);
+    assert_eq!(stored, sessions, "the planner stores every session the expansion makes");
+
+    println!("schedule expansion: {COMMUNES} communes × weekly over 2026 = {sessions} sessions (median of {RUNS})");
+    println!("| figure | measured | target | |");
+    println!("|---|---|---|---|");
+    for (figure, ms) in [
+        ("expansion (in memory)", expansion),
+        ("planner run into SQLite", planner),
+    ] {
+        let verdict = if ms <= TARGET_MS { "pass" } else { "miss" };
+        println!("| {figure} | {ms:.2} ms | <= {TARGET_MS} ms | {verdict} |");
+    }
+}
