@@ -111,6 +111,12 @@ pub async fn run_planner<S: Store + ?Sized>(
     Ok(report)
 }
 
+/// Sessions written per store call. On SQLite a call is one transaction, and fewer, larger
+/// ones write each touched index page fewer times: a year of weekly sessions in 192
+/// communes (9,984) takes 81 ms in batches of 5,000 against 174 ms in batches of 500
+/// (`cargo bench -p outreach-tests --bench schedule`). DynamoDB writes items one by one.
+const SESSION_BATCH: usize = 5_000;
+
 /// Materialise one campaign up to `now + horizon`; returns the sessions created. The
 /// watermark moves only after the sessions are stored, so a crash in between is repaired
 /// by the next run (the inserts are idempotent). None when the watermark did not move.
@@ -128,11 +134,11 @@ async fn materialise_campaign<S: Store + ?Sized>(
         return Ok(None);
     }
     let mut created = 0;
-    let mut batch = Vec::with_capacity(500);
+    let mut batch = Vec::with_capacity(SESSION_BATCH);
     for occurrence in schedule.occurrences_between(from, until) {
         for commune in &campaign.communes {
             batch.push(Session::materialise(&campaign, commune, occurrence, now));
-            if batch.len() == 500 {
+            if batch.len() == SESSION_BATCH {
                 created += store.insert_sessions_if_absent(&batch).await?;
                 batch.clear();
             }
