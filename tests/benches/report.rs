@@ -6,27 +6,26 @@
 //! `../shared/data/bacgiang_units.json` when it is there (1 province, 10 districts, 192
 //! communes), else from a generated province of the same shape.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, Utc};
-use outreach_core::campaign::{Campaign, CampaignInput, ScheduleSpec};
+use chrono::Duration;
+use common::t;
+use outreach_core::campaign::Campaign;
 use outreach_core::contact::Role;
 use outreach_core::org::{ImportValidity, Level, OrgUnit, parse_units_json};
 use outreach_core::outcome::{Attendee, SessionRecord, tally_deltas};
 use outreach_core::ports::{OrgUnitStore, OutcomeStore};
 use outreach_core::quarter::quarter_of;
-use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::session::Session;
 use outreach_core::usecases;
 use outreach_store::SqliteStore;
 
 const SESSIONS: usize = 1_000;
 const RUNS: usize = 20;
-
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 /// The Bắc Giang list if present, else 10 districts of 19 or 20 communes.
 async fn load_units(store: &SqliteStore) -> Vec<String> {
@@ -77,26 +76,7 @@ async fn load_units(store: &SqliteStore) -> Vec<String> {
 }
 
 fn campaign() -> Campaign {
-    CampaignInput {
-        name: "Benchmark".into(),
-        description: None,
-        period: Period::new("2026-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap(),
-        target_units: vec![],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
-        capacity: 5000,
-        min_staff: 0,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
-    }
-    .into_campaign("cp_bench".into(), vec![], t("2026-01-01T00:00:00Z"))
-    .unwrap()
+    common::saturdays_of_2026("cp_bench", vec![], 5000)
 }
 
 /// Record `records` attendees over 1,000 sessions spread over every commune and quarter,

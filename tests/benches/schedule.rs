@@ -7,13 +7,15 @@
 //!
 //! `cargo bench -p outreach-tests --bench schedule`.
 
+mod common;
+
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
-use outreach_core::campaign::{Campaign, CampaignInput, CampaignStatus, ScheduleSpec};
+use common::t;
+use outreach_core::campaign::{Campaign, CampaignStatus};
 use outreach_core::jobs::run_planner;
 use outreach_core::ports::CampaignStore;
-use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::Session;
 use outreach_store::SqliteStore;
 
@@ -21,33 +23,10 @@ const COMMUNES: usize = 192;
 const RUNS: usize = 20;
 const TARGET_MS: f64 = 100.0;
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
 /// "Every Saturday 08:00" over 2026 in 192 communes, active.
 fn campaign() -> Campaign {
     let communes = (0..COMMUNES).map(|c| format!("07{c:03}")).collect();
-    let mut campaign = CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-01-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap(),
-        target_units: vec!["24".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
-        capacity: 40,
-        min_staff: 0,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
-    }
-    .into_campaign("cp_schedule_bench".into(), communes, t("2025-12-01T00:00:00Z"))
-    .unwrap();
+    let mut campaign = common::saturdays_of_2026("cp_schedule_bench", communes, 40);
     campaign.status = CampaignStatus::Active;
     campaign
 }

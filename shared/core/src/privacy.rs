@@ -450,8 +450,12 @@ mod tests {
             let grouped = format!("{}{sep}{}{sep}{}", &nsn[..3], &nsn[3..6], &nsn[6..]);
             let text = format!("{before} {prefix}{grouped} {after}");
             let out = redact(&text);
+            // Only the number has digits, and masking leaves at most its first three and
+            // last two. (Asking that its middle digits be absent fails when they happen to
+            // equal the visible ones: 0380382828 → 038*****28.)
             let digits: String = out.chars().filter(char::is_ascii_digit).collect();
-            proptest::prop_assert!(!digits.contains(&nsn[2..7]), "{text:?} -> {out:?}");
+            proptest::prop_assert!(digits.len() <= 5, "{text:?} -> {out:?}");
+            proptest::prop_assert!(!out.contains(&nsn[..]), "{text:?} -> {out:?}");
         }
     }
 }
