@@ -96,9 +96,12 @@ class Watch:
         self.log = log_file(f"lambda-watch-{phase}")
         # The invocations' own output; their stdout is the function's answer (data, not logs).
         self.invoke_log = log_file(f"lambda-invoke-{phase}")
+        # `cargo lambda watch` builds each function as `cargo run --bin NAME` does; scripts/test
+        # builds them ahead into E2E_TARGET_DIR while the tests wait on moto.
+        watch_env = dict(env, CARGO_TARGET_DIR=os.environ["E2E_TARGET_DIR"]) if "E2E_TARGET_DIR" in os.environ else env
         self.proc = subprocess.Popen(
             [CARGO_LAMBDA, "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=watch_env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         for _ in range(300):
             try:

@@ -91,6 +91,7 @@ pub async fn guard(
             request.extensions_mut().insert(Caller {
                 claims: claims.clone(),
                 foreign,
+                area: Default::default(),
             });
             Some(claims)
         }

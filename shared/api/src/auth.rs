@@ -303,6 +303,8 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
 pub struct Caller {
     pub claims: Claims,
     pub(crate) foreign: Foreign,
+    /// The caller's area, read once a request however many checks need it.
+    pub(crate) area: std::sync::Arc<tokio::sync::OnceCell<HashSet<String>>>,
 }
 
 impl Caller {
@@ -353,19 +355,23 @@ impl Caller {
     /// Every unit in the caller's area: their unit and everything under it in any version of
     /// the unit tree (a commune officer: their commune).
     pub async fn area(&self, store: &dyn Store) -> ApiResult<HashSet<String>> {
-        let mut area = HashSet::from([self.claims.org.clone()]);
-        if self.claims.role == Role::CommuneOfficer {
-            return Ok(area);
-        }
-        let mut pending = vec![self.claims.org.clone()];
-        while let Some(unit) = pending.pop() {
-            for child in store.org_unit_children(&unit).await? {
-                if area.insert(child.code.clone()) {
-                    pending.push(child.code);
+        let area = self
+            .area
+            .get_or_try_init(|| async {
+                let mut area = HashSet::from([self.claims.org.clone()]);
+                if self.claims.role != Role::CommuneOfficer {
+                    area.extend(
+                        store
+                            .org_unit_descendants(&self.claims.org)
+                            .await?
+                            .into_iter()
+                            .map(|u| u.code),
+                    );
                 }
-            }
-        }
-        Ok(area)
+                Ok::<_, ApiError>(area)
+            })
+            .await?;
+        Ok(area.clone())
     }
 
     /// Refuse a request about `entity` `id`, which lies in unit `code`, unless the unit is

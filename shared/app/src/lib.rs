@@ -2,6 +2,7 @@
 //! a typed [`Config`] read once from the environment, and an [`App`] holding the adapters
 //! built once from it, with the job passes the binaries run.
 
+pub mod aws;
 pub mod logging;
 
 use std::path::PathBuf;
@@ -213,31 +214,42 @@ pub struct App {
 
 /// Open the store a URL names.
 pub async fn open_store(url: &StoreUrl) -> Result<Arc<dyn Store>> {
-    match url {
+    let sdk = match url {
+        StoreUrl::DynamoDb(_) => Some(aws::sdk_config().await?),
+        _ => None,
+    };
+    open_store_with(url, sdk.as_ref())
+}
+
+/// Open the store a URL names; DynamoDB with the given SDK settings.
+fn open_store_with(url: &StoreUrl, sdk: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Store>> {
+    match (url, sdk) {
         #[cfg(feature = "sqlite")]
-        StoreUrl::Sqlite(path) => Ok(Arc::new(
+        (StoreUrl::Sqlite(path), _) => Ok(Arc::new(
             outreach_store::SqliteStore::open(path)
                 .with_context(|| format!("opening the SQLite store at {}", path.display()))?,
         )),
         #[cfg(feature = "dynamodb")]
-        StoreUrl::DynamoDb(table) => Ok(Arc::new(outreach_store::DynamoStore::from_env(table).await)),
+        (StoreUrl::DynamoDb(table), Some(sdk)) => Ok(Arc::new(outreach_store::DynamoStore::with_sdk(sdk, table))),
         #[allow(unreachable_patterns)]
-        other => bail!("this build has no adapter for the store {other:?}"),
+        (other, _) => bail!("this build has no adapter for the store {other:?}"),
     }
 }
 
 impl App {
     /// Build every adapter the configuration names; `auth` signs unsubscribe links.
     pub async fn build(config: Config, auth: Option<&AuthConfig>) -> Result<Self> {
-        let store = open_store(&config.store).await?;
-        let needs_aws = config.queue_url.is_some()
+        // One set of AWS settings for every adapter that needs them, loaded once.
+        let needs_aws = matches!(config.store, StoreUrl::DynamoDb(_))
+            || config.queue_url.is_some()
             || matches!(config.channels.email, outreach_notify::EmailChannelConfig::Ses(_))
             || matches!(config.channels.sms, outreach_notify::SmsChannelConfig::Sns(_));
         let aws = if needs_aws {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            Some(aws::sdk_config().await?)
         } else {
             None
         };
+        let store = open_store_with(&config.store, aws.as_ref())?;
         let (email, sms) = build_channels(&config.channels, aws.as_ref()).await?;
         let queue = match (&config.queue_url, &aws) {
             (Some(url), Some(sdk)) => DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone()))),

@@ -150,6 +150,30 @@ pub const MAX_UNITS_PER_IMPORT: usize = 20_000;
 
 /// Read import records from a JSON array. A row that is not a well-formed object is
 /// reported as that row's error, not as a failure of the whole file.
+/// Every version of every unit under `code`, at any depth, among `units` (all versions of a
+/// tree): a unit that moved counts under each parent it had. Ordered by code, then validity.
+pub fn descendants(units: Vec<OrgUnit>, code: &str) -> Vec<OrgUnit> {
+    let mut by_parent: HashMap<String, Vec<OrgUnit>> = HashMap::new();
+    for unit in units {
+        if let Some(parent) = unit.parent_code.clone() {
+            by_parent.entry(parent).or_default().push(unit);
+        }
+    }
+    let mut seen = HashSet::from([code.to_string()]);
+    let mut pending = vec![code.to_string()];
+    let mut out = Vec::new();
+    while let Some(parent) = pending.pop() {
+        for child in by_parent.remove(&parent).unwrap_or_default() {
+            if seen.insert(child.code.clone()) {
+                pending.push(child.code.clone());
+            }
+            out.push(child);
+        }
+    }
+    out.sort_by(|a, b| (&a.code, a.valid_from).cmp(&(&b.code, b.valid_from)));
+    out
+}
+
 pub fn parse_units_json(text: &str) -> CoreResult<Vec<(usize, Result<OrgUnitRecord, String>)>> {
     let rows: Vec<serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| CoreError::invalid("file", format!("not a JSON array of units: {e}")))?;

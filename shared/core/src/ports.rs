@@ -76,6 +76,9 @@ pub trait OrgUnitStore: Send + Sync {
     async fn org_unit_versions(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
     /// Every version of every unit whose parent is `code`, ordered by code.
     async fn org_unit_children(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
+    /// Every version of every unit under `code`, at any depth and under any parent a unit
+    /// had, ordered by code then validity; in one or two reads, not one a unit.
+    async fn org_unit_descendants(&self, code: &str) -> CoreResult<Vec<OrgUnit>>;
     /// A page of units (all versions), ordered by code then validity.
     async fn list_org_units(&self, filter: &OrgUnitFilter, page: &PageRequest) -> CoreResult<Page<OrgUnit>>;
 }

@@ -293,3 +293,114 @@ async fn an_erased_contact_leaves_no_personal_value_in_any_item_of_the_table() {
         assert_eq!(lan_only, others, "{personal} is still stored: {everything}");
     }
 }
+
+/// The request-unit meter on calls made through the SDK: puts priced from their items, an
+/// index write added, a transaction doubled, an update priced from the item it left, reads
+/// at 4 KB a unit and half when eventually consistent.
+#[tokio::test]
+async fn the_meter_prices_the_calls_a_client_makes() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+    use outreach_store::dynamodb::meter::Meter;
+
+    let plain = fresh().await;
+    let meter = Meter::default();
+    let client = meter.client(plain.client());
+    let table = plain.table();
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    // PK + SK + a 2,500-byte attribute: 3 KB, 3 write units.
+    let item = |pk: &str| {
+        HashMap::from([
+            ("PK".to_string(), s(pk)),
+            ("SK".to_string(), s("A")),
+            ("d".to_string(), s(&"x".repeat(2_500))),
+        ])
+    };
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item("M#1")))
+        .send()
+        .await
+        .unwrap();
+    // The same in the first index: 3 more.
+    let mut indexed = item("M#2");
+    indexed.insert("GSI1PK".into(), s("G"));
+    indexed.insert("GSI1SK".into(), s("1"));
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(indexed))
+        .send()
+        .await
+        .unwrap();
+    // In a transaction: twice 3.
+    client
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item("M#3")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // An update that leaves a 1 KB item: 1 unit, once settled.
+    client
+        .put_item()
+        .table_name(plain.table())
+        .set_item(Some(HashMap::from([
+            ("PK".to_string(), s("M#4")),
+            ("SK".to_string(), s("A")),
+        ])))
+        .send()
+        .await
+        .unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .key("PK", s("M#4"))
+        .key("SK", s("A"))
+        .update_expression("SET n = :n")
+        .expression_attribute_values(":n", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    // A strongly consistent read of 3 KB: 1 unit; an eventually consistent one: half.
+    client
+        .get_item()
+        .table_name(table)
+        .key("PK", s("M#1"))
+        .key("SK", s("A"))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    client
+        .get_item()
+        .table_name(table)
+        .key("PK", s("M#1"))
+        .key("SK", s("A"))
+        .send()
+        .await
+        .unwrap();
+
+    let usage = meter.take();
+    assert_eq!(usage.calls["PutItem"], 3);
+    assert_eq!(usage.calls["TransactWriteItems"], 1);
+    assert_eq!(usage.calls["UpdateItem"], 1);
+    assert_eq!(usage.calls["GetItem"], 2);
+    assert_eq!(usage.write_units, 3.0 + 6.0 + 6.0 + 1.0);
+    assert_eq!(usage.read_units, 1.5);
+    assert_eq!(Meter::settle(plain.client(), &usage).await.unwrap(), 17.0);
+    assert_eq!(
+        meter.take().total_calls(),
+        0,
+        "taking the usage starts again from nothing"
+    );
+}

@@ -1,6 +1,7 @@
 //! `DynamoStore`: every `Store` port over one DynamoDB table (see `DYNAMODB.md`).
 
 pub mod keys;
+pub mod meter;
 mod reports;
 pub mod size;
 pub mod table;
@@ -435,20 +436,29 @@ impl Query {
     }
 }
 
+/// The due-time index's partitions the dispatcher queries at once.
+const DUE_QUERIES_AT_ONCE: usize = 8;
+
 impl DynamoStore {
     /// A store over `table` with a client configured from the environment (region,
     /// credentials, `AWS_ENDPOINT_URL`), with bounded timeouts on every call.
     pub async fn from_env(table: &str) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Self::with_sdk(&config, table)
+    }
+
+    /// A store over `table` with a client of the given SDK settings, and bounded timeouts on
+    /// every call.
+    pub fn with_sdk(sdk: &aws_config::SdkConfig, table: &str) -> Self {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(10))
             .operation_timeout(Duration::from_secs(30))
             .build();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(timeouts)
-            .load()
-            .await;
-        Self::new(Client::new(&config), table)
+            .build();
+        Self::new(Client::from_conf(config), table)
     }
 
     /// A store over `table` with a given client.
@@ -457,6 +467,11 @@ impl DynamoStore {
             client,
             table: table.to_string(),
         }
+    }
+
+    /// The client it calls DynamoDB with.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The table's name.
@@ -760,6 +775,15 @@ impl OrgUnitStore for DynamoStore {
         self.query_all(Query::on(Some("GSI1"), keys::unit_parent(code))).await
     }
 
+    async fn org_unit_descendants(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
+        // Every unit of the table (a province's few hundred, a page or two of the entity
+        // index), the subtree found in memory: not one query a unit.
+        let all = self
+            .query_all(Query::on(Some("GSI3"), keys::entity_index("unit")))
+            .await?;
+        Ok(outreach_core::org::descendants(all, code))
+    }
+
     async fn list_org_units(&self, filter: &OrgUnitFilter, page: &PageRequest) -> CoreResult<Page<OrgUnit>> {
         let q = match (&filter.parent_code, filter.level) {
             (Some(parent), level) => {
@@ -1047,18 +1071,26 @@ impl ReminderStore for DynamoStore {
         limit: u32,
     ) -> CoreResult<Vec<ReminderJob>> {
         // Every (hour, shard) partition between `since` and `now`: a bounded number of
-        // small queries on the sparse index, never a scan.
+        // small queries on the sparse index, never a scan, DUE_QUERIES_AT_ONCE at a time (one
+        // after the other they were most of a dispatcher run; all at once, a cold start would
+        // open a TLS connection for each).
+        use futures::{StreamExt, TryStreamExt};
+        let mut buckets = Vec::new();
         let mut hour = since;
-        let mut jobs: Vec<ReminderJob> = Vec::new();
         while hour <= now + chrono::Duration::hours(1) {
-            for shard in 0..keys::DUE_SHARDS {
-                let bucket = keys::due_bucket(hour, shard);
-                let q = Query::on(Some("GSI1"), bucket)
-                    .sort_range(Some(keys::instant(since)), Some(format!("{}~", keys::instant(now))));
-                jobs.extend(self.query_all::<ReminderJob>(q).await?);
-            }
+            buckets.extend((0..keys::DUE_SHARDS).map(|shard| keys::due_bucket(hour, shard)));
             hour += chrono::Duration::hours(1);
         }
+        let pages: Vec<Vec<ReminderJob>> = futures::stream::iter(buckets)
+            .map(|bucket| {
+                let q = Query::on(Some("GSI1"), bucket)
+                    .sort_range(Some(keys::instant(since)), Some(format!("{}~", keys::instant(now))));
+                self.query_all::<ReminderJob>(q)
+            })
+            .buffer_unordered(DUE_QUERIES_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut jobs: Vec<ReminderJob> = pages.into_iter().flatten().collect();
         jobs.retain(|j| j.status == JobStatus::Pending && j.due_at >= since && j.due_at <= now);
         jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
         jobs.dedup_by(|a, b| a.id == b.id);

@@ -4,6 +4,7 @@ mod audit;
 mod migrations;
 mod reports;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -40,6 +41,17 @@ use crate::cursor;
 #[derive(Clone)]
 pub struct SqliteStore {
     worker: Arc<Worker>,
+    /// Subtrees of the unit tree already read (every API request reads its caller's area),
+    /// valid while no connection has changed the database (`PRAGMA data_version`) and this
+    /// store has written no unit.
+    subtrees: Arc<std::sync::Mutex<Subtrees>>,
+}
+
+#[derive(Default)]
+struct Subtrees {
+    /// The `data_version` the entries were read at; `None` after a write of units.
+    data_version: Option<i64>,
+    by_code: HashMap<String, Vec<OrgUnit>>,
 }
 
 /// A call waiting for the connection: it runs, then says how to answer its caller once
@@ -101,6 +113,7 @@ impl SqliteStore {
                 jobs: Some(jobs),
                 thread: Some(thread),
             }),
+            subtrees: Arc::default(),
         })
     }
 
@@ -292,7 +305,10 @@ fn valid_from_key(u: &OrgUnit) -> String {
 impl OrgUnitStore for SqliteStore {
     async fn put_org_units(&self, units: &[OrgUnit]) -> CoreResult<()> {
         let units = units.to_vec();
-        self.call(move |c| {
+        let subtrees = Arc::clone(&self.subtrees);
+        let written = self.call(move |c| {
+            // Forget what was read before this write, whether it commits or not.
+            *subtrees.lock().unwrap_or_else(|p| p.into_inner()) = Subtrees::default();
             let tx = c.savepoint()?;
             {
                 let mut stmt = tx.prepare_cached(
@@ -305,7 +321,10 @@ impl OrgUnitStore for SqliteStore {
             tx.commit()?;
             Ok(())
         })
-        .await
+        .await;
+        // And what was read while it was uncommitted: the group it ran in may have been undone.
+        *self.subtrees.lock().unwrap_or_else(|p| p.into_inner()) = Subtrees::default();
+        written
     }
 
     async fn org_unit_versions(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
@@ -325,6 +344,39 @@ impl OrgUnitStore for SqliteStore {
                 c.prepare_cached("SELECT data FROM org_units WHERE parent_code = ? ORDER BY code, valid_from")?;
             let rows = stmt.query_map([code], |r| r.get::<_, String>(0))?;
             rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn org_unit_descendants(&self, code: &str) -> CoreResult<Vec<OrgUnit>> {
+        let code = code.to_string();
+        let subtrees = Arc::clone(&self.subtrees);
+        self.call(move |c| {
+            let version: i64 = c.pragma_query_value(None, "data_version", |r| r.get(0))?;
+            let mut cache = subtrees.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.data_version != Some(version) {
+                *cache = Subtrees {
+                    data_version: Some(version),
+                    by_code: HashMap::new(),
+                };
+            }
+            if let Some(units) = cache.by_code.get(&code) {
+                return Ok(units.clone());
+            }
+            // UNION (not UNION ALL) keeps each code once, so a cycle cannot run forever.
+            let mut stmt = c.prepare_cached(
+                "WITH RECURSIVE under(code) AS (
+                     SELECT ?1
+                     UNION
+                     SELECT u.code FROM org_units u JOIN under ON u.parent_code = under.code
+                 )
+                 SELECT data FROM org_units WHERE parent_code IN (SELECT code FROM under)
+                 ORDER BY code, valid_from",
+            )?;
+            let rows = stmt.query_map([&code], |r| r.get::<_, String>(0))?;
+            let units: Vec<OrgUnit> = rows.map(|r| from_json(&r?)).collect::<Result<_, _>>()?;
+            cache.by_code.insert(code, units.clone());
+            Ok(units)
         })
         .await
     }

@@ -188,6 +188,22 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
             .rev()
             .collect::<Vec<_>>()
     );
+    // Under the province: the district, and both versions of the commune (one under the
+    // district, one moved under the province); under the district, the old version only.
+    let codes = |units: Vec<OrgUnit>| units.into_iter().map(|u| (u.code, u.valid_from)).collect::<Vec<_>>();
+    assert_eq!(
+        codes(store.org_unit_descendants("24").await.unwrap()),
+        vec![
+            ("07210".to_string(), None),
+            ("07210".to_string(), Some(day("2025-07-01"))),
+            ("213".to_string(), None)
+        ]
+    );
+    assert_eq!(
+        codes(store.org_unit_descendants("213").await.unwrap()),
+        vec![("07210".to_string(), None)]
+    );
+    assert!(store.org_unit_descendants("07210").await.unwrap().is_empty());
     // Writing the same key again replaces it rather than adding a version.
     let renamed = OrgUnit {
         name: "Phường Bắc Giang (mới)".into(),
