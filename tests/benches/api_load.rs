@@ -331,16 +331,17 @@ async fn main() {
     server.kill().ok();
     server.wait().ok();
 
-    // What the load wrote is there: every session it reached has its attendees.
+    // What the load wrote is there: sessions hold the attendees it sent.
     let store = SqliteStore::open(&db).unwrap();
-    let reached = (attend.requests as usize).min(seeded.sessions.len());
-    let (first, contacts) = &seeded.sessions[0];
-    let record = store
-        .get_session_record(first)
-        .await
-        .unwrap()
-        .expect("the first session's attendance");
-    assert_eq!(record.attendees.len(), contacts.len());
+    let mut recorded = 0;
+    for (id, contacts) in &seeded.sessions {
+        if let Some(record) = store.get_session_record(id).await.unwrap() {
+            assert_eq!(record.attendees.len(), contacts.len());
+            recorded += 1;
+        }
+    }
+    assert!(recorded > 0, "no attendance recorded");
+    let reached = format!("{recorded} (by {} requests)", attend.requests);
     println!(
         "attendance recorded for {reached} of {} sessions",
         seeded.sessions.len()

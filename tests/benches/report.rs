@@ -28,7 +28,7 @@ use outreach_core::usecases;
 use outreach_store::SqliteStore;
 
 const SESSIONS: usize = 1_000;
-const RUNS: usize = 20;
+const RUNS: usize = 40;
 const MAX_RATIO: f64 = 1.2;
 
 /// The Bắc Giang list if present, else 10 districts of 19 or 20 communes.
@@ -134,7 +134,14 @@ struct Measure {
     median: StdDuration,
 }
 
-async fn measure(records: usize) -> Measure {
+/// A store holding `records` attendance records, kept open for the measured builds.
+struct Seeded {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    records: usize,
+}
+
+async fn seeded(records: usize) -> Seeded {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("report-bench.db")).unwrap();
     let communes = load_units(&store).await;
@@ -145,34 +152,51 @@ async fn measure(records: usize) -> Measure {
         communes.len(),
         started.elapsed().as_secs_f64()
     );
-    let now = t("2027-01-01T00:00:00Z");
-    // One run to warm the page cache, then the measured ones.
-    let warm = usecases::quarterly_report(&store, "24", 2026, 4, now).await.unwrap();
-    let runs = if smoke() { 3 } else { RUNS };
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        let report = usecases::quarterly_report(&store, "24", 2026, 4, now).await.unwrap();
-        times.push(started.elapsed());
-        assert_eq!(report.tallies_read, warm.tallies_read);
-    }
-    times.sort();
-    let province = warm.row("24", "attendees").unwrap();
-    assert_eq!(province.ytd_value, Some(records as f64), "every record is counted");
-    Measure {
+    Seeded {
+        _dir: dir,
+        store,
         records,
-        tallies_read: warm.tallies_read,
-        units: warm.rows.iter().filter(|r| r.metric == "attendees").count(),
-        median: times[runs / 2],
     }
+}
+
+/// The report built from each store in turn, run after run, so that whatever else the
+/// machine does weighs on both alike; one build each first, to warm the page cache.
+async fn measure(stores: [&Seeded; 2]) -> [Measure; 2] {
+    let now = t("2027-01-01T00:00:00Z");
+    let mut warm = Vec::new();
+    for s in stores {
+        let report = usecases::quarterly_report(&s.store, "24", 2026, 4, now).await.unwrap();
+        let province = report.row("24", "attendees").unwrap();
+        assert_eq!(province.ytd_value, Some(s.records as f64), "every record is counted");
+        warm.push(report);
+    }
+    let runs = if smoke() { 3 } else { RUNS };
+    let mut times = [Vec::with_capacity(runs), Vec::with_capacity(runs)];
+    for _ in 0..runs {
+        for (i, s) in stores.iter().enumerate() {
+            let started = Instant::now();
+            let report = usecases::quarterly_report(&s.store, "24", 2026, 4, now).await.unwrap();
+            times[i].push(started.elapsed());
+            assert_eq!(report.tallies_read, warm[i].tallies_read);
+        }
+    }
+    [0, 1].map(|i| {
+        times[i].sort();
+        Measure {
+            records: stores[i].records,
+            tallies_read: warm[i].tallies_read,
+            units: warm[i].rows.iter().filter(|r| r.metric == "attendees").count(),
+            median: times[i][runs / 2],
+        }
+    })
 }
 
 #[tokio::main]
 async fn main() {
-    println!("Province quarterly report (Q4, year to date) over SQLite, median of {RUNS} builds");
+    println!("Province quarterly report (Q4, year to date) over SQLite, median of {RUNS} builds each, alternating");
     let (small, large) = if smoke() { (1_000, 10_000) } else { (10_000, 1_000_000) };
-    let small = measure(small).await;
-    let large = measure(large).await;
+    let (small, large) = (seeded(small).await, seeded(large).await);
+    let [small, large] = measure([&small, &large]).await;
     println!(
         "{:>12} {:>14} {:>8} {:>14}",
         "records", "tallies read", "units", "build (ms)"
