@@ -39,8 +39,9 @@ enum Need {
 /// read fails the test until it is decided here.
 const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_STORE", Need::On(ALL)),
-    // App::build builds both channels in every function, and the default (the outbox)
-    // cannot start on Lambda's read-only file system.
+    // Config::from_env reads the channel settings in every function (only the sender and
+    // the quarterly summary build the adapters), and the default names the outbox, a
+    // directory Lambda's read-only file system cannot hold.
     ("OUTREACH_EMAIL", Need::On(ALL)),
     ("OUTREACH_EMAIL_FROM", Need::On(ALL)),
     ("OUTREACH_SMS", Need::On(ALL)),

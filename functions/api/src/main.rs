@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use outreach_api::AppState;
-use outreach_app::{App, Config};
+use outreach_app::{App, Config, Needs};
 use outreach_core::ports::SystemClock;
 
 #[tokio::main]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env(None)?;
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();
-    let app = App::build(config, Some(&auth)).await?;
+    let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
     let state = AppState {
         store: app.store.clone(),
         auth,

@@ -1,11 +1,11 @@
 //! The dispatcher Lambda: every minute, enqueue the deliveries of the reminder jobs now due.
 
-use outreach_app::{App, Config, DeliveryQueue, lambda::scheduled_time};
+use outreach_app::{App, Config, DeliveryQueue, Needs, lambda::scheduled_time};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber_with_writer(outreach_app::logging::redacted_stdout);
-    let app = App::build(Config::from_env(None)?, None).await?;
+    let app = App::build_for(Needs::DISPATCHER, Config::from_env(None)?, None).await?;
     if !matches!(app.queue, DeliveryQueue::Sqs(_)) {
         return Err("OUTREACH_QUEUE_URL is not set: the dispatcher needs the SQS delivery queue".into());
     }

@@ -2,14 +2,14 @@
 //! queue through `batch_item_failures`.
 
 use aws_lambda_events::sqs::SqsEvent;
-use outreach_app::{App, Config, lambda::handle_sqs};
+use outreach_app::{App, Config, Needs, lambda::handle_sqs};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber_with_writer(outreach_app::logging::redacted_stdout);
     let config = Config::from_env(None)?;
     let auth = config.auth(None).ok();
-    let app = App::build(config, auth.as_ref()).await?;
+    let app = App::build_for(Needs::CHANNELS, config, auth.as_ref()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let app = &app;

@@ -57,6 +57,16 @@ impl ApiError {
     }
 }
 
+/// A refused API token is a 401; a forged unsubscribe link is a 400 naming its `token`.
+impl From<outreach_auth::TokenError> for ApiError {
+    fn from(e: outreach_auth::TokenError) -> Self {
+        match e {
+            outreach_auth::TokenError::Invalid(message) => Self::Unauthorized(message.to_string()),
+            outreach_auth::TokenError::Unsubscribe => Self::bad("token", e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, field, rows) = match &self {

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use outreach_api::AuthConfig;
-use outreach_api::auth::{LOCAL_ISSUER, SignedUnsubscribeLinks};
+use outreach_auth::{AuthConfig, LOCAL_ISSUER, SignedUnsubscribeLinks};
 use outreach_core::jobs::{
     Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, ReportRenderer, SendOutcome,
     SenderReport, SenderSettings, SummaryReport, SummarySettings, run_dispatcher, run_planner, run_quarterly_summary,
     run_sender,
 };
 use outreach_core::notify::{
-    DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, Queue, SmsChannel, UnsubscribeLinks,
+    ChannelError, DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, OutboundEmail, OutboundSms, Queue, Sent,
+    SmsChannel, UnsubscribeLinks,
 };
 use outreach_core::ports::Store;
 use outreach_core::quarter::Quarter;
@@ -236,23 +236,89 @@ fn open_store_with(url: &StoreUrl, sdk: Option<&aws_config::SdkConfig>) -> Resul
     }
 }
 
+/// Which adapters beyond the store a process calls: the others are not built (no client,
+/// no connection, no settings read from them), so a job function starts with only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The email and SMS channels (the sender, the quarterly summary's email).
+    pub channels: bool,
+    /// The SQS delivery queue, when one is configured (the dispatcher; locally, everything).
+    pub queue: bool,
+}
+
+impl Needs {
+    /// The store alone: the planner, and the API (it sends nothing).
+    pub const STORE: Needs = Needs {
+        channels: false,
+        queue: false,
+    };
+    /// The dispatcher: the store and the queue.
+    pub const DISPATCHER: Needs = Needs {
+        channels: false,
+        queue: true,
+    };
+    /// The sender and the quarterly summary: the store and the channels.
+    pub const CHANNELS: Needs = Needs {
+        channels: true,
+        queue: false,
+    };
+    /// Everything (`outreach serve`, `outreach run`, the demo).
+    pub const ALL: Needs = Needs {
+        channels: true,
+        queue: true,
+    };
+}
+
+/// The channel of a process that sends nothing: any message it is asked for is refused,
+/// permanently, naming the mistake (a wiring bug, never a state to retry out of).
+struct NotBuilt;
+
+#[async_trait::async_trait]
+impl EmailChannel for NotBuilt {
+    async fn send_email(&self, _: &OutboundEmail) -> std::result::Result<Sent, ChannelError> {
+        Err(ChannelError::Permanent(
+            "this process was built without channels".into(),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsChannel for NotBuilt {
+    async fn send_sms(&self, _: &OutboundSms) -> std::result::Result<Sent, ChannelError> {
+        Err(ChannelError::Permanent(
+            "this process was built without channels".into(),
+        ))
+    }
+}
+
 impl App {
     /// Build every adapter the configuration names; `auth` signs unsubscribe links.
     pub async fn build(config: Config, auth: Option<&AuthConfig>) -> Result<Self> {
+        Self::build_for(Needs::ALL, config, auth).await
+    }
+
+    /// Build the store and the adapters `needs` names; `auth` signs unsubscribe links.
+    pub async fn build_for(needs: Needs, config: Config, auth: Option<&AuthConfig>) -> Result<Self> {
         // One set of AWS settings for every adapter that needs them, loaded once.
         let needs_aws = matches!(config.store, StoreUrl::DynamoDb(_))
-            || config.queue_url.is_some()
-            || matches!(config.channels.email, outreach_notify::EmailChannelConfig::Ses(_))
-            || matches!(config.channels.sms, outreach_notify::SmsChannelConfig::Sns(_));
+            || (needs.queue && config.queue_url.is_some())
+            || (needs.channels && matches!(config.channels.email, outreach_notify::EmailChannelConfig::Ses(_)))
+            || (needs.channels && matches!(config.channels.sms, outreach_notify::SmsChannelConfig::Sns(_)));
         let aws = if needs_aws {
             Some(aws::sdk_config().await?)
         } else {
             None
         };
         let store = open_store_with(&config.store, aws.as_ref())?;
-        let (email, sms) = build_channels(&config.channels, aws.as_ref()).await?;
+        let (email, sms): (Arc<dyn EmailChannel>, Arc<dyn SmsChannel>) = if needs.channels {
+            build_channels(&config.channels, aws.as_ref()).await?
+        } else {
+            (Arc::new(NotBuilt), Arc::new(NotBuilt))
+        };
         let queue = match (&config.queue_url, &aws) {
-            (Some(url), Some(sdk)) => DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone()))),
+            (Some(url), Some(sdk)) if needs.queue => {
+                DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone())))
+            }
             _ => DeliveryQueue::Memory(Arc::new(MemoryQueue::default())),
         };
         let links: Arc<dyn UnsubscribeLinks> = match (&config.public_url, auth) {
@@ -367,6 +433,48 @@ pub mod lambda {
             .unwrap_or_else(Utc::now)
     }
 
+    /// The quarterly-summary function's event: EventBridge's scheduled event (its `time`),
+    /// or one invoked on demand that names a quarter (`{"year": 2026, "quarter": 3}`).
+    #[derive(Debug, Default, serde::Deserialize)]
+    pub struct SummaryEvent {
+        #[serde(default)]
+        pub time: Option<DateTime<Utc>>,
+        /// Read as any JSON number, so that an out-of-range one is refused by name rather
+        /// than cut to fit (`"quarter": 260` is not Q4).
+        #[serde(default)]
+        pub year: Option<serde_json::Number>,
+        #[serde(default)]
+        pub quarter: Option<serde_json::Number>,
+    }
+
+    impl SummaryEvent {
+        /// The quarter the event names, checked; `None` for the quarter before `time`.
+        pub fn quarter(&self) -> Result<Option<outreach_core::quarter::Quarter>, String> {
+            let whole = |field: &str, n: &serde_json::Number| {
+                n.as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| format!("{field} must be a whole number, not {n}"))
+            };
+            match (&self.year, &self.quarter) {
+                (None, None) => Ok(None),
+                (Some(year), Some(quarter)) => {
+                    let year = whole("year", year)?;
+                    let quarter = u8::try_from(whole("quarter", quarter)?)
+                        .map_err(|_| "quarter: a quarter is 1 to 4".to_string())?;
+                    outreach_core::usecases::check_quarter(year, quarter)
+                        .map(Some)
+                        .map_err(|e| e.to_string())
+                }
+                _ => Err("name both year and quarter, or neither".into()),
+            }
+        }
+
+        /// The instant the invocation stands for: the event's `time`, or now.
+        pub fn time(&self) -> DateTime<Utc> {
+            self.time.unwrap_or_else(Utc::now)
+        }
+    }
+
     /// The sender's handler: each SQS message a delivery task; messages to try again
     /// later (a temporary failure, a claim another sender holds, a storage error) are
     /// reported in `batch_item_failures` so only they come back.
@@ -398,5 +506,42 @@ pub mod lambda {
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = batch_item_failures;
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lambda::SummaryEvent;
+
+    fn event(json: &str) -> SummaryEvent {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_summary_event_names_a_checked_quarter_or_none() {
+        let scheduled = event(
+            r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","time":"2026-10-01T00:00:00Z","detail":{}}"#,
+        );
+        assert_eq!(scheduled.quarter(), Ok(None));
+        assert_eq!(scheduled.time().to_rfc3339(), "2026-10-01T00:00:00+00:00");
+        let q3 = event(r#"{"year": 2026, "quarter": 3}"#).quarter().unwrap().unwrap();
+        assert_eq!((q3.year, q3.quarter), (2026, 3));
+    }
+
+    #[test]
+    fn a_summary_event_with_a_quarter_out_of_range_is_refused_not_cut_to_fit() {
+        // 260 as u8 is 4: it must not run Q4.
+        for (json, word) in [
+            (r#"{"year": 2026, "quarter": 260}"#, "quarter"),
+            (r#"{"year": 2026, "quarter": 0}"#, "quarter"),
+            (r#"{"year": 2026, "quarter": -1}"#, "quarter"),
+            (r#"{"year": 2026, "quarter": 2.5}"#, "quarter"),
+            (r#"{"year": 4294969322, "quarter": 1}"#, "year"),
+            (r#"{"year": 1999, "quarter": 1}"#, "year"),
+            (r#"{"quarter": 1}"#, "both"),
+        ] {
+            let refused = event(json).quarter().unwrap_err();
+            assert!(refused.contains(word), "{json}: {refused}");
+        }
     }
 }

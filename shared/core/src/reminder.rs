@@ -213,6 +213,23 @@ impl Delivery {
         };
         format!("{session_id}|{rule_id}|{contact_id}|{channel}")
     }
+
+    /// What a new `claim` makes of this stored delivery at `now`: the stored one claimed
+    /// again (one more attempt, the claim's lease) when it is free to take, that is waiting
+    /// for a retry or claimed by a sender whose lease ran out (it died); `None` while another
+    /// sender holds it or it is settled. The one rule both stores apply, each atomically.
+    pub fn take_over(&self, claim: &Delivery, now: DateTime<Utc>) -> Option<Delivery> {
+        let free = self.status == DeliveryStatus::Retrying
+            || (self.status == DeliveryStatus::Claimed && self.lease_until < now);
+        free.then(|| Delivery {
+            status: DeliveryStatus::Claimed,
+            attempts: self.attempts + 1,
+            lease_until: claim.lease_until,
+            updated_at: claim.updated_at,
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
 }
 
 /// Why the send policy stopped a delivery (recorded as its `reason`).
@@ -341,6 +358,55 @@ mod tests {
 
     fn show(t: DateTime<Utc>) -> String {
         t.with_timezone(&Ho_Chi_Minh).format("%Y-%m-%d %H:%M").to_string()
+    }
+
+    fn delivery(status: DeliveryStatus, lease_until: DateTime<Utc>) -> Delivery {
+        let at = local("2026-10-03 07:00");
+        Delivery {
+            id: Delivery::id_for("s1", "r1", "c1", Channel::Sms),
+            campaign_id: "cp1".into(),
+            session_id: "s1".into(),
+            rule_id: "r1".into(),
+            contact_id: "c1".into(),
+            channel: Channel::Sms,
+            status,
+            message_id: None,
+            reason: None,
+            attempts: 1,
+            lease_until,
+            updated_at: at,
+            expires_at: at + chrono::Duration::days(365),
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn a_claim_takes_over_a_retry_or_an_expired_lease_and_nothing_else() {
+        let now = local("2026-10-03 08:00");
+        let claim = delivery(DeliveryStatus::Claimed, now + chrono::Duration::minutes(5));
+        let expired = delivery(DeliveryStatus::Claimed, now - chrono::Duration::seconds(1));
+        let taken = expired
+            .take_over(&claim, now)
+            .expect("a dead sender's claim is taken over");
+        assert_eq!(
+            (taken.status, taken.attempts, taken.version),
+            (DeliveryStatus::Claimed, 2, 4)
+        );
+        assert_eq!(taken.lease_until, claim.lease_until);
+        assert!(
+            delivery(DeliveryStatus::Retrying, now + chrono::Duration::hours(1))
+                .take_over(&claim, now)
+                .is_some()
+        );
+        // A live lease, or one that ends this very instant, is still its sender's.
+        assert_eq!(delivery(DeliveryStatus::Claimed, now).take_over(&claim, now), None);
+        for settled in [DeliveryStatus::Sent, DeliveryStatus::Failed, DeliveryStatus::Suppressed] {
+            assert_eq!(
+                delivery(settled, now - chrono::Duration::hours(1)).take_over(&claim, now),
+                None,
+                "{settled:?}"
+            );
+        }
     }
 
     #[test]

@@ -297,6 +297,7 @@ async fn an_erased_contact_leaves_no_personal_value_in_any_item_of_the_table() {
 /// The request-unit meter on calls made through the SDK: puts priced from their items, an
 /// index write added, a transaction doubled, an update priced from the item it left, reads
 /// at 4 KB a unit and half when eventually consistent.
+#[cfg(feature = "meter")]
 #[tokio::test]
 async fn the_meter_prices_the_calls_a_client_makes() {
     use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};

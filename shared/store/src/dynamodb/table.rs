@@ -28,23 +28,30 @@ pub struct TableDefinition {
     pub ttl_attribute: &'static str,
 }
 
+/// The first index: parent unit, commune, campaign, status and due-time partitions.
+pub const GSI1: &str = "GSI1";
+/// The second index: level, commune and role, a commune's sessions, a contact's deliveries.
+pub const GSI2: &str = "GSI2";
+/// The third index: every item of one entity type.
+pub const GSI3: &str = "GSI3";
+
 /// The outreach table.
 pub const TABLE: TableDefinition = TableDefinition {
     partition_key: "PK",
     sort_key: "SK",
     indexes: &[
         IndexDefinition {
-            name: "GSI1",
+            name: GSI1,
             partition_key: "GSI1PK",
             sort_key: "GSI1SK",
         },
         IndexDefinition {
-            name: "GSI2",
+            name: GSI2,
             partition_key: "GSI2PK",
             sort_key: "GSI2SK",
         },
         IndexDefinition {
-            name: "GSI3",
+            name: GSI3,
             partition_key: "GSI3PK",
             sort_key: "GSI3SK",
         },

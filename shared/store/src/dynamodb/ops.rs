@@ -1,0 +1,290 @@
+//! The generic operations every port is written with: get, put-if-absent, versioned put,
+//! paged queries, batched and transactional writes.
+
+use super::*;
+
+/// Conditional puts in flight at once (materialising sessions and reminder jobs).
+const PARALLEL_PUTS: usize = 16;
+
+impl DynamoStore {
+    /// Write items with BatchWriteItem in requests of at most 25, retrying unprocessed
+    /// items with exponential backoff. Returns the size of each first-attempt request.
+    pub async fn batch_put(&self, items: Vec<RawItem>) -> Result<Vec<usize>, StoreError> {
+        let mut sizes = Vec::new();
+        for chunk in items.chunks(BATCH_WRITE_LIMIT) {
+            sizes.push(chunk.len());
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder().set_item(Some(item.clone())).build();
+                    put.map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(|e| StoreError::Encode(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+            retry_unprocessed(requests, BATCH_RETRIES, |batch| async move {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.clone(), batch)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                Ok(out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default())
+            })
+            .await?;
+        }
+        Ok(sizes)
+    }
+
+    pub(super) async fn get_raw(&self, pk: String, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item)
+    }
+
+    pub(super) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> CoreResult<Option<T>> {
+        Ok(self.get_raw(pk, sk).await?.map(decode).transpose()?)
+    }
+
+    /// Put an item if its key is free; false when it was taken.
+    pub(super) async fn put_new(&self, raw: RawItem) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(raw))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    /// Put items whose keys are free, several in flight; returns how many were new (a
+    /// taken key is "already there", not an error).
+    pub(super) async fn put_all_new(&self, raws: Vec<RawItem>) -> Result<usize, StoreError> {
+        let results: Vec<Result<bool, StoreError>> = stream::iter(raws)
+            .map(|raw| self.put_new(raw))
+            .buffer_unordered(PARALLEL_PUTS)
+            .collect()
+            .await;
+        let mut created = 0;
+        for r in results {
+            created += usize::from(r?);
+        }
+        Ok(created)
+    }
+
+    /// Replace an item whose stored version is `version - 1`; false on a version mismatch.
+    pub(super) async fn put_versioned(&self, raw: RawItem, version: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(raw))
+            .condition_expression("version = :prev")
+            .expression_attribute_values(":prev", n(version.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    /// Replace `entity` `id` stored at `version - 1` by `raw`, or say it was changed by
+    /// someone else (or does not exist): the versioned update of every aggregate.
+    pub(super) async fn update_versioned(&self, raw: RawItem, version: u64, entity: &str, id: &str) -> CoreResult<()> {
+        if self.put_versioned(raw, version).await? {
+            Ok(())
+        } else {
+            Err(stale(entity, id))
+        }
+    }
+
+    /// Every raw item a query matches, following pages to the end.
+    pub(super) async fn query_raw(&self, q: Query) -> Result<Vec<RawItem>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<RawItem> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.map(str::to_string))
+                .key_condition_expression(&q.key_condition)
+                .set_filter_expression(q.filter.clone())
+                .set_expression_attribute_names(Some(q.names.clone()))
+                .set_expression_attribute_values(Some(q.values.clone()))
+                .set_consistent_read(q.index.is_none().then_some(true))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            out.extend(resp.items.unwrap_or_default());
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every item a query matches, following pages to the end.
+    pub(super) async fn query_all<T: DeserializeOwned>(&self, q: Query) -> CoreResult<Vec<T>> {
+        let raws = self.query_raw(q).await?;
+        Ok(raws.into_iter().map(decode).collect::<Result<Vec<T>, _>>()?)
+    }
+
+    /// One page of a query: follows DynamoDB's own pages (1 MB, filters) until `limit`
+    /// items are found, and gives a cursor only when more items exist.
+    pub(super) async fn query_page<T: DeserializeOwned>(&self, q: Query, page: &PageRequest) -> CoreResult<Page<T>> {
+        let limit = page.limit.clamp(1, MAX_PAGE_SIZE) as usize;
+        let attrs = q.key_attrs();
+        let mut start = match &page.cursor {
+            None => None,
+            Some(c) => {
+                let parts = cursor::decode(c, attrs.len())?;
+                let key: RawItem = attrs.iter().zip(parts).map(|(a, v)| (a.to_string(), s(v))).collect();
+                let partition_attr = attrs.get(2).copied().unwrap_or("PK");
+                if key.get(partition_attr) != Some(&s(q.partition.clone())) {
+                    return Err(StoreError::BadCursor.into());
+                }
+                Some(key)
+            }
+        };
+        let mut raws: Vec<RawItem> = Vec::new();
+        loop {
+            let want = (limit + 1 - raws.len()) as i32;
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.map(str::to_string))
+                .key_condition_expression(&q.key_condition)
+                .set_filter_expression(q.filter.clone())
+                .set_expression_attribute_names(Some(q.names.clone()))
+                .set_expression_attribute_values(Some(q.values.clone()))
+                .set_consistent_read(q.index.is_none().then_some(true))
+                .limit(want)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            raws.extend(resp.items.unwrap_or_default());
+            if raws.len() > limit {
+                break;
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let next_cursor = if raws.len() > limit {
+            raws.truncate(limit);
+            let last = raws.last().ok_or(StoreError::BadCursor)?;
+            let parts: Vec<String> = attrs
+                .iter()
+                .map(|a| last.get(*a).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default())
+                .collect();
+            Some(cursor::encode(&parts.iter().map(String::as_str).collect::<Vec<_>>()))
+        } else {
+            None
+        };
+        let items = raws.into_iter().map(decode).collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// Send `requests` through `send` until none is left unprocessed, backing off
+/// exponentially (25 ms, 50 ms, …); fails after `retries` rounds with items still pending.
+pub async fn retry_unprocessed<F, Fut>(
+    mut requests: Vec<WriteRequest>,
+    retries: u32,
+    mut send: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut(Vec<WriteRequest>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<WriteRequest>, StoreError>>,
+{
+    let mut attempt = 0;
+    while !requests.is_empty() {
+        if attempt > retries {
+            return Err(StoreError::Unprocessed(requests.len()));
+        }
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(25 << attempt.min(8))).await;
+        }
+        requests = send(requests).await?;
+        attempt += 1;
+    }
+    Ok(())
+}
+
+pub(super) fn cancelled_by_condition(
+    e: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+) -> Vec<bool> {
+    match e {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn transact_put(
+    table: &str,
+    raw: RawItem,
+    condition: &str,
+    values: Option<HashMap<String, AttributeValue>>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(raw))
+        .condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub(super) fn plain_put(table: &str, raw: RawItem) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(raw))
+        .build()
+        .map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+pub(super) fn stale(entity: &str, id: &str) -> CoreError {
+    CoreError::Conflict(format!(
+        "{entity} {id} was changed by someone else (or does not exist); reload and retry"
+    ))
+}

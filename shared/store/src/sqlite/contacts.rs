@@ -1,0 +1,113 @@
+//! `SqliteStore` as ContactStore: contacts, the unique phone column, consents and erasure.
+
+use super::*;
+
+#[async_trait]
+impl ContactStore for SqliteStore {
+    async fn insert_contact(&self, contact: &Contact) -> CoreResult<()> {
+        let contact = contact.clone();
+        self.call(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO contacts (id, phone, commune_code, role, version, data, email) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    contact.id,
+                    phone_key(&contact),
+                    contact.commune_code,
+                    contact.role.as_str(),
+                    contact.version as i64,
+                    to_json(&contact)?,
+                    contact.email.as_deref().map(str::to_lowercase)
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
+                    entity: "contact",
+                    id: contact.id.clone(),
+                })),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?
+    }
+
+    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM contacts WHERE id = ?", &id))
+            .await
+    }
+
+    async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>> {
+        let phone = e164.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM contacts WHERE phone = ?", &phone))
+            .await
+    }
+
+    async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>> {
+        let email = email.trim().to_lowercase();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM contacts WHERE email = ? ORDER BY id")?;
+            let rows = stmt.query_map([email], |r| r.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
+        .await
+    }
+
+    async fn update_contact(&self, contact: &Contact) -> CoreResult<()> {
+        let contact = contact.clone();
+        self.call(move |c| {
+            let result = c.execute(
+                "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ?, email = ?
+                 WHERE id = ? AND version = ?",
+                params![
+                    phone_key(&contact),
+                    contact.commune_code,
+                    contact.role.as_str(),
+                    contact.version as i64,
+                    to_json(&contact)?,
+                    contact.email.as_deref().map(str::to_lowercase),
+                    contact.id,
+                    contact.version as i64 - 1
+                ],
+            );
+            match result {
+                Ok(1) => Ok(Ok(())),
+                Ok(_) => Ok(Err(stale("contact", &contact.id))),
+                Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
+                    entity: "contact with phone",
+                    id: contact.masked_phone(),
+                })),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?
+    }
+
+    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> CoreResult<Page<Contact>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM contacts WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            if let Some(commune) = filter.commune {
+                sql.push_str(" AND commune_code = ?");
+                args.push(Value::Text(commune));
+            }
+            if let Some(role) = filter.role {
+                sql.push_str(" AND role = ?");
+                args.push(Value::Text(role.as_str().into()));
+            }
+            sql.push_str(" {after} ORDER BY id LIMIT ?");
+            paged(c, &sql, args, &["id"], &page, |x: &Contact| vec![x.id.clone()])
+        })
+        .await
+    }
+}
+
+/// The unique `phone` column: the number, or for an erased contact (who has none) a key
+/// that cannot be one.
+pub(super) fn phone_key(contact: &Contact) -> String {
+    match &contact.phone {
+        Some(phone) => phone.e164.clone(),
+        None => format!("erased:{}", contact.id),
+    }
+}

@@ -1,0 +1,127 @@
+//! `SqliteStore` as DeliveryStore: one delivery per (session, rule, person, channel), claimed and settled.
+
+use super::*;
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn claim_delivery(&self, claim: &Delivery, now: DateTime<Utc>) -> CoreResult<Claim> {
+        let claim = claim.clone();
+        self.call(move |c| {
+            // Most claims are new: the insert alone settles them, atomically.
+            if insert_delivery(c, &claim)? == 1 {
+                return Ok(Claim::Claimed(claim));
+            }
+            // One connection serves every call in turn, so read-then-write inside a
+            // transaction (a savepoint inside a group) is atomic against other claims.
+            let tx = c.savepoint()?;
+            let data: String = tx
+                .prepare_cached("SELECT data FROM deliveries WHERE id = ?")?
+                .query_row([&claim.id], |r| r.get(0))?;
+            let stored: Delivery = from_json(&data)?;
+            let result = match stored.take_over(&claim, now) {
+                Some(taken) => {
+                    update_delivery(&tx, &taken)?;
+                    Claim::Claimed(taken)
+                }
+                None => Claim::Taken(stored),
+            };
+            tx.commit()?;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()> {
+        let d = delivery.clone();
+        self.call(move |c| {
+            let n = update_delivery(c, &d)?;
+            Ok(if n == 1 { Ok(()) } else { Err(stale("delivery", &d.id)) })
+        })
+        .await?
+    }
+
+    async fn get_delivery(&self, _campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
+        let id = id.to_string();
+        self.call(move |c| get_json(c, "SELECT data FROM deliveries WHERE id = ?", &id))
+            .await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>> {
+        if filter.campaign.is_none() && filter.session.is_none() && filter.contact.is_none() {
+            return Err(CoreError::invalid("filter", "name a campaign, a session or a contact"));
+        }
+        let (filter, page) = (filter.clone(), page.clone());
+        self.call(move |c| {
+            let mut sql = "SELECT data FROM deliveries WHERE 1 = 1".to_string();
+            let mut args = Vec::new();
+            for (column, value) in [
+                ("campaign_id", filter.campaign),
+                ("session_id", filter.session),
+                ("contact_id", filter.contact),
+                ("status", filter.status.map(|s| s.as_str().to_string())),
+            ] {
+                if let Some(v) = value {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                    args.push(Value::Text(v));
+                }
+            }
+            sql.push_str(" {after} ORDER BY id LIMIT ?");
+            paged(c, &sql, args, &["id"], &page, |d: &Delivery| vec![d.id.clone()])
+        })
+        .await
+    }
+
+    async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize> {
+        let contact = contact_id.to_string();
+        self.call(move |c| {
+            let n: i64 = c.prepare_cached(
+                "SELECT COUNT(*) FROM deliveries WHERE contact_id = ? AND channel = ? AND status = ? AND updated_at >= ?",
+            )?
+            .query_row(params![contact, channel_str(channel), DeliveryStatus::Sent.as_str(), instant(since)], |r| {
+                r.get(0)
+            })?;
+            Ok(n as usize)
+        })
+        .await
+    }
+}
+
+pub(super) fn insert_delivery(c: &Connection, d: &Delivery) -> Result<usize, StoreError> {
+    // A fresh claim; one that exists already is answered by the caller from the stored record.
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO deliveries
+         (id, campaign_id, session_id, contact_id, channel, status, updated_at, lease_until, version, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    )?;
+    Ok(stmt.execute(params![
+        d.id,
+        d.campaign_id,
+        d.session_id,
+        d.contact_id,
+        channel_str(d.channel),
+        d.status.as_str(),
+        instant(d.updated_at),
+        instant(d.lease_until),
+        d.version as i64,
+        to_json(d)?
+    ])?)
+}
+
+/// Replace the delivery stored at `d.version - 1`. Only the columns that change over a
+/// delivery's life are set: its campaign, session, contact and channel are those its id
+/// names, and leaving them (and the key) alone spares the indexes over them a rewrite.
+pub(super) fn update_delivery(c: &Connection, d: &Delivery) -> Result<usize, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE deliveries SET status = ?, updated_at = ?, lease_until = ?, version = ?, data = ?
+         WHERE id = ? AND version = ?",
+    )?;
+    Ok(stmt.execute(params![
+        d.status.as_str(),
+        instant(d.updated_at),
+        instant(d.lease_until),
+        d.version as i64,
+        to_json(d)?,
+        d.id,
+        d.version as i64 - 1
+    ])?)
+}
