@@ -5,9 +5,26 @@
 MOTO_VERSION=5.2.5
 AIOSMTPD_VERSION=1.4.6
 CARGO_LAMBDA_VERSION=1.9.2
-VENV=.venv
+# The template's checkers, each in a venv of its own (installed together, pip picks old versions).
+CFN_LINT_VERSION=1.58.0
+SAM_CLI_VERSION=1.170.0
+CHECKOV_VERSION=3.3.30
+SCHEMATHESIS_VERSION=4.32.5
+CARGO_FUZZ_VERSION=0.13.2
+
+# Pinned tools live outside the checkout, one directory per tool and version, shared by
+# every clone on the machine as cargo shares its registry: a clean clone reuses what an
+# earlier run installed at the same version (a fresh machine installs each once, about
+# 5 minutes for all of them). OUTREACH_TOOLS moves them.
+TOOLS=${OUTREACH_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/outreach-tools}
+VENV=$TOOLS/moto-$MOTO_VERSION-aiosmtpd-$AIOSMTPD_VERSION
 # cargo-lambda in a venv of its own, so pip never trades versions with moto's.
-LAMBDA_VENV=.venv-lambda
+LAMBDA_VENV=$TOOLS/cargo-lambda-$CARGO_LAMBDA_VERSION
+CFN_VENV=$TOOLS/cfn-lint-$CFN_LINT_VERSION
+SAM_VENV=$TOOLS/aws-sam-cli-$SAM_CLI_VERSION
+CHECKOV_VENV=$TOOLS/checkov-$CHECKOV_VERSION
+ST_VENV=$TOOLS/schemathesis-$SCHEMATHESIS_VERSION
+CARGO_FUZZ_ROOT=$TOOLS/cargo-fuzz-$CARGO_FUZZ_VERSION
 LOGS=target/test-servers
 mkdir -p "$LOGS"
 # Zipped bootstraps must stay under this (8 MB).
@@ -16,27 +33,39 @@ MAX_ZIP_BYTES=8000000
 step() { printf '\n==> [%s, %s free] %s\n' "$(date +%T)" "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" "$*"; }
 die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 
-# PACKAGE==VERSION in VENV, installed only when missing or at another version.
-pinned_tool() {
-  local venv=$1 package=$2 version=$3
-  if ! "$venv/bin/pip" show "$package" 2>/dev/null | grep -q "^Version: $version\$"; then
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die "cannot create a Python virtual environment in $venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version" \
-      || die "cannot install $package==$version into $venv"
-  fi
+# A virtual environment DIR holding the pinned REQUIREMENTS, installed once: a run that
+# finds DIR/.installed uses it as it is; two runs at once install it once (flock); an
+# install that was cut short is started again.
+tool_venv() {
+  local dir=$1; shift
+  [ -f "$dir/.installed" ] && return 0
+  mkdir -p "$(dirname "$dir")"
+  (
+    flock 9
+    [ -f "$dir/.installed" ] && exit 0
+    rm -rf "$dir"
+    python3 -m venv "$dir" || exit 1
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" || exit 1
+    touch "$dir/.installed"
+  ) 9> "$dir.lock" || die "cannot install $* into $dir"
 }
 
 # moto[server] and aiosmtpd in $VENV, cargo-lambda in $LAMBDA_VENV.
 install_servers_and_cargo_lambda() {
-  if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV" || die "cannot create a Python virtual environment in $VENV"
-  fi
-  if ! "$VENV/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION\$" \
-    || ! "$VENV/bin/pip" show aiosmtpd 2>/dev/null | grep -q "^Version: $AIOSMTPD_VERSION\$"; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
-      || die "cannot install moto[server]==$MOTO_VERSION and aiosmtpd==$AIOSMTPD_VERSION"
-  fi
-  pinned_tool "$LAMBDA_VENV" cargo-lambda "$CARGO_LAMBDA_VERSION"
+  tool_venv "$VENV" "moto[server]==$MOTO_VERSION" "aiosmtpd==$AIOSMTPD_VERSION"
+  tool_venv "$LAMBDA_VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+}
+
+# cargo-fuzz under $CARGO_FUZZ_ROOT (`cargo install --root`, built once).
+install_cargo_fuzz() {
+  [ -f "$CARGO_FUZZ_ROOT/.installed" ] && return 0
+  mkdir -p "$TOOLS"
+  (
+    flock 9
+    [ -f "$CARGO_FUZZ_ROOT/.installed" ] && exit 0
+    cargo install --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$CARGO_FUZZ_ROOT" || exit 1
+    touch "$CARGO_FUZZ_ROOT/.installed"
+  ) 9> "$CARGO_FUZZ_ROOT.lock" || die "cannot install cargo-fuzz $CARGO_FUZZ_VERSION into $CARGO_FUZZ_ROOT"
 }
 
 free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -84,12 +113,32 @@ lambda_arches() {
 build_lambda() {
   local arch=$1 package=$2 out="target/lambda-release/$1" arch_flag=--x86-64
   [ "$arch" = arm64 ] && arch_flag=--arm64
-  PATH="$PWD/$LAMBDA_VENV/bin:$PATH" "$LAMBDA_VENV/bin/cargo-lambda" lambda build --quiet --release --locked \
+  PATH="$LAMBDA_VENV/bin:$PATH" "$LAMBDA_VENV/bin/cargo-lambda" lambda build --quiet --release --locked \
     "$arch_flag" --output-format zip --lambda-dir "$out" --package "$package" --bin "$package" \
     || die "cargo lambda build --release of $package ($arch) failed"
   ZIP_BYTES=$(stat -c %s "$out/$package/bootstrap.zip")
   awk -v a="$arch" -v f="$package" -v b="$ZIP_BYTES" 'BEGIN { printf "%-8s %-18s bootstrap.zip %6.2f MB\n", a, f, b / 1e6 }'
   [ "$ZIP_BYTES" -le "$MAX_ZIP_BYTES" ] || die "$package ($arch): bootstrap.zip is $ZIP_BYTES bytes, over 8 MB"
+}
+
+# Build PACKAGES (each its binary of the same name) for ARCH in one cargo invocation, as the
+# test command does: the SDK is compiled once rather than once a package, and since the
+# packages' features are unified each bootstrap is at least as big as its own build, so the
+# 8 MB check still holds for what gets deployed (build_lambda gives the exact sizes, for
+# scripts/bench). Leaves target/lambda-release/ARCH/PACKAGE/bootstrap.zip for each.
+build_lambdas() {
+  local arch=$1 out="target/lambda-release/$1" arch_flag=--x86-64 args=() package bytes
+  shift
+  [ "$arch" = arm64 ] && arch_flag=--arm64
+  for package in "$@"; do args+=(--package "$package" --bin "$package"); done
+  PATH="$LAMBDA_VENV/bin:$PATH" "$LAMBDA_VENV/bin/cargo-lambda" lambda build --quiet --release --locked \
+    "$arch_flag" --output-format zip --lambda-dir "$out" "${args[@]}" \
+    || die "cargo lambda build --release of $* ($arch) failed"
+  for package in "$@"; do
+    bytes=$(stat -c %s "$out/$package/bootstrap.zip")
+    awk -v a="$arch" -v f="$package" -v b="$bytes" 'BEGIN { printf "%-8s %-18s bootstrap.zip %6.2f MB (built together)\n", a, f, b / 1e6 }'
+    [ "$bytes" -le "$MAX_ZIP_BYTES" ] || die "$package ($arch): bootstrap.zip is $bytes bytes, over 8 MB"
+  done
 }
 
 # Where cargo lambda leaves the x86-64 binary of a package built by build_lambda.

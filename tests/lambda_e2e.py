@@ -87,8 +87,17 @@ def fixture(name, **values):
     return text
 
 
+FUNCTIONS = ["api", "planner", "dispatcher", "sender", "quarterly-summary"]
+
+
 class Watch:
-    """`cargo lambda watch` on 127.0.0.1 with the functions' environment."""
+    """`cargo lambda watch` on 127.0.0.1 with the functions' environment.
+
+    With E2E_BIN_DIR set (scripts/test sets it), the functions are the binaries already built
+    there: the watch serves only the Lambda runtime APIs and each function runs as a process
+    of its own polling them, as on Lambda. Without it, the watch builds and starts each
+    function itself (`cargo run --bin NAME`), which a developer may prefer and which takes a
+    build of its own."""
 
     def __init__(self, env, phase):
         self.port = free_port()
@@ -96,22 +105,33 @@ class Watch:
         self.log = log_file(f"lambda-watch-{phase}")
         # The invocations' own output; their stdout is the function's answer (data, not logs).
         self.invoke_log = log_file(f"lambda-invoke-{phase}")
-        # `cargo lambda watch` builds each function as `cargo run --bin NAME` does; scripts/test
-        # builds them ahead into E2E_TARGET_DIR while the tests wait on moto.
-        watch_env = dict(env, CARGO_TARGET_DIR=os.environ["E2E_TARGET_DIR"]) if "E2E_TARGET_DIR" in os.environ else env
-        self.proc = subprocess.Popen(
-            [CARGO_LAMBDA, "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port)],
-            cwd=ROOT, env=watch_env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        self.functions = []
+        bin_dir = os.environ.get("E2E_BIN_DIR")
+        command = [CARGO_LAMBDA, "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port)]
+        if bin_dir:
+            command.append("--only-lambda-apis")
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(300):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                break
             except OSError:
                 if self.proc.poll() is not None:
                     fail(f"cargo lambda watch exited ({self.proc.returncode}); see {self.log.name}")
                 time.sleep(0.2)
-        fail("cargo lambda watch did not listen")
+        else:
+            fail("cargo lambda watch did not listen")
+        if bin_dir:
+            for name in FUNCTIONS:
+                binary = os.path.join(bin_dir, name)
+                if not os.access(binary, os.X_OK):
+                    fail(f"{binary} is missing: build the functions first")
+                # What cargo lambda watch gives the processes it starts (its watcher.rs).
+                function_env = dict(env, AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_VERSION="1",
+                                    AWS_LAMBDA_FUNCTION_MEMORY_SIZE="4096", AWS_LAMBDA_MAX_CONCURRENCY="1",
+                                    AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{self.port}/.rt/{name}")
+                self.functions.append(subprocess.Popen([binary], cwd=ROOT, env=function_env, stdout=self.log,
+                                                       stderr=subprocess.STDOUT))
 
     def invoke(self, function, payload):
         path = os.path.join(ROOT, "target", "test-servers", f"event-{function}-{uuid.uuid4().hex[:6]}.json")
@@ -143,6 +163,12 @@ class Watch:
         return self.invoke(function, fixture("eventbridge-scheduled.json", TIME=at.isoformat().replace("+00:00", "Z"), JOB=function))
 
     def stop(self):
+        for function in self.functions:
+            function.terminate()
+            try:
+                function.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                function.kill()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
