@@ -95,17 +95,6 @@ start_moto() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
-# The architectures to build for: x86-64, and arm64 (what the template deploys) when its
-# Rust target is installed.
-lambda_arches() {
-  LAMBDA_ARCHES=(x86_64)
-  if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-    LAMBDA_ARCHES+=(arm64)
-  else
-    echo "aarch64-unknown-linux-gnu is not installed: building x86-64 only (the template deploys arm64)"
-  fi
-}
-
 # Build PACKAGE (its binary of the same name) for ARCH as `sam build` does, one package at a
 # time (building several together unifies their dependencies' features and makes each
 # bootstrap bigger than what gets deployed). Leaves target/lambda-release/ARCH/PACKAGE/
@@ -119,26 +108,6 @@ build_lambda() {
   ZIP_BYTES=$(stat -c %s "$out/$package/bootstrap.zip")
   awk -v a="$arch" -v f="$package" -v b="$ZIP_BYTES" 'BEGIN { printf "%-8s %-18s bootstrap.zip %6.2f MB\n", a, f, b / 1e6 }'
   [ "$ZIP_BYTES" -le "$MAX_ZIP_BYTES" ] || die "$package ($arch): bootstrap.zip is $ZIP_BYTES bytes, over 8 MB"
-}
-
-# Build PACKAGES (each its binary of the same name) for ARCH in one cargo invocation, as the
-# test command does: the SDK is compiled once rather than once a package, and since the
-# packages' features are unified each bootstrap is at least as big as its own build, so the
-# 8 MB check still holds for what gets deployed (build_lambda gives the exact sizes, for
-# scripts/bench). Leaves target/lambda-release/ARCH/PACKAGE/bootstrap.zip for each.
-build_lambdas() {
-  local arch=$1 out="target/lambda-release/$1" arch_flag=--x86-64 args=() package bytes
-  shift
-  [ "$arch" = arm64 ] && arch_flag=--arm64
-  for package in "$@"; do args+=(--package "$package" --bin "$package"); done
-  PATH="$LAMBDA_VENV/bin:$PATH" "$LAMBDA_VENV/bin/cargo-lambda" lambda build --quiet --release --locked \
-    "$arch_flag" --output-format zip --lambda-dir "$out" "${args[@]}" \
-    || die "cargo lambda build --release of $* ($arch) failed"
-  for package in "$@"; do
-    bytes=$(stat -c %s "$out/$package/bootstrap.zip")
-    awk -v a="$arch" -v f="$package" -v b="$bytes" 'BEGIN { printf "%-8s %-18s bootstrap.zip %6.2f MB (built together)\n", a, f, b / 1e6 }'
-    [ "$bytes" -le "$MAX_ZIP_BYTES" ] || die "$package ($arch): bootstrap.zip is $bytes bytes, over 8 MB"
-  done
 }
 
 # Where cargo lambda leaves the x86-64 binary of a package built by build_lambda.
