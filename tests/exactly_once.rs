@@ -24,7 +24,7 @@ use outreach_core::notify::{
     ChannelError, DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, OutboundEmail, OutboundSms, Queue, Sent,
     SmsChannel,
 };
-use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{Claim, PageRequest, SessionFilter, Store};
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
@@ -252,9 +252,14 @@ fn day_before_campaign() -> CampaignInput {
 async fn import_commune(store: &dyn Store) {
     let units = r#"[{"code":"24","name":"Tỉnh Bắc Giang","level":"province"},
         {"code":"07441","name":"Xã Tân Dĩnh","level":"commune","parent_code":"24"}]"#;
-    usecases::import_org_units(store, parse_units_json(units).unwrap(), ImportValidity::default())
-        .await
-        .unwrap();
+    usecases::import_org_units(
+        store,
+        parse_units_json(units).unwrap(),
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await
+    .unwrap();
 }
 
 /// Register everyone through the use case, and opt out those who opt out.

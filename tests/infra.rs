@@ -74,6 +74,10 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_DELIVERY_RETENTION_DAYS", Need::On(&["sender"])),
     ("OUTREACH_REPORT_ORGS", Need::On(&["quarterly-summary"])),
     ("OUTREACH_OUTBOX_DIR", Need::Local("the outbox is the laptop's channel")),
+    (
+        "OUTREACH_LOCAL_QUEUE_VISIBILITY_SECONDS",
+        Need::Local("the local queue is the laptop's; on AWS, SQS's visibility timeout is the template's"),
+    ),
     ("OUTREACH_SMTP_HOST", Need::Local(SES_NOT_SMTP)),
     ("OUTREACH_SMTP_PORT", Need::Local(SES_NOT_SMTP)),
     ("OUTREACH_SMTP_STARTTLS", Need::Local(SES_NOT_SMTP)),

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
 use outreach_core::jobs::run_planner;
-use outreach_core::org::{ImportValidity, parse_units_json};
-use outreach_core::ports::{PageRequest, SessionFilter, Store};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
+use outreach_core::ports::{CampaignStore, PageRequest, SessionFilter, SessionStore, Store};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
 use outreach_core::usecases;
@@ -75,9 +75,14 @@ async fn with_campaign(store: &dyn Store, cron: &str) -> String {
         {"code":"07201","name":"A","level":"commune","parent_code":"213"},
         {"code":"07228","name":"B","level":"commune","parent_code":"213"},
         {"code":"07441","name":"C","level":"commune","parent_code":"213"}]"#;
-    usecases::import_org_units(store, parse_units_json(units).unwrap(), ImportValidity::default())
-        .await
-        .unwrap();
+    usecases::import_org_units(
+        store,
+        parse_units_json(units).unwrap(),
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await
+    .unwrap();
     let input = CampaignInput {
         name: "Q4".into(),
         description: None,
@@ -179,6 +184,56 @@ async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next(store
         .unwrap();
     assert_eq!(report.sessions_created, 3, "only the second Saturday was missing");
     assert_eq!(sessions(store, &id).await.len(), 6);
+}
+
+/// A campaign stored before schedules had a floor, every minute in three communes: each
+/// planner run writes at most its bound, whole minutes at a time, and the next goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planner_run_writes_at_most_its_bound_and_the_next_run_goes_on() {
+    use outreach_core::jobs::MAX_SESSIONS_PER_RUN;
+    let dir = tempfile::tempdir().unwrap();
+    let store = outreach_store::SqliteStore::open(dir.path().join("jobs.db")).unwrap();
+    let id = with_campaign(&store, "0 8 * * 6").await;
+    let mut campaign = usecases::get_campaign(&store, &id).await.unwrap();
+    campaign.schedule.cron = "* * * * *".into();
+    campaign.version += 1;
+    store.update_campaign(&campaign).await.unwrap();
+    let now = t("2026-09-30T17:00:00Z");
+    let horizon = Duration::days(35);
+    let first = run_planner(&store, now, horizon).await.unwrap();
+    // Whole minutes of three sessions each, as many as the bound holds.
+    let per_run = MAX_SESSIONS_PER_RUN / 3 * 3;
+    assert_eq!(
+        (first.sessions_created, first.campaigns_deferred),
+        (per_run, 1),
+        "{first:?}"
+    );
+    let watermark = usecases::get_campaign(&store, &id)
+        .await
+        .unwrap()
+        .materialised_until
+        .unwrap();
+    assert_eq!(
+        watermark,
+        t("2026-09-30T17:00:00Z") + Duration::minutes((per_run / 3) as i64)
+    );
+    let second = run_planner(&store, now, horizon).await.unwrap();
+    assert_eq!(second.sessions_created, per_run, "{second:?}");
+    let filter = SessionFilter {
+        campaign: Some(id.clone()),
+        ..Default::default()
+    };
+    let mut page = PageRequest::first(1000);
+    let mut stored = 0;
+    loop {
+        let found = store.list_sessions(&filter, &page).await.unwrap();
+        stored += found.items.len();
+        match found.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(stored, 2 * per_run, "each session written once");
 }
 
 async fn concurrent_planners_create_each_session_once(store: &dyn Store) {

@@ -11,7 +11,7 @@ use outreach_core::jobs::{
     Channels, DispatchSettings, SendOutcome, SenderSettings, run_dispatcher, run_planner, run_sender,
 };
 use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
-use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{DeliveryFilter, DeliveryStore, PageRequest, ReminderStore, SessionFilter, SessionStore};
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
 use outreach_core::schedule::Period;
@@ -65,9 +65,14 @@ async fn world(cron: &str, rules: Vec<ReminderRuleInput>) -> World {
     let units = r#"[{"code":"24","name":"Tỉnh Bắc Giang","level":"province"},
         {"code":"213","name":"Thành phố Bắc Giang","level":"district","parent_code":"24"},
         {"code":"07441","name":"Xã Tân Dĩnh","level":"commune","parent_code":"213"}]"#;
-    usecases::import_org_units(&store, parse_units_json(units).unwrap(), ImportValidity::default())
-        .await
-        .unwrap();
+    usecases::import_org_units(
+        &store,
+        parse_units_json(units).unwrap(),
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await
+    .unwrap();
     let setup = local("2026-09-01 09:00");
     let actor = Actor::default();
     let sms = |at| ConsentInput {

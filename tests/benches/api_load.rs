@@ -23,7 +23,7 @@ use outreach_api::auth::{AuthConfig, LOCAL_ISSUER, Role};
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
 use outreach_core::contact::{ContactInput, Role as ContactRole};
 use outreach_core::jobs::run_planner;
-use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{ContactStore, OutcomeStore, PageRequest, SessionFilter, SessionStore};
 use outreach_core::schedule::Period;
 use outreach_core::usecases;
@@ -70,7 +70,7 @@ async fn seed(db: &Path) -> Seeded {
     }
     let units = parse_units_json(&format!("[{}]", units.join(","))).unwrap();
     let setup = Utc::now() - Duration::days(100);
-    usecases::import_org_units(&store, units, ImportValidity::default())
+    usecases::import_org_units(&store, units, ImportValidity::default(), ImportScope::Anywhere)
         .await
         .unwrap();
     for (n, commune) in communes.iter().enumerate() {

@@ -18,7 +18,7 @@ use chrono::Duration;
 use common::t;
 use outreach_core::campaign::Campaign;
 use outreach_core::contact::Role;
-use outreach_core::org::{ImportValidity, Level, OrgUnit, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, Level, OrgUnit, parse_units_json};
 use outreach_core::outcome::{Attendee, SessionRecord, tally_deltas};
 use outreach_core::ports::{OrgUnitStore, OutcomeStore};
 use outreach_core::quarter::quarter_of;
@@ -35,9 +35,14 @@ const MAX_RATIO: f64 = 1.2;
 async fn load_units(store: &SqliteStore) -> Vec<String> {
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/bacgiang_units.json");
     if let Ok(text) = std::fs::read_to_string(&real) {
-        usecases::import_org_units(store, parse_units_json(&text).unwrap(), ImportValidity::default())
-            .await
-            .unwrap();
+        usecases::import_org_units(
+            store,
+            parse_units_json(&text).unwrap(),
+            ImportValidity::default(),
+            ImportScope::Anywhere,
+        )
+        .await
+        .unwrap();
     } else {
         let mut units = vec![OrgUnit {
             code: "24".into(),

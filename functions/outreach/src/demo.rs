@@ -12,7 +12,7 @@ use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::Level;
-use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{
@@ -58,7 +58,13 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     println!();
 
     // 1. Units.
-    let summary = usecases::import_org_units(&store, parse_units_json(UNITS)?, ImportValidity::default()).await?;
+    let summary = usecases::import_org_units(
+        &store,
+        parse_units_json(UNITS)?,
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await?;
     println!(
         "1. units: {} province, {} district, {} communes",
         summary.provinces, summary.districts, summary.communes

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use outreach_api::{AppState, Role};
 use outreach_app::{App, DeliveryQueue};
-use outreach_core::org::{ImportValidity, parse_units_csv, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_csv, parse_units_json};
 use outreach_core::ports::{Clock, Store, SystemClock};
 use outreach_core::{CoreError, usecases};
 
@@ -67,6 +67,9 @@ enum Command {
         horizon_days: Option<i64>,
         #[command(flatten)]
         store: StoreArgs,
+        /// Signs the unsubscribe links of the emails sent, as `serve` does.
+        #[command(flatten)]
+        key: config::KeyArgs,
     },
     /// Storage administration.
     #[command(subcommand)]
@@ -181,6 +184,7 @@ async fn run(command: Command) -> Result<()> {
             now,
             horizon_days,
             store,
+            key,
         } => {
             let mut config = outreach_app::Config::from_env(Some(store.url()))?;
             config.store = store.url();
@@ -198,8 +202,10 @@ async fn run(command: Command) -> Result<()> {
                 );
                 return Ok(());
             }
-            let auth = config.auth(None).ok();
-            let app = App::build(config, auth.as_ref()).await?;
+            // The key `serve` uses (OUTREACH_JWT_SECRET or the key file): every email carries
+            // an unsubscribe link that serve's endpoint accepts.
+            let auth = config.auth(Some(key.secret()?))?;
+            let app = App::build(config, Some(&auth)).await?;
             match job {
                 Job::Dispatcher => dispatch_and_send(&app, now).await,
                 Job::QuarterlySummary => {
@@ -247,15 +253,15 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// One dispatcher run; without SQS the in-process queue lives as long as this process,
-/// so what was enqueued is sent before it exits.
+/// One dispatcher run; without SQS it sends what it enqueued (into the local queue, which
+/// outlives the process: a run killed half-way leaves the rest for the next).
 async fn dispatch_and_send(app: &App, now: DateTime<Utc>) -> Result<()> {
     let r = app.dispatch(now).await?;
     println!(
         "dispatcher at {now}: {} due jobs, {} enqueued, {} completed, {} cancelled, {} unfinished",
         r.jobs, r.enqueued, r.completed, r.cancelled, r.unfinished
     );
-    if matches!(app.queue, DeliveryQueue::Memory(_)) {
+    if app.queue.is_local() {
         print_sender(now, &app.send_pending(now).await?);
     }
     Ok(())
@@ -264,10 +270,10 @@ async fn dispatch_and_send(app: &App, now: DateTime<Utc>) -> Result<()> {
 /// One sender pass over the SQS queue.
 async fn send(app: &App, now: DateTime<Utc>) -> Result<()> {
     match app.queue {
-        DeliveryQueue::Sqs(_) => print_sender(now, &app.send_pending(now).await?),
+        DeliveryQueue::Sqs(_) | DeliveryQueue::Local(_) => print_sender(now, &app.send_pending(now).await?),
         DeliveryQueue::Memory(_) => println!(
-            "sender at {now}: no OUTREACH_QUEUE_URL, so deliveries go through the in-process queue, which \
-             `outreach run dispatcher` sends before it exits; nothing waits here"
+            "sender at {now}: DynamoDB without OUTREACH_QUEUE_URL, so deliveries go through the in-process \
+             queue, which `outreach run dispatcher` sends before it exits; nothing waits here"
         ),
     }
     Ok(())
@@ -289,7 +295,7 @@ async fn import_units(store: &dyn Store, file: &std::path::Path, validity: Impor
         parse_units_json(&text)
     };
     let rows = rows.with_context(|| file.display().to_string())?;
-    match usecases::import_org_units(store, rows, validity).await {
+    match usecases::import_org_units(store, rows, validity, ImportScope::Anywhere).await {
         Ok(s) => {
             println!(
                 "imported {} provinces, {} districts, {} communes from {}",
@@ -362,12 +368,32 @@ async fn serve(addr: SocketAddr, app: App, auth: outreach_api::AuthConfig, plann
         }
     });
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     planner.abort();
     pipeline.abort();
+    // Both timers hold the store: it closes (checkpointing its WAL) once they are gone.
+    let _ = planner.await;
+    let _ = pipeline.await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send): either stops
+/// `serve` gracefully, answering the requests under way and closing the store.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "cannot listen for SIGTERM: only Ctrl-C stops serve gracefully");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
 }

@@ -116,12 +116,12 @@ async fn a_bad_unit_file_is_refused_row_by_row_and_leaves_nothing() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("3 bad rows; nothing was imported"), "{err}");
-    assert!(err.contains("row 3 (code 07201): parent 999 does not exist"), "{err}");
+    assert!(err.contains("row 4 (code 07201): parent 999 does not exist"), "{err}");
     assert!(
-        err.contains("row 4 (code 213): duplicate code 213 (first seen in row 2)"),
+        err.contains("row 5 (code 213): duplicate code 213 (first seen in row 3)"),
         "{err}"
     );
-    assert!(err.contains("row 5 (code 07204): unknown level \"hamlet\""), "{err}");
+    assert!(err.contains("row 6 (code 07204): unknown level \"hamlet\""), "{err}");
     assert_eq!(count_units(&db).await, [0, 0, 0], "nothing half-imported");
 
     let missing = outreach(dir.path(), &["org-units", "import", "no-such-file.json"]);
@@ -275,10 +275,9 @@ fn store_init_import_and_planner_work_against_dynamodb() {
     );
 }
 
-/// The README walk-through: serve, mint a token, call the API.
-#[test]
-fn serve_answers_with_a_token_from_the_token_command() {
-    let dir = tempfile::tempdir().unwrap();
+/// `outreach serve` on a free port of 127.0.0.1 in `dir` (its store `dir/outreach.db`),
+/// and its address once it answers.
+fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -287,26 +286,33 @@ fn serve_answers_with_a_token_from_the_token_command() {
     let addr = format!("127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_outreach"))
         .args(["serve", "--addr", &addr])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("OUTREACH_STORE")
         .env_remove("OUTREACH_JWT_SECRET")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return (server, addr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("serve did not come up on {addr}");
+}
+
+/// The README walk-through: serve, mint a token, call the API.
+#[test]
+fn serve_answers_with_a_token_from_the_token_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = serve(dir.path());
     let result = std::panic::catch_unwind(|| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let http = reqwest::Client::new();
-            let mut up = false;
-            for _ in 0..100 {
-                if http.get(format!("http://{addr}/healthz")).send().await.is_ok() {
-                    up = true;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            assert!(up, "serve did not come up on {addr}");
             let token = outreach(dir.path(), &["token", "--role", "admin", "--org", "24"]);
             assert!(token.status.success(), "{}", text(&token.stderr));
             let token = text(&token.stdout).trim().to_string();
@@ -328,4 +334,99 @@ fn serve_answers_with_a_token_from_the_token_command() {
     result.unwrap();
     let bad_role = outreach(dir.path(), &["token", "--role", "king", "--org", "24"]);
     assert!(!bad_role.status.success());
+}
+
+/// Which of `values` any of the SQLite files of `db` (the database, its WAL and shared
+/// memory) holds, byte for byte.
+fn found_in_sqlite_files(db: &std::path::Path, values: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        for value in values {
+            if bytes.windows(value.len()).any(|w| w == value.as_bytes()) {
+                found.push(format!("{value} in {path}"));
+            }
+        }
+    }
+    found
+}
+
+/// An erased contact's name, phone and email are in no SQLite file while serve runs (the
+/// erasure truncates the WAL), nor after SIGTERM stops it, gracefully.
+#[test]
+fn an_erased_contact_is_in_no_database_file_and_sigterm_stops_serve_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = serve(dir.path());
+    let db = dir.path().join("outreach.db");
+    let values = ["Nguyễn Thị Erasure", "936555777", "erasure.test@example.vn"];
+    let result = std::panic::catch_unwind(|| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let token = outreach(dir.path(), &["token", "--role", "admin", "--org", "24"]);
+            let token = text(&token.stdout).trim().to_string();
+            let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+                let path = path.to_string();
+                let mut request = http.request(method, format!("http://{addr}{path}")).bearer_auth(&token);
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                async move {
+                    let response = request.send().await.unwrap();
+                    let status = response.status();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    assert!(status.is_success(), "{path}: {status} {body}");
+                    body
+                }
+            };
+            send(
+                reqwest::Method::POST,
+                "/v1/org-units:import",
+                Some(json!([
+                    {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province"},
+                    {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
+                    {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"}
+                ])),
+            )
+            .await;
+            let contact = send(
+                reqwest::Method::POST,
+                "/v1/contacts",
+                Some(json!({"role": "citizen", "name": values[0], "commune_code": "07201",
+                    "phone": "0936555777", "email": values[2]})),
+            )
+            .await;
+            let id = contact["id"].as_str().unwrap().to_string();
+            assert_eq!(
+                found_in_sqlite_files(&db, &values).len(),
+                3,
+                "the values are stored before the erasure"
+            );
+            send(reqwest::Method::DELETE, &format!("/v1/contacts/{id}"), None).await;
+            let found = found_in_sqlite_files(&db, &values);
+            assert!(found.is_empty(), "after the erasure, while serve runs: {found:?}");
+        });
+    });
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        exit = server.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(exit) = exit else {
+        let _ = server.kill();
+        panic!("serve was still running 10 s after SIGTERM");
+    };
+    result.unwrap();
+    assert!(exit.success(), "serve did not stop gracefully on SIGTERM: {exit}");
+    let found = found_in_sqlite_files(&db, &values);
+    assert!(found.is_empty(), "after serve stopped: {found:?}");
 }

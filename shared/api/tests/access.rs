@@ -52,25 +52,33 @@ async fn server() -> Server {
     let clock = StepClock::at("2026-09-01T03:00:00Z");
     let common::Served { base, store, db, dir } = common::serve(auth.clone(), clock.clone(), Some(WEBHOOK_KEY)).await;
     let http = reqwest::Client::new();
-    let admin24 = auth.mint("admin-24", Role::Admin, "24", Utc::now(), Duration::hours(1));
-    let units = json!([
-        {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
-        {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
-        {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"},
-        {"code": "99", "name": "Tỉnh Khác", "level": "province", "parent_code": null},
-        {"code": "990", "name": "Huyện Khác", "level": "district", "parent_code": "99"},
-        {"code": "09901", "name": "Xã Khác", "level": "commune", "parent_code": "990"}
-    ]);
-    let (status, body) = call(
-        &http,
-        &base,
-        Method::POST,
-        "/v1/org-units:import",
-        Some(&admin24),
-        Body::json(units),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Each province's units imported by its own admin: an admin imports only their own.
+    for (province, district, commune, names) in [
+        (
+            "24",
+            "213",
+            "07201",
+            ["Tỉnh Bắc Giang", "Thành phố Bắc Giang", "Phường Thọ Xương"],
+        ),
+        ("99", "990", "09901", ["Tỉnh Khác", "Huyện Khác", "Xã Khác"]),
+    ] {
+        let admin = auth.mint("admin", Role::Admin, province, Utc::now(), Duration::hours(1));
+        let units = json!([
+            {"code": province, "name": names[0], "level": "province", "parent_code": null},
+            {"code": district, "name": names[1], "level": "district", "parent_code": province},
+            {"code": commune, "name": names[2], "level": "commune", "parent_code": district}
+        ]);
+        let (status, body) = call(
+            &http,
+            &base,
+            Method::POST,
+            "/v1/org-units:import",
+            Some(&admin),
+            Body::json(units),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
     let mut areas = Vec::new();
     for (province, commune, phones) in [
         ("24", "07201", ["0981000001", "0981000002"]),
@@ -218,12 +226,15 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// How to call one endpoint about an area: path with query, body, and, for a list that
-/// has no area parameter, the id it must show for the own area and hide for a foreign one.
+/// How to call one endpoint about an area: path with query, body; for a list that has no
+/// area parameter, the field and value of an item it must show for the own area and hide
+/// for a foreign one; and what a request about a foreign area gets where the endpoint's
+/// access admits every area (an import of units outside the caller's province: 422).
 struct Case {
     path: String,
     body: Body,
-    lists: Option<String>,
+    lists: Option<(&'static str, String)>,
+    refused: Option<StatusCode>,
 }
 
 fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
@@ -241,11 +252,13 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         path,
         body: Body::None,
         lists: None,
+        refused: None,
     };
     let with = |path: String, body: Body| Case {
         path,
         body,
         lists: None,
+        refused: None,
     };
     let json = Body::json;
     let csv = |text: String| Body::Typed("text/csv", text);
@@ -253,12 +266,17 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
     match (endpoint.method.as_str(), endpoint.path) {
         ("GET", "/healthz") | ("GET", "/openapi.json") => plain(endpoint.path.to_string()),
         ("GET", "/v1/org-units") => plain(format!("/v1/org-units?parent={province}")),
-        ("POST", "/v1/org-units:import") => with(
-            "/v1/org-units:import".into(),
-            json(
-                json!([{"code": format!("{commune}9"), "name": "Xã Mới", "level": "commune", "parent_code": province}]),
-            ),
-        ),
+        // A new commune under the area's province, and the area's own commune renamed.
+        ("POST", "/v1/org-units:import") => Case {
+            refused: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            ..with(
+                "/v1/org-units:import".into(),
+                json(json!([
+                    {"code": format!("{commune}9"), "name": "Xã Mới", "level": "commune", "parent_code": province},
+                    {"code": commune, "name": "Xã Đổi Tên", "level": "commune", "parent_code": province}
+                ])),
+            )
+        },
         ("GET", "/v1/org-units/{code}") => plain(format!("/v1/org-units/{commune}")),
         ("GET", "/v1/contacts") => plain(format!("/v1/contacts?commune={commune}")),
         ("POST", "/v1/contacts") => with(
@@ -280,9 +298,8 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("DELETE", "/v1/contacts/{id}") => plain(format!("/v1/contacts/{citizen}")),
         ("GET", "/v1/contacts/{id}/export") => plain(format!("/v1/contacts/{citizen}/export")),
         ("GET", "/v1/campaigns") => Case {
-            path: "/v1/campaigns".into(),
-            body: Body::None,
-            lists: Some(campaign.clone()),
+            lists: Some(("id", campaign.clone())),
+            ..plain("/v1/campaigns".into())
         },
         ("POST", "/v1/campaigns") => with("/v1/campaigns".into(), json(campaign_body(commune))),
         ("GET", "/v1/campaigns/{id}") => plain(format!("/v1/campaigns/{campaign}")),
@@ -335,7 +352,11 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("POST", "/v1/reports/quarterly:snapshot") => plain(format!("/v1/reports/quarterly:snapshot?{quarter}")),
         ("GET", "/v1/reports/quarterly/snapshots") => plain(format!("/v1/reports/quarterly/snapshots?{quarter}")),
         ("GET", "/v1/deliveries") => plain(format!("/v1/deliveries?campaign={campaign}")),
-        ("GET", "/v1/audit") => plain("/v1/audit?year=2026".into()),
+        // The area's admin set it up: their entries carry its province.
+        ("GET", "/v1/audit") => Case {
+            lists: Some(("org", province.to_string())),
+            ..plain("/v1/audit?year=2026&limit=500".into())
+        },
         ("POST", "/v1/inbound/sms") => with(
             format!("/v1/inbound/sms?key={WEBHOOK_KEY}"),
             json(json!({"from": citizen_phone, "text": "Cảm ơn"})),
@@ -413,10 +434,13 @@ async fn every_endpoint_as_every_role_in_its_own_area_and_a_foreign_one() {
             let mut callers: Vec<(Option<Role>, &str)> = callers().iter().map(|(r, o)| (Some(*r), *o)).collect();
             callers.push((None, ""));
             for (role, org) in callers {
-                let lists = case(endpoint, &shared, &shared.own).lists.is_some();
+                let probe = case(endpoint, &shared, &shared.foreign);
                 // A list without an area parameter answers every caller it admits, showing
                 // only their area's items.
-                let want = expect(endpoint.access, role, own || lists);
+                let mut want = expect(endpoint.access, role, own || probe.lists.is_some());
+                if let (false, Some(refused), Expect::Success) = (own, probe.refused, want) {
+                    want = Expect::Status(refused);
+                }
                 let fresh;
                 let server = if want == Expect::Success && endpoint.method != Method::GET {
                     fresh = server().await;
@@ -425,7 +449,7 @@ async fn every_endpoint_as_every_role_in_its_own_area_and_a_foreign_one() {
                     &shared
                 };
                 let area = if own { &server.own } else { &server.foreign };
-                let Case { path, body, lists } = case(endpoint, server, area);
+                let Case { path, body, lists, .. } = case(endpoint, server, area);
                 let token = role.map(|r| server.auth.mint("caller", r, org, Utc::now(), Duration::hours(1)));
                 let (status, answer) = call(
                     &server.http,
@@ -452,12 +476,15 @@ async fn every_endpoint_as_every_role_in_its_own_area_and_a_foreign_one() {
                     failures.push(format!("{who}: want {want:?}, got {status} {answer}"));
                     continue;
                 }
-                if let (Some(id), true) = (lists, status.is_success()) {
+                if let (Some((field, value)), true) = (lists, status.is_success()) {
                     let shown = answer["items"]
                         .as_array()
-                        .is_some_and(|items| items.iter().any(|i| i["id"] == id.as_str()));
+                        .is_some_and(|items| items.iter().any(|i| i[field] == value.as_str()));
                     if shown != own {
-                        failures.push(format!("{who}: {id} {}", if own { "missing" } else { "shown" }));
+                        failures.push(format!(
+                            "{who}: an item with {field} {value} {}",
+                            if own { "missing" } else { "shown" }
+                        ));
                     }
                 }
             }
@@ -582,6 +609,87 @@ async fn changes_are_audited_for_admins_with_personal_fields_masked() {
         (opt_outs["before"].clone(), opt_outs["after"][0]["source"].clone()),
         (json!([]), json!("planner"))
     );
+}
+
+#[tokio::test]
+async fn an_admin_of_another_province_can_neither_annex_its_communes_nor_read_its_audit() {
+    let server = server().await;
+    let intruder = server.token("admin-99", Role::Admin, "99");
+    let planner = server.token("planner-213", Role::Planner, "213");
+    let own = &server.own;
+    // The commune of province 24 moved under district 990 of province 99, and a new unit
+    // hung under 24's district: both rows refused, nothing written.
+    let (status, body) = server
+        .send(
+            &intruder,
+            Method::POST,
+            "/v1/org-units:import".into(),
+            Body::json(json!([
+                {"code": "09902", "name": "Xã Mới", "level": "commune", "parent_code": "990"},
+                {"code": own.commune, "name": "Phường Thọ Xương", "level": "commune", "parent_code": "990"},
+                {"code": "07299", "name": "Xã Lạ", "level": "commune", "parent_code": "213"},
+                {"code": "98", "name": "Tỉnh Mới", "level": "province"}
+            ])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let rows: Vec<(u64, String)> = body["error"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["row"].as_u64().unwrap(), r["reasons"].to_string()))
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3, 4], "{body}");
+    assert!(rows[0].1.contains("unit 07201 lies outside your province 99"), "{body}");
+    assert!(rows[1].1.contains("parent 213 lies outside your province 99"), "{body}");
+    assert!(
+        rows[2].1.contains("unit 98 would lie outside your province 99"),
+        "{body}"
+    );
+    for code in ["09902", "07299", "98"] {
+        let (status, _) = server
+            .send(&intruder, Method::GET, format!("/v1/org-units/{code}"), Body::None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{code} was written");
+    }
+    let (_, unit) = server
+        .send(
+            &planner,
+            Method::GET,
+            format!("/v1/org-units/{}", own.commune),
+            Body::None,
+        )
+        .await;
+    assert_eq!(unit["parent_code"], "213", "{unit}");
+    // The rightful planner still reads the citizen; the intruder does not.
+    let path = format!("/v1/contacts/{}", own.citizen);
+    assert_eq!(
+        server.send(&planner, Method::GET, path.clone(), Body::None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.send(&intruder, Method::GET, path, Body::None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Each admin reads the audit of their own province only.
+    for (admin, province, other) in [("99", "99", "24"), ("24", "24", "99")] {
+        let token = server.token("admin", Role::Admin, admin);
+        let (status, log) = server
+            .send(&token, Method::GET, "/v1/audit?limit=500".into(), Body::None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        let orgs: Vec<&str> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["org"].as_str())
+            .collect();
+        assert!(orgs.contains(&province), "admin of {admin} misses their entries: {log}");
+        assert!(
+            !orgs.contains(&other),
+            "admin of {admin} reads province {other}'s entries: {log}"
+        );
+    }
 }
 
 /// Every text and number stored in any row of any table of the SQLite file.

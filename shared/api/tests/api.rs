@@ -406,6 +406,28 @@ async fn contacts_register_page_consent_and_opt_out() {
 }
 
 #[tokio::test]
+async fn import_errors_name_the_line_an_editor_shows_and_the_value_unless_it_could_be_a_number() {
+    let api = spawn().await;
+    api.seed_units().await;
+    // A BOM and CRLF line ends, as Excel saves a CSV; the bad rows are lines 4 and 5.
+    let csv = "\u{feff}name,phone,role,commune_code\r\n\
+               Nguyễn Văn An,0912345001,citizen,07201\r\n\
+               Trần Thị Bình,0912345002,citizen,07201\r\n\
+               Lê Minh Chi,12345,citizen,07201\r\n\
+               Phạm Thu,0912345003,citizen,99999\r\n";
+    let (status, report) = api.post_raw("/v1/contacts:import", "text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["imported"], 2, "{report}");
+    let rejected = report["rejected"].as_array().unwrap();
+    let lines: Vec<(u64, &str)> = rejected
+        .iter()
+        .map(|r| (r["row"].as_u64().unwrap(), r["key"].as_str().unwrap()))
+        .collect();
+    // 12345 cannot be anyone's number: shown so the user finds the row; a number is masked.
+    assert_eq!(lines, [(4, "12345"), (5, "091*****03")], "{report}");
+}
+
+#[tokio::test]
 async fn contact_csv_import_keeps_good_rows_and_reports_bad_ones() {
     let api = spawn().await;
     api.seed_units().await;
@@ -433,7 +455,8 @@ async fn contact_csv_import_keeps_good_rows_and_reports_bad_ones() {
             )
         })
         .collect();
-    assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4, 5, 6]);
+    // Lines of the file as an editor or a spreadsheet numbers them: the header is line 1.
+    assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5, 6, 7]);
     assert!(rejected[0].1.contains("036"), "{rejected:?}");
     assert!(rejected[1].1.contains("99999"));
     assert!(rejected[2].1.contains("robot"));
@@ -1285,10 +1308,46 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 
     api.clock.set("2026-10-03T04:00:00Z");
-    let (status, record) = api.put(&attendance, body).await;
+    // A walk-in listed twice, their number written two ways: refused, and nobody registered.
+    let (status, answer) = api
+        .put(
+            &attendance,
+            json!({"attendees": [{"phone": "0965000777", "name": "Hai Lần"}, {"phone": "096 500 0777", "name": "Hai Lần"}]}),
+        )
+        .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("attendees[1]"),
+        "already on the list (attendees[0])",
+    );
+    let (_, listed) = api.get("/v1/contacts?commune=07201").await;
+    assert!(
+        !listed.to_string().contains("Hai Lần"),
+        "the refused list registered a walk-in: {listed}"
+    );
+    let (status, record) = api.put(&attendance, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{record}");
     assert_eq!(record["attendees"].as_array().unwrap().len(), 2);
     assert_eq!(record["attendees"][1]["walk_in"], json!(true));
+    // The same list again changes nothing: the walk-in, registered now, stays a walk-in.
+    let (status, again) = api.put(&attendance, body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["attendees"], record["attendees"]);
+    use outreach_core::ports::OutcomeStore;
+    let tallies = api.store.year_tallies(2026, 4).await.unwrap();
+    let tally = |metric: &str| {
+        tallies
+            .iter()
+            .find(|t| t.key.unit_code == "07201" && t.key.quarter.quarter == 4 && t.key.metric == metric)
+            .map(|t| t.value)
+    };
+    assert_eq!(
+        (tally("walk_ins"), tally("attendees")),
+        (Some(1), Some(2)),
+        "{tallies:?}"
+    );
     let (status, record) = api
         .put(
             &outcomes,

@@ -54,6 +54,10 @@ pub struct Config {
     /// `OUTREACH_REPORT_ORGS`: comma-separated unit codes the quarterly summary reports
     /// on; empty: every province.
     pub report_orgs: Vec<String>,
+    /// `OUTREACH_LOCAL_QUEUE_VISIBILITY_SECONDS` (default 60): how long a task the local
+    /// sender received stays hidden from other senders; a sender that died with it lets it
+    /// come back then.
+    pub local_queue_visibility: std::time::Duration,
 }
 
 /// An identity provider's token keys and the issuer and audience its tokens must name.
@@ -137,6 +141,9 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            local_queue_visibility: std::time::Duration::from_secs(
+                number("OUTREACH_LOCAL_QUEUE_VISIBILITY_SECONDS", 60, 1..=3600)?.unsigned_abs(),
+            ),
         })
     }
 
@@ -154,6 +161,7 @@ impl Config {
             sender: SenderSettings::default(),
             dispatch: DispatchSettings::default(),
             report_orgs: Vec::new(),
+            local_queue_visibility: std::time::Duration::from_secs(60),
         }
     }
 
@@ -185,10 +193,13 @@ impl ReportRenderer for XlsxRenderer {
     }
 }
 
-/// The delivery queue: SQS in production, in-process locally.
+/// The delivery queue: SQS in production; locally a table of the SQLite store, so that
+/// what is owed survives the process; in-process only for DynamoDB without SQS.
 #[derive(Clone)]
 pub enum DeliveryQueue {
     Memory(Arc<MemoryQueue>),
+    #[cfg(feature = "sqlite")]
+    Local(Arc<outreach_store::SqliteStore>),
     Sqs(SqsQueue),
 }
 
@@ -196,10 +207,23 @@ impl DeliveryQueue {
     pub fn as_queue(&self) -> &dyn Queue {
         match self {
             Self::Memory(q) => q.as_ref(),
+            #[cfg(feature = "sqlite")]
+            Self::Local(q) => q.as_ref(),
             Self::Sqs(q) => q,
         }
     }
+
+    /// Whether the queue is the process's own (in memory or in the local database), for
+    /// the local sender to drain, rather than SQS's.
+    pub fn is_local(&self) -> bool {
+        !matches!(self, Self::Sqs(_))
+    }
 }
+
+/// Tasks the local sender takes from the local queue at a time: each batch's done tasks
+/// are deleted before the next is received, so a process killed loses at most a batch in
+/// flight, which comes back after its visibility timeout.
+const LOCAL_BATCH: usize = 50;
 
 /// The adapters, built once.
 #[derive(Clone)]
@@ -309,6 +333,20 @@ impl App {
         } else {
             None
         };
+        #[cfg(feature = "sqlite")]
+        let local = match &config.store {
+            StoreUrl::Sqlite(path) => Some(Arc::new(
+                outreach_store::SqliteStore::open(path)
+                    .with_context(|| format!("opening the SQLite store at {}", path.display()))?,
+            )),
+            _ => None,
+        };
+        #[cfg(feature = "sqlite")]
+        let store: Arc<dyn Store> = match &local {
+            Some(sqlite) => sqlite.clone(),
+            None => open_store_with(&config.store, aws.as_ref())?,
+        };
+        #[cfg(not(feature = "sqlite"))]
         let store = open_store_with(&config.store, aws.as_ref())?;
         let (email, sms): (Arc<dyn EmailChannel>, Arc<dyn SmsChannel>) = if needs.channels {
             build_channels(&config.channels, aws.as_ref()).await?
@@ -319,6 +357,8 @@ impl App {
             (Some(url), Some(sdk)) if needs.queue => {
                 DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone())))
             }
+            #[cfg(feature = "sqlite")]
+            _ if local.is_some() => DeliveryQueue::Local(local.clone().expect("checked")),
             _ => DeliveryQueue::Memory(Arc::new(MemoryQueue::default())),
         };
         let links: Arc<dyn UnsubscribeLinks> = match (&config.public_url, auth) {
@@ -376,8 +416,8 @@ impl App {
     }
 
     /// Send what waits in the queue now: the in-process queue is drained (tasks to retry
-    /// go back); SQS is read until it answers empty (messages to retry are left for their
-    /// visibility timeout).
+    /// go back); the local queue and SQS are read until they answer empty (tasks to retry
+    /// are left for their visibility timeout), the local one a batch at a time.
     pub async fn send_pending(&self, now: DateTime<Utc>) -> Result<SenderReport> {
         let mut outcomes = Vec::new();
         match &self.queue {
@@ -392,6 +432,34 @@ impl App {
                     .collect();
                 q.enqueue(&retry).await?;
                 outcomes.extend(results);
+            }
+            #[cfg(feature = "sqlite")]
+            DeliveryQueue::Local(q) => {
+                // Tasks to retry later (a claim held elsewhere, a provider failing for now) come
+                // back after their visibility timeout; a pass ends when it sees only those again.
+                let mut retried = std::collections::HashSet::new();
+                loop {
+                    let received = q.receive_tasks(LOCAL_BATCH, self.config.local_queue_visibility).await?;
+                    if received.is_empty() {
+                        break;
+                    }
+                    let tasks: Vec<DeliveryTask> = received.iter().map(|(_, t)| t.clone()).collect();
+                    let results = self.send(&tasks, now).await;
+                    let mut done = Vec::new();
+                    let mut again = 0;
+                    for ((receipt, _), result) in received.iter().zip(&results) {
+                        if matches!(result, Ok(o) if !o.needs_redelivery()) {
+                            done.push(receipt.clone());
+                        } else if !retried.insert(receipt.clone()) {
+                            again += 1;
+                        }
+                    }
+                    q.delete_tasks(&done).await?;
+                    outcomes.extend(results);
+                    if again == received.len() {
+                        break;
+                    }
+                }
             }
             DeliveryQueue::Sqs(q) => loop {
                 let received = q.receive(0).await?;

@@ -376,6 +376,59 @@ fn default_min_staff() -> u32 {
     2
 }
 
+/// Fewest minutes between two sessions of a campaign (and never less than a session lasts).
+pub const MIN_SESSION_INTERVAL_MINUTES: i64 = 60;
+/// Most sessions one campaign may hold: dates times communes (a province's 200 communes
+/// every week for three years is about 31,000).
+pub const MAX_SESSIONS_PER_CAMPAIGN: usize = 100_000;
+
+/// Refuse a schedule with no session in the period, two sessions closer than
+/// [`MIN_SESSION_INTERVAL_MINUTES`] (or than a session lasts), or more sessions over
+/// `communes` than [`MAX_SESSIONS_PER_CAMPAIGN`]. Stops at the first fault, so an
+/// every-minute schedule is refused after two dates.
+fn check_spacing(schedule: &CronSchedule, period: &Period, session_minutes: u32, communes: usize) -> CoreResult<()> {
+    let floor = MIN_SESSION_INTERVAL_MINUTES.max(i64::from(session_minutes));
+    let most_dates = MAX_SESSIONS_PER_CAMPAIGN / communes.max(1);
+    let mut dates = 0;
+    let mut previous: Option<DateTime<Utc>> = None;
+    for at in schedule.occurrences_in(period) {
+        if let Some(before) = previous {
+            let gap = (at - before).num_minutes();
+            if gap < floor {
+                let local = |t: DateTime<Utc>| t.with_timezone(&schedule.time_zone()).format("%Y-%m-%d %H:%M");
+                return Err(CoreError::invalid(
+                    "schedule.cron",
+                    format!(
+                        "sessions must be at least {floor} minutes apart (and no shorter than session_minutes); \
+                         this schedule has two {gap} minutes apart ({} and {}, {})",
+                        local(before),
+                        local(at),
+                        schedule.time_zone()
+                    ),
+                ));
+            }
+        }
+        previous = Some(at);
+        dates += 1;
+        if dates > most_dates {
+            return Err(CoreError::invalid(
+                "schedule.cron",
+                format!(
+                    "the campaign would hold more than {MAX_SESSIONS_PER_CAMPAIGN} sessions ({communes} communes, \
+                     more than {most_dates} dates each); choose fewer dates, fewer communes or a shorter period"
+                ),
+            ));
+        }
+    }
+    if dates == 0 {
+        return Err(CoreError::invalid(
+            "schedule.cron",
+            "the schedule has no session within the period",
+        ));
+    }
+    Ok(())
+}
+
 impl CampaignInput {
     /// Validate everything that needs no store; `communes` is the expansion of
     /// `target_units` the use case worked out.
@@ -395,15 +448,10 @@ impl CampaignInput {
             return Err(CoreError::invalid("period.end", "a campaign runs at most three years"));
         }
         let schedule = self.schedule.parse()?;
-        if schedule.occurrences_in(&period).next().is_none() {
-            return Err(CoreError::invalid(
-                "schedule.cron",
-                "the schedule has no session within the period",
-            ));
-        }
         if !(15..=12 * 60).contains(&self.session_minutes) {
             return Err(CoreError::invalid("session_minutes", "between 15 and 720"));
         }
+        check_spacing(&schedule, &period, self.session_minutes, communes.len())?;
         if !(1..=10_000).contains(&self.capacity) {
             return Err(CoreError::invalid("capacity", "between 1 and 10000"));
         }
@@ -483,6 +531,57 @@ impl CampaignInput {
 mod tests {
     use super::*;
     use CampaignStatus::*;
+
+    fn spacing(cron: &str, months: u32, session_minutes: u32, communes: usize) -> CoreResult<()> {
+        let start: chrono::NaiveDate = "2026-10-01".parse().unwrap();
+        let end = start.checked_add_months(chrono::Months::new(months)).unwrap();
+        let period = Period::new(start, end).unwrap();
+        check_spacing(
+            &CronSchedule::parse(cron, DEFAULT_TIME_ZONE).unwrap(),
+            &period,
+            session_minutes,
+            communes,
+        )
+    }
+
+    #[test]
+    fn sessions_closer_than_an_hour_or_than_they_last_are_refused_naming_the_two() {
+        let Err(CoreError::Validation { field, message }) = spacing("* * * * *", 1, 60, 31) else {
+            panic!("every minute accepted")
+        };
+        assert_eq!(field, "schedule.cron");
+        assert!(
+            message.contains("at least 60 minutes apart")
+                && message.contains("1 minutes apart (2026-10-01 00:00 and 2026-10-01 00:01"),
+            "{message}"
+        );
+        assert!(spacing("* * * * * *", 1, 60, 1).is_err(), "every second");
+        // Two a morning, an hour apart: enough for one-hour sessions, not for two-hour ones.
+        assert!(spacing("0 8,9 * * 6", 3, 60, 31).is_ok());
+        let Err(CoreError::Validation { message, .. }) = spacing("0 8,9 * * 6", 3, 120, 31) else {
+            panic!("overlapping sessions accepted")
+        };
+        assert!(message.contains("at least 120 minutes apart"), "{message}");
+    }
+
+    #[test]
+    fn a_campaign_holds_at_most_100000_sessions() {
+        // Every day for three years in 2,000 communes: 2.2 million sessions.
+        let Err(CoreError::Validation { field, message }) = spacing("0 8 * * *", 36, 120, 2_000) else {
+            panic!("2.2 million sessions accepted")
+        };
+        assert_eq!(field, "schedule.cron");
+        assert!(
+            message.contains("more than 100000 sessions (2000 communes, more than 50 dates each)"),
+            "{message}"
+        );
+        // Every Saturday for three years in 200 communes: 31,400.
+        assert!(spacing("0 8 * * 6", 36, 120, 200).is_ok());
+        assert!(matches!(
+            spacing("0 8 * * 6", 36, 120, 1_000),
+            Err(CoreError::Validation { .. })
+        ));
+    }
 
     #[test]
     fn lifecycle_allows_only_the_documented_transitions() {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, CsvLines};
 use crate::phone::Phone;
 
 /// Whether a contact is reminded as a citizen or as a volunteer, or is a Youth Union
@@ -339,11 +339,11 @@ pub fn parse_contacts_csv(text: &str) -> CoreResult<Vec<ContactRow>> {
     ]
     .map(col);
     let mut rows = Vec::new();
+    let mut lines = CsvLines::new(text);
     for (i, record) in reader.records().enumerate() {
-        let row = i + 1;
-        let input = match record {
-            Err(e) => Err(format!("unreadable CSV row: {e}")),
-            Ok(record) => contact_row(&record, &cols),
+        let (row, input) = match record {
+            Err(e) => (lines.of(e.position(), i), Err(format!("unreadable CSV row: {e}"))),
+            Ok(record) => (lines.of(record.position(), i), contact_row(&record, &cols)),
         };
         rows.push(ContactRow { row, input });
     }
@@ -465,5 +465,21 @@ mod tests {
                 .to_string()
                 .contains("role, commune_code")
         );
+    }
+
+    #[test]
+    fn csv_rows_are_numbered_by_their_line_with_a_bom_and_crlf_as_with_lf() {
+        for end in ["\n", "\r\n"] {
+            let text = [
+                "\u{feff}name,phone,role,commune_code",
+                "A,0912345001,citizen,07201",
+                "B,0912345002,citizen,07201",
+                "C,12345,citizen,07201",
+            ]
+            .join(end)
+                + end;
+            let rows = parse_contacts_csv(&text).unwrap();
+            assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 3, 4], "{end:?}");
+        }
     }
 }

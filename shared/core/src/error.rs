@@ -5,7 +5,8 @@ use serde::Serialize;
 /// One rejected row of an import, with every reason it was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
-    /// 1-based row number in the file (for CSV, the header is row 0).
+    /// Where the row is in the file: for CSV the line it starts on, as an editor or a
+    /// spreadsheet numbers it (the header is line 1); for JSON its 1-based place in the array.
     pub row: usize,
     /// The row's key (a unit code or a phone number, masked) when it could be read.
     pub key: Option<String>,
@@ -56,3 +57,49 @@ impl CoreError {
 
 /// Result alias for the domain.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+/// The lines of a CSV text, for numbering its records as an editor or a spreadsheet does
+/// (the header is line 1). From the reader's byte offsets: its own line count is off by one
+/// with CRLF line ends. Records are asked for in order, so each count goes on from the last.
+pub(crate) struct CsvLines<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: usize,
+}
+
+impl<'a> CsvLines<'a> {
+    /// Lines of `text`, exactly as the reader was given it.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record at `position` starts on; from its place after the header when the
+    /// reader gave no position.
+    pub(crate) fn of(&mut self, position: Option<&csv::Position>, index: usize) -> usize {
+        let Some(position) = position else { return index + 2 };
+        let mut byte = (position.byte() as usize).min(self.text.len());
+        // After CRLF the reader places a record at the LF it has yet to skip (and blank
+        // lines before a record are skipped too): the record starts past them.
+        while byte < self.text.len() && matches!(self.text[byte], b'\r' | b'\n') {
+            byte += 1;
+        }
+        if byte < self.byte {
+            self.byte = 0;
+            self.line = 1;
+        }
+        // A line ends at LF, CRLF or a CR alone, as the reader's records do.
+        self.line += (self.byte..byte)
+            .filter(|&i| match self.text[i] {
+                b'\n' => true,
+                b'\r' => self.text.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            })
+            .count();
+        self.byte = byte;
+        self.line
+    }
+}

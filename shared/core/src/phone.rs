@@ -86,7 +86,7 @@ impl Phone {
         if parsed.code().value() != 84 || !phonenumber::is_valid(&parsed) {
             return Err(bad(format!(
                 "{} is not a valid Vietnamese number",
-                mask_phone_digits(&national)
+                mask_phone_input(&national)
             )));
         }
         let kind = match parsed.number_type(&phonenumber::metadata::DATABASE) {
@@ -108,6 +108,19 @@ impl Phone {
     /// The number with its middle digits hidden, for logs and error messages.
     pub fn masked(&self) -> String {
         mask_phone_digits(&self.e164)
+    }
+}
+
+/// What was written where a phone number belongs, as a message may show it: masked
+/// ([`mask_phone_digits`]) when it could be someone's number or address (8 digits or more,
+/// or an `@`), as written otherwise, so that the user finds the row by its content
+/// (`12345`, `chưa có`).
+pub fn mask_phone_input(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().filter(char::is_ascii_digit).count() >= 8 || s.contains('@') {
+        mask_phone_digits(s)
+    } else {
+        s.chars().take(32).collect()
     }
 }
 
@@ -181,5 +194,15 @@ mod tests {
     #[test]
     fn masking_hides_the_middle() {
         assert_eq!(mask_phone_digits("+84912345678"), "+84*******78");
+    }
+
+    #[test]
+    fn only_what_could_be_a_number_or_an_address_is_masked_in_messages() {
+        assert_eq!(mask_phone_input(" 12345 "), "12345");
+        assert_eq!(mask_phone_input("chưa có"), "chưa có");
+        assert_eq!(mask_phone_input("0912 34"), "0912 34");
+        assert_eq!(mask_phone_input("09123456"), "091***56");
+        assert_eq!(mask_phone_input("0912345678"), "091*****78");
+        assert_eq!(mask_phone_input("an@example.vn"), "an@********vn");
     }
 }

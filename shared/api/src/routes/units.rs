@@ -1,7 +1,9 @@
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use chrono::NaiveDate;
-use outreach_core::org::{ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json};
+use outreach_core::org::{
+    ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json,
+};
 use outreach_core::ports::OrgUnitFilter;
 use outreach_core::usecases;
 use serde::Deserialize;
@@ -74,13 +76,14 @@ pub struct ImportParams {
 
 /// Import units from a JSON array (`application/json`) or CSV (`text/csv`) of
 /// `{code, name, level, parent_code}`. All or nothing: any bad row refuses the file, and
-/// the answer lists every bad row with its reasons.
+/// the answer lists every bad row with its reasons. An admin imports only units of their
+/// own province: new units under it, stored ones that lie under it already.
 #[utoipa::path(post, path = "/v1/org-units:import", tag = "org-units", params(ImportParams),
     request_body(content = String, description = "JSON array or CSV of units", content_type = "text/csv"),
     responses((status = 200, body = ImportSummary), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ImportParams>,
     req: Request,
 ) -> ApiResult<Json<ImportSummary>> {
@@ -99,6 +102,12 @@ pub async fn import(
         valid_until: q.valid_until,
     };
     Ok(Json(
-        usecases::import_org_units(state.store.as_ref(), rows, validity).await?,
+        usecases::import_org_units(
+            state.store.as_ref(),
+            rows,
+            validity,
+            ImportScope::Within(&caller.claims.org),
+        )
+        .await?,
     ))
 }

@@ -66,11 +66,19 @@ pub struct PlannerReport {
     pub sessions_created: usize,
     /// Campaigns that could not be planned (logged with the reason).
     pub campaigns_failed: usize,
+    /// Campaigns left wholly or partly for the next run: this run had written
+    /// [`MAX_SESSIONS_PER_RUN`] sessions.
+    pub campaigns_deferred: usize,
 }
 
+/// Most sessions one planner run writes, over all campaigns: its work is bounded whatever
+/// campaigns hold (the rest is written by the next runs, from each campaign's watermark).
+pub const MAX_SESSIONS_PER_RUN: usize = 50_000;
+
 /// Materialise the sessions of every active campaign from its watermark up to
-/// `now + horizon` (never past its period). Idempotent: a second run at the same `now`
-/// writes nothing, and a run interrupted half-way is completed by the next.
+/// `now + horizon` (never past its period), at most [`MAX_SESSIONS_PER_RUN`] of them.
+/// Idempotent: a second run at the same `now` writes nothing, and a run interrupted
+/// half-way, or cut at its bound, is completed by the next.
 #[instrument(skip_all, fields(%now))]
 pub async fn run_planner<S: Store + ?Sized>(
     store: &S,
@@ -78,17 +86,22 @@ pub async fn run_planner<S: Store + ?Sized>(
     horizon: Duration,
 ) -> CoreResult<PlannerReport> {
     let mut report = PlannerReport::default();
+    let mut budget = MAX_SESSIONS_PER_RUN;
     let mut page = PageRequest::first(100);
     loop {
         let batch = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
         for campaign in batch.items {
             report.campaigns += 1;
             let campaign_id = campaign.id.clone();
-            match materialise_campaign(store, campaign, now, horizon).await {
-                Ok(None) => {}
-                Ok(Some(created)) => {
+            match materialise_campaign(store, campaign, now, horizon, &mut budget).await {
+                Ok(Materialised::Unchanged) => {}
+                Ok(Materialised::Deferred) => report.campaigns_deferred += 1,
+                Ok(Materialised::Advanced { created, complete }) => {
                     report.campaigns_advanced += 1;
                     report.sessions_created += created;
+                    if !complete {
+                        report.campaigns_deferred += 1;
+                    }
                 }
                 Err(e @ CoreError::Storage(_)) => return Err(e),
                 // One campaign that cannot be planned must not stop the others.
@@ -106,6 +119,7 @@ pub async fn run_planner<S: Store + ?Sized>(
     tracing::info!(
         campaigns = report.campaigns,
         sessions_created = report.sessions_created,
+        campaigns_deferred = report.campaigns_deferred,
         "planner run done"
     );
     Ok(report)
@@ -117,25 +131,48 @@ pub async fn run_planner<S: Store + ?Sized>(
 /// (`cargo bench -p outreach-tests --bench schedule`). DynamoDB writes items one by one.
 const SESSION_BATCH: usize = 5_000;
 
-/// Materialise one campaign up to `now + horizon`; returns the sessions created. The
-/// watermark moves only after the sessions are stored, so a crash in between is repaired
-/// by the next run (the inserts are idempotent). None when the watermark did not move.
+/// What planning one campaign did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Materialised {
+    /// Nothing was due: the watermark is at the horizon or the period's end.
+    Unchanged,
+    /// The run's budget was spent before this campaign.
+    Deferred,
+    /// The watermark moved: to the horizon (`complete`), or to where the budget ran out.
+    Advanced { created: usize, complete: bool },
+}
+
+/// Materialise one campaign up to `now + horizon`, writing at most `budget` sessions (less
+/// what it writes, left in `budget`). The watermark moves only after the sessions are
+/// stored, so a crash in between is repaired by the next run (the inserts are idempotent);
+/// when the budget runs out it moves to the first date not written, whole dates at a time.
 async fn materialise_campaign<S: Store + ?Sized>(
     store: &S,
     mut campaign: Campaign,
     now: DateTime<Utc>,
     horizon: Duration,
-) -> CoreResult<Option<usize>> {
+    budget: &mut usize,
+) -> CoreResult<Materialised> {
     let schedule = campaign.schedule.parse()?;
     let (period_start, period_end) = campaign.period.bounds(schedule.time_zone());
     let from = campaign.materialised_until.unwrap_or(period_start).max(period_start);
-    let until = (now + horizon).min(period_end);
+    let mut until = (now + horizon).min(period_end);
     if until <= from {
-        return Ok(None);
+        return Ok(Materialised::Unchanged);
+    }
+    if *budget < campaign.communes.len() {
+        return Ok(Materialised::Deferred);
     }
     let mut created = 0;
+    let mut complete = true;
     let mut batch = Vec::with_capacity(SESSION_BATCH);
     for occurrence in schedule.occurrences_between(from, until) {
+        if *budget < campaign.communes.len() {
+            until = occurrence;
+            complete = false;
+            break;
+        }
+        *budget -= campaign.communes.len();
         for commune in &campaign.communes {
             batch.push(Session::materialise(&campaign, commune, occurrence, now));
             if batch.len() == SESSION_BATCH {
@@ -155,6 +192,6 @@ async fn materialise_campaign<S: Store + ?Sized>(
         Ok(()) | Err(CoreError::Conflict(_)) => {}
         Err(e) => return Err(e),
     }
-    tracing::debug!(campaign_id = %campaign.id, created, %until, "campaign materialised");
-    Ok(Some(created))
+    tracing::debug!(campaign_id = %campaign.id, created, %until, complete, "campaign materialised");
+    Ok(Materialised::Advanced { created, complete })
 }

@@ -5,7 +5,7 @@ use tracing::instrument;
 use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, OptOut, Role};
 use crate::error::{CoreError, CoreResult, RowError};
 use crate::org::{Level, version_on};
-use crate::phone::mask_phone_digits;
+use crate::phone::mask_phone_input;
 use crate::ports::{ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter, Store};
 use crate::reminder::Delivery;
 use crate::usecases::{Actor, new_id, retry_on_conflict};
@@ -81,7 +81,7 @@ pub async fn import_contacts<S: ContactStore + OrgUnitStore + ?Sized>(
     let mut imported = 0;
     let mut rejected = Vec::new();
     for ContactRow { row, input } in rows {
-        let key = input.as_ref().ok().map(|i| mask_phone_digits(i.phone.trim()));
+        let key = input.as_ref().ok().map(|i| mask_phone_input(&i.phone));
         let result = match input {
             Ok(input) => register_contact(store, input, now, actor).await.map(|_| ()),
             Err(reason) => Err(CoreError::invalid("row", reason)),

@@ -1,13 +1,13 @@
 //! Attendance, outcomes and official statistics: the records and the tallies they move.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tracing::instrument;
 
 use crate::contact::{ContactInput, Role};
-use crate::error::{CoreError, CoreResult, RowError};
+use crate::error::{CoreError, CoreResult, CsvLines, RowError};
 use crate::outcome::{Attendee, OfficialStatistics, SessionRecord, tally_deltas};
 use crate::phone::Phone;
 use crate::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
@@ -97,6 +97,12 @@ where
         record.commune_code = session.commune_code.clone();
         record.quarter = quarter_of(session.starts_at, DEFAULT_TIME_ZONE);
         change(&mut record);
+        if let Some(old) = &old
+            && same_content(old, &record)
+        {
+            // The same input again: nothing changes, not even the version.
+            return Ok(old.clone());
+        }
         record.updated_by = actor.subject.clone();
         record.updated_at = now;
         record.version += 1;
@@ -105,6 +111,17 @@ where
         Ok(record)
     })
     .await
+}
+
+/// Whether two versions of a record say the same: who came, what was achieved, where and
+/// when it counts, and which halves were recorded (not when, nor by whom).
+fn same_content(a: &SessionRecord, b: &SessionRecord) -> bool {
+    a.attendees == b.attendees
+        && a.outcomes == b.outcomes
+        && a.commune_code == b.commune_code
+        && a.quarter == b.quarter
+        && a.attendance_recorded_at.is_some() == b.attendance_recorded_at.is_some()
+        && a.outcomes_recorded_at.is_some() == b.outcomes_recorded_at.is_some()
 }
 
 /// Run a read-modify-write until it does not collide with a concurrent one. Many planners
@@ -149,35 +166,58 @@ where
             format!("at most {} attendees a session", crate::outcome::MAX_ATTENDEES),
         ));
     }
-    // First pass: resolve and check everyone, writing nothing.
+    // Who came as a walk-in by the record so far: sending the same list again keeps them
+    // walk-ins (they are registered now, and resolve as registered contacts).
+    let walked_in: HashSet<String> = store
+        .get_session_record(&session.id)
+        .await?
+        .map(|r| {
+            r.attendees
+                .into_iter()
+                .filter(|a| a.walk_in)
+                .map(|a| a.contact_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    // First pass: resolve and check everyone, writing nothing, so that a refused list leaves
+    // nothing behind (no walk-in registered).
     enum Who {
         Known(String, Role),
         WalkIn(ContactInput),
     }
     let mut resolved = Vec::with_capacity(input.attendees.len());
+    // Each person once: by contact id, and a walk-in by their number however written.
+    let mut listed: HashMap<String, usize> = HashMap::new();
     for (i, a) in input.attendees.iter().enumerate() {
         let field = format!("attendees[{i}]");
-        let who = match (&a.contact_id, &a.phone) {
+        let (who, key) = match (&a.contact_id, &a.phone) {
             (Some(id), _) => {
                 let c = store
                     .get_contact(id)
                     .await?
                     .ok_or_else(|| CoreError::invalid(format!("{field}.contact_id"), format!("no contact {id:?}")))?;
-                Who::Known(c.id, a.role.unwrap_or(c.role))
+                let key = c.id.clone();
+                (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
             }
             (None, Some(phone)) => {
                 let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
                 match store.find_contact_by_phone(&parsed.e164).await? {
-                    Some(c) => Who::Known(c.id, a.role.unwrap_or(c.role)),
+                    Some(c) => {
+                        let key = c.id.clone();
+                        (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
+                    }
                     None => match &a.name {
-                        Some(name) => Who::WalkIn(ContactInput {
-                            role: a.role.unwrap_or(Role::Citizen),
-                            name: name.clone(),
-                            commune_code: session.commune_code.clone(),
-                            phone: phone.clone(),
-                            email: None,
-                            consents: Vec::new(),
-                        }),
+                        Some(name) => (
+                            Who::WalkIn(ContactInput {
+                                role: a.role.unwrap_or(Role::Citizen),
+                                name: name.clone(),
+                                commune_code: session.commune_code.clone(),
+                                phone: phone.clone(),
+                                email: None,
+                                consents: Vec::new(),
+                            }),
+                            parsed.e164,
+                        ),
                         None => {
                             return Err(CoreError::invalid(
                                 format!("{field}.name"),
@@ -194,6 +234,12 @@ where
                 ));
             }
         };
+        if let Some(first) = listed.insert(key, i) {
+            return Err(CoreError::invalid(
+                field,
+                format!("this person is already on the list (attendees[{first}])"),
+            ));
+        }
         if let Who::WalkIn(input) = &who {
             input
                 .clone()
@@ -206,16 +252,16 @@ where
     for who in resolved {
         attendees.push(match who {
             Who::Known(contact_id, role) => Attendee {
+                walk_in: walked_in.contains(&contact_id),
                 contact_id,
                 role,
-                walk_in: false,
             },
             Who::WalkIn(input) => {
                 let role = input.role;
                 let phone = input.phone.clone();
                 let contact = match register_contact(store, input, now, actor).await {
                     Ok(c) => c,
-                    // Listed twice, or registered by a concurrent submission: the same person.
+                    // Registered by a concurrent submission: the same person.
                     Err(CoreError::AlreadyExists { .. }) => {
                         let e164 = Phone::parse(&phone)?.e164;
                         store
@@ -293,7 +339,7 @@ where
         return Err(CoreError::invalid("statistics", "no rows"));
     }
     let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for (i, row) in rows.iter().enumerate() {
         let field = format!("statistics[{i}]");
         let check = async {
@@ -330,13 +376,20 @@ pub fn parse_statistics_csv(text: &str) -> CoreResult<Vec<OfficialStatistics>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| CoreError::invalid("file", format!("unreadable CSV header: {e}")))?
+        .clone();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (i, record) in reader.deserialize::<OfficialStatistics>().enumerate() {
-        match record {
+    let mut lines = CsvLines::new(text);
+    for (i, record) in reader.records().enumerate() {
+        // A deserialising error carries the record's position too.
+        let read = record.and_then(|r| r.deserialize::<OfficialStatistics>(Some(&headers)));
+        match read {
             Ok(r) => rows.push(r),
             Err(e) => errors.push(RowError {
-                row: i + 1,
+                row: lines.of(e.position(), i),
                 key: None,
                 reasons: vec![e.to_string()],
             }),

@@ -5,20 +5,26 @@ use tracing::instrument;
 
 use crate::error::{CoreError, CoreResult};
 use crate::org::{
-    ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, outside_parents, validate_units, version_on,
+    ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, merge_row_errors, outside_parents,
+    outside_scope, validate_units, version_on,
 };
 use crate::ports::OrgUnitStore;
 
 /// Import administrative units: validate every row against the file and the stored units,
-/// then write all of them in one go, or nothing when any row is bad.
+/// and against `scope` (an admin imports only their own province's units), then write all
+/// of them in one go, or nothing when any row is bad.
 #[instrument(skip_all, fields(rows = rows.len()))]
 pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
     store: &S,
     rows: Vec<(usize, Result<OrgUnitRecord, String>)>,
     validity: ImportValidity,
+    scope: ImportScope<'_>,
 ) -> CoreResult<ImportSummary> {
     let mut codes: HashSet<String> = outside_parents(&rows);
-    codes.extend(rows.iter().filter_map(|(_, r)| r.as_ref().ok()?.code.clone()));
+    codes.extend(
+        rows.iter()
+            .filter_map(|(_, r)| Some(r.as_ref().ok()?.code.as_deref()?.trim().to_string())),
+    );
     let mut existing = HashMap::new();
     for code in codes {
         let versions = store.org_unit_versions(&code).await?;
@@ -26,7 +32,27 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
             existing.insert(code, versions);
         }
     }
-    let units = validate_units(rows, validity, &existing)?;
+    let refused = match scope {
+        ImportScope::Anywhere => Vec::new(),
+        ImportScope::Within(root) => {
+            let stored: HashSet<String> = existing.keys().cloned().collect();
+            let mut inside = HashSet::new();
+            for (code, versions) in &existing {
+                if lies_within(store, versions, root).await? {
+                    inside.insert(code.clone());
+                }
+            }
+            outside_scope(&rows, root, &stored, &inside)
+        }
+    };
+    let units = match validate_units(rows, validity, &existing) {
+        Ok(_) if !refused.is_empty() => return Err(CoreError::ImportRejected(refused)),
+        Ok(units) => units,
+        Err(CoreError::ImportRejected(errors)) => {
+            return Err(CoreError::ImportRejected(merge_row_errors(errors, refused)));
+        }
+        Err(e) => return Err(e),
+    };
     store.put_org_units(&units).await?;
     let summary = ImportSummary::of(&units);
     tracing::info!(
@@ -36,6 +62,28 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
         "units imported"
     );
     Ok(summary)
+}
+
+/// Whether a stored unit (its `versions`) lies under `root` in any of its versions: some
+/// chain of parents, each in any of its versions, reaches `root`.
+async fn lies_within<S: OrgUnitStore + ?Sized>(store: &S, versions: &[OrgUnit], root: &str) -> CoreResult<bool> {
+    let mut seen = HashSet::new();
+    let mut pending: Vec<String> = versions.iter().filter_map(|v| v.parent_code.clone()).collect();
+    while let Some(code) = pending.pop() {
+        if code == root {
+            return Ok(true);
+        }
+        if seen.insert(code.clone()) {
+            pending.extend(
+                store
+                    .org_unit_versions(&code)
+                    .await?
+                    .into_iter()
+                    .filter_map(|v| v.parent_code),
+            );
+        }
+    }
+    Ok(false)
 }
 
 /// The version of a unit valid on `on` (or its latest version), or `NotFound`.

@@ -13,6 +13,7 @@ impl ContactStore for DynamoStore {
         let mut request = self
             .client
             .transact_write_items()
+            .client_request_token(request_token())
             .transact_items(transact_put(&self.table, record, "attribute_not_exists(PK)", None)?)
             .transact_items(transact_put(&self.table, lock, "attribute_not_exists(PK)", None)?);
         if let Some(email) = &contact.email {
@@ -24,6 +25,11 @@ impl ContactStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 let reasons = e.as_service_error().map(cancelled_by_condition).unwrap_or_default();
+                if reasons.iter().any(|&failed| failed) && self.holds(contact).await? {
+                    // A retry of our own transaction, which had committed (a server without
+                    // request tokens, or one past their 10 minutes).
+                    return Ok(());
+                }
                 match reasons.as_slice() {
                     [true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact",
@@ -69,12 +75,11 @@ impl ContactStore for DynamoStore {
         };
         let record = items::encode(&items::contact(contact))?;
         let prev = HashMap::from([(":prev".to_string(), n(contact.version.saturating_sub(1)))]);
-        let mut request = self.client.transact_write_items().transact_items(transact_put(
-            &self.table,
-            record,
-            "version = :prev",
-            Some(prev),
-        )?);
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(request_token())
+            .transact_items(transact_put(&self.table, record, "version = :prev", Some(prev))?);
         if stored.phone != contact.phone {
             // The number moves (or is erased): take the new one and free the old one in the
             // same transaction.
@@ -114,6 +119,9 @@ impl ContactStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 let reasons = e.as_service_error().map(cancelled_by_condition).unwrap_or_default();
+                if reasons.iter().any(|&failed| failed) && self.holds(contact).await? {
+                    return Ok(());
+                }
                 match reasons.as_slice() {
                     [true, ..] => Err(stale("contact", &contact.id)),
                     [_, true, ..] => Err(CoreError::AlreadyExists {
@@ -138,5 +146,13 @@ impl ContactStore for DynamoStore {
             (None, None) => Query::on(Some(table::GSI3), keys::entity_index("contact")),
         };
         self.query_page(q, page).await
+    }
+}
+
+impl DynamoStore {
+    /// Whether the table holds exactly this contact (every field): a transaction whose
+    /// condition failed was then a retry of our own, which had committed.
+    async fn holds(&self, contact: &Contact) -> CoreResult<bool> {
+        Ok(self.get_contact(&contact.id).await?.as_ref() == Some(contact))
     }
 }

@@ -259,6 +259,13 @@ pub(super) fn cancelled_by_condition(
     }
 }
 
+/// A fresh `ClientRequestToken` for one `TransactWriteItems` call: the SDK sends the same
+/// token on each of its retries, and DynamoDB answers a retry of a transaction that had
+/// already committed (within 10 minutes) with success instead of running it again.
+pub(super) fn request_token() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 pub(super) fn transact_put(
     table: &str,
     raw: RawItem,

@@ -15,7 +15,7 @@ use outreach_core::report::ReportSnapshot;
 use outreach_core::target::TargetPlan;
 
 use super::size::{MAX_ITEM_BYTES, item_size};
-use super::{DynamoStore, Item, Query, RawItem, keys, n, s, sdk, stale, transact_put};
+use super::{DynamoStore, Item, Query, RawItem, keys, n, request_token, s, sdk, stale, transact_put};
 use crate::StoreError;
 
 /// Most writes one TransactWriteItems may carry.
@@ -78,6 +78,7 @@ impl DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
+                .client_request_token(request_token())
                 .set_transact_items(Some(chunk.to_vec()))
                 .send()
                 .await;

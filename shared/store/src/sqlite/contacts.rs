@@ -21,6 +21,8 @@ impl ContactStore for SqliteStore {
             );
             match inserted {
                 Ok(_) => Ok(Ok(())),
+                // The same write again is no conflict (as on DynamoDB, where it is a retry).
+                Err(e) if is_unique_violation(&e) && holds(c, &contact)? => Ok(Ok(())),
                 Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
                     entity: "contact",
                     id: contact.id.clone(),
@@ -53,8 +55,11 @@ impl ContactStore for SqliteStore {
         .await
     }
 
+    /// An erasure (the contact's `erased_at` set) is checkpointed at once: see
+    /// `checkpoint_truncate`.
     async fn update_contact(&self, contact: &Contact) -> CoreResult<()> {
         let contact = contact.clone();
+        let erased = contact.erased_at.is_some();
         self.call(move |c| {
             let result = c.execute(
                 "UPDATE contacts SET phone = ?, commune_code = ?, role = ?, version = ?, data = ?, email = ?
@@ -72,6 +77,7 @@ impl ContactStore for SqliteStore {
             );
             match result {
                 Ok(1) => Ok(Ok(())),
+                Ok(_) if holds(c, &contact)? => Ok(Ok(())),
                 Ok(_) => Ok(Err(stale("contact", &contact.id))),
                 Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
                     entity: "contact with phone",
@@ -80,7 +86,11 @@ impl ContactStore for SqliteStore {
                 Err(e) => Err(e.into()),
             }
         })
-        .await?
+        .await??;
+        if erased {
+            self.checkpoint_truncate().await?;
+        }
+        Ok(())
     }
 
     async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> CoreResult<Page<Contact>> {
@@ -110,4 +120,10 @@ pub(super) fn phone_key(contact: &Contact) -> String {
         Some(phone) => phone.e164.clone(),
         None => format!("erased:{}", contact.id),
     }
+}
+
+/// Whether the database holds exactly `contact` (every field: the write was ours).
+fn holds(c: &Connection, contact: &Contact) -> Result<bool, StoreError> {
+    let stored: Option<Contact> = get_json(c, "SELECT data FROM contacts WHERE id = ?", &contact.id)?;
+    Ok(stored.as_ref() == Some(contact))
 }

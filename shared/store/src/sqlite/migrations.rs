@@ -135,6 +135,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (year, id)
     ) WITHOUT ROWID;
     "#,
+    // 6: the local delivery queue, so that what the dispatcher hands the sender survives the
+    // process (SQS's part on AWS): a task is received for a while (`visible_at`, ms since
+    // the epoch, wall clock) and deleted once done.
+    r#"
+    CREATE TABLE delivery_queue (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        task       TEXT NOT NULL,
+        visible_at INTEGER NOT NULL,
+        receives   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX delivery_queue_visible ON delivery_queue (visible_at, id);
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

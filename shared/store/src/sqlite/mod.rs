@@ -5,6 +5,7 @@ mod campaigns;
 mod contacts;
 mod deliveries;
 mod migrations;
+mod queue;
 mod reminders;
 mod reports;
 mod sessions;

@@ -13,10 +13,17 @@ pub(super) type Answer = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 /// Calls run together in one transaction at most.
 pub(super) const GROUP_LIMIT: usize = 128;
 
+/// A call in the queue; one `alone` runs outside any transaction, after the group before
+/// it has committed (a WAL checkpoint cannot run inside one).
+pub(super) struct Queued {
+    job: Job,
+    alone: bool,
+}
+
 /// The connection's thread and the queue to it; dropping the last handle closes the
 /// connection (checkpointing the WAL) before it returns.
 pub(super) struct Worker {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Queued>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -47,7 +54,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrations::migrate(&mut conn)?;
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Queued>();
         let thread = std::thread::Builder::new()
             .name("outreach-sqlite".into())
             .spawn(move || serve(conn, queue))
@@ -89,6 +96,43 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.queue(f, false).await
+    }
+
+    /// Like `call`, outside any transaction: after the calls queued before it have
+    /// committed, and before any queued after it.
+    pub(super) async fn call_alone<T, F>(&self, f: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.queue(f, true).await
+    }
+
+    /// Copy the WAL back into the database file and truncate it to nothing, so that what a
+    /// change overwrote (an erased contact's data) is left in no file: `secure_delete`
+    /// has zeroed it in the database's pages, and the WAL's older frames are gone.
+    pub(super) async fn checkpoint_truncate(&self) -> CoreResult<()> {
+        let (busy, _, _) = self
+            .call_alone(|c| {
+                Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?)
+            })
+            .await?;
+        if busy != 0 {
+            // Another process reads the database: the WAL is truncated by a later erasure's
+            // checkpoint, or when the last connection closes.
+            tracing::warn!("the WAL could not be truncated after an erasure: another connection is reading");
+        }
+        Ok(())
+    }
+
+    async fn queue<T, F>(&self, f: F, alone: bool) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
@@ -101,7 +145,7 @@ impl SqliteStore {
                 let _ = reply.send(result);
             })
         });
-        let queued = self.worker.jobs.as_ref().map(|jobs| jobs.send(job));
+        let queued = self.worker.jobs.as_ref().map(|jobs| jobs.send(Queued { job, alone }));
         if !matches!(queued, Some(Ok(()))) {
             return Err(stopped().into());
         }
@@ -110,12 +154,27 @@ impl SqliteStore {
 }
 
 /// The connection's thread: take the calls waiting, run them, answer them.
-pub(super) fn serve(mut conn: Connection, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
+pub(super) fn serve(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
+    let mut next: Option<Queued> = None;
+    loop {
+        let first = match next.take().map_or_else(|| queue.recv().ok(), Some) {
+            Some(first) => first,
+            None => return,
+        };
+        if first.alone {
+            if let Some(answer) = run_one(&mut conn, first.job) {
+                answer(None);
+            }
+            continue;
+        }
+        let mut group = vec![first.job];
         while group.len() < GROUP_LIMIT {
             match queue.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(queued) if queued.alone => {
+                    next = Some(queued);
+                    break;
+                }
+                Ok(queued) => group.push(queued.job),
                 Err(_) => break,
             }
         }

@@ -273,10 +273,29 @@ pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
     ));
     assert_eq!(
         store.get_contact("ct_a").await.unwrap(),
-        Some(a),
+        Some(a.clone()),
         "the refused writes changed nothing"
     );
     assert_eq!(store.get_contact("ct_b").await.unwrap(), None);
+    // The same write again (a retry of a transaction that had committed) is no conflict;
+    // nor is an update written twice.
+    store.insert_contact(&a).await.unwrap();
+    let renamed = Contact {
+        name: "Nguyễn Văn Bình".into(),
+        version: a.version + 1,
+        ..a.clone()
+    };
+    store.update_contact(&renamed).await.unwrap();
+    store.update_contact(&renamed).await.unwrap();
+    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(renamed.clone()));
+    let stale = Contact {
+        name: "Trần Văn Cũ".into(),
+        ..renamed.clone()
+    };
+    assert!(matches!(
+        store.update_contact(&stale).await,
+        Err(CoreError::Conflict(_))
+    ));
 }
 
 pub async fn contact_updates_are_optimistic(store: &dyn Store) {
