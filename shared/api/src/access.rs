@@ -88,6 +88,21 @@ pub async fn guard(
                 ))
                 .into_response();
             }
+            // An officer's area is one commune: a token naming a district or a province (or no
+            // unit at all) for one is refused, not read as that whole area.
+            if claims.role == Role::CommuneOfficer {
+                match state.store.org_unit_versions(&claims.org).await {
+                    Ok(versions) if versions.iter().any(|u| u.level == outreach_core::org::Level::Commune) => {}
+                    Ok(_) => {
+                        return ApiError::Forbidden(format!(
+                            "a commune_officer token must name a commune, and {} is none",
+                            claims.org
+                        ))
+                        .into_response();
+                    }
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
             request.extensions_mut().insert(Caller {
                 claims: claims.clone(),
                 foreign,

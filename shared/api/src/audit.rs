@@ -19,6 +19,8 @@ use crate::auth::Claims;
 pub struct AuditChange {
     entity: &'static str,
     id: String,
+    /// The unit the changed data belongs to, when the caller has none (a webhook).
+    unit: Option<String>,
     before: Option<Value>,
     after: Option<Value>,
 }
@@ -35,9 +37,24 @@ pub fn change<T: Serialize>(
     Extension(AuditChange {
         entity,
         id: id.to_string(),
+        unit: None,
         before: value(before),
         after: value(after),
     })
+}
+
+/// As [`change`], of data that belongs to `unit` (the admins of its province read the entry
+/// of a change no token made, such as a webhook's).
+pub fn change_in<T: Serialize>(
+    unit: &str,
+    entity: &'static str,
+    id: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Extension<AuditChange> {
+    let Extension(mut change) = change(entity, id, before, after);
+    change.unit = Some(unit.to_string());
+    Extension(change)
 }
 
 /// Whether a request to `method` changes something.
@@ -62,6 +79,7 @@ pub async fn record(
         actor: claims.map_or_else(|| "webhook".to_string(), |c| c.sub.clone()),
         role: claims.map(|c| c.role.as_str().to_string()),
         org: claims.map(|c| c.org.clone()),
+        unit: change.and_then(|c| c.unit.clone()),
         action: format!("{} {}", endpoint.method, endpoint.path),
         target: target.to_string(),
         status,

@@ -70,6 +70,7 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::POST,   "/v1/campaigns/{id}:{action}",        InArea(PLANNERS, Forbidden),  post(campaigns::action)),
         e(Method::GET,    "/v1/campaigns/{id}/sessions",        InArea(OFFICERS, Forbidden),  get(campaigns::sessions)),
         e(Method::POST,   "/v1/schedule:preview",               Anywhere(PLANNERS),           post(campaigns::preview)),
+        e(Method::GET,    "/v1/sessions",                       InArea(OFFICERS, Forbidden),  get(sessions::list)),
         e(Method::GET,    "/v1/sessions/{id}",                  InArea(OFFICERS, Forbidden),  get(sessions::get_one)),
         e(Method::POST,   "/v1/sessions/{id}:{action}",         InArea(PLANNERS, Forbidden),  post(sessions::action)),
         e(Method::PUT,    "/v1/sessions/{id}/staff",            InArea(PLANNERS, Forbidden),  put(sessions::assign_staff)),

@@ -306,6 +306,7 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("POST", "/v1/campaigns/{id}:{action}") => plain(format!("/v1/campaigns/{campaign}:pause")),
         ("GET", "/v1/campaigns/{id}/sessions") => plain(format!("/v1/campaigns/{campaign}/sessions")),
         ("POST", "/v1/schedule:preview") => with("/v1/schedule:preview".into(), json(json!({"cron": "0 8 * * 6"}))),
+        ("GET", "/v1/sessions") => plain(format!("/v1/sessions?commune={commune}")),
         ("GET", "/v1/sessions/{id}") => plain(format!("/v1/sessions/{next}")),
         ("POST", "/v1/sessions/{id}:{action}") => with(
             format!("/v1/sessions/{next}:cancel"),
@@ -690,6 +691,46 @@ async fn an_admin_of_another_province_can_neither_annex_its_communes_nor_read_it
             "admin of {admin} reads province {other}'s entries: {log}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_commune_officer_token_that_names_no_commune_is_refused() {
+    let server = server().await;
+    for org in ["213", "24", "00000"] {
+        let token = server.token("officer", Role::CommuneOfficer, org);
+        let (status, body) = server
+            .send(&token, Method::GET, "/v1/contacts?commune=07201".into(), Body::None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{org}: {body}");
+        assert!(body.to_string().contains("must name a commune"), "{body}");
+    }
+    let token = server.token("officer", Role::CommuneOfficer, "07201");
+    let (status, body) = server
+        .send(&token, Method::GET, "/v1/contacts?commune=07201".into(), Body::None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn the_delivery_log_tells_a_foreign_contact_from_no_unknown_one() {
+    let server = server().await;
+    let planner = server.token("planner", Role::Planner, "213");
+    let foreign = server.foreign.citizen.clone();
+    let unknown = "ct_00000000000000000000000000000000".to_string();
+    let mut answers = Vec::new();
+    for id in [&foreign, &unknown] {
+        let (status, body) = server
+            .send(
+                &planner,
+                Method::GET,
+                format!("/v1/deliveries?contact={id}"),
+                Body::None,
+            )
+            .await;
+        answers.push((status, body.to_string().replace(id.as_str(), "ID")));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, StatusCode::NOT_FOUND);
 }
 
 /// Every text and number stored in any row of any table of the SQLite file.

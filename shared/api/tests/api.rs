@@ -1157,6 +1157,18 @@ async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() 
         .await;
     let id = c["id"].as_str().unwrap();
     let token = api.auth.mint_unsubscribe(id, Utc::now());
+    // Opening the link (a prefetcher, a mail scanner, a person) only asks: its button posts.
+    let page = reqwest::get(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\"") && html.contains("Ngừng nhận email"),
+        "{html}"
+    );
+    let (_, got) = api.get(&format!("/v1/contacts/{id}")).await;
+    assert_eq!(got["opt_outs"], json!([]), "a GET opted the contact out");
     let res = reqwest::Client::new()
         .post(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -1167,11 +1179,37 @@ async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() 
     assert_eq!(res.status(), StatusCode::OK);
     let (_, got) = api.get(&format!("/v1/contacts/{id}")).await;
     assert_eq!(got["opt_outs"][0]["source"], "unsubscribe_link");
-    let page = reqwest::get(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("ngừng nhận email"));
+    // The button of the page: a browser gets a page back. Replayed, the link adds nothing.
+    for _ in 0..30 {
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("Bạn đã ngừng nhận email"));
+    }
+    let (_, got) = api.get(&format!("/v1/contacts/{id}")).await;
+    assert_eq!(got["opt_outs"].as_array().unwrap().len(), 1, "{got}");
+    // One audit entry, of the one change, with what changed.
+    let admin = api
+        .auth
+        .mint("admin-1", Role::Admin, "24", Utc::now(), Duration::hours(1));
+    let (_, log) = api.send(Method::GET, "/v1/audit?limit=500", None, Some(&admin)).await;
+    let entries: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "POST /v1/inbound/unsubscribe")
+        .collect();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(
+        (entries[0]["entity"].as_str(), entries[0]["entity_id"].as_str()),
+        (Some("contact"), Some(id))
+    );
     // An API token is not an unsubscribe token, and a forged one is refused.
     let (status, body) = api
         .send(

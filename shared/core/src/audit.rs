@@ -20,6 +20,9 @@ pub struct AuditEntry {
     /// The actor's role and unit, as their token said.
     pub role: Option<String>,
     pub org: Option<String>,
+    /// The unit the changed data belongs to, where no token said (a webhook's change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// `METHOD /documented/path`, e.g. `PUT /v1/teams/{commune}`.
     pub action: String,
     /// The request's own path, e.g. `/v1/teams/07201`.

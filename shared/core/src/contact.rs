@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn csv_rows_are_numbered_by_their_line_with_a_bom_and_crlf_as_with_lf() {
-        for end in ["\n", "\r\n"] {
+        for end in ["\n", "\r\n", "\r"] {
             let text = [
                 "\u{feff}name,phone,role,commune_code",
                 "A,0912345001,citizen,07201",

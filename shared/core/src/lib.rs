@@ -22,6 +22,7 @@ pub mod sms;
 pub mod target;
 pub mod team;
 pub mod template;
+pub mod testing;
 pub mod usecases;
 
 pub use error::{CoreError, CoreResult, RowError};

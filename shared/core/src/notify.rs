@@ -30,6 +30,9 @@ pub struct OutboundEmail {
     /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
     pub unsubscribe_url: Option<String>,
     pub attachments: Vec<Attachment>,
+    /// The same on every attempt at one delivery (its id): a provider that takes a key
+    /// drops a repeat (the outbox; see each adapter).
+    pub idempotency_key: Option<String>,
 }
 
 /// An SMS to send.
@@ -39,6 +42,8 @@ pub struct OutboundSms {
     pub to: String,
     /// The final text: already unaccented unless the campaign sends Unicode.
     pub text: String,
+    /// As [`OutboundEmail::idempotency_key`].
+    pub idempotency_key: Option<String>,
 }
 
 /// The provider accepted the message.

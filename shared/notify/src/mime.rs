@@ -73,6 +73,7 @@ mod tests {
 
     fn email() -> OutboundEmail {
         OutboundEmail {
+            idempotency_key: None,
             to: "an.nguyen@example.vn".into(),
             subject: "Nhắc lịch buổi hỗ trợ".into(),
             body_text: "Xin chào".into(),

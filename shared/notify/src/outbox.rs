@@ -1,6 +1,7 @@
 //! Email and SMS written as JSON lines to a directory instead of being sent: the local
 //! command's default, and what tests count deliveries from.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ const SMS_FILE: &str = "sms.jsonl";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEmail {
     pub message_id: String,
+    /// The sender's idempotency key (the delivery's id): a second message with it is not
+    /// written, and answered with this one's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub at: DateTime<Utc>,
     pub to: String,
     pub subject: String,
@@ -43,6 +48,9 @@ pub struct OutboxAttachment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxSms {
     pub message_id: String,
+    /// As [`OutboxEmail::key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub at: DateTime<Utc>,
     pub to: String,
     pub text: String,
@@ -53,6 +61,11 @@ pub struct OutboxSms {
 /// Appends each email to `<dir>/email.jsonl` and each SMS to `<dir>/sms.jsonl`, one JSON
 /// object a line, and answers with a fresh id (uuid v7). Never fails a message except when
 /// the file cannot be written (then [`ChannelError::Transient`]).
+///
+/// Like a provider that takes an idempotency key, it drops a repeat: a message whose key is
+/// in the file already (written by this process, or by any before it opened the file) is
+/// not written again and is answered with the first one's id. A sender that died after the
+/// outbox took a message and before recording it sends it again; the file keeps one.
 ///
 /// Sends from many tasks at once are safe: writes of one outbox are serialised, and each
 /// line is one append (`O_APPEND`), so lines of other writers to the same files do not
@@ -73,6 +86,16 @@ struct OpenFile {
     name: &'static str,
     file: File,
     id: Option<(u64, u64)>,
+    /// The idempotency keys in the file, with their message ids.
+    keys: HashMap<String, String>,
+}
+
+/// What a line of either file says about its key.
+#[derive(Deserialize)]
+struct Keyed {
+    message_id: String,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 impl Outbox {
@@ -104,15 +127,23 @@ impl Outbox {
         read_lines(&dir.as_ref().join(SMS_FILE))
     }
 
-    /// Append one line. The write is a single small append to a file already open (the
-    /// page cache takes it in microseconds), so it runs in place rather than being handed to
-    /// a blocking thread, which would cost more than the write itself.
-    fn append<T: Serialize>(&self, name: &'static str, record: &T) -> Result<(), ChannelError> {
+    /// Append one line unless `key` is in the file already; the message id of the line
+    /// (this one's, or the earlier one's with the same key). The write is a single small
+    /// append to a file already open (the page cache takes it in microseconds), so it runs
+    /// in place rather than being handed to a blocking thread, which would cost more than
+    /// the write itself.
+    fn append<T: Serialize>(
+        &self,
+        name: &'static str,
+        key: Option<&str>,
+        message_id: &str,
+        record: &T,
+    ) -> Result<String, ChannelError> {
         let mut line = serde_json::to_vec(record).map_err(|e| ChannelError::Permanent(format!("outbox: {e}")))?;
         line.push(b'\n');
         let path = self.dir.join(name);
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        let written = (|| -> io::Result<()> {
+        let written = (|| -> io::Result<String> {
             let open = files.iter().position(|f| f.name == name);
             let i = match open {
                 Some(i) if files[i].id.is_some() && files[i].id == id_at(&path) => i,
@@ -124,11 +155,19 @@ impl Outbox {
                     fs::create_dir_all(&self.dir)?;
                     let file = OpenOptions::new().create(true).append(true).open(&path)?;
                     let id = file_id(&file.metadata()?);
-                    files.push(OpenFile { name, file, id });
+                    let keys = keys_in(&path)?;
+                    files.push(OpenFile { name, file, id, keys });
                     files.len() - 1
                 }
             };
-            files[i].file.write_all(&line)
+            if let Some(first) = key.and_then(|k| files[i].keys.get(k)) {
+                return Ok(first.clone());
+            }
+            files[i].file.write_all(&line)?;
+            if let Some(key) = key {
+                files[i].keys.insert(key.to_string(), message_id.to_string());
+            }
+            Ok(message_id.to_string())
         })();
         if written.is_err() {
             // Open it afresh next time rather than trust a handle that failed.
@@ -136,6 +175,17 @@ impl Outbox {
         }
         written.map_err(|e| ChannelError::Transient(format!("outbox {}: {e}", self.dir.display())))
     }
+}
+
+/// The idempotency keys of the lines of `path`, with their message ids (a line cut short by
+/// a crash, the last, is skipped).
+fn keys_in(path: &Path) -> io::Result<HashMap<String, String>> {
+    let text = fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Keyed>(line).ok())
+        .filter_map(|l| Some((l.key?, l.message_id)))
+        .collect())
 }
 
 /// Which file is at `path` now, if any.
@@ -185,6 +235,7 @@ impl EmailChannel for Outbox {
     async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError> {
         let record = OutboxEmail {
             message_id: uuid::Uuid::now_v7().to_string(),
+            key: email.idempotency_key.clone(),
             at: Utc::now(),
             to: email.to.clone(),
             subject: email.subject.clone(),
@@ -200,12 +251,14 @@ impl EmailChannel for Outbox {
                 })
                 .collect(),
         };
-        self.append(EMAIL_FILE, &record)?;
-        tracing::info!(channel = "email", provider = "outbox", to = %mask_email(&email.to),
-            message_id = %record.message_id, "email written to the outbox");
-        Ok(Sent {
-            message_id: record.message_id,
-        })
+        let message_id = self.append(EMAIL_FILE, record.key.as_deref(), &record.message_id, &record)?;
+        if message_id == record.message_id {
+            tracing::info!(channel = "email", provider = "outbox", to = %mask_email(&email.to),
+                %message_id, "email written to the outbox");
+        } else {
+            tracing::info!(channel = "email", provider = "outbox", %message_id, "a repeat of an email in the outbox, not written");
+        }
+        Ok(Sent { message_id })
     }
 }
 
@@ -214,17 +267,20 @@ impl SmsChannel for Outbox {
     async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError> {
         let record = OutboxSms {
             message_id: uuid::Uuid::now_v7().to_string(),
+            key: sms.idempotency_key.clone(),
             at: Utc::now(),
             to: sms.to.clone(),
             text: sms.text.clone(),
             unicode: crate::needs_unicode(&sms.text),
         };
-        self.append(SMS_FILE, &record)?;
-        tracing::info!(channel = "sms", provider = "outbox", to = %mask_phone_digits(&sms.to),
-            message_id = %record.message_id, "sms written to the outbox");
-        Ok(Sent {
-            message_id: record.message_id,
-        })
+        let message_id = self.append(SMS_FILE, record.key.as_deref(), &record.message_id, &record)?;
+        if message_id == record.message_id {
+            tracing::info!(channel = "sms", provider = "outbox", to = %mask_phone_digits(&sms.to),
+                %message_id, "sms written to the outbox");
+        } else {
+            tracing::info!(channel = "sms", provider = "outbox", %message_id, "a repeat of an sms in the outbox, not written");
+        }
+        Ok(Sent { message_id })
     }
 }
 
@@ -236,7 +292,34 @@ mod tests {
         OutboundSms {
             to: format!("+8491200000{i}"),
             text: format!("Nhac lich {i}"),
+            idempotency_key: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_message_with_a_key_already_written_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyed = |i: usize, key: &str| OutboundSms {
+            idempotency_key: Some(key.to_string()),
+            ..sms(i)
+        };
+        let first = Outbox::new(dir.path()).unwrap();
+        let a = first.send_sms(&keyed(1, "dl_a")).await.unwrap();
+        assert_eq!(first.send_sms(&keyed(1, "dl_a")).await.unwrap(), a);
+        let b = first.send_sms(&keyed(2, "dl_b")).await.unwrap();
+        assert_ne!(a, b);
+        first.send_sms(&sms(3)).await.unwrap();
+        first.send_sms(&sms(3)).await.unwrap();
+        // Another process, after this one died: it reads the keys in the file.
+        let later = Outbox::new(dir.path()).unwrap();
+        assert_eq!(later.send_sms(&keyed(1, "dl_a")).await.unwrap(), a);
+        let lines = Outbox::read_sms(dir.path()).unwrap();
+        let keys: Vec<Option<&str>> = lines.iter().map(|l| l.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [Some("dl_a"), Some("dl_b"), None, None],
+            "unkeyed messages are all written"
+        );
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ pub struct AuditListParams {
 }
 
 /// The audit log (admins): every change made through the API by a caller of the admin's
-/// province, oldest first — who, what, when, and each changed field before and after,
+/// province, or by a webhook to data of the province, oldest first — who, what, when, and each changed field before and after,
 /// personal values masked. A page may hold fewer entries than `limit` (another province's
 /// are left out); the log ends where `next_cursor` is absent.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditListParams),
@@ -41,7 +41,11 @@ pub async fn list(
         return Err(ApiError::bad("year", "a year between 2000 and 2100"));
     }
     let area = caller.area(state.store.as_ref()).await?;
-    let mine = |entry: &AuditEntry| entry.org.as_ref().is_some_and(|org| area.contains(org));
+    let mine = |entry: &AuditEntry| {
+        [&entry.org, &entry.unit]
+            .into_iter()
+            .any(|unit| unit.as_ref().is_some_and(|u| area.contains(u)))
+    };
     // Pages of other provinces' entries are skipped, a bounded number per request.
     let mut page = page;
     for _ in 0..MAX_PAGES_SKIPPED {

@@ -1,5 +1,8 @@
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
+use outreach_core::CoreError;
 use outreach_core::ports::DeliveryFilter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::usecases;
@@ -26,7 +29,9 @@ pub struct DeliveryListParams {
 }
 
 /// The delivery log: what was sent, suppressed (and by which rule) or failed (and why).
-/// Name a campaign, a session or a contact; filter by status.
+/// Name a campaign, a session or a contact; filter by status. Only deliveries of sessions
+/// in the caller's area are listed (a page may hold fewer than `limit`: the log ends where
+/// `next_cursor` is absent); a contact outside it is as unknown as one that does not exist.
 #[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(DeliveryListParams),
     responses((status = 200, body = List<Delivery>), (status = 422, body = ErrorBody)))]
 pub async fn list(
@@ -47,9 +52,9 @@ pub async fn list(
     }
     if let Some(id) = &q.contact {
         let contact = usecases::get_contact(state.store.as_ref(), id).await?;
-        caller
-            .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
-            .await?;
+        if !caller.covers(state.store.as_ref(), &contact.commune_code).await? {
+            return Err(CoreError::not_found("contact", id).into());
+        }
     }
     let filter = DeliveryFilter {
         campaign: q.campaign,
@@ -57,5 +62,27 @@ pub async fn list(
         contact: q.contact,
         status: q.status,
     };
-    Ok(Json(state.store.list_deliveries(&filter, &page).await?.into()))
+    let mut found = state.store.list_deliveries(&filter, &page).await?;
+    // A campaign may span districts: keep the rows of sessions in the caller's area.
+    let area = caller.area(state.store.as_ref()).await?;
+    let mut communes: HashMap<String, Option<String>> = HashMap::new();
+    let mut kept = Vec::with_capacity(found.items.len());
+    for delivery in found.items {
+        if !communes.contains_key(&delivery.session_id) {
+            let commune = state
+                .store
+                .get_session(&delivery.session_id)
+                .await?
+                .map(|s| s.commune_code);
+            communes.insert(delivery.session_id.clone(), commune);
+        }
+        if communes[&delivery.session_id]
+            .as_ref()
+            .is_some_and(|c| area.contains(c))
+        {
+            kept.push(delivery);
+        }
+    }
+    found.items = kept;
+    Ok(Json(found.into()))
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse, Response};
 use outreach_core::contact::Channel;
 use outreach_core::usecases::{self, SmsReplyOutcome};
 use serde::{Deserialize, Serialize};
@@ -184,45 +184,90 @@ pub struct Unsubscribed {
     pub unsubscribed: bool,
 }
 
-/// One-click unsubscribe (RFC 8058): the mail client POSTs `List-Unsubscribe=One-Click`.
+/// One-click unsubscribe (RFC 8058): the mail client POSTs `List-Unsubscribe=One-Click`;
+/// the confirmation page's button posts the same form. A browser (asking for HTML) gets a
+/// page saying it is done, a mail client `{"unsubscribed": true}`. An opt-out already in
+/// force adds nothing, however often the link is replayed.
 #[utoipa::path(post, path = "/v1/inbound/unsubscribe", tag = "inbound", params(UnsubscribeParams), security(),
     responses((status = 200, body = Unsubscribed), (status = 400, body = ErrorBody)))]
 pub async fn unsubscribe(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<UnsubscribeParams>,
-) -> ApiResult<Json<Unsubscribed>> {
-    stop_email(&state, &q.token).await?;
-    Ok(Json(Unsubscribed { unsubscribed: true }))
+) -> ApiResult<Response> {
+    let change = stop_email(&state, &q.token).await?;
+    let html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let answer = if html {
+        Html(page(
+            "Đã ngừng nhận email",
+            "<p>Bạn đã ngừng nhận email nhắc lịch của Đoàn Thanh niên. Cảm ơn bạn.</p>",
+        ))
+        .into_response()
+    } else {
+        Json(Unsubscribed { unsubscribed: true }).into_response()
+    };
+    Ok(match change {
+        Some(change) => (change, answer).into_response(),
+        None => answer,
+    })
 }
 
-/// The same link opened in a browser: unsubscribes and says so in Vietnamese.
+/// The link opened in a browser: a page asking to confirm, whose button posts the form.
+/// Opening it changes nothing, so a link prefetcher or a mail scanner unsubscribes nobody.
 #[utoipa::path(get, path = "/v1/inbound/unsubscribe", tag = "inbound", params(UnsubscribeParams), security(),
     responses((status = 200, description = "HTML confirmation"), (status = 400, body = ErrorBody)))]
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<UnsubscribeParams>,
-) -> ApiResult<Html<&'static str>> {
-    stop_email(&state, &q.token).await?;
-    Ok(Html(
-        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Đã ngừng nhận email</title>\
-         <p>Bạn đã ngừng nhận email nhắc lịch của Đoàn Thanh niên. Cảm ơn bạn.</p></html>",
-    ))
+) -> ApiResult<Html<String>> {
+    // A forged or expired link is refused here already, not after the click.
+    state.auth.verify_unsubscribe(&q.token)?;
+    let action = format!("/v1/inbound/unsubscribe?token={}", attribute(&q.token));
+    Ok(Html(page(
+        "Ngừng nhận email nhắc lịch",
+        &format!(
+            "<p>Bạn muốn ngừng nhận email nhắc lịch các buổi hỗ trợ dịch vụ công trực tuyến của Đoàn Thanh niên?</p>\
+             <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Ngừng nhận email</button></form>"
+        ),
+    )))
 }
 
-async fn stop_email(state: &AppState, token: &str) -> ApiResult<()> {
+/// A small Vietnamese page.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title><h1>{title}</h1>{body}</html>"
+    )
+}
+
+/// `text` safe inside a double-quoted HTML attribute.
+fn attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Opt the link's contact out of email; the audit change, when anything changed.
+async fn stop_email(state: &AppState, token: &str) -> ApiResult<Option<axum::Extension<crate::audit::AuditChange>>> {
     let contact_id = state.auth.verify_unsubscribe(token)?;
-    match usecases::opt_out(
+    let before = match state.store.get_contact(&contact_id).await? {
+        Some(contact) => contact,
+        // An erased contact has nothing left to stop.
+        None => return Ok(None),
+    };
+    let after = usecases::opt_out(
         state.store.as_ref(),
         &contact_id,
         Some(Channel::Email),
         "unsubscribe_link",
         state.clock.now(),
     )
-    .await
-    {
-        Ok(_) => Ok(()),
-        // An erased contact has nothing left to stop.
-        Err(outreach_core::CoreError::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    .await?;
+    Ok((after.version != before.version)
+        .then(|| crate::audit::change_in(&after.commune_code, "contact", &contact_id, Some(&before), Some(&after))))
 }

@@ -34,6 +34,63 @@ impl From<Session> for SessionView {
     }
 }
 
+/// What `GET /v1/sessions` takes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CommuneSessionParams {
+    /// The commune (a commune officer's own when left out; required of everyone else).
+    pub commune: Option<String>,
+    pub status: Option<outreach_core::session::SessionStatus>,
+    /// Sessions starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Sessions starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One commune's sessions, of every campaign, by start: what a commune officer has to run.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(CommuneSessionParams),
+    responses((status = 200, body = crate::routes::List<SessionView>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<CommuneSessionParams>,
+) -> ApiResult<Json<crate::routes::List<SessionView>>> {
+    let page = crate::PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && to < from
+    {
+        return Err(ApiError::bad("to", "`to` is before `from`"));
+    }
+    let commune = match (q.commune, caller.role()) {
+        (Some(commune), _) => commune,
+        (None, crate::auth::Role::CommuneOfficer) => caller.claims.org.clone(),
+        (None, _) => return Err(ApiError::bad("commune", "name the commune whose sessions to list")),
+    };
+    caller
+        .require_area(state.store.as_ref(), &commune, "commune", &commune)
+        .await?;
+    let filter = outreach_core::ports::SessionFilter {
+        campaign: None,
+        commune: Some(commune),
+        status: q.status,
+        from: q.from,
+        to: q.to,
+    };
+    let found = state.store.list_sessions(&filter, &page).await?;
+    Ok(Json(crate::routes::List {
+        items: found.items.into_iter().map(SessionView::from).collect(),
+        next_cursor: found.next_cursor,
+    }))
+}
+
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
     responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
 pub async fn get_one(

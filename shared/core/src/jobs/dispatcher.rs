@@ -193,6 +193,7 @@ async fn dispatch_job<S: Store + ?Sized>(
         for chunk in tasks.chunks(1000) {
             queue.enqueue(chunk).await?;
         }
+        crate::testing::pause_at(crate::testing::Pause::Dispatched);
         enqueued += tasks.len() as u64;
         job.enqueued += tasks.len() as u64;
         job.cursor = next.as_ref().map(|c| format!("c:{c}"));

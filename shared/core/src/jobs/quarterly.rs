@@ -96,6 +96,8 @@ pub async fn run_quarterly_summary<S: Store + ?Sized>(
                         snapshot.revision
                     ),
                     unsubscribe_url: None,
+                    // Each run makes a new revision, and its email is a new message.
+                    idempotency_key: None,
                     attachments: vec![Attachment {
                         filename: filename.clone(),
                         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),

@@ -23,6 +23,7 @@ use crate::reminder::{
 use crate::session::Session;
 use crate::sms::prepare_sms_text;
 use crate::template::render;
+use crate::testing::{Pause, pause_at};
 
 /// How the sender treats leases, retries and retention.
 #[derive(Debug, Clone, Copy)]
@@ -258,20 +259,33 @@ async fn send_one<S: Store + ?Sized>(
             let text = render_sms(&rule, &campaign, &session, &contact, &commune);
             // The policy suppressed SMS to a contact without a number (erased) already.
             let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
-            channels.sms.send_sms(&OutboundSms { to, text }).await
+            let sms = OutboundSms {
+                to,
+                text,
+                idempotency_key: Some(delivery.id.clone()),
+            };
+            pause_at(Pause::Claimed);
+            channels.sms.send_sms(&sms).await
         }
         Channel::Email => {
-            let email = render_email(
-                &rule,
-                &campaign,
-                &session,
-                &contact,
-                &commune,
-                channels.links.link(&contact.id),
-            );
+            let email = OutboundEmail {
+                idempotency_key: Some(delivery.id.clone()),
+                ..render_email(
+                    &rule,
+                    &campaign,
+                    &session,
+                    &contact,
+                    &commune,
+                    channels.links.link(&contact.id),
+                )
+            };
+            pause_at(Pause::Claimed);
             channels.email.send_email(&email).await
         }
     };
+    if result.is_ok() {
+        pause_at(Pause::Accepted);
+    }
     match result {
         Ok(sent) => {
             delivery.message_id = Some(sent.message_id.clone());
@@ -367,5 +381,6 @@ pub fn render_email(
         body_text: body,
         unsubscribe_url,
         attachments: Vec::new(),
+        idempotency_key: None,
     }
 }

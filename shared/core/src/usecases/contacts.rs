@@ -148,7 +148,16 @@ pub async fn opt_out<S: ContactStore + ?Sized>(
         .unwrap_or_else(|| vec![Channel::Sms, Channel::Email]);
     retry_on_conflict(|| async {
         let mut contact = get_contact(store, id).await?;
-        for &channel in &channels {
+        // An opt-out already in force adds nothing (a replayed link, a second STOP).
+        let new: Vec<Channel> = channels
+            .iter()
+            .copied()
+            .filter(|&c| !contact.has_opted_out(c))
+            .collect();
+        if new.is_empty() {
+            return Ok(contact);
+        }
+        for channel in new {
             contact.opt_outs.push(OptOut {
                 channel,
                 at: now,

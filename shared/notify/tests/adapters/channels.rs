@@ -17,6 +17,7 @@ async fn outbox_config_builds_one_shared_outbox() {
     let (email, sms) = build_channels(&config, None).await.expect("the outbox builds");
     email.send_email(&reminder("an@example.vn")).await.unwrap();
     sms.send_sms(&OutboundSms {
+        idempotency_key: None,
         to: "+84986000001".into(),
         text: "Nhac lich".into(),
     })
@@ -49,6 +50,7 @@ async fn aws_config_is_loaded_when_ses_and_sns_are_chosen() {
     let mail = email.send_email(&reminder("an@example.vn")).await.expect("SES accepts");
     let text = sms
         .send_sms(&OutboundSms {
+            idempotency_key: None,
             to: "+84986000002".into(),
             text: "Nhac lich".into(),
         })

@@ -52,6 +52,7 @@ async fn start(configure: impl FnOnce(&mut HttpSmsGatewayConfig)) -> (HttpSmsGat
 
 fn sms(to: &str, text: &str) -> OutboundSms {
     OutboundSms {
+        idempotency_key: None,
         to: to.into(),
         text: text.into(),
     }

@@ -18,6 +18,7 @@ async fn outbox_keeps_every_message_of_concurrent_senders_on_its_own_line() {
         let outbox = outbox.clone();
         tasks.push(tokio::spawn(async move {
             let sms = OutboundSms {
+                idempotency_key: None,
                 to: format!("+849860{i:05}"),
                 text: format!("Nhắc lịch {i}: {}", "hỗ trợ dịch vụ công ".repeat(50)),
             };
@@ -73,6 +74,7 @@ async fn outbox_lines_carry_rfc3339_instants_and_plain_fields() {
     let outbox = Outbox::new(dir.path()).unwrap();
     outbox
         .send_sms(&OutboundSms {
+            idempotency_key: None,
             to: "+84986000001".into(),
             text: "Nhac lich".into(),
         })

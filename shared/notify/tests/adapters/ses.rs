@@ -55,6 +55,7 @@ async fn ses_without_a_link_sends_no_unsubscribe_headers() {
     let from = verified_sender(&sdk).await;
     let ses = SesEmail::new(&sdk, SesConfig::new(mailbox(&from)));
     let email = OutboundEmail {
+        idempotency_key: None,
         to: format!("binh+{}@example.vn", unique()),
         subject: "Báo cáo quý".into(),
         body_text: "Kính gửi".into(),

@@ -23,6 +23,7 @@ async fn sns_publishes_to_the_phone_number() {
         },
     );
     let sms = OutboundSms {
+        idempotency_key: None,
         to: phone(),
         text: "Nhắc lịch: hỗ trợ dịch vụ công 08:00 T7 tại UBND xã. Mang CCCD.".into(),
     };
@@ -45,6 +46,7 @@ async fn sns_without_sender_id_publishes_too() {
     let sdk = aws().await;
     let sns = SnsSms::new(&sdk, SnsConfig::default());
     let sms = OutboundSms {
+        idempotency_key: None,
         to: phone(),
         text: "Nhac lich: ho tro dich vu cong 08:00 T7".into(),
     };
@@ -65,6 +67,7 @@ async fn sns_refuses_a_number_not_in_e164_permanently() {
     let sdk = aws().await;
     let sns = SnsSms::new(&sdk, SnsConfig::default());
     let sms = OutboundSms {
+        idempotency_key: None,
         to: "0912 345 678".into(),
         text: "Nhac lich".into(),
     };
@@ -118,6 +121,7 @@ async fn sns_marks_sms_transactional_with_the_sender_id() {
 
     let sent = sns
         .send_sms(&OutboundSms {
+            idempotency_key: None,
             to: "+84986000001".into(),
             text: "Nhac lich".into(),
         })

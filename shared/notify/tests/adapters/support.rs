@@ -57,6 +57,7 @@ pub const CSV: &[u8] = "xã,hồ sơ\nTân Mỹ,12\n".as_bytes();
 /// A reminder with an unsubscribe link and a CSV attachment, to `to`.
 pub fn reminder(to: &str) -> OutboundEmail {
     OutboundEmail {
+        idempotency_key: None,
         to: to.to_owned(),
         subject: SUBJECT.to_owned(),
         body_text: BODY.to_owned(),

@@ -1212,6 +1212,7 @@ fn audit_entry(id: &str, at: &str) -> AuditEntry {
         actor: "planner-1".into(),
         role: Some("planner".into()),
         org: Some("213".into()),
+        unit: None,
         action: "PUT /v1/teams/{commune}".into(),
         target: "/v1/teams/07201".into(),
         status: 200,
