@@ -2,7 +2,8 @@
 //! outbox) with 10,000 deliveries, `outreach run dispatcher` killed with SIGKILL while it
 //! dispatches, between a claim and the provider's call, and after the provider accepted a
 //! message but before the sender recorded it; then run again until done. Every delivery is
-//! sent exactly once (counted from the outbox), none twice, none left claimed.
+//! sent exactly once (counted from the outbox), none twice, none left claimed; each email
+//! with the unsubscribe link `outreach run` signs with the local key file.
 //!
 //! The kills land exactly where they should: `OUTREACH_PAUSE_AT=POINT:N` stops the process
 //! there (see `outreach_core::testing`), and the test sends SIGKILL once it says so.
@@ -33,6 +34,8 @@ fn outreach(dir: &Path) -> Command {
         .env_remove("OUTREACH_QUEUE_URL")
         .env_remove("OUTREACH_PAUSE_AT")
         .env("RUST_LOG", "warn")
+        // Emails carry unsubscribe links, signed with the key file `serve` and `token` use.
+        .env("OUTREACH_PUBLIC_URL", "https://outreach.example.vn")
         // A task a killed sender had received comes back after a second.
         .env("OUTREACH_LOCAL_QUEUE_VISIBILITY_SECONDS", "1");
     command
@@ -227,6 +230,17 @@ async fn a_dispatcher_killed_anywhere_leaves_every_reminder_to_be_sent_exactly_o
     );
     let twice: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
+    // `outreach run` signs the links with the key file, as serve checks them.
+    let links: Vec<&str> = email.iter().filter_map(|m| m.unsubscribe_url.as_deref()).collect();
+    assert_eq!(links.len(), CITIZENS, "every email carries an unsubscribe link");
+    let prefix = "https://outreach.example.vn/v1/inbound/unsubscribe?token=";
+    assert!(links.iter().all(|l| l.starts_with(prefix)), "{}", links[0]);
+    let key = std::fs::read_to_string(dir.path().join("outreach.key")).unwrap();
+    let auth = outreach_api::AuthConfig::hs256(key.trim().as_bytes(), outreach_api::auth::LOCAL_ISSUER).unwrap();
+    let contact = auth
+        .verify_unsubscribe(&links[0][prefix.len()..])
+        .expect("signed with the key file");
+    assert!(contact.starts_with("ct_"), "{contact}");
 
     let store = SqliteStore::open(dir.path().join("outreach.db")).unwrap();
     let mut statuses: HashMap<DeliveryStatus, usize> = HashMap::new();
