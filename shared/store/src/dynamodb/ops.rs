@@ -57,14 +57,21 @@ impl DynamoStore {
         Ok(self.get_raw(pk, sk).await?.map(decode).transpose()?)
     }
 
-    /// Put an item if its key is free; false when it was taken.
-    pub(super) async fn put_new(&self, raw: RawItem) -> Result<bool, StoreError> {
+    /// Put an item if `condition` holds (with `values` for its placeholders); false when it
+    /// did not: the one conditional put behind `put_new` and `put_versioned`.
+    async fn put_if(
+        &self,
+        raw: RawItem,
+        condition: &str,
+        values: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(raw))
-            .condition_expression("attribute_not_exists(PK)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
             .send()
             .await;
         match result {
@@ -77,6 +84,11 @@ impl DynamoStore {
             }
             Err(e) => Err(sdk(e)),
         }
+    }
+
+    /// Put an item if its key is free; false when it was taken.
+    pub(super) async fn put_new(&self, raw: RawItem) -> Result<bool, StoreError> {
+        self.put_if(raw, "attribute_not_exists(PK)", None).await
     }
 
     /// Put items whose keys are free, several in flight; returns how many were new (a
@@ -96,25 +108,8 @@ impl DynamoStore {
 
     /// Replace an item whose stored version is `version - 1`; false on a version mismatch.
     pub(super) async fn put_versioned(&self, raw: RawItem, version: u64) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(raw))
-            .condition_expression("version = :prev")
-            .expression_attribute_values(":prev", n(version.saturating_sub(1)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk(e)),
-        }
+        let prev = HashMap::from([(":prev".to_string(), n(version.saturating_sub(1)))]);
+        self.put_if(raw, "version = :prev", Some(prev)).await
     }
 
     /// Replace `entity` `id` stored at `version - 1` by `raw`, or say it was changed by
