@@ -11,6 +11,8 @@ SAM_CLI_VERSION=1.170.0
 CHECKOV_VERSION=3.3.30
 SCHEMATHESIS_VERSION=4.32.5
 CARGO_FUZZ_VERSION=0.13.2
+# The dashboard's browser test: playwright-core from npm driving Debian's chromium.
+PLAYWRIGHT_CORE_VERSION=1.65.1
 
 # Pinned tools live outside the checkout, one directory per tool and version, shared by
 # every clone on the machine as cargo shares its registry: a clean clone reuses what an
@@ -25,6 +27,8 @@ SAM_VENV=$TOOLS/aws-sam-cli-$SAM_CLI_VERSION
 CHECKOV_VENV=$TOOLS/checkov-$CHECKOV_VERSION
 ST_VENV=$TOOLS/schemathesis-$SCHEMATHESIS_VERSION
 CARGO_FUZZ_ROOT=$TOOLS/cargo-fuzz-$CARGO_FUZZ_VERSION
+PLAYWRIGHT_DIR=$TOOLS/playwright-core-$PLAYWRIGHT_CORE_VERSION
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 LOGS=target/test-servers
 mkdir -p "$LOGS"
 # Zipped bootstraps must stay under this (8 MB).
@@ -66,6 +70,29 @@ install_cargo_fuzz() {
     cargo install --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$CARGO_FUZZ_ROOT" || exit 1
     touch "$CARGO_FUZZ_ROOT/.installed"
   ) 9> "$CARGO_FUZZ_ROOT.lock" || die "cannot install cargo-fuzz $CARGO_FUZZ_VERSION into $CARGO_FUZZ_ROOT"
+}
+
+# playwright-core under $PLAYWRIGHT_DIR (npm, once), and Debian's chromium (apt, once, when
+# missing and this user may install packages). Either failing fails the run.
+install_browser() {
+  if [ ! -x "$CHROMIUM" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }) \
+        || die "cannot install chromium with apt-get"
+    else
+      die "no chromium at $CHROMIUM: install Debian's chromium (apt-get install chromium) or set CHROMIUM"
+    fi
+  fi
+  command -v node >/dev/null || die "the browser test needs Node.js (node) to drive chromium"
+  [ -f "$PLAYWRIGHT_DIR/.installed" ] && return 0
+  mkdir -p "$TOOLS"
+  (
+    flock 9
+    [ -f "$PLAYWRIGHT_DIR/.installed" ] && exit 0
+    rm -rf "$PLAYWRIGHT_DIR" && mkdir -p "$PLAYWRIGHT_DIR" || exit 1
+    npm install --silent --no-audit --no-fund --prefix "$PLAYWRIGHT_DIR" "playwright-core@$PLAYWRIGHT_CORE_VERSION" || exit 1
+    touch "$PLAYWRIGHT_DIR/.installed"
+  ) 9> "$PLAYWRIGHT_DIR.lock" || die "cannot install playwright-core $PLAYWRIGHT_CORE_VERSION into $PLAYWRIGHT_DIR"
 }
 
 free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

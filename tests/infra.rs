@@ -912,6 +912,8 @@ fn only_health_openapi_and_webhooks_skip_the_jwt_authorizer() {
     let expected: BTreeSet<String> = [
         "GET /healthz",
         "GET /openapi.json",
+        "ANY /ui/{proxy+}",
+        "GET /ui",
         "POST /v1/inbound/sms",
         "POST /v1/inbound/email-events",
         "GET /v1/inbound/unsubscribe",

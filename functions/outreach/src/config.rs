@@ -82,6 +82,14 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// The key of `file` (created if missing), whatever the environment says.
+    pub fn file(key_file: PathBuf) -> Self {
+        Self {
+            key_file,
+            jwt_secret: None,
+        }
+    }
+
     /// The key as bytes: `OUTREACH_JWT_SECRET`, or the key file (created if missing).
     pub fn secret(&self) -> Result<Vec<u8>> {
         match &self.jwt_secret {

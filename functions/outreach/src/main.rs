@@ -51,6 +51,13 @@ enum Command {
         /// Keep the demo database at this path instead of a temporary file.
         #[arg(long)]
         keep: Option<PathBuf>,
+        /// Then serve the dashboard and the API over the demo's data (until Ctrl-C) and
+        /// print a sign-in link for the district's planner.
+        #[arg(long)]
+        serve: bool,
+        /// Where `--serve` listens.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
     },
     /// Administrative units.
     #[command(name = "org-units", subcommand)]
@@ -75,6 +82,24 @@ enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// Mint a local API token.
+    /// Print a one-time link that signs in to the dashboard of the server running in this
+    /// directory (it shares `serve`'s key); valid ten minutes.
+    #[command(name = "login-link")]
+    LoginLink {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The unit the user works for (a province, district or commune code).
+        #[arg(long)]
+        org: String,
+        /// Who signs in.
+        #[arg(long, default_value = "local-user")]
+        sub: String,
+        /// The server's address as a browser reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        url: String,
+        #[command(flatten)]
+        key: config::KeyArgs,
+    },
     Token {
         #[arg(long, value_parser = parse_role)]
         role: Role,
@@ -132,7 +157,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Token { .. });
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Token { .. } | Command::LoginLink { .. });
     config::init_tracing(if quiet { "warn" } else { "info" });
     match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -161,7 +186,25 @@ async fn run(command: Command) -> Result<()> {
             let app = App::build(config, Some(&auth)).await?;
             serve(addr, app, auth, planner_every_minutes).await
         }
-        Command::Demo { keep } => demo::run(keep).await,
+        Command::Demo { keep, serve: false, .. } => demo::run(keep).await,
+        Command::Demo { keep, serve: true, addr } => {
+            // The demo's database and key beside each other, as `serve` keeps them.
+            let dir = tempfile::tempdir()?;
+            let db = keep.unwrap_or_else(|| dir.path().join("outreach.db"));
+            demo::run(Some(db.clone())).await?;
+            let key_file = dir.path().join("outreach.key");
+            let key = config::KeyArgs::file(key_file);
+            let auth = key.auth_config()?;
+            let link_token = auth.mint_sign_in("demo-planner", Role::Planner, "213", &usecases::new_id("ln"), Utc::now());
+            println!();
+            println!("The dashboard of the demo: open this link within 10 minutes (Ctrl-C stops the server):");
+            println!("  http://{addr}/ui/dang-nhap/lien-ket?token={link_token}");
+            let mut config = outreach_app::Config::local(db, dir.path().join("outbox"));
+            config.jwt_secret = None;
+            let auth = config.auth(Some(key.secret()?))?;
+            let app = App::build(config, Some(&auth)).await?;
+            serve(addr, app, auth, 15).await
+        }
         Command::OrgUnits(OrgUnitsCommand::Import {
             file,
             valid_from,
@@ -231,6 +274,19 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Store(StoreCommand::Init { store }) => {
             println!("{}", store.open().await?.init().await?);
+            Ok(())
+        }
+        Command::LoginLink {
+            role,
+            org,
+            sub,
+            url,
+            key,
+        } => {
+            let auth = key.auth_config()?;
+            let jti = usecases::new_id("ln");
+            let token = auth.mint_sign_in(&sub, role, &org, &jti, Utc::now());
+            println!("{}/ui/dang-nhap/lien-ket?token={token}", url.trim_end_matches('/'));
             Ok(())
         }
         Command::Token {

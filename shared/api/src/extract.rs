@@ -162,7 +162,7 @@ fn check_strings(value: &serde_json::Value, path: &mut String) -> Result<(), Api
 }
 
 /// Refuse an uploaded file with too many lines or stray control characters, naming the line.
-fn check_upload(text: &str) -> Result<(), ApiError> {
+pub(crate) fn check_upload(text: &str) -> Result<(), ApiError> {
     for (i, line) in text.lines().enumerate() {
         if i >= MAX_UPLOAD_LINES {
             return Err(ApiError::bad(

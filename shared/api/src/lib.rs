@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 mod routes;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(&path, handler.route_layer(guard));
     }
     router
+        .merge(ui::routes())
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -279,6 +279,71 @@ impl AuthConfig {
     }
 }
 
+/// Audience of one-time dashboard sign-in links (never accepted as an API token).
+pub const SIGN_IN_AUDIENCE: &str = "outreach-sign-in";
+
+/// How long a sign-in link may be used.
+pub const SIGN_IN_LINK_MINUTES: i64 = 10;
+
+/// The claims of a sign-in link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SignInClaims {
+    sub: String,
+    role: Role,
+    org: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+    /// What makes the link usable once.
+    jti: String,
+}
+
+/// A verified sign-in link: who it signs in, and its one-time id.
+#[derive(Debug, Clone)]
+pub struct SignInLink {
+    pub claims: Claims,
+    pub jti: String,
+}
+
+impl AuthConfig {
+    /// A link token that signs `sub` in to the dashboard once, within ten minutes.
+    pub fn mint_sign_in(&self, sub: &str, role: Role, org: &str, jti: &str, now: DateTime<Utc>) -> String {
+        let claims = SignInClaims {
+            sub: sub.to_string(),
+            role,
+            org: org.to_string(),
+            iss: self.issuer.clone(),
+            aud: SIGN_IN_AUDIENCE.to_string(),
+            iat: now.timestamp(),
+            exp: (now + chrono::Duration::minutes(SIGN_IN_LINK_MINUTES)).timestamp(),
+            jti: jti.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// The sign-in a link token carries, if it is genuine and unexpired (whether it was used
+    /// already is the server's to remember).
+    pub fn verify_sign_in(&self, token: &str) -> Result<SignInLink, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[SIGN_IN_AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        let claims = jsonwebtoken::decode::<SignInClaims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| unauthorized(token_error(e.kind())))?;
+        Ok(SignInLink {
+            claims: Claims {
+                sub: claims.sub,
+                role: claims.role,
+                org: claims.org,
+                exp: claims.exp,
+            },
+            jti: claims.jti,
+        })
+    }
+}
+
 /// Unsubscribe links signed with the API's key: `{base_url}/v1/inbound/unsubscribe?token=…`.
 #[derive(Clone)]
 pub struct SignedUnsubscribeLinks {

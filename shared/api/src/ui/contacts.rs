@@ -1,0 +1,423 @@
+//! *Người*: the contacts of the caller's area with their consent and opt-out state, a
+//! registration form, and the CSV import, which lists each refused row with its line and
+//! reason in Vietnamese and offers the refused rows back as a CSV to correct and re-import.
+
+use std::collections::HashSet;
+
+use askama::Template;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use outreach_core::CoreError;
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role as ContactRole, parse_contacts_csv};
+use outreach_core::ports::{ContactFilter, PageRequest};
+use outreach_core::schedule::DEFAULT_TIME_ZONE;
+use outreach_core::usecases;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::access::{Access, Endpoint};
+use crate::audit;
+use crate::error::ApiError;
+use crate::ui::form::FormData;
+use crate::ui::session::check_form;
+use crate::ui::sessions::{UnitOption, area_communes, contact_role_label};
+use crate::ui::{Nav, Session as UiSession, UiError, format, html, may, text};
+
+/// One contact of the list.
+pub struct ContactRow {
+    pub name: String,
+    pub role: &'static str,
+    pub commune: String,
+    pub phone: String,
+    pub sms: &'static str,
+    pub email: &'static str,
+    pub registered: String,
+}
+
+/// A refused row of an import.
+pub struct RefusedRow {
+    pub line: usize,
+    pub key: String,
+    pub reasons: Vec<String>,
+}
+
+/// What the registration form holds after a refusal, with the error beside its field.
+#[derive(Default)]
+pub struct Draft {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub commune: String,
+    pub role: String,
+    pub consent_sms: bool,
+    pub consent_email: bool,
+    pub field: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/contacts.html")]
+struct ContactsPage {
+    nav: Nav,
+    rows: Vec<ContactRow>,
+    communes: Vec<UnitOption>,
+    commune: String,
+    /// A commune officer's page is their commune's: no picker.
+    fixed_commune: bool,
+    more: bool,
+    can_register: bool,
+    draft: Draft,
+    notice: Option<String>,
+    import_error: Option<String>,
+    imported: Option<usize>,
+    refused: Vec<RefusedRow>,
+    /// The refused rows as a CSV (header and rows as written), to download and correct.
+    refused_csv: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ContactsQuery {
+    #[serde(default)]
+    commune: String,
+    #[serde(default)]
+    ok: String,
+}
+
+fn consent_state(c: &outreach_core::contact::Contact, channel: Channel) -> &'static str {
+    if c.has_opted_out(channel) {
+        "Đã từ chối"
+    } else if c.has_consent(channel) {
+        "Đồng ý"
+    } else {
+        "Chưa đồng ý"
+    }
+}
+
+/// `GET /ui/nguoi?commune`.
+pub async fn list(
+    State(state): State<AppState>,
+    session: UiSession,
+    Query(q): Query<ContactsQuery>,
+) -> Result<Response, UiError> {
+    let notice = (q.ok == "dang-ky").then(|| "Đã đăng ký người mới.".to_string());
+    render(&state, &session, &q.commune, Draft::default(), notice, Imported::default(), StatusCode::OK).await
+}
+
+/// An import's outcome, for the page.
+#[derive(Default)]
+struct Imported {
+    error: Option<String>,
+    imported: Option<usize>,
+    refused: Vec<RefusedRow>,
+    refused_csv: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    session: &UiSession,
+    commune: &str,
+    draft: Draft,
+    notice: Option<String>,
+    imported: Imported,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    if !may(session.role(), Method::GET, "/v1/contacts") {
+        return Err(UiError::Forbidden("Vai trò của bạn không xem danh sách người.".into()));
+    }
+    let store = state.store.as_ref();
+    let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let fixed = session.role() == crate::auth::Role::CommuneOfficer;
+    let commune = if fixed { session.claims().org.clone() } else { commune.trim().to_string() };
+    if !commune.is_empty() {
+        session.caller.require_area(store, &commune, "commune", &commune).await?;
+    }
+    let communes = area_communes(store, session, today).await?;
+    let area: HashSet<String> = session.caller.area(store).await?;
+    let filter = ContactFilter {
+        commune: (!commune.is_empty()).then(|| commune.clone()),
+        role: None,
+    };
+    let mut rows = Vec::new();
+    let mut more = false;
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = store.list_contacts(&filter, &page).await?;
+        for c in got.items.into_iter().filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none()) {
+            if rows.len() == 300 {
+                more = true;
+                break;
+            }
+            rows.push(ContactRow {
+                role: contact_role_label(c.role),
+                commune: communes
+                    .iter()
+                    .find(|u| u.code == c.commune_code)
+                    .map_or_else(|| c.commune_code.clone(), |u| u.name.clone()),
+                phone: c.masked_phone(),
+                sms: consent_state(&c, Channel::Sms),
+                email: if c.email.is_some() { consent_state(&c, Channel::Email) } else { "—" },
+                registered: format::date(c.created_at),
+                name: c.name,
+            });
+        }
+        match got.next_cursor {
+            Some(cursor) if !more => page.cursor = Some(cursor),
+            _ => break,
+        }
+    }
+    let mut response = html(ContactsPage {
+        nav: Nav::new(session, "/ui/nguoi"),
+        rows,
+        communes,
+        commune,
+        fixed_commune: fixed,
+        more,
+        can_register: may(session.role(), Method::POST, "/v1/contacts"),
+        draft,
+        notice,
+        import_error: imported.error,
+        imported: imported.imported,
+        refused: imported.refused,
+        refused_csv: imported.refused_csv,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+fn endpoint(path: &'static str) -> Endpoint {
+    Endpoint {
+        method: Method::POST,
+        path,
+        access: Access::Public,
+    }
+}
+
+/// `POST /ui/nguoi`: register one person, with consent as ticked (recorded as given on a
+/// paper form, wording `v1`, now).
+pub async fn register(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    form: FormData,
+) -> Result<Response, UiError> {
+    check_form(&headers, &session, form.get("csrf"))?;
+    if !may(session.role(), Method::POST, "/v1/contacts") {
+        return Err(UiError::Forbidden("Vai trò của bạn không đăng ký người.".into()));
+    }
+    let get = |k: &str| form.get(k).unwrap_or_default().trim().to_string();
+    let mut draft = Draft {
+        name: get("name"),
+        phone: get("phone"),
+        email: get("email"),
+        commune: if session.role() == crate::auth::Role::CommuneOfficer {
+            session.claims().org.clone()
+        } else {
+            get("commune")
+        },
+        role: get("role"),
+        consent_sms: form.get("consent_sms").is_some(),
+        consent_email: form.get("consent_email").is_some(),
+        ..Draft::default()
+    };
+    let store = state.store.as_ref();
+    let refuse = |mut draft: Draft, field: &str, message: String| {
+        draft.field = field.to_string();
+        draft.error = Some(message);
+        draft
+    };
+    if draft.commune.is_empty() {
+        let d = refuse(draft, "commune_code", "Hãy chọn xã/phường.".into());
+        return render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    if !session.caller.covers(store, &draft.commune).await? {
+        let d = refuse(draft, "commune_code", "Xã/phường này nằm ngoài địa bàn của bạn.".into());
+        return render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let role = match draft.role.as_str() {
+        "volunteer" => ContactRole::Volunteer,
+        _ => ContactRole::Citizen,
+    };
+    let now = state.clock.now();
+    let consent = |channel| ConsentInput {
+        channel,
+        method: "paper_form".into(),
+        wording_version: "v1".into(),
+        granted_at: Some(now),
+    };
+    let mut consents = Vec::new();
+    if draft.consent_sms {
+        consents.push(consent(Channel::Sms));
+    }
+    if draft.consent_email {
+        consents.push(consent(Channel::Email));
+    }
+    let input = ContactInput {
+        role,
+        name: draft.name.clone(),
+        commune_code: draft.commune.clone(),
+        phone: draft.phone.clone(),
+        email: (!draft.email.is_empty()).then(|| draft.email.clone()),
+        consents,
+    };
+    match usecases::register_contact(store, input, now, &session.caller.actor()).await {
+        Ok(contact) => {
+            let change = audit::change("contact", &contact.id, None, Some(&contact)).0;
+            audit::record(&state, &endpoint("/ui/nguoi"), "/ui/nguoi", Some(session.claims()), 303, Some(&change)).await;
+            Ok(Redirect::to("/ui/nguoi?ok=dang-ky").into_response())
+        }
+        Err(e) => {
+            let (field, message) = match &e {
+                CoreError::Validation { field, message } => (field.clone(), text::field_message(field, message)),
+                CoreError::AlreadyExists { .. } => ("phone".to_string(), "Số điện thoại này đã được đăng ký.".to_string()),
+                _ => (String::new(), text::error_message(&ApiError::Core(e))),
+            };
+            let d = refuse(draft, &field, message);
+            render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+/// A row reason in Vietnamese: `field: message` from the core, or a phrase of the reader.
+fn row_reason(reason: &str) -> String {
+    if reason.contains("already exists") {
+        return "Số điện thoại này đã được đăng ký.".into();
+    }
+    if let Some(role) = reason.strip_prefix("unknown role ") {
+        return format!("Vai trò {} không hợp lệ (citizen hoặc volunteer).", role.split(' ').next().unwrap_or(""));
+    }
+    if reason == "role is missing" {
+        return "Thiếu vai trò (citizen hoặc volunteer).".into();
+    }
+    if reason.starts_with("consent column holds") {
+        return "Cột đồng ý chỉ nhận yes hoặc no.".into();
+    }
+    if reason.starts_with("a consent needs") {
+        return "Đồng ý nhận tin cần consent_method và consent_wording_version.".into();
+    }
+    if reason.starts_with("unreadable CSV row") {
+        return "Không đọc được dòng này (sai số cột?).".into();
+    }
+    let reason = reason.strip_prefix("row: ").unwrap_or(reason);
+    match reason.split_once(": ") {
+        Some((field, message)) if !field.contains(' ') => text::field_message(field, message),
+        _ => text::field_message("row", reason),
+    }
+}
+
+/// The lines of `text` at `lines` (1-based, as an editor numbers them) under its header.
+fn refused_csv(text: &str, lines: &[usize]) -> String {
+    let all: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    let mut out = String::from('\u{feff}');
+    if let Some(header) = all.first() {
+        out.push_str(header);
+        out.push_str("\r\n");
+    }
+    for &line in lines {
+        if let Some(l) = line.checked_sub(1).and_then(|i| all.get(i)) {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// `POST /ui/nguoi/nhap` (multipart: `csrf`, `file`): import a contact CSV.
+pub async fn import(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<Response, UiError> {
+    let mut csrf = None;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| UiError::Api(ApiError::bad("file", "unreadable upload")))?
+    {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.ok(),
+            Some("file") => file = field.bytes().await.ok(),
+            _ => {}
+        }
+    }
+    check_form(&headers, &session, csrf.as_deref())?;
+    if !may(session.role(), Method::POST, "/v1/contacts:import") {
+        return Err(UiError::Forbidden("Vai trò của bạn không nhập danh sách.".into()));
+    }
+    let failed = |message: String| Imported {
+        error: Some(message),
+        ..Imported::default()
+    };
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        let i = failed("Hãy chọn tệp CSV.".into());
+        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let Ok(text) = String::from_utf8(bytes.to_vec()) else {
+        let i = failed("Không đọc được tệp CSV (cần mã hóa UTF-8).".into());
+        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    if let Err(e) = crate::extract::check_upload(&text) {
+        let i = failed(text::error_message(&e));
+        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let store = state.store.as_ref();
+    let rows = match parse_contacts_csv(&text) {
+        Ok(rows) => rows,
+        Err(e) => {
+            let i = failed(text::error_message(&ApiError::Core(e)));
+            return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    // Rows of a commune outside the caller's area are refused, each naming its line, and
+    // nothing else of the file is held back.
+    let area = session.caller.area(store).await?;
+    let mut foreign = HashSet::new();
+    for code in rows.iter().filter_map(|r| r.input.as_ref().ok()).map(|i| &i.commune_code) {
+        // A code no unit has is left to the use case, which calls it unknown.
+        if !area.contains(code) && !foreign.contains(code) && !store.org_unit_versions(code).await?.is_empty() {
+            foreign.insert(code.clone());
+        }
+    }
+    let (mine, outside): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|r| r.input.as_ref().map_or(true, |i| !foreign.contains(&i.commune_code)));
+    let report = usecases::import_contacts(store, mine, state.clock.now(), &session.caller.actor())
+        .await
+        .map_err(ApiError::from)?;
+    let mut refused: Vec<RefusedRow> = report
+        .rejected
+        .iter()
+        .map(|r| RefusedRow {
+            line: r.row,
+            key: r.key.clone().unwrap_or_default(),
+            reasons: r.reasons.iter().map(|m| row_reason(m)).collect(),
+        })
+        .collect();
+    refused.extend(outside.into_iter().map(|r| RefusedRow {
+        line: r.row,
+        key: String::new(),
+        reasons: vec!["Xã/phường nằm ngoài địa bàn của bạn.".into()],
+    }));
+    refused.sort_by_key(|r| r.line);
+    let lines: Vec<usize> = refused.iter().map(|r| r.line).collect();
+    audit::record(
+        &state,
+        &endpoint("/ui/nguoi/nhap"),
+        "/ui/nguoi/nhap",
+        Some(session.claims()),
+        200,
+        None,
+    )
+    .await;
+    let imported = Imported {
+        error: None,
+        imported: Some(report.imported),
+        refused_csv: (!lines.is_empty()).then(|| refused_csv(&text, &lines)),
+        refused,
+    };
+    let status = if imported.refused.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(&state, &session, "", Draft::default(), None, imported, status).await
+}
+

@@ -1,0 +1,711 @@
+//! *Lịch buổi* and *Buổi*: the caller's sessions, and one session's staff, attendance,
+//! outcomes and message timeline. Attendance is entered by ticking registered people of
+//! the commune and adding walk-ins by phone and name; an error names its row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Duration, NaiveDate};
+use outreach_core::CoreError;
+use outreach_core::contact::{Channel, Role as ContactRole};
+use outreach_core::org::Level;
+use outreach_core::outcome::{REPORT_METRICS, MetricKind, ATTENDANCE_METRICS};
+use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};
+use outreach_core::quarter::local_midnight;
+use outreach_core::reminder::{DeliveryStatus, JobStatus};
+use outreach_core::schedule::DEFAULT_TIME_ZONE;
+use outreach_core::session::{Session, SessionStatus};
+use outreach_core::usecases::{self, AttendanceInput, AttendeeInput, OutcomesInput};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::access::{Access, Endpoint};
+use crate::audit;
+use crate::error::ApiError;
+use crate::ui::form::FormData;
+use crate::ui::overview::suppression_label;
+use crate::ui::session::check_form;
+use crate::ui::{Nav, Session as UiSession, UiError, format, html, may, text};
+
+/// One session in a list.
+pub struct SessionRow {
+    pub id: String,
+    pub day: String,
+    pub time: String,
+    pub commune: String,
+    pub campaign: String,
+    pub venue: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub staffing: String,
+    pub short: bool,
+}
+
+/// A unit the picker offers.
+pub struct UnitOption {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/sessions.html")]
+struct SessionsPage {
+    nav: Nav,
+    rows: Vec<SessionRow>,
+    communes: Vec<UnitOption>,
+    commune: String,
+    status: String,
+    from: String,
+    to: String,
+    fixed_commune: bool,
+    more: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SessionsQuery {
+    #[serde(default)]
+    commune: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+pub fn status_label(status: SessionStatus) -> (&'static str, &'static str) {
+    match status {
+        SessionStatus::Scheduled => ("Đã lên lịch", "status-scheduled"),
+        SessionStatus::Cancelled => ("Đã hủy", "status-cancelled"),
+    }
+}
+
+/// A local date from the form (`yyyy-mm-dd`, as a date input sends it), or `default`.
+fn local_day(value: &str, default: NaiveDate) -> NaiveDate {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").unwrap_or(default)
+}
+
+/// The current communes of the caller's area, by name, for the picker.
+pub async fn area_communes(store: &dyn Store, session: &UiSession, today: NaiveDate) -> Result<Vec<UnitOption>, UiError> {
+    let org = &session.claims().org;
+    let units = usecases::unit_tree(store, org, today).await?;
+    let mut communes: Vec<UnitOption> = units
+        .into_iter()
+        .filter(|u| u.level == Level::Commune)
+        .map(|u| UnitOption { code: u.code, name: u.name })
+        .collect();
+    communes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(communes)
+}
+
+/// `GET /ui/buoi?commune&status&from&to`: the sessions of the caller's area between two
+/// local dates (the coming 30 days by default), by start.
+pub async fn list(
+    State(state): State<AppState>,
+    session: UiSession,
+    Query(q): Query<SessionsQuery>,
+) -> Result<Response, UiError> {
+    if !may(session.role(), Method::GET, "/v1/sessions") {
+        return Err(UiError::Forbidden("Vai trò của bạn không xem lịch buổi.".into()));
+    }
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let from = local_day(&q.from, today);
+    let to = local_day(&q.to, from + Duration::days(30));
+    let fixed_commune = session.role() == crate::auth::Role::CommuneOfficer;
+    let commune = if fixed_commune { session.claims().org.clone() } else { q.commune.trim().to_string() };
+    if !commune.is_empty() {
+        session.caller.require_area(store, &commune, "commune", &commune).await?;
+    }
+    let status = match q.status.as_str() {
+        "scheduled" => Some(SessionStatus::Scheduled),
+        "cancelled" => Some(SessionStatus::Cancelled),
+        _ => None,
+    };
+    let filter = SessionFilter {
+        commune: (!commune.is_empty()).then(|| commune.clone()),
+        status,
+        from: Some(local_midnight(from, DEFAULT_TIME_ZONE)),
+        to: Some(local_midnight(to + Duration::days(1), DEFAULT_TIME_ZONE)),
+        ..SessionFilter::default()
+    };
+    let area = session.caller.area(store).await?;
+    let communes = area_communes(store, &session, today).await?;
+    let names: HashMap<&str, &str> = communes.iter().map(|c| (c.code.as_str(), c.name.as_str())).collect();
+    let mut campaigns: HashMap<String, String> = HashMap::new();
+    let mut rows = Vec::new();
+    let mut page = PageRequest::first(500);
+    let mut more = false;
+    loop {
+        let got = store.list_sessions(&filter, &page).await?;
+        for s in got.items.into_iter().filter(|s| area.contains(&s.commune_code)) {
+            if rows.len() == 500 {
+                more = true;
+                break;
+            }
+            let campaign = match campaigns.get(&s.campaign_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = store.get_campaign(&s.campaign_id).await?.map(|c| c.name).unwrap_or_default();
+                    campaigns.insert(s.campaign_id.clone(), name.clone());
+                    name
+                }
+            };
+            rows.push(row(&s, names.get(s.commune_code.as_str()).copied(), campaign));
+        }
+        match got.next_cursor {
+            Some(c) if !more => page.cursor = Some(c),
+            _ => break,
+        }
+    }
+    html(SessionsPage {
+        nav: Nav::new(&session, "/ui/buoi"),
+        rows,
+        communes,
+        commune,
+        status: q.status,
+        from: from.format("%Y-%m-%d").to_string(),
+        to: to.format("%Y-%m-%d").to_string(),
+        fixed_commune,
+        more,
+    })
+}
+
+fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow {
+    let (status, status_class) = status_label(s.status);
+    SessionRow {
+        id: s.id.clone(),
+        day: format!("{} {}", format::weekday(s.starts_at), format::date(s.starts_at)),
+        time: format!("{}–{}", format::time(s.starts_at), format::time(s.ends_at)),
+        commune: commune_name.map_or_else(|| s.commune_code.clone(), str::to_string),
+        campaign,
+        venue: s.venue.clone(),
+        status,
+        status_class,
+        staffing: format!("{}/{}", s.staff.len(), s.min_staff),
+        short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
+    }
+}
+
+/// A person who may be ticked as present.
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub phone: String,
+    pub checked: bool,
+}
+
+/// A walk-in row of the attendance form, as typed, with its error.
+pub struct WalkInRow {
+    pub index: usize,
+    pub phone: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// An outcome field.
+pub struct OutcomeField {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// A volunteer of the commune's team.
+pub struct Volunteer {
+    pub id: String,
+    pub name: String,
+    pub assigned: bool,
+}
+
+/// One delivery of the session's timeline.
+pub struct TimelineItem {
+    pub at: String,
+    pub channel: &'static str,
+    pub to: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/session.html")]
+struct SessionPage {
+    nav: Nav,
+    id: String,
+    title: String,
+    when: String,
+    commune: String,
+    venue: String,
+    status: &'static str,
+    status_class: &'static str,
+    staffing: String,
+    short: bool,
+    started: bool,
+    cancelled: bool,
+    can_staff: bool,
+    can_cancel: bool,
+    can_record: bool,
+    volunteers: Vec<Volunteer>,
+    people: Vec<Person>,
+    walk_ins: Vec<WalkInRow>,
+    outcomes: Vec<OutcomeField>,
+    attendance_summary: String,
+    pending_reminders: usize,
+    timeline: Vec<TimelineItem>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    ok: String,
+}
+
+/// What the page says after an action succeeded (`?ok=`).
+fn notice_of(ok: &str) -> Option<String> {
+    match ok {
+        "diem-danh" => Some("Đã lưu danh sách tham dự.".into()),
+        "ket-qua" => Some("Đã lưu kết quả buổi.".into()),
+        "nhan-su" => Some("Đã cập nhật tình nguyện viên phụ trách.".into()),
+        "huy" => Some("Đã hủy buổi; các lời nhắc chưa gửi đã được bỏ.".into()),
+        _ => None,
+    }
+}
+
+/// What a failed attendance post leaves on the page: the walk-ins as typed, each with its
+/// error, the ticked people, and a message for the rest.
+#[derive(Default)]
+struct AttendanceDraft {
+    ticked: Option<HashSet<String>>,
+    walk_ins: Vec<WalkInRow>,
+    error: Option<String>,
+}
+
+/// `GET /ui/buoi/{id}`.
+pub async fn page(
+    State(state): State<AppState>,
+    session: UiSession,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, UiError> {
+    render_session(&state, &session, &id, notice_of(&q.ok), AttendanceDraft::default(), StatusCode::OK).await
+}
+
+async fn session_in_area(state: &AppState, session: &UiSession, id: &str) -> Result<Session, UiError> {
+    let s = state
+        .store
+        .get_session(id)
+        .await?
+        .ok_or(UiError::NotFound)?;
+    if !session.caller.covers(state.store.as_ref(), &s.commune_code).await? {
+        return Err(UiError::NotFound);
+    }
+    Ok(s)
+}
+
+async fn render_session(
+    state: &AppState,
+    session: &UiSession,
+    id: &str,
+    notice: Option<String>,
+    draft: AttendanceDraft,
+    status_code: StatusCode,
+) -> Result<Response, UiError> {
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let s = session_in_area(state, session, id).await?;
+    let role = session.role();
+    let campaign = store.get_campaign(&s.campaign_id).await?;
+    let commune_versions = store.org_unit_versions(&s.commune_code).await?;
+    let on = s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let commune = outreach_core::org::version_on(&commune_versions, Some(on))
+        .or(commune_versions.last())
+        .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
+    let record = store.get_session_record(&s.id).await?;
+    let team = store.get_team(&s.commune_code).await?;
+    let mut volunteers = Vec::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for member in team.iter().flat_map(|t| t.member_ids.iter()) {
+        if let Some(c) = store.get_contact(member).await? {
+            names.insert(c.id.clone(), c.name.clone());
+            volunteers.push(Volunteer {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                assigned: s.staff.contains(&c.id),
+            });
+        }
+    }
+    // The commune's registered people, to tick; those already on the record first.
+    let present: HashSet<String> = match &draft.ticked {
+        Some(t) => t.clone(),
+        None => record
+            .iter()
+            .flat_map(|r| r.attendees.iter())
+            .map(|a| a.contact_id.clone())
+            .collect(),
+    };
+    let mut people = Vec::new();
+    let started = s.starts_at <= now;
+    if started {
+        let filter = ContactFilter {
+            commune: Some(s.commune_code.clone()),
+            role: None,
+        };
+        let mut page = PageRequest::first(500);
+        loop {
+            let got = store.list_contacts(&filter, &page).await?;
+            for c in got.items.into_iter().filter(|c| c.erased_at.is_none()) {
+                people.push(Person {
+                    checked: present.contains(&c.id),
+                    role: contact_role_label(c.role),
+                    phone: c.masked_phone(),
+                    name: c.name,
+                    id: c.id,
+                });
+            }
+            match got.next_cursor {
+                Some(c) if people.len() < 2000 => page.cursor = Some(c),
+                _ => break,
+            }
+        }
+        people.sort_by(|a, b| b.checked.cmp(&a.checked).then_with(|| a.name.cmp(&b.name)));
+    }
+    let outcomes = REPORT_METRICS
+        .iter()
+        .filter(|m| m.kind == MetricKind::Count && !ATTENDANCE_METRICS.contains(&m.key))
+        .map(|m| OutcomeField {
+            key: m.key,
+            label: m.label,
+            value: record
+                .as_ref()
+                .and_then(|r| r.outcomes.get(m.key))
+                .map(u64::to_string)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let attendance_summary = match &record {
+        Some(r) if r.attendance_recorded_at.is_some() => {
+            let walk_ins = r.attendees.iter().filter(|a| a.walk_in).count();
+            format!(
+                "{} người tham dự, trong đó {} người đến trực tiếp (chưa đăng ký trước).",
+                r.attendees.len(),
+                walk_ins
+            )
+        }
+        _ => "Chưa ghi nhận danh sách tham dự.".into(),
+    };
+    let pending_reminders = store
+        .session_jobs(&s.id)
+        .await?
+        .iter()
+        .filter(|j| j.status == JobStatus::Pending)
+        .count();
+    let timeline = timeline(store, &s).await?;
+    let mut walk_ins = draft.walk_ins;
+    while walk_ins.len() < 3 {
+        walk_ins.push(WalkInRow {
+            index: walk_ins.len(),
+            phone: String::new(),
+            name: String::new(),
+            error: None,
+        });
+    }
+    let (status, status_class) = status_label(s.status);
+    let page = SessionPage {
+        nav: Nav::new(session, "/ui/buoi"),
+        id: s.id.clone(),
+        title: campaign.map(|c| c.name).unwrap_or_default(),
+        when: format!(
+            "{} {}, {}–{}",
+            format::weekday(s.starts_at),
+            format::date(s.starts_at),
+            format::time(s.starts_at),
+            format::time(s.ends_at)
+        ),
+        commune,
+        venue: s.venue.clone(),
+        status,
+        status_class,
+        staffing: format!("{}/{}", s.staff.len(), s.min_staff),
+        short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
+        started,
+        cancelled: s.status == SessionStatus::Cancelled,
+        can_staff: !started && s.status == SessionStatus::Scheduled && may(role, Method::PUT, "/v1/sessions/{id}/staff"),
+        can_cancel: !started
+            && s.status == SessionStatus::Scheduled
+            && may(role, Method::POST, "/v1/sessions/{id}:{action}"),
+        can_record: started
+            && s.status == SessionStatus::Scheduled
+            && may(role, Method::PUT, "/v1/sessions/{id}/attendance"),
+        volunteers,
+        people,
+        walk_ins,
+        outcomes,
+        attendance_summary,
+        pending_reminders,
+        timeline,
+        notice,
+        error: draft.error,
+    };
+    let mut response = html(page)?;
+    *response.status_mut() = status_code;
+    Ok(response)
+}
+
+pub fn contact_role_label(role: ContactRole) -> &'static str {
+    match role {
+        ContactRole::Citizen => "Người dân",
+        ContactRole::Volunteer => "Tình nguyện viên",
+        ContactRole::Planner => "Cán bộ",
+    }
+}
+
+fn delivery_status_label(status: DeliveryStatus) -> (&'static str, &'static str) {
+    match status {
+        DeliveryStatus::Sent => ("Đã gửi", "sent"),
+        DeliveryStatus::Failed => ("Lỗi", "failed"),
+        DeliveryStatus::Suppressed => ("Không gửi", "suppressed"),
+        DeliveryStatus::Claimed => ("Đang gửi", "other"),
+        DeliveryStatus::Retrying => ("Chờ gửi lại", "other"),
+        #[allow(unreachable_patterns)]
+        _ => ("Không rõ đã đến chưa", "other"),
+    }
+}
+
+/// The session's deliveries, newest first (at most 200), each with its channel, status and
+/// reason, and the person's masked number or address (never the whole of either).
+async fn timeline(store: &dyn Store, s: &Session) -> Result<Vec<TimelineItem>, UiError> {
+    let filter = DeliveryFilter {
+        session: Some(s.id.clone()),
+        ..DeliveryFilter::default()
+    };
+    let got = store.list_deliveries(&filter, &PageRequest::first(200)).await?;
+    let mut items = Vec::new();
+    let mut deliveries = got.items;
+    deliveries.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    for d in deliveries {
+        let contact = store.get_contact(&d.contact_id).await?;
+        let to = match (d.channel, &contact) {
+            (Channel::Sms, Some(c)) => c.masked_phone(),
+            (Channel::Email, Some(c)) => c.email.as_deref().map(outreach_core::contact::mask_email).unwrap_or_default(),
+            (_, None) => String::new(),
+        };
+        let (status, status_class) = delivery_status_label(d.status);
+        items.push(TimelineItem {
+            at: format::date_time(d.updated_at),
+            channel: match d.channel {
+                Channel::Sms => "SMS",
+                Channel::Email => "Email",
+            },
+            to,
+            status,
+            status_class,
+            reason: match d.status {
+                DeliveryStatus::Suppressed => suppression_label(d.reason.as_deref().unwrap_or_default()).to_string(),
+                DeliveryStatus::Failed | DeliveryStatus::Retrying => d.reason.clone().unwrap_or_default(),
+                _ => String::new(),
+            },
+        });
+    }
+    Ok(items)
+}
+
+fn ui_endpoint(path: &'static str) -> Endpoint {
+    Endpoint {
+        method: Method::POST,
+        path,
+        access: Access::Public,
+    }
+}
+
+/// Write the audit entry of a change made through a page, as the API's guard does.
+async fn audited(state: &AppState, session: &UiSession, path: &'static str, target: &str, change: Option<audit::AuditChange>) {
+    audit::record(state, &ui_endpoint(path), target, Some(session.claims()), 303, change.as_ref()).await;
+}
+
+/// `POST /ui/buoi/{id}/diem-danh`: the ticked people and the walk-ins typed.
+pub async fn attendance(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    check_form(&headers, &session, form.get("csrf"))?;
+    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/attendance") {
+        return Err(UiError::Forbidden("Vai trò của bạn không ghi nhận tham dự.".into()));
+    }
+    session_in_area(&state, &session, &id).await?;
+    let ticked: Vec<String> = form.all("present").map(str::to_string).collect();
+    let mut attendees: Vec<AttendeeInput> = ticked
+        .iter()
+        .map(|id| AttendeeInput {
+            contact_id: Some(id.clone()),
+            ..AttendeeInput::default()
+        })
+        .collect();
+    // Which walk-in row each attendee after the ticked ones came from.
+    let mut walk_ins = Vec::new();
+    let mut rows_of = Vec::new();
+    for i in 0..20 {
+        let (Some(phone), Some(name)) = (form.get(&format!("walkin_phone_{i}")), form.get(&format!("walkin_name_{i}"))) else {
+            continue;
+        };
+        let (phone, name) = (phone.trim().to_string(), name.trim().to_string());
+        walk_ins.push(WalkInRow {
+            index: walk_ins.len(),
+            phone: phone.clone(),
+            name: name.clone(),
+            error: None,
+        });
+        if phone.is_empty() && name.is_empty() {
+            continue;
+        }
+        rows_of.push(walk_ins.len() - 1);
+        attendees.push(AttendeeInput {
+            phone: Some(phone),
+            name: (!name.is_empty()).then_some(name),
+            ..AttendeeInput::default()
+        });
+    }
+    let store = state.store.as_ref();
+    let before = store.get_session_record(&id).await?;
+    let actor = session.caller.actor_in_area(store).await?;
+    match usecases::record_attendance(store, &id, AttendanceInput { attendees }, state.clock.now(), &actor).await {
+        Ok(record) => {
+            let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
+            audited(&state, &session, "/ui/buoi/{id}/diem-danh", &format!("/ui/buoi/{id}/diem-danh"), Some(change)).await;
+            Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=diem-danh#tham-du")).into_response())
+        }
+        Err(CoreError::Validation { field, message }) => {
+            // `attendees[i]…`: a ticked person, or the walk-in row it came from.
+            let index = field
+                .strip_prefix("attendees[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            let said = text::field_message(&field, &message);
+            let mut draft = AttendanceDraft {
+                ticked: Some(ticked.iter().cloned().collect()),
+                walk_ins,
+                error: None,
+            };
+            match index.and_then(|i| i.checked_sub(ticked.len())).and_then(|w| rows_of.get(w)) {
+                Some(&row) => draft.walk_ins[row].error = Some(said),
+                None => draft.error = Some(said),
+            }
+            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => {
+            let draft = AttendanceDraft {
+                ticked: Some(ticked.into_iter().collect()),
+                walk_ins,
+                error: Some(text::error_message(&ApiError::Core(e))),
+            };
+            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+/// `POST /ui/buoi/{id}/ket-qua`: the outcome counts.
+pub async fn outcomes(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    check_form(&headers, &session, form.get("csrf"))?;
+    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/outcomes") {
+        return Err(UiError::Forbidden("Vai trò của bạn không ghi nhận kết quả.".into()));
+    }
+    session_in_area(&state, &session, &id).await?;
+    let mut metrics = BTreeMap::new();
+    for m in REPORT_METRICS
+        .iter()
+        .filter(|m| m.kind == MetricKind::Count && !ATTENDANCE_METRICS.contains(&m.key))
+    {
+        let value = form.get(m.key).unwrap_or_default().trim();
+        if value.is_empty() {
+            continue;
+        }
+        match value.replace('.', "").parse::<u64>() {
+            Ok(n) => {
+                metrics.insert(m.key.to_string(), n);
+            }
+            Err(_) => {
+                let draft = AttendanceDraft {
+                    error: Some(format!("{}: hãy nhập một số nguyên không âm.", m.label)),
+                    ..AttendanceDraft::default()
+                };
+                return render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await;
+            }
+        }
+    }
+    let store = state.store.as_ref();
+    let before = store.get_session_record(&id).await?;
+    match usecases::record_outcomes(store, &id, OutcomesInput { metrics }, state.clock.now(), &session.caller.actor()).await {
+        Ok(record) => {
+            let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
+            audited(&state, &session, "/ui/buoi/{id}/ket-qua", &format!("/ui/buoi/{id}/ket-qua"), Some(change)).await;
+            Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=ket-qua#ket-qua")).into_response())
+        }
+        Err(e) => {
+            let draft = AttendanceDraft {
+                error: Some(text::error_message(&ApiError::Core(e))),
+                ..AttendanceDraft::default()
+            };
+            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+/// `POST /ui/buoi/{id}/nhan-su`: the volunteers who staff the session.
+pub async fn staff(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    check_form(&headers, &session, form.get("csrf"))?;
+    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/staff") {
+        return Err(UiError::Forbidden("Vai trò của bạn không phân công tình nguyện viên.".into()));
+    }
+    let before = session_in_area(&state, &session, &id).await?;
+    let ids = form.all("volunteer").map(str::to_string).collect();
+    let after = usecases::assign_staff(state.store.as_ref(), &id, ids, state.clock.now())
+        .await
+        .map_err(ApiError::from)?;
+    let change = audit::change("session", &id, Some(&before), Some(&after)).0;
+    audited(&state, &session, "/ui/buoi/{id}/nhan-su", &format!("/ui/buoi/{id}/nhan-su"), Some(change)).await;
+    Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=nhan-su")).into_response())
+}
+
+/// `POST /ui/buoi/{id}/huy`: cancel a session that has not started; its pending reminders
+/// are dropped (the page said how many before the button).
+pub async fn cancel(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    check_form(&headers, &session, form.get("csrf"))?;
+    if !may(session.role(), Method::POST, "/v1/sessions/{id}:{action}") {
+        return Err(UiError::Forbidden("Vai trò của bạn không hủy buổi.".into()));
+    }
+    let before = session_in_area(&state, &session, &id).await?;
+    let reason = form.get("reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+    let after = usecases::cancel_session(state.store.as_ref(), &id, reason, state.clock.now())
+        .await
+        .map_err(ApiError::from)?;
+    let change = audit::change("session", &id, Some(&before), Some(&after)).0;
+    audited(&state, &session, "/ui/buoi/{id}/huy", &format!("/ui/buoi/{id}/huy"), Some(change)).await;
+    Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=huy")).into_response())
+}

@@ -1,0 +1,545 @@
+//! The dashboard over the real router on a socket: signing in, every page as every role,
+//! forged cross-site posts, Vietnamese errors beside their fields, attendance with a
+//! walk-in, an import's refused rows, and the assets' caching.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{StepClock, t};
+use outreach_api::auth::LOCAL_ISSUER;
+use outreach_api::{AuthConfig, Role};
+use outreach_core::ports::{CampaignStore, Clock, OutcomeStore, SessionStore, TeamStore};
+use outreach_core::session::Session;
+use outreach_store::SqliteStore;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::{Value, json};
+
+const SECRET: &[u8] = b"a-dashboard-test-secret-of-32-bytes-or-more";
+
+struct Ui {
+    base: String,
+    http: reqwest::Client,
+    auth: AuthConfig,
+    store: Arc<SqliteStore>,
+    clock: Arc<StepClock>,
+    /// A session of commune 07201 that has started, one of 07202 to come, and one of
+    /// 07201 to come.
+    past: String,
+    other_commune: String,
+    next: String,
+    citizen: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Province 24 (district 213: communes 07201, 07202) with a campaign, a team, a citizen
+/// and sessions; province 99 beside it.
+async fn ui() -> Ui {
+    let auth = AuthConfig::hs256(SECRET, LOCAL_ISSUER).unwrap();
+    let clock = StepClock::at("2026-09-01T03:00:00Z");
+    let served = common::serve(auth.clone(), clock.clone(), None).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let admin = auth.mint("admin", Role::Admin, "24", Utc::now(), Duration::hours(1));
+    let api = |method: reqwest::Method, path: &str, body: Value| {
+        let request = http
+            .request(method, format!("{}{path}", served.base))
+            .bearer_auth(&admin)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{path}: {status} {body}");
+            body
+        }
+    };
+    api(
+        reqwest::Method::POST,
+        "/v1/org-units:import",
+        json!([
+            {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
+            {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
+            {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"},
+            {"code": "07202", "name": "Phường Trần Nguyên Hãn", "level": "commune", "parent_code": "213"}
+        ]),
+    )
+    .await;
+    let consent = json!([{"channel": "sms", "method": "paper_form", "wording_version": "v1"}]);
+    let citizen = api(
+        reqwest::Method::POST,
+        "/v1/contacts",
+        json!({"role": "citizen", "name": "Nguyễn Văn An", "commune_code": "07201", "phone": "0981000001", "consents": consent}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api(
+        reqwest::Method::POST,
+        "/v1/contacts",
+        json!({"role": "citizen", "name": "Lê Thị Bích", "commune_code": "07202", "phone": "0981000003", "consents": consent}),
+    )
+    .await;
+    let volunteer = api(
+        reqwest::Method::POST,
+        "/v1/contacts",
+        json!({"role": "volunteer", "name": "Trần Minh Đức", "commune_code": "07201", "phone": "0981000002", "consents": consent}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api(
+        reqwest::Method::PUT,
+        "/v1/teams/07201",
+        json!({"name": "Đội TN Thọ Xương", "member_ids": [volunteer]}),
+    )
+    .await;
+    let campaign = api(
+        reqwest::Method::POST,
+        "/v1/campaigns",
+        json!({"name": "Hỗ trợ dịch vụ công Q4", "period": {"start": "2026-09-01", "end": "2026-12-31"},
+               "target_units": ["213"], "schedule": {"cron": "0 8 * * 6"}, "capacity": 40, "min_staff": 1,
+               "default_venue": "Nhà văn hóa tổ 5"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = served.store.get_campaign(&campaign).await.unwrap().unwrap();
+    let now = clock.now();
+    let past = Session::materialise(&stored, "07201", t("2026-09-05T01:00:00Z"), now);
+    let other = Session::materialise(&stored, "07202", t("2026-09-12T01:00:00Z"), now);
+    let next = Session::materialise(&stored, "07201", t("2026-09-12T01:00:00Z"), now);
+    served
+        .store
+        .insert_sessions_if_absent(&[past.clone(), other.clone(), next.clone()])
+        .await
+        .unwrap();
+    assert!(served.store.get_team("07201").await.unwrap().is_some());
+    clock.set("2026-09-06T03:00:00Z");
+    Ui {
+        base: served.base,
+        http,
+        auth,
+        store: served.store,
+        clock,
+        past: past.id,
+        other_commune: other.id,
+        next: next.id,
+        citizen,
+        _dir: served.dir,
+    }
+}
+
+/// A signed-in browser: its cookie and the form token of its pages.
+struct Browser<'a> {
+    ui: &'a Ui,
+    cookie: String,
+}
+
+impl Ui {
+    fn token(&self, role: Role, org: &str) -> String {
+        self.auth.mint("nguoi-dung", role, org, Utc::now(), Duration::hours(1))
+    }
+
+    async fn sign_in(&self, role: Role, org: &str) -> Browser<'_> {
+        let response = self
+            .http
+            .post(format!("{}/ui/dang-nhap", self.base))
+            .header(ORIGIN, &self.base)
+            .form(&[("token", self.token(role, org))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+        Browser {
+            ui: self,
+            cookie: cookie.split(';').next().unwrap().to_string(),
+        }
+    }
+}
+
+impl Browser<'_> {
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .ui
+            .http
+            .get(format!("{}{path}", self.ui.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// The form token on a page.
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/ui/tong-quan").await;
+        let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+        page[at..at + 32].to_string()
+    }
+
+    async fn post(&self, path: &str, origin: &str, fields: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+        let response = self
+            .ui
+            .http
+            .post(format!("{}{path}", self.ui.base))
+            .header(COOKIE, &self.cookie)
+            .header(ORIGIN, origin)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_string());
+        (response.status(), response.text().await.unwrap(), location)
+    }
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_http_only_cookie_that_every_page_needs() {
+    let ui = ui().await;
+    let anonymous = ui.http.get(format!("{}/ui/tong-quan", ui.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()[LOCATION], "/ui/dang-nhap");
+    let page = ui.http.get(format!("{}/ui/dang-nhap", ui.base)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("<html lang=\"vi\">") && text.contains("Mã đăng nhập"), "{text}");
+
+    let response = ui
+        .http
+        .post(format!("{}/ui/dang-nhap", ui.base))
+        .header(ORIGIN, &ui.base)
+        .form(&[("token", ui.token(Role::Planner, "213"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+    for part in ["outreach_phien=", "HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age="] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP on a laptop: {cookie}");
+
+    let forged = ui
+        .http
+        .post(format!("{}/ui/dang-nhap", ui.base))
+        .form(&[("token", "not-a-token")])
+        .header(ORIGIN, &ui.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert!(forged.text().await.unwrap().contains("Mã đăng nhập không hợp lệ hoặc đã hết hạn."));
+    let cross_site = ui
+        .http
+        .post(format!("{}/ui/dang-nhap", ui.base))
+        .header(ORIGIN, "https://evil.example")
+        .form(&[("token", ui.token(Role::Admin, "24"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+
+    // Behind HTTPS the cookie is Secure.
+    let https = ui
+        .http
+        .post(format!("{}/ui/dang-nhap", ui.base))
+        .header(ORIGIN, &ui.base)
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", ui.token(Role::Planner, "213"))])
+        .send()
+        .await
+        .unwrap();
+    assert!(https.headers()[SET_COOKIE].to_str().unwrap().contains("; Secure"));
+}
+
+#[tokio::test]
+async fn a_one_time_sign_in_link_signs_in_once() {
+    let ui = ui().await;
+    let link = ui.auth.mint_sign_in("can-bo", Role::CommuneOfficer, "07201", "jti-1", Utc::now());
+    let page = ui
+        .http
+        .get(format!("{}/ui/dang-nhap/lien-ket?token={link}", ui.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Cán bộ xã · 07201"));
+    let post = || {
+        ui.http
+            .post(format!("{}/ui/dang-nhap/lien-ket", ui.base))
+            .header(ORIGIN, &ui.base)
+            .form(&[("token", link.as_str())])
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert!(first.headers()[SET_COOKIE].to_str().unwrap().contains("HttpOnly"));
+    let again = post().await.unwrap();
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    assert!(again.text().await.unwrap().contains("Liên kết này đã được dùng"));
+    // An API token is no sign-in link.
+    let api_token = ui.token(Role::Admin, "24");
+    let wrong = ui
+        .http
+        .get(format!("{}/ui/dang-nhap/lien-ket?token={api_token}", ui.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_do() {
+    let ui = ui().await;
+    let pages = [
+        "/ui/tong-quan",
+        "/ui/buoi",
+        "/ui/buoi/PAST",
+        "/ui/chien-dich",
+        "/ui/chien-dich/moi",
+        "/ui/nguoi",
+        "/ui/bao-cao",
+    ];
+    // What each role gets on each page, in the order above.
+    let expected = [
+        (Role::Admin, "24", [200, 200, 200, 200, 200, 200, 200]),
+        (Role::Planner, "213", [200, 200, 200, 200, 200, 200, 200]),
+        (Role::CommuneOfficer, "07201", [200, 200, 200, 403, 403, 200, 200]),
+        (Role::Viewer, "213", [200, 403, 200, 403, 403, 403, 200]),
+    ];
+    for (role, org, statuses) in expected {
+        let browser = ui.sign_in(role, org).await;
+        for (page, status) in pages.iter().zip(statuses) {
+            let path = page.replace("PAST", &ui.past);
+            let (got, body) = browser.get(&path).await;
+            assert_eq!(got.as_u16(), status, "{role:?} {path}: {body}");
+            assert!(body.contains("lang=\"vi\""), "{role:?} {path}");
+            if got == StatusCode::OK {
+                assert!(body.contains("Đăng xuất"), "{role:?} {path}");
+            }
+        }
+        let (_, overview) = browser.get("/ui/tong-quan").await;
+        assert_eq!(
+            overview.contains("href=\"/ui/chien-dich\""),
+            matches!(role, Role::Admin | Role::Planner),
+            "{role:?}: the campaigns menu only for those who may use it"
+        );
+        let (_, session) = browser.get(&format!("/ui/buoi/{}", ui.past)).await;
+        assert_eq!(
+            session.contains("action=\"/ui/buoi/") && session.contains("/diem-danh\""),
+            role != Role::Viewer,
+            "{role:?}: attendance is offered to those who may record it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_commune_officer_sees_only_their_commune() {
+    let ui = ui().await;
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (status, _) = officer.get(&format!("/ui/buoi/{}", ui.other_commune)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, people) = officer.get("/ui/nguoi").await;
+    assert!(people.contains("Nguyễn Văn An"), "{people}");
+    assert!(!people.contains("Lê Thị Bích"), "a citizen of 07202 on 07201's page");
+    let (_, sessions) = officer.get("/ui/buoi?from=2026-09-01&to=2026-09-30").await;
+    assert!(sessions.contains(&ui.next) && !sessions.contains(&ui.other_commune), "{sessions}");
+    let foreign = ui.sign_in(Role::Planner, "99").await;
+    let (status, _) = foreign.get(&format!("/ui/buoi/{}", ui.past)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_forged_cross_site_post_is_refused_and_changes_nothing() {
+    let ui = ui().await;
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let csrf = officer.csrf().await;
+    let path = format!("/ui/buoi/{}/diem-danh", ui.past);
+    let fields = [("csrf", csrf.as_str()), ("present", ui.citizen.as_str())];
+    let (status, body, _) = officer.post(&path, "https://evil.example", &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("không xuất phát từ trang này"));
+    let wrong_token = [("csrf", "0123456789abcdef0123456789abcdef"), ("present", ui.citizen.as_str())];
+    let (status, _, _) = officer.post(&path, &ui.base, &wrong_token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none(), "nothing recorded");
+    // A viewer's own form post is refused as the API refuses it.
+    let viewer = ui.sign_in(Role::Viewer, "213").await;
+    let csrf = viewer.csrf().await;
+    let (status, _, _) = viewer
+        .post(&path, &ui.base, &[("csrf", csrf.as_str()), ("present", ui.citizen.as_str())])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn attendance_with_a_walk_in_and_outcomes_are_recorded_through_the_page() {
+    let ui = ui().await;
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let csrf = officer.csrf().await;
+    let path = format!("/ui/buoi/{}/diem-danh", ui.past);
+    // A walk-in with a bad number: the error is beside its row, in Vietnamese, and nothing is kept.
+    let (status, page, _) = officer
+        .post(
+            &path,
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("present", &ui.citizen),
+                ("walkin_phone_0", "01662345678"),
+                ("walkin_name_0", "Phạm Văn Em"),
+                ("walkin_phone_1", ""),
+                ("walkin_name_1", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"walkin_error_0\""), "{page}");
+    assert!(page.contains("hãy viết 0362345678"), "{page}");
+    assert!(page.contains("value=\"01662345678\""), "the row keeps what was typed");
+    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none());
+
+    let (status, _, location) = officer
+        .post(
+            &path,
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("present", &ui.citizen),
+                ("walkin_phone_0", "0362345678"),
+                ("walkin_name_0", "Phạm Văn Em"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.unwrap(), format!("/ui/buoi/{}?ok=diem-danh#tham-du", ui.past));
+    let record = ui.store.get_session_record(&ui.past).await.unwrap().unwrap();
+    assert_eq!(record.attendees.len(), 2);
+    assert_eq!(record.attendees.iter().filter(|a| a.walk_in).count(), 1);
+    let (_, page) = officer.get(&format!("/ui/buoi/{}?ok=diem-danh", ui.past)).await;
+    assert!(page.contains("Đã lưu danh sách tham dự."));
+    assert!(page.contains("2 người tham dự, trong đó 1 người đến trực tiếp"), "{page}");
+
+    let (status, _, _) = officer
+        .post(
+            &format!("/ui/buoi/{}/ket-qua", ui.past),
+            &ui.base,
+            &[("csrf", &csrf), ("dossiers_supported", "7"), ("accounts_created", "3")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let record = ui.store.get_session_record(&ui.past).await.unwrap().unwrap();
+    assert_eq!(record.outcomes.get("dossiers_supported"), Some(&7));
+}
+
+#[tokio::test]
+async fn a_refused_registration_shows_the_vietnamese_error_beside_its_field() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let (status, page, _) = planner
+        .post(
+            "/ui/nguoi",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("name", "Hoàng Thị Phương"),
+                ("phone", "0981000001"),
+                ("commune", "07201"),
+                ("role", "citizen"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"err-phone\""), "{page}");
+    assert!(page.contains("Số điện thoại này đã được đăng ký."));
+    assert!(page.contains("value=\"Hoàng Thị Phương\""), "the form keeps what was typed");
+    let (status, page, _) = planner
+        .post(
+            "/ui/nguoi",
+            &ui.base,
+            &[("csrf", &csrf), ("name", ""), ("phone", "0981000009"), ("commune", "07201")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"err-name\"") && page.contains("Chưa nhập họ và tên."), "{page}");
+    let (status, _, location) = planner
+        .post(
+            "/ui/nguoi",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("name", "Hoàng Thị Phương"),
+                ("phone", "0981000009"),
+                ("commune", "07201"),
+                ("consent_sms", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/ui/nguoi?ok=dang-ky"));
+}
+
+#[tokio::test]
+async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let csv = "\u{feff}name,phone,role,commune_code\r\nVõ Thị Giang,0981000011,citizen,07201\r\nĐặng Văn Hùng,12345,citizen,07201\r\nBùi Thị Lan,0981000012,citizen,07202\r\n";
+    let boundary = "----outreach-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"danh-sach.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let response = ui
+        .http
+        .post(format!("{}/ui/nguoi/nhap", ui.base))
+        .header(COOKIE, &planner.cookie)
+        .header(ORIGIN, &ui.base)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Đã nhập 2 người."), "{page}");
+    assert!(page.contains("<td class=\"num\">3</td>"), "line 3 as an editor shows it: {page}");
+    assert!(page.contains("Số điện thoại không hợp lệ."), "{page}");
+    assert!(page.contains("download=\"dong-bi-tu-choi.csv\""));
+    assert!(page.contains("12345"), "the refused row comes back as written");
+}
+
+#[tokio::test]
+async fn assets_are_fingerprinted_cached_a_year_and_served_from_the_binary() {
+    let ui = ui().await;
+    let (_, page) = ui.sign_in(Role::Planner, "213").await.get("/ui/tong-quan").await;
+    let at = page.find("/ui/tai-nguyen/app-").unwrap();
+    let href: String = page[at..].chars().take_while(|c| *c != '"').collect();
+    assert!(href.ends_with(".css"), "{href}");
+    let css = ui.http.get(format!("{}{href}", ui.base)).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    let stale = ui
+        .http
+        .get(format!("{}/ui/tai-nguyen/app-000000000000.css", ui.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    assert!(!page.contains("http://") && !page.contains("https://"), "nothing from another host");
+    let _ = ui.clock.now();
+}
