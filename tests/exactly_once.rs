@@ -1,6 +1,8 @@
 //! Exactly once: every queue message arrives twice, two dispatchers run at once, 10 % of
-//! provider calls fail once and are retried, and some deliveries were claimed by a sender
-//! that died before sending. Every consenting contact must get exactly one SMS and one
+//! provider calls fail once and are retried, some deliveries were claimed by a sender that
+//! died before sending, and some by one that died after the provider accepted the message
+//! (SES and SNS take no idempotency key: those are recorded `uncertain` and not sent again;
+//! the outbox drops a repeat of the key, so there they are asked again and end `sent`). Every consenting contact must get exactly one SMS and one
 //! email, and nobody else anything — counted from what the providers received, not from
 //! the code's own counters. Three runs of 2,000 deliveries (950 consenting contacts × SMS
 //! and email, and 50 who must get nothing):
@@ -76,6 +78,10 @@ impl<C: SmsChannel> SmsChannel for FailsOnceForSome<C> {
         }
         self.inner.send_sms(sms).await
     }
+
+    fn drops_repeats(&self) -> bool {
+        self.inner.drops_repeats()
+    }
 }
 
 #[async_trait]
@@ -85,6 +91,10 @@ impl<C: EmailChannel> EmailChannel for FailsOnceForSome<C> {
             return Err(ChannelError::Transient("throttled (injected)".into()));
         }
         self.inner.send_email(email).await
+    }
+
+    fn drops_repeats(&self) -> bool {
+        self.inner.drops_repeats()
     }
 }
 
@@ -286,8 +296,14 @@ async fn register_people(store: &dyn Store, people: &People) -> Vec<String> {
 
 /// Create and activate the campaign, plan its one session and dispatch its reminder with
 /// two dispatchers at once, every task enqueued twice; then claim every 37th delivery on
-/// `dead_channel` as a sender that dies before sending. Returns the tasks enqueued.
-async fn plan_and_dispatch_twice(store: &dyn Store, queue: &dyn Queue, ids: &[String], dead_channel: Channel) -> u64 {
+/// `dead_channel` as a sender that dies before sending. Returns the tasks enqueued and the
+/// session.
+async fn plan_and_dispatch_twice(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    ids: &[String],
+    dead_channel: Channel,
+) -> (u64, outreach_core::session::Session) {
     let campaign = usecases::create_campaign(store, day_before_campaign(), at(SETUP))
         .await
         .unwrap();
@@ -335,6 +351,7 @@ async fn plan_and_dispatch_twice(store: &dyn Store, queue: &dyn Queue, ids: &[St
             reason: None,
             attempts: 1,
             lease_until: at(DUE) + Duration::minutes(5),
+            attempt_started_at: None,
             updated_at: at(DUE),
             expires_at: at(DUE) + Duration::days(365),
             version: 1,
@@ -344,7 +361,115 @@ async fn plan_and_dispatch_twice(store: &dyn Store, queue: &dyn Queue, ids: &[St
             Claim::Claimed(_)
         ));
     }
-    enqueued
+    (enqueued, session)
+}
+
+/// A provider in front of the real one whose sender dies once the message is accepted:
+/// the call never returns, and the test drops the sender there, as a killed process stops.
+struct DiesAfterAccepting<'a> {
+    email: &'a dyn EmailChannel,
+    sms: &'a dyn SmsChannel,
+    accepted: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl EmailChannel for DiesAfterAccepting<'_> {
+    async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError> {
+        let sent = self.email.send_email(email).await;
+        assert!(sent.is_ok(), "the provider refused: {sent:?}");
+        self.accepted.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[async_trait]
+impl SmsChannel for DiesAfterAccepting<'_> {
+    async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError> {
+        let sent = self.sms.send_sms(sms).await;
+        assert!(sent.is_ok(), "the provider refused: {sent:?}");
+        self.accepted.notify_one();
+        std::future::pending().await
+    }
+}
+
+/// For every 41st consenting contact (from the 6th), a sender hands `channel`'s message to
+/// the real provider and dies before recording the answer. Returns those deliveries' ids.
+async fn send_then_die(
+    store: &dyn Store,
+    session: &outreach_core::session::Session,
+    people: &People,
+    ids: &[String],
+    (email, sms): (&dyn EmailChannel, &dyn SmsChannel),
+    channel: Channel,
+) -> Vec<String> {
+    let dying = DiesAfterAccepting {
+        email,
+        sms,
+        accepted: tokio::sync::Notify::new(),
+    };
+    let channels = Channels {
+        email: &dying,
+        sms: &dying,
+        links: &NoUnsubscribeLinks,
+    };
+    let mut died = Vec::new();
+    for i in (5..people.consenting).step_by(41) {
+        let task = DeliveryTask {
+            job_id: outreach_core::reminder::ReminderJob::id_for(&session.id, "day-before"),
+            campaign_id: session.campaign_id.clone(),
+            session_id: session.id.clone(),
+            rule_id: "day-before".into(),
+            contact_id: ids[i].clone(),
+            channel,
+        };
+        let tasks = [task];
+        tokio::select! {
+            outcome = run_sender(store, channels, &tasks, at(DUE), SenderSettings::default()) => {
+                panic!("the sender was to die after the provider accepted, and answered {outcome:?}")
+            }
+            () = dying.accepted.notified() => {}
+        }
+        let id = Delivery::id_for(&session.id, "day-before", &ids[i], channel);
+        let stored = store.get_delivery(&session.campaign_id, &id).await.unwrap().unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Claimed);
+        assert!(stored.attempt_started_at.is_some(), "the attempt was marked before the call");
+        died.push(id);
+    }
+    assert!(!died.is_empty());
+    died
+}
+
+/// What became of the deliveries whose sender died after the provider accepted them, as
+/// the delivery log shows them.
+async fn assert_after_death(store: &dyn Store, campaign_id: &str, died: &[String], expected: DeliveryStatus) {
+    for id in died {
+        let d = store.get_delivery(campaign_id, id).await.unwrap().unwrap();
+        assert_eq!(d.status, expected, "{id}: {d:?}");
+        assert!(d.attempts >= 2, "{id}: taken over: {d:?}");
+    }
+    let filter = outreach_core::ports::DeliveryFilter {
+        campaign: Some(campaign_id.to_string()),
+        status: Some(DeliveryStatus::Uncertain),
+        ..Default::default()
+    };
+    let mut logged = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = store.list_deliveries(&filter, &page).await.unwrap();
+        logged.extend(got.items.into_iter().map(|d| d.id));
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    logged.sort();
+    let mut want: Vec<String> = if expected == DeliveryStatus::Uncertain {
+        died.to_vec()
+    } else {
+        Vec::new()
+    };
+    want.sort();
+    assert_eq!(logged, want, "the delivery log's uncertain deliveries");
 }
 
 /// The AWS side of a run on moto: a queue, SES with a verified sender, SNS, and providers
@@ -523,12 +648,20 @@ impl SmsChannel for Moto {
     async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError> {
         self.sms.send_sms(sms).await
     }
+
+    fn drops_repeats(&self) -> bool {
+        self.sms.drops_repeats()
+    }
 }
 
 #[async_trait]
 impl EmailChannel for Moto {
     async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError> {
         self.email.send_email(email).await
+    }
+
+    fn drops_repeats(&self) -> bool {
+        self.email.drops_repeats()
     }
 }
 
@@ -541,10 +674,13 @@ async fn deliveries_through_sqs_sns_and_ses_arrive_exactly_once() {
     import_commune(store.as_ref()).await;
     let ids = register_people(store.as_ref(), &people).await;
     let staged = MemoryQueue::default();
-    let enqueued = plan_and_dispatch_twice(store.as_ref(), &staged, &ids, Channel::Sms).await;
-    let rounds = moto.drain_through_sender_lambda(store, &staged).await;
+    let (enqueued, session) = plan_and_dispatch_twice(store.as_ref(), &staged, &ids, Channel::Sms).await;
+    let providers = (&moto.email.inner as &dyn EmailChannel, &moto.sms.inner as &dyn SmsChannel);
+    let died = send_then_die(store.as_ref(), &session, &people, &ids, providers, Channel::Email).await;
+    let rounds = moto.drain_through_sender_lambda(store.clone(), &staged).await;
     let (sms_to, email_to) = moto.received(&people).await;
     people.assert_exactly_once(&sms_to, &email_to);
+    assert_after_death(store.as_ref(), &session.campaign_id, &died, DeliveryStatus::Uncertain).await;
     println!(
         "exactly once (SQS, SNS, SES on moto; SQLite): {} SMS and {} emails to {} consenting contacts, {enqueued} deliveries enqueued twice, {rounds} rounds",
         sms_to.len(),
@@ -587,10 +723,14 @@ async fn every_consenting_contact_gets_exactly_one_message_on_the_production_par
             .unwrap();
     }
     let staged = MemoryQueue::default();
-    let enqueued = plan_and_dispatch_twice(&store, &staged, &ids, Channel::Sms).await;
-    let rounds = moto.drain_through_sender_lambda(Arc::new(store), &staged).await;
+    let (enqueued, session) = plan_and_dispatch_twice(&store, &staged, &ids, Channel::Sms).await;
+    let providers = (&moto.email.inner as &dyn EmailChannel, &moto.sms.inner as &dyn SmsChannel);
+    let died = send_then_die(&store, &session, &people, &ids, providers, Channel::Email).await;
+    let store = Arc::new(store);
+    let rounds = moto.drain_through_sender_lambda(store.clone(), &staged).await;
     let (sms_to, email_to) = moto.received(&people).await;
     people.assert_exactly_once(&sms_to, &email_to);
+    assert_after_death(store.as_ref(), &session.campaign_id, &died, DeliveryStatus::Uncertain).await;
     println!(
         "exactly once (DynamoDB, SQS, SNS, SES on moto): {} SMS and {} emails to {} consenting contacts, {enqueued} deliveries enqueued twice, {rounds} rounds",
         sms_to.len(),
@@ -610,8 +750,17 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
     import_commune(&store).await;
     let ids = register_people(&store, &people).await;
     let queue = MemoryQueue::default();
-    let enqueued = plan_and_dispatch_twice(&store, &queue, &ids, Channel::Email).await;
+    let (enqueued, session) = plan_and_dispatch_twice(&store, &queue, &ids, Channel::Email).await;
     assert_eq!(queue.len() as u64, 2 * enqueued, "every task twice");
+    let died = send_then_die(
+        &store,
+        &session,
+        &people,
+        &ids,
+        (&email_channel.inner, &sms_channel.inner),
+        Channel::Sms,
+    )
+    .await;
 
     // Two senders drain the queue at once; what must be retried goes back; when only
     // held claims are left, time moves past their lease.
@@ -655,6 +804,8 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
         .map(|m| m.to)
         .collect();
     people.assert_exactly_once(&sms_to, &email_to);
+    // The outbox drops a repeat of the key: those deliveries were asked again and are sent.
+    assert_after_death(&store, &session.campaign_id, &died, DeliveryStatus::Sent).await;
     println!(
         "exactly once (local): {} SMS and {} emails from {enqueued} deliveries enqueued twice, {rounds} rounds",
         sms_to.len(),

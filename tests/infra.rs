@@ -60,6 +60,8 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_SMS_GATEWAY_KEY_HEADER", Need::On(&["sender"])),
     ("OUTREACH_SMS_GATEWAY_BRANDNAME", Need::On(&["sender"])),
     ("OUTREACH_SMS_GATEWAY_ID_FIELD", Need::On(&["sender"])),
+    ("OUTREACH_SMS_GATEWAY_DROPS_REPEATS", Need::On(&["sender"])),
+    ("OUTREACH_AFTER_UNCERTAIN_SEND", Need::On(&["sender"])),
     ("OUTREACH_JWT_SECRET", Need::On(&["api", "sender"])),
     ("OUTREACH_WEBHOOK_SECRET", Need::On(&["api"])),
     ("OUTREACH_JWKS", Need::On(&["api"])),

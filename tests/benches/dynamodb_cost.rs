@@ -94,9 +94,7 @@ async fn main() {
         .await
         .unwrap();
     let after = pipeline::local("2026-10-31 12:00");
-    let actor = Actor {
-        subject: Some("bench".into()),
-    };
+    let actor = Actor::named("bench");
     let input = AttendanceInput {
         attendees: contacts[..attendees]
             .iter()

@@ -51,9 +51,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let quarter = Quarter { year: 2026, quarter: 4 };
     let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
     let setup_time = q_start - Duration::days(14);
-    let actor = Actor {
-        subject: Some("demo-planner".into()),
-    };
+    let actor = Actor::named("demo-planner");
     println!("outreach demo — {quarter} in Bắc Giang (database: {})", path.display());
     println!();
 
@@ -151,7 +149,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             leader_id: volunteers[ci].first().cloned(),
             member_ids: volunteers[ci].clone(),
         };
-        usecases::put_team(&store, commune, team, setup_time).await?;
+        usecases::put_team(&store, commune, team, setup_time, &actor).await?;
     }
     println!(
         "3. volunteer teams: {} teams of {} volunteers",

@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Command {
         /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
         horizon_days: Option<i64>,
+        /// Seconds a client has to send a request's line and headers, from when its
+        /// connection opens or its previous response ends; then the connection is closed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        header_read_timeout_secs: u64,
     },
     /// A self-contained run of the main job on a temporary database.
     Demo {
@@ -176,6 +181,7 @@ async fn run(command: Command) -> Result<()> {
             key,
             planner_every_minutes,
             horizon_days,
+            header_read_timeout_secs,
         } => {
             let mut config = outreach_app::Config::from_env(Some(store.url()))?;
             config.store = store.url();
@@ -184,7 +190,8 @@ async fn run(command: Command) -> Result<()> {
             }
             let auth = config.auth(Some(key.secret()?))?;
             let app = App::build(config, Some(&auth)).await?;
-            serve(addr, app, auth, planner_every_minutes).await
+            let header_timeout = std::time::Duration::from_secs(header_read_timeout_secs);
+            serve(addr, app, auth, planner_every_minutes, header_timeout).await
         }
         Command::Demo { keep, serve: false, .. } => demo::run(keep).await,
         Command::Demo { keep, serve: true, addr } => {
@@ -374,7 +381,13 @@ async fn import_units(store: &dyn Store, file: &std::path::Path, validity: Impor
     }
 }
 
-async fn serve(addr: SocketAddr, app: App, auth: outreach_api::AuthConfig, planner_every_minutes: u64) -> Result<()> {
+async fn serve(
+    addr: SocketAddr,
+    app: App,
+    auth: outreach_api::AuthConfig,
+    planner_every_minutes: u64,
+    header_timeout: std::time::Duration,
+) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = AppState {
         store: app.store.clone(),
@@ -423,9 +436,7 @@ async fn serve(addr: SocketAddr, app: App, auth: outreach_api::AuthConfig, plann
             }
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    http::serve(listener, router, header_timeout, shutdown_signal()).await?;
     planner.abort();
     pipeline.abort();
     // Both timers hold the store: it closes (checkpointing its WAL) once they are gone.

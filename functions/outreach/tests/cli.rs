@@ -278,6 +278,11 @@ fn store_init_import_and_planner_work_against_dynamodb() {
 /// `outreach serve` on a free port of 127.0.0.1 in `dir` (its store `dir/outreach.db`),
 /// and its address once it answers.
 fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with more arguments.
+fn serve_with(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -286,6 +291,7 @@ fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
     let addr = format!("127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_outreach"))
         .args(["serve", "--addr", &addr])
+        .args(extra)
         .current_dir(dir)
         .env_remove("OUTREACH_STORE")
         .env_remove("OUTREACH_JWT_SECRET")
@@ -334,6 +340,54 @@ fn serve_answers_with_a_token_from_the_token_command() {
     result.unwrap();
     let bad_role = outreach(dir.path(), &["token", "--role", "king", "--org", "24"]);
     assert!(!bad_role.status.success());
+}
+
+/// A client that opens connections and sends nothing, or half a request head, does not
+/// hold them: each is closed once the header-read timeout passes, and serve still answers.
+#[test]
+fn serve_closes_connections_that_send_no_request_head_in_time() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = serve_with(dir.path(), &["--header-read-timeout-secs", "1"]);
+    let result = std::panic::catch_unwind(|| {
+        let mut held: Vec<std::net::TcpStream> = (0..400)
+            .map(|i| {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                if i % 2 == 1 {
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: outreach\r\n").unwrap();
+                }
+                s
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let open = held
+            .iter_mut()
+            .filter(|s| {
+                s.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+                let mut buf = [0u8; 512];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => return false,
+                        Ok(_) => continue,
+                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                            return true;
+                        }
+                        Err(_) => return false,
+                    }
+                }
+            })
+            .count();
+        assert_eq!(open, 0, "connections still held by serve after the header-read timeout");
+        let mut ok = std::net::TcpStream::connect(&addr).unwrap();
+        ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: outreach\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    result.unwrap();
 }
 
 /// Which of `values` any of the SQLite files of `db` (the database, its WAL and shared

@@ -47,9 +47,16 @@ impl Caller {
 
     /// The actor of a change, for the records that keep evidence of it.
     pub fn actor(&self) -> outreach_core::usecases::Actor {
-        outreach_core::usecases::Actor {
-            subject: Some(self.claims.sub.clone()),
-        }
+        outreach_core::usecases::Actor::named(&self.claims.sub)
+    }
+
+    /// The actor of a change that names contacts: those outside the caller's area are
+    /// answered as unknown ones by the use case.
+    pub async fn actor_in_area(&self, store: &dyn Store) -> ApiResult<outreach_core::usecases::Actor> {
+        Ok(outreach_core::usecases::Actor {
+            area: outreach_core::usecases::Area::Units(std::sync::Arc::new(self.area(store).await?)),
+            ..self.actor()
+        })
     }
 
     /// Whether unit `code` is in the caller's area: their own unit, or (except for a commune

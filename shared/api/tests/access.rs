@@ -733,6 +733,188 @@ async fn the_delivery_log_tells_a_foreign_contact_from_no_unknown_one() {
     assert_eq!(answers[0].0, StatusCode::NOT_FOUND);
 }
 
+/// Every endpoint that takes a contact id (in its path, its query or its body) answers a
+/// contact of another province exactly as an unknown id, and writes nothing about it.
+#[tokio::test]
+async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_that_takes_one() {
+    let server = server().await;
+    let planner = server.token("planner", Role::Planner, "213");
+    let officer = server.token("officer", Role::CommuneOfficer, "07201");
+    let foreign = server.foreign.citizen.clone();
+    let foreign_volunteer = server.foreign.volunteer.clone();
+    let before = server.store.get_contact(&foreign).await.unwrap();
+    let unknown = "ct_0192f0c4a1b27d3e8f00112233445566".to_string();
+    let (past, next) = (&server.own.past_session, &server.own.next_session);
+    type Call = (&'static str, Method, Box<dyn Fn(&str) -> (String, Body)>);
+    let json = Body::json;
+    let calls: Vec<Call> = vec![
+        ("planner", Method::GET, Box::new(|id| (format!("/v1/contacts/{id}"), Body::None))),
+        ("planner", Method::GET, Box::new(|id| (format!("/v1/contacts/{id}/export"), Body::None))),
+        ("planner", Method::DELETE, Box::new(|id| (format!("/v1/contacts/{id}"), Body::None))),
+        ("officer", Method::POST, Box::new(|id| (format!("/v1/contacts/{id}/consents"),
+            json(json!({"channel": "email", "method": "paper_form", "wording_version": "v1"}))))),
+        ("officer", Method::POST, Box::new(|id| (format!("/v1/contacts/{id}/opt-out"), json(json!({}))))),
+        ("planner", Method::GET, Box::new(|id| (format!("/v1/deliveries?contact={id}"), Body::None))),
+        ("officer", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{past}/attendance"),
+            json(json!({"attendees": [{"contact_id": id}]}))))),
+        ("planner", Method::PUT, Box::new(|id| ("/v1/teams/07201".to_string(),
+            json(json!({"name": "Đội TN", "member_ids": [id]}))))),
+        ("planner", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{next}/staff"),
+            json(json!({"volunteer_ids": [id]}))))),
+    ];
+    for (who, method, call) in &calls {
+        let token = if *who == "planner" { &planner } else { &officer };
+        let mut answers = Vec::new();
+        for id in [&foreign, &foreign_volunteer, &unknown] {
+            let (path, body) = call(id);
+            let (status, value) = server.send(token, method.clone(), path.clone(), body).await;
+            answers.push((status, value.to_string().replace(id.as_str(), "ID")));
+        }
+        let (path, _) = call("ID");
+        assert_eq!(answers[0], answers[2], "{method} {path}: a foreign contact and an unknown one");
+        assert_eq!(answers[1], answers[2], "{method} {path}: a foreign volunteer and an unknown one");
+        assert!(answers[2].0.is_client_error(), "{method} {path}: {:?}", answers[2]);
+    }
+    assert_eq!(
+        server.store.get_contact(&foreign).await.unwrap(),
+        before,
+        "nothing was written about the foreign contact"
+    );
+}
+
+/// A walk-in whose phone is registered in another province is counted at the session as a
+/// walk-in, answered exactly as one whose phone is unknown, and registered in neither commune;
+/// the same list sent again changes nothing.
+#[tokio::test]
+async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_nowhere() {
+    let server = server().await;
+    let officer = server.token("officer", Role::CommuneOfficer, "07201");
+    let foreign_phone = server.foreign.citizen_phone;
+    let unknown_phone = "0389000123";
+    let path = format!("/v1/sessions/{}/attendance", server.own.past_session);
+    let attend = |phone: &str, name: Option<&str>| {
+        let mut a = json!({"phone": phone});
+        if let Some(name) = name {
+            a["name"] = json!(name);
+        }
+        Body::json(json!({"attendees": [a]}))
+    };
+    // Without a name: the same refusal for both.
+    let (s1, b1) = server.send(&officer, Method::PUT, path.clone(), attend(foreign_phone, None)).await;
+    let (s2, b2) = server.send(&officer, Method::PUT, path.clone(), attend(unknown_phone, None)).await;
+    assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!(s1, StatusCode::UNPROCESSABLE_ENTITY, "{b1}");
+
+    let foreign_before = server.store.get_contact(&server.foreign.citizen).await.unwrap();
+    let (status, foreign) = server
+        .send(&officer, Method::PUT, path.clone(), attend(foreign_phone, Some("Trần Thị Bình")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{foreign}");
+    let (status, again) = server
+        .send(&officer, Method::PUT, path.clone(), attend(foreign_phone, Some("Trần Thị Bình")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, foreign, "the same list again changes nothing");
+    let (status, new) = server
+        .send(&officer, Method::PUT, path.clone(), attend(unknown_phone, Some("Lê Văn Cường")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+
+    // The same shape: one walk-in citizen under an id shaped like a new contact's.
+    let shape = |record: &Value| {
+        let a = &record["attendees"][0];
+        let id = a["contact_id"].as_str().unwrap().to_string();
+        assert!(
+            id.len() == 35 && id.starts_with("ct_") && id[3..].chars().all(|c| c.is_ascii_hexdigit()) && &id[15..16] == "7",
+            "{id}"
+        );
+        let mut keys: Vec<String> = a.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        (keys, a["role"].clone(), a["walk_in"].clone(), record["attendees"].as_array().unwrap().len())
+    };
+    assert_eq!(shape(&foreign), shape(&new));
+    let unlinked = foreign["attendees"][0]["contact_id"].as_str().unwrap();
+    assert_ne!(unlinked, server.foreign.citizen, "the other registration is not named");
+    assert!(server.store.get_contact(unlinked).await.unwrap().is_none(), "registered nowhere");
+    assert_eq!(
+        server.store.get_contact(&server.foreign.citizen).await.unwrap(),
+        foreign_before,
+        "the other registration is untouched"
+    );
+    let walk_in = new["attendees"][0]["contact_id"].as_str().unwrap();
+    let registered = server.store.get_contact(walk_in).await.unwrap().expect("an unknown phone is registered");
+    assert_eq!(registered.commune_code, "07201");
+}
+
+/// A campaign of the whole province: a district planner's delivery log of it keeps only the
+/// deliveries of sessions in their district; the province's admin sees them all.
+#[tokio::test]
+async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
+    use outreach_core::contact::Channel;
+    use outreach_core::ports::{Claim, DeliveryStore, OrgUnitStore};
+    use outreach_core::reminder::{Delivery, DeliveryStatus};
+    let server = server().await;
+    // A second district of province 24, with a commune and a session of the same campaign.
+    let admin = server.token("admin", Role::Admin, "24");
+    let units = json!([
+        {"code": "214", "name": "Huyện Yên Thế", "level": "district", "parent_code": "24"},
+        {"code": "07300", "name": "Xã Đồng Tâm", "level": "commune", "parent_code": "214"}
+    ]);
+    let (status, body) = server
+        .send(&admin, Method::POST, "/v1/org-units:import".into(), Body::json(units))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!server.store.org_unit_versions("07300").await.unwrap().is_empty());
+    let campaign = server.store.get_campaign(&server.own.campaign).await.unwrap().unwrap();
+    let now = t("2026-09-04T01:00:00Z");
+    let elsewhere = Session::materialise(&campaign, "07300", t("2026-09-05T01:00:00Z"), now);
+    server.store.insert_sessions_if_absent(&[elsewhere.clone()]).await.unwrap();
+    for (session, contact) in [(&server.own.past_session, "ct_a"), (&elsewhere.id, "ct_b")] {
+        let claim = Delivery {
+            id: Delivery::id_for(session, "r1", contact, Channel::Sms),
+            campaign_id: campaign.id.clone(),
+            session_id: session.clone(),
+            rule_id: "r1".into(),
+            contact_id: contact.into(),
+            channel: Channel::Sms,
+            status: DeliveryStatus::Claimed,
+            message_id: None,
+            reason: None,
+            attempts: 1,
+            lease_until: now + Duration::minutes(5),
+            attempt_started_at: None,
+            updated_at: now,
+            expires_at: now + Duration::days(365),
+            version: 1,
+        };
+        assert!(matches!(server.store.claim_delivery(&claim, now).await.unwrap(), Claim::Claimed(_)));
+    }
+    let sessions_listed = |token: String| {
+        let path = format!("/v1/deliveries?campaign={}", campaign.id);
+        let server = &server;
+        async move {
+            let (status, body) = server.send(&token, Method::GET, path, Body::None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut sessions: Vec<String> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["session_id"].as_str().unwrap().to_string())
+                .collect();
+            sessions.sort();
+            sessions
+        }
+    };
+    assert_eq!(
+        sessions_listed(server.token("planner", Role::Planner, "213")).await,
+        vec![server.own.past_session.clone()],
+        "a planner of district 213 sees only its sessions' deliveries"
+    );
+    let mut all = vec![server.own.past_session.clone(), elsewhere.id.clone()];
+    all.sort();
+    assert_eq!(sessions_listed(admin).await, all, "the province's admin sees both");
+}
+
 /// Every text and number stored in any row of any table of the SQLite file.
 fn every_stored_value(db: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -808,6 +990,7 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence(
         reason: None,
         attempts: 1,
         lease_until: now + Duration::minutes(5),
+        attempt_started_at: None,
         updated_at: now,
         expires_at: now + Duration::days(365),
         version: 1,

@@ -130,6 +130,12 @@ impl Config {
             horizon: Duration::days(number("OUTREACH_PLANNER_HORIZON_DAYS", DEFAULT_HORIZON_DAYS, 1..=366)?),
             sender: SenderSettings {
                 retention: Duration::days(retention),
+                after_uncertain_send: var("OUTREACH_AFTER_UNCERTAIN_SEND")
+                    .map(|v| v.parse())
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+                    .context("OUTREACH_AFTER_UNCERTAIN_SEND")?
+                    .unwrap_or_default(),
                 ..SenderSettings::default()
             },
             dispatch: DispatchSettings::default(),

@@ -68,12 +68,23 @@ pub enum ChannelError {
 #[async_trait]
 pub trait EmailChannel: Send + Sync {
     async fn send_email(&self, email: &OutboundEmail) -> Result<Sent, ChannelError>;
+
+    /// Whether the provider drops a second message with the same idempotency key, so that
+    /// asking it again after a crash cannot send twice.
+    fn drops_repeats(&self) -> bool {
+        false
+    }
 }
 
 /// Sends SMS.
 #[async_trait]
 pub trait SmsChannel: Send + Sync {
     async fn send_sms(&self, sms: &OutboundSms) -> Result<Sent, ChannelError>;
+
+    /// As [`EmailChannel::drops_repeats`].
+    fn drops_repeats(&self) -> bool {
+        false
+    }
 }
 
 /// One delivery for the sender to attempt: a reminder rule of a session to one contact

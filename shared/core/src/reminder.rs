@@ -147,6 +147,10 @@ pub enum DeliveryStatus {
     Failed,
     /// The send policy stopped it (`reason` names the rule).
     Suppressed,
+    /// A sender handed it to a provider that takes no idempotency key and died before
+    /// recording the answer; under the `record` policy it is not sent again. It may or may
+    /// not have arrived, and it counts toward the frequency cap as sent.
+    Uncertain,
 }
 
 impl DeliveryStatus {
@@ -157,6 +161,7 @@ impl DeliveryStatus {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
+            Self::Uncertain => "uncertain",
         }
     }
 
@@ -167,6 +172,7 @@ impl DeliveryStatus {
             Self::Sent,
             Self::Failed,
             Self::Suppressed,
+            Self::Uncertain,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -174,7 +180,12 @@ impl DeliveryStatus {
 
     /// Whether the delivery is over: nothing will be sent for it any more.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Sent | Self::Failed | Self::Suppressed)
+        matches!(self, Self::Sent | Self::Failed | Self::Suppressed | Self::Uncertain)
+    }
+
+    /// Whether a message may have reached the person: what the frequency cap counts.
+    pub fn may_have_arrived(self) -> bool {
+        matches!(self, Self::Sent | Self::Uncertain)
     }
 }
 
@@ -198,6 +209,10 @@ pub struct Delivery {
     pub attempts: u32,
     /// A claim older than this may be taken over (the sender that held it died).
     pub lease_until: DateTime<Utc>,
+    /// When the current attempt was handed to the provider, written before the call; set
+    /// on a claimed delivery, its sender may have died after the provider accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     /// When the record expires (TTL), for data retention.
     pub expires_at: DateTime<Utc>,
@@ -374,6 +389,7 @@ mod tests {
             reason: None,
             attempts: 1,
             lease_until,
+            attempt_started_at: None,
             updated_at: at,
             expires_at: at + chrono::Duration::days(365),
             version: 3,

@@ -67,6 +67,7 @@ impl ChannelConfig {
     /// | `OUTREACH_SMS_GATEWAY_URL`, `OUTREACH_SMS_GATEWAY_KEY`, `OUTREACH_SMS_GATEWAY_BRANDNAME` | the HTTP gateway (required for `http`) |
     /// | `OUTREACH_SMS_GATEWAY_KEY_HEADER` | header carrying the key (default `Authorization: Bearer <key>`) |
     /// | `OUTREACH_SMS_GATEWAY_ID_FIELD` | JSON field of the message id in the answer (default `message_id`) |
+    /// | `OUTREACH_SMS_GATEWAY_DROPS_REPEATS` | `true` when the gateway drops a second request with the same `request_id` (default `false`) |
     /// | `OUTREACH_CHANNEL_TIMEOUT_SECS` | timeout of every send (default 10) |
     ///
     /// AWS adapters take region, credentials and endpoint from the AWS SDK's own variables.
@@ -145,15 +146,7 @@ fn email_from(vars: &Vars<'_>) -> Result<Mailbox, NotifyError> {
 
 fn smtp_config(vars: &Vars<'_>, timeout: Duration) -> Result<SmtpConfig, NotifyError> {
     let host = vars.require("OUTREACH_SMTP_HOST", "when OUTREACH_EMAIL=smtp")?;
-    let starttls = match vars
-        .get("OUTREACH_SMTP_STARTTLS")
-        .map(|v| v.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("false" | "0" | "no" | "off") => false,
-        Some("true" | "1" | "yes" | "on") => true,
-        Some(other) => return Err(invalid("OUTREACH_SMTP_STARTTLS", "true or false", other)),
-    };
+    let starttls = flag(vars, "OUTREACH_SMTP_STARTTLS")?;
     let port = match vars.get("OUTREACH_SMTP_PORT") {
         None if starttls => 587,
         None => 25,
@@ -207,6 +200,15 @@ fn sender_id(vars: &Vars<'_>) -> Result<Option<String>, NotifyError> {
     Ok(Some(id))
 }
 
+/// A yes/no variable; unset is no.
+fn flag(vars: &Vars<'_>, name: &str) -> Result<bool, NotifyError> {
+    match vars.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(invalid(name, "true or false", other)),
+    }
+}
+
 fn gateway_config(vars: &Vars<'_>, timeout: Duration) -> Result<HttpSmsGatewayConfig, NotifyError> {
     const WHY: &str = "when OUTREACH_SMS=http";
     let url = vars.require("OUTREACH_SMS_GATEWAY_URL", WHY)?;
@@ -230,6 +232,7 @@ fn gateway_config(vars: &Vars<'_>, timeout: Duration) -> Result<HttpSmsGatewayCo
         id_field: vars
             .get("OUTREACH_SMS_GATEWAY_ID_FIELD")
             .unwrap_or_else(|| "message_id".into()),
+        drops_repeats: flag(vars, "OUTREACH_SMS_GATEWAY_DROPS_REPEATS")?,
         timeout,
     })
 }

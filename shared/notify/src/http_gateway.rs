@@ -27,6 +27,10 @@ pub struct HttpSmsGatewayConfig {
     /// The field of the answer's JSON holding the message id (default `message_id`); dots
     /// reach into objects (`data.id`).
     pub id_field: String,
+    /// Whether the gateway drops a second request with the same `request_id` (so a sender
+    /// may ask again after a crash without sending twice). Default false: say so only when
+    /// the gateway's contract promises it.
+    pub drops_repeats: bool,
     /// Timeout of one request, connection included (default 10 s).
     pub timeout: Duration,
 }
@@ -40,6 +44,7 @@ impl HttpSmsGatewayConfig {
             api_key_header: None,
             brandname: brandname.into(),
             id_field: "message_id".into(),
+            drops_repeats: false,
             timeout: crate::DEFAULT_TIMEOUT,
         }
     }
@@ -50,8 +55,14 @@ impl HttpSmsGatewayConfig {
 /// ```text
 /// POST <url>
 /// Authorization: Bearer <api key>          (or <api_key_header>: <api key>)
-/// {"to": "+84912345678", "brandname": "DOANTN", "message": "...", "unicode": false}
+/// Idempotency-Key: <delivery id>                (when the message has one)
+/// {"to": "+84912345678", "brandname": "DOANTN", "message": "...", "unicode": false,
+///  "request_id": "<delivery id>"}
 /// ```
+///
+/// `request_id` (and the `Idempotency-Key` header) is the same on every attempt at one
+/// delivery, so a gateway that rejects or drops a repeated request id never sends twice;
+/// set [`HttpSmsGatewayConfig::drops_repeats`] when it does.
 ///
 /// `unicode` is true when the text does not fit the GSM 7-bit alphabet (accented
 /// Vietnamese). The answer maps to the result as follows:
@@ -69,6 +80,7 @@ pub struct HttpSmsGateway {
     auth: (HeaderName, HeaderValue),
     brandname: String,
     id_field: String,
+    drops_repeats: bool,
 }
 
 #[derive(Serialize)]
@@ -77,6 +89,8 @@ struct GatewayRequest<'a> {
     brandname: &'a str,
     message: &'a str,
     unicode: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl HttpSmsGateway {
@@ -104,6 +118,7 @@ impl HttpSmsGateway {
             auth: (name, value),
             brandname: config.brandname,
             id_field: config.id_field,
+            drops_repeats: config.drops_repeats,
         })
     }
 
@@ -154,15 +169,17 @@ impl SmsChannel for HttpSmsGateway {
             brandname: &self.brandname,
             message: &sms.text,
             unicode: crate::needs_unicode(&sms.text),
+            request_id: sms.idempotency_key.as_deref(),
         };
         let answer = async {
-            let response = self
+            let mut post = self
                 .client
                 .post(self.url.clone())
-                .header(self.auth.0.clone(), self.auth.1.clone())
-                .json(&request)
-                .send()
-                .await?;
+                .header(self.auth.0.clone(), self.auth.1.clone());
+            if let Some(key) = &sms.idempotency_key {
+                post = post.header("Idempotency-Key", key);
+            }
+            let response = post.json(&request).send().await?;
             let status = response.status();
             let body = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, body))
@@ -186,5 +203,9 @@ impl SmsChannel for HttpSmsGateway {
             }
         }
         result
+    }
+
+    fn drops_repeats(&self) -> bool {
+        self.drops_repeats
     }
 }

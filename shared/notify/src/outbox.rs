@@ -260,6 +260,10 @@ impl EmailChannel for Outbox {
         }
         Ok(Sent { message_id })
     }
+
+    fn drops_repeats(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -281,6 +285,10 @@ impl SmsChannel for Outbox {
             tracing::info!(channel = "sms", provider = "outbox", %message_id, "a repeat of an sms in the outbox, not written");
         }
         Ok(Sent { message_id })
+    }
+
+    fn drops_repeats(&self) -> bool {
+        true
     }
 }
 

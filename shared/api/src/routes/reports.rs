@@ -33,8 +33,8 @@ pub async fn put_attendance(
 ) -> ApiResult<(Extension<AuditChange>, Json<SessionRecord>)> {
     session_in_area(&state, &caller, &id).await?;
     let before = state.store.get_session_record(&id).await?;
-    let record =
-        usecases::record_attendance(state.store.as_ref(), &id, input, state.clock.now(), &caller.actor()).await?;
+    let actor = caller.actor_in_area(state.store.as_ref()).await?;
+    let record = usecases::record_attendance(state.store.as_ref(), &id, input, state.clock.now(), &actor).await?;
     Ok((
         audit::change("session record", &id, before.as_ref(), Some(&record)),
         Json(record),

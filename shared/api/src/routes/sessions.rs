@@ -213,7 +213,8 @@ pub async fn put_team(
     let store = state.store.as_ref();
     caller.require_area(store, &commune, "commune", &commune).await?;
     let before = store.get_team(&commune).await?;
-    let team = usecases::put_team(store, &commune, input, state.clock.now()).await?;
+    let actor = caller.actor_in_area(store).await?;
+    let team = usecases::put_team(store, &commune, input, state.clock.now(), &actor).await?;
     Ok((
         audit::change("team", &commune, before.as_ref(), Some(&team)),
         Json(team),

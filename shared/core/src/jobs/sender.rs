@@ -25,6 +25,32 @@ use crate::sms::prepare_sms_text;
 use crate::template::render;
 use crate::testing::{Pause, pause_at};
 
+/// What a sender does with a delivery it takes over from a sender that died after handing
+/// it to the provider and before recording the answer. It matters only for providers that
+/// take no idempotency key (SES, SNS): one that drops a repeat of the same key (the outbox,
+/// an HTTP gateway configured so) is always asked again, since it cannot send twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterUncertainSend {
+    /// Record the delivery `uncertain` and send nothing more: the person gets at most one
+    /// message, and may get none.
+    #[default]
+    Record,
+    /// Send it again: the person gets at least one message, and may get two.
+    Resend,
+}
+
+impl std::str::FromStr for AfterUncertainSend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "record" => Ok(Self::Record),
+            "resend" => Ok(Self::Resend),
+            other => Err(format!("{other:?} is neither record nor resend")),
+        }
+    }
+}
+
 /// How the sender treats leases, retries and retention.
 #[derive(Debug, Clone, Copy)]
 pub struct SenderSettings {
@@ -34,6 +60,8 @@ pub struct SenderSettings {
     pub max_attempts: u32,
     /// How long delivery records are kept (TTL).
     pub retention: Duration,
+    /// A taken-over delivery whose attempt started without an outcome.
+    pub after_uncertain_send: AfterUncertainSend,
 }
 
 impl Default for SenderSettings {
@@ -42,6 +70,7 @@ impl Default for SenderSettings {
             lease: Duration::minutes(5),
             max_attempts: 5,
             retention: Duration::days(365),
+            after_uncertain_send: AfterUncertainSend::default(),
         }
     }
 }
@@ -68,6 +97,8 @@ pub enum SendOutcome {
     RetryLater,
     /// Already delivered, suppressed or failed by an earlier attempt: nothing to do.
     AlreadyDone,
+    /// A sender died after handing it to the provider; recorded `uncertain`, not resent.
+    Uncertain,
 }
 
 impl SendOutcome {
@@ -85,6 +116,7 @@ pub struct SenderReport {
     pub failed: usize,
     pub retry_later: usize,
     pub already_done: usize,
+    pub uncertain: usize,
     pub errors: usize,
 }
 
@@ -99,6 +131,7 @@ impl SenderReport {
                 Ok(SendOutcome::Failed(_)) => r.failed += 1,
                 Ok(SendOutcome::RetryLater) => r.retry_later += 1,
                 Ok(SendOutcome::AlreadyDone) => r.already_done += 1,
+                Ok(SendOutcome::Uncertain) => r.uncertain += 1,
                 Err(_) => r.errors += 1,
             }
         }
@@ -170,6 +203,7 @@ async fn send_one<S: Store + ?Sized>(
         reason: None,
         attempts: 1,
         lease_until: now + settings.lease,
+        attempt_started_at: None,
         updated_at: now,
         expires_at: now + settings.retention,
         version: 1,
@@ -179,6 +213,25 @@ async fn send_one<S: Store + ?Sized>(
         Claim::Taken(d) if d.status.is_final() => return Ok(SendOutcome::AlreadyDone),
         Claim::Taken(_) => return Ok(SendOutcome::RetryLater),
     };
+
+    // The sender that held this claim before may have died after the provider accepted the
+    // message: only a provider that drops repeats of the key may be asked again safely.
+    if let Some(started) = delivery.attempt_started_at {
+        let drops_repeats = match task.channel {
+            Channel::Sms => channels.sms.drops_repeats(),
+            Channel::Email => channels.email.drops_repeats(),
+        };
+        if !drops_repeats && settings.after_uncertain_send == AfterUncertainSend::Record {
+            let reason = format!(
+                "a sender stopped after handing it to the provider at {}; it may have arrived, and is not sent again",
+                started.to_rfc3339()
+            );
+            finish(store, &mut delivery, DeliveryStatus::Uncertain, Some(&reason), now).await?;
+            tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, "delivery uncertain: not sent again");
+            return Ok(SendOutcome::Uncertain);
+        }
+        tracing::info!(delivery_id = %delivery.id, attempts = delivery.attempts, drops_repeats, "sending again after an attempt without an outcome");
+    }
 
     let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
     let session = cached(&mut lookups.sessions, &task.session_id, || {
@@ -265,6 +318,7 @@ async fn send_one<S: Store + ?Sized>(
                 idempotency_key: Some(delivery.id.clone()),
             };
             pause_at(Pause::Claimed);
+            start_attempt(store, &mut delivery, now).await?;
             channels.sms.send_sms(&sms).await
         }
         Channel::Email => {
@@ -280,6 +334,7 @@ async fn send_one<S: Store + ?Sized>(
                 )
             };
             pause_at(Pause::Claimed);
+            start_attempt(store, &mut delivery, now).await?;
             channels.email.send_email(&email).await
         }
     };
@@ -311,6 +366,15 @@ async fn send_one<S: Store + ?Sized>(
     }
 }
 
+/// Record, before calling the provider, that this attempt is handed to it: a sender that
+/// takes the claim over after this one dies knows the message may have gone.
+async fn start_attempt<S: Store + ?Sized>(store: &S, delivery: &mut Delivery, now: DateTime<Utc>) -> CoreResult<()> {
+    delivery.attempt_started_at = Some(now);
+    delivery.updated_at = now;
+    delivery.version += 1;
+    store.record_delivery(delivery).await
+}
+
 async fn finish<S: Store + ?Sized>(
     store: &S,
     delivery: &mut Delivery,
@@ -318,6 +382,10 @@ async fn finish<S: Store + ?Sized>(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> CoreResult<()> {
+    if status == DeliveryStatus::Retrying {
+        // The provider answered (a temporary refusal): the next attempt starts afresh.
+        delivery.attempt_started_at = None;
+    }
     delivery.status = status;
     delivery.reason = reason.map(str::to_string);
     delivery.updated_at = now;

@@ -184,17 +184,31 @@ where
     enum Who {
         Known(String, Role),
         WalkIn(ContactInput),
+        /// A walk-in whose phone is registered outside the actor's area: counted here under
+        /// an id of its own, registered nowhere, the other registration left untouched.
+        Unlinked(String, Role),
     }
+    let previous_ids: Vec<String> = walked_in.iter().cloned().collect();
     let mut resolved = Vec::with_capacity(input.attendees.len());
     // Each person once: by contact id, and a walk-in by their number however written.
     let mut listed: HashMap<String, usize> = HashMap::new();
     for (i, a) in input.attendees.iter().enumerate() {
         let field = format!("attendees[{i}]");
+        let walk_in = |name: &String, phone: &String| ContactInput {
+            role: a.role.unwrap_or(Role::Citizen),
+            name: name.clone(),
+            commune_code: session.commune_code.clone(),
+            phone: phone.clone(),
+            email: None,
+            consents: Vec::new(),
+        };
         let (who, key) = match (&a.contact_id, &a.phone) {
             (Some(id), _) => {
+                // A contact outside the actor's area is answered as one that does not exist.
                 let c = store
                     .get_contact(id)
                     .await?
+                    .filter(|c| actor.area.covers(&c.commune_code))
                     .ok_or_else(|| CoreError::invalid(format!("{field}.contact_id"), format!("no contact {id:?}")))?;
                 let key = c.id.clone();
                 (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
@@ -202,28 +216,26 @@ where
             (None, Some(phone)) => {
                 let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
                 match store.find_contact_by_phone(&parsed.e164).await? {
-                    Some(c) => {
+                    Some(c) if actor.area.covers(&c.commune_code) => {
                         let key = c.id.clone();
                         (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
                     }
-                    None => match &a.name {
-                        Some(name) => (
-                            Who::WalkIn(ContactInput {
-                                role: a.role.unwrap_or(Role::Citizen),
-                                name: name.clone(),
-                                commune_code: session.commune_code.clone(),
-                                phone: phone.clone(),
-                                email: None,
-                                consents: Vec::new(),
-                            }),
-                            parsed.e164,
-                        ),
-                        None => {
-                            return Err(CoreError::invalid(
-                                format!("{field}.name"),
-                                "nobody is registered with this phone: give the walk-in's name to register them",
-                            ));
+                    // Registered elsewhere: answered as an unregistered walk-in would be,
+                    // without touching or naming the other registration.
+                    Some(_) => match &a.name {
+                        Some(name) => {
+                            // Checked as a new walk-in is, so that the answers agree.
+                            walk_in(name, phone)
+                                .into_contact(String::new(), now, None)
+                                .map_err(|e| prefix(e, &field))?;
+                            let id = unlinked_id(&session.id, &parsed.e164, &previous_ids, now);
+                            (Who::Unlinked(id, a.role.unwrap_or(Role::Citizen)), parsed.e164)
                         }
+                        None => return Err(no_walk_in_name(&field)),
+                    },
+                    None => match &a.name {
+                        Some(name) => (Who::WalkIn(walk_in(name, phone)), parsed.e164),
+                        None => return Err(no_walk_in_name(&field)),
                     },
                 }
             }
@@ -256,6 +268,11 @@ where
                 contact_id,
                 role,
             },
+            Who::Unlinked(contact_id, role) => Attendee {
+                contact_id,
+                role,
+                walk_in: true,
+            },
             Who::WalkIn(input) => {
                 let role = input.role;
                 let phone = input.phone.clone();
@@ -287,6 +304,40 @@ where
     .await?;
     tracing::info!(session_id = %session.id, attendees = record.attendees.len(), version = record.version, "attendance recorded");
     Ok(record)
+}
+
+fn no_walk_in_name(field: &str) -> CoreError {
+    CoreError::invalid(
+        format!("{field}.name"),
+        "nobody is registered with this phone: give the walk-in's name to register them",
+    )
+}
+
+/// The attendee id of a walk-in whose phone is registered outside the actor's area: shaped
+/// like a new contact's id (a time-ordered UUID), the same each time the list is sent again
+/// (its last ten bytes come from the session and the number; the record so far keeps the
+/// rest), and no contact's id.
+fn unlinked_id(session_id: &str, e164: &str, previous: &[String], now: DateTime<Utc>) -> String {
+    let name = format!("{session_id}|{e164}");
+    let tag = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+    let shaped = |stamp: [u8; 6]| {
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&stamp);
+        bytes[6..].copy_from_slice(&tag.as_bytes()[6..]);
+        let id = uuid::Builder::from_bytes(bytes)
+            .with_version(uuid::Version::SortRand)
+            .with_variant(uuid::Variant::RFC4122)
+            .into_uuid();
+        format!("ct_{}", id.simple())
+    };
+    let suffix = shaped([0; 6])[3 + 12..].to_string();
+    if let Some(same) = previous.iter().find(|id| id.len() == 35 && id[3 + 12..] == suffix) {
+        return same.clone();
+    }
+    let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default().to_be_bytes();
+    let mut stamp = [0u8; 6];
+    stamp.copy_from_slice(&millis[2..]);
+    shaped(stamp)
 }
 
 fn prefix(e: CoreError, field: &str) -> CoreError {

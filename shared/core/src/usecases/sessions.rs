@@ -9,7 +9,7 @@ use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
 use crate::reminder::{JobStatus, due_time};
 use crate::session::{Session, SessionStatus};
 use crate::team::{TeamInput, VolunteerTeam};
-use crate::usecases::{require_commune, retry_on_conflict};
+use crate::usecases::{Actor, require_commune, retry_on_conflict};
 
 /// Largest team and largest staff of one session.
 pub const MAX_TEAM_MEMBERS: usize = 500;
@@ -139,12 +139,18 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
     commune: &str,
     input: TeamInput,
     now: DateTime<Utc>,
+    actor: &Actor,
 ) -> CoreResult<VolunteerTeam> {
     require_commune(store, commune, "commune_code").await?;
     let name = short_text("name", &input.name, 200)?;
     let member_ids = distinct(input.member_ids, "member_ids")?;
     for (i, id) in member_ids.iter().enumerate() {
-        match store.get_contact(id).await? {
+        // A volunteer outside the actor's area is answered as one that does not exist.
+        let found = store
+            .get_contact(id)
+            .await?
+            .filter(|c| actor.area.covers(&c.commune_code));
+        match found {
             None => {
                 return Err(CoreError::invalid(
                     format!("member_ids[{i}]"),

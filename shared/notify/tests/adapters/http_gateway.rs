@@ -172,3 +172,23 @@ async fn gateway_unreachable_is_transient() {
 
     assert!(matches!(err, ChannelError::Transient(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn gateway_gets_the_same_request_id_on_every_attempt_at_one_delivery() {
+    let (gateway, recorded) = start(|c| c.drops_repeats = true).await;
+    let keyed = OutboundSms {
+        idempotency_key: Some("ses_1|r1|ct_1|sms".into()),
+        ..sms("+84986000010", "Nhac lich")
+    };
+
+    gateway.send_sms(&keyed).await.expect("200 is sent");
+    gateway.send_sms(&keyed).await.expect("200 is sent");
+
+    assert!(gateway.drops_repeats(), "configured so");
+    let recorded = recorded.0.lock().unwrap();
+    for (headers, body) in recorded.iter() {
+        assert_eq!(body["request_id"], "ses_1|r1|ct_1|sms");
+        assert_eq!(headers["idempotency-key"], "ses_1|r1|ct_1|sms");
+    }
+    assert_eq!(recorded.len(), 2);
+}

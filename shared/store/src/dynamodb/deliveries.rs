@@ -118,7 +118,10 @@ impl DeliveryStore for DynamoStore {
                 Some(format!("{channel}#{}", keys::instant(since))),
                 Some(format!("{channel}#~")),
             )
-            .filter_eq("status", DeliveryStatus::Sent.as_str());
+            .filter_in(
+                "status",
+                &[DeliveryStatus::Sent.as_str(), DeliveryStatus::Uncertain.as_str()],
+            );
         Ok(self.query_all::<StoredDelivery>(q).await?.len())
     }
 }

@@ -80,13 +80,26 @@ impl Query {
     }
 
     /// Keep only items whose `data.<field>` equals `value`.
-    pub(super) fn filter_eq(mut self, field: &str, value: &str) -> Self {
+    pub(super) fn filter_eq(self, field: &str, value: &str) -> Self {
+        self.filter_in(field, &[value])
+    }
+
+    /// Keep only items whose `data.<field>` is one of `values`.
+    pub(super) fn filter_in(mut self, field: &str, values: &[&str]) -> Self {
         let n = self.values.len();
-        let (name, val) = (format!("#f{n}"), format!(":f{n}"));
+        let name = format!("#f{n}");
         self.names.insert("#data".into(), "data".into());
         self.names.insert(name.clone(), field.into());
-        self.values.insert(val.clone(), s(value));
-        let cond = format!("#data.{name} = {val}");
+        let mut placeholders = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            let val = format!(":f{n}_{i}");
+            self.values.insert(val.clone(), s(value));
+            placeholders.push(val);
+        }
+        let cond = match placeholders.as_slice() {
+            [one] => format!("#data.{name} = {one}"),
+            many => format!("#data.{name} IN ({})", many.join(", ")),
+        };
         self.filter = Some(match self.filter.take() {
             Some(f) => format!("{f} AND {cond}"),
             None => cond,

@@ -45,6 +45,7 @@ macro_rules! contract_tests {
             reminder_jobs_are_planned_once_and_found_when_due,
             a_delivery_is_claimed_once_and_taken_over_only_after_its_lease,
             concurrent_claims_let_exactly_one_sender_through,
+            an_attempt_handed_to_the_provider_survives_a_take_over_and_an_uncertain_delivery_counts_toward_the_cap,
             deliveries_are_listed_by_campaign_session_contact_and_status,
             a_session_record_and_its_tallies_are_written_together,
             official_statistics_set_tallies_and_reports_read_quarters_to_date,
@@ -656,6 +657,7 @@ fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) 
         reason: None,
         attempts: 1,
         lease_until: now + Duration::minutes(5),
+        attempt_started_at: None,
         updated_at: now,
         expires_at: now + Duration::days(365),
         version: 1,
@@ -737,6 +739,7 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
     let later = now + Duration::minutes(6);
     let retry = Delivery {
         lease_until: later + Duration::minutes(5),
+        attempt_started_at: None,
         updated_at: later,
         ..d.clone()
     };
@@ -807,6 +810,70 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
             .unwrap(),
         0
     );
+}
+
+pub async fn an_attempt_handed_to_the_provider_survives_a_take_over_and_an_uncertain_delivery_counts_toward_the_cap(
+    store: &dyn Store,
+) {
+    let now = t("2026-10-02T01:00:00Z");
+    let d = delivery("ses_1", "ct_9", Channel::Sms, now);
+    store.claim_delivery(&d, now).await.unwrap();
+    // The sender writes that it is calling the provider, then dies.
+    let started = Delivery {
+        attempt_started_at: Some(now + Duration::seconds(1)),
+        version: 2,
+        ..d.clone()
+    };
+    store.record_delivery(&started).await.unwrap();
+    let later = now + Duration::minutes(6);
+    let claim = Delivery {
+        lease_until: later + Duration::minutes(5),
+        updated_at: later,
+        ..d.clone()
+    };
+    let Claim::Claimed(taken) = store.claim_delivery(&claim, later).await.unwrap() else {
+        panic!("an expired lease was not taken over")
+    };
+    assert_eq!(
+        (taken.attempts, taken.version, taken.attempt_started_at),
+        (2, 3, Some(now + Duration::seconds(1))),
+        "the new holder sees that the attempt before it reached the provider"
+    );
+    let uncertain = Delivery {
+        status: DeliveryStatus::Uncertain,
+        reason: Some("may have arrived".into()),
+        version: 4,
+        ..taken
+    };
+    store.record_delivery(&uncertain).await.unwrap();
+    assert_eq!(
+        store.get_delivery(&d.campaign_id, &d.id).await.unwrap(),
+        Some(uncertain.clone())
+    );
+    assert_eq!(
+        store.claim_delivery(&claim, later + Duration::hours(1)).await.unwrap(),
+        Claim::Taken(uncertain),
+        "uncertain is final"
+    );
+    assert_eq!(
+        store
+            .count_sent_since("ct_9", Channel::Sms, now - Duration::hours(24))
+            .await
+            .unwrap(),
+        1,
+        "an uncertain message counts toward the frequency cap"
+    );
+    let listed = store
+        .list_deliveries(
+            &DeliveryFilter {
+                status: Some(DeliveryStatus::Uncertain),
+                ..DeliveryFilter::default()
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "the delivery log filters by uncertain");
 }
 
 pub async fn concurrent_claims_let_exactly_one_sender_through(store: &dyn Store) {
