@@ -210,7 +210,7 @@ async fn run(command: Command) -> Result<()> {
             config.jwt_secret = None;
             let auth = config.auth(Some(key.secret()?))?;
             let app = App::build(config, Some(&auth)).await?;
-            serve(addr, app, auth, 15).await
+            serve(addr, app, auth, 15, std::time::Duration::from_secs(10)).await
         }
         Command::OrgUnits(OrgUnitsCommand::Import {
             file,
