@@ -29,8 +29,11 @@ function freePort() {
   });
 }
 
+// The local command's environment: its store and key are the directory's own.
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["OUTREACH_STORE", "OUTREACH_JWT_SECRET", "AWS_ENDPOINT_URL"].includes(k)));
+
 function outreach(dir, args) {
-  return execFileSync(BIN, args, { cwd: dir, encoding: "utf8", env: { ...process.env, OUTREACH_STORE: "", OUTREACH_JWT_SECRET: "" } }).trim();
+  return execFileSync(BIN, args, { cwd: dir, encoding: "utf8", env: ENV }).trim();
 }
 
 async function waitFor(url) {
@@ -57,7 +60,7 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(BIN, ["serve", "--addr", `127.0.0.1:${port}`, "--planner-every-minutes", "60"], {
     cwd: dir, stdio: ["ignore", "ignore", fs.openSync(path.join(SHOTS, "serve.log"), "w")],
-    env: { ...process.env, OUTREACH_STORE: "", OUTREACH_JWT_SECRET: "" },
+    env: ENV,
   });
   let browser;
   try {

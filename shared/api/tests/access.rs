@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
-use outreach_core::ports::{CampaignStore, Clock, SessionStore};
+use outreach_core::ports::{CampaignStore, Clock, ContactStore, SessionStore};
 use outreach_core::session::Session;
 use outreach_store::SqliteStore;
 use reqwest::{Method, StatusCode};
@@ -745,19 +745,19 @@ async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_th
     let before = server.store.get_contact(&foreign).await.unwrap();
     let unknown = "ct_0192f0c4a1b27d3e8f00112233445566".to_string();
     let (past, next) = (&server.own.past_session, &server.own.next_session);
-    type Call = (&'static str, Method, Box<dyn Fn(&str) -> (String, Body)>);
+    type Call<'a> = (&'static str, Method, Box<dyn Fn(&str) -> (String, Body) + 'a>);
     let json = Body::json;
-    let calls: Vec<Call> = vec![
-        ("planner", Method::GET, Box::new(|id| (format!("/v1/contacts/{id}"), Body::None))),
-        ("planner", Method::GET, Box::new(|id| (format!("/v1/contacts/{id}/export"), Body::None))),
-        ("planner", Method::DELETE, Box::new(|id| (format!("/v1/contacts/{id}"), Body::None))),
-        ("officer", Method::POST, Box::new(|id| (format!("/v1/contacts/{id}/consents"),
+    let calls: Vec<Call<'_>> = vec![
+        ("planner", Method::GET, Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None))),
+        ("planner", Method::GET, Box::new(move |id| (format!("/v1/contacts/{id}/export"), Body::None))),
+        ("planner", Method::DELETE, Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None))),
+        ("officer", Method::POST, Box::new(move |id| (format!("/v1/contacts/{id}/consents"),
             json(json!({"channel": "email", "method": "paper_form", "wording_version": "v1"}))))),
-        ("officer", Method::POST, Box::new(|id| (format!("/v1/contacts/{id}/opt-out"), json(json!({}))))),
-        ("planner", Method::GET, Box::new(|id| (format!("/v1/deliveries?contact={id}"), Body::None))),
+        ("officer", Method::POST, Box::new(move |id| (format!("/v1/contacts/{id}/opt-out"), json(json!({}))))),
+        ("planner", Method::GET, Box::new(move |id| (format!("/v1/deliveries?contact={id}"), Body::None))),
         ("officer", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{past}/attendance"),
             json(json!({"attendees": [{"contact_id": id}]}))))),
-        ("planner", Method::PUT, Box::new(|id| ("/v1/teams/07201".to_string(),
+        ("planner", Method::PUT, Box::new(move |id| ("/v1/teams/07201".to_string(),
             json(json!({"name": "Đội TN", "member_ids": [id]}))))),
         ("planner", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{next}/staff"),
             json(json!({"volunteer_ids": [id]}))))),

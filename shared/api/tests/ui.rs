@@ -50,6 +50,7 @@ async fn ui() -> Ui {
             .request(method, format!("{}{path}", served.base))
             .bearer_auth(&admin)
             .json(&body);
+        let path = path.to_string();
         async move {
             let response = request.send().await.unwrap();
             let status = response.status();

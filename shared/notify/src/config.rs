@@ -201,7 +201,7 @@ fn sender_id(vars: &Vars<'_>) -> Result<Option<String>, NotifyError> {
 }
 
 /// A yes/no variable; unset is no.
-fn flag(vars: &Vars<'_>, name: &str) -> Result<bool, NotifyError> {
+fn flag(vars: &Vars<'_>, name: &'static str) -> Result<bool, NotifyError> {
     match vars.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false" | "0" | "no" | "off") => Ok(false),
         Some("true" | "1" | "yes" | "on") => Ok(true),

@@ -24,12 +24,10 @@ use outreach_core::usecases;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::access::{Access, Endpoint};
 use crate::audit;
 use crate::error::ApiError;
 use crate::ui::form::FormData;
-use crate::ui::session::check_form;
-use crate::ui::{Nav, Session as UiSession, UiError, format, html, may, text};
+use crate::ui::{Nav, Session as UiSession, UiError, audit_change, format, html, may, require_form, text};
 
 /// A campaign in the list.
 pub struct CampaignRow {
@@ -287,6 +285,25 @@ struct NewCampaignPage {
     longest_commune: String,
 }
 
+impl NewCampaignPage {
+    /// The form as typed (or its defaults), before any preview.
+    fn new(session: &UiSession, form: CampaignForm, targets: Vec<TargetOption>) -> Self {
+        Self {
+            nav: Nav::new(session, "/ui/chien-dich"),
+            weekdays: weekday_options(&form.weekday),
+            form,
+            targets,
+            field: String::new(),
+            error: None,
+            preview: Vec::new(),
+            sessions_total: 0,
+            segments: Vec::new(),
+            unicode_warning: false,
+            longest_commune: String::new(),
+        }
+    }
+}
+
 /// The units a campaign may target: the caller's own and every current unit under it.
 async fn target_options(store: &dyn Store, session: &UiSession, today: NaiveDate) -> Result<Vec<TargetOption>, UiError> {
     let units = usecases::unit_tree(store, &session.claims().org, today).await?;
@@ -313,20 +330,7 @@ pub async fn new_form(State(state): State<AppState>, session: UiSession) -> Resu
     require_create(&session)?;
     let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let targets = target_options(state.store.as_ref(), &session, today).await?;
-    let form = CampaignForm::defaults(today);
-    html(NewCampaignPage {
-        nav: Nav::new(&session, "/ui/chien-dich"),
-        weekdays: weekday_options(&form.weekday),
-        form,
-        targets,
-        field: String::new(),
-        error: None,
-        preview: Vec::new(),
-        sessions_total: 0,
-        segments: Vec::new(),
-        unicode_warning: false,
-        longest_commune: String::new(),
-    })
+    html(NewCampaignPage::new(&session, CampaignForm::defaults(today), targets))
 }
 
 fn require_create(session: &UiSession) -> Result<(), UiError> {
@@ -345,26 +349,14 @@ pub async fn create(
     headers: HeaderMap,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    require_create(&session)?;
+    let api = (Method::POST, "/v1/campaigns");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không tạo chiến dịch.")?;
     let store = state.store.as_ref();
     let now = state.clock.now();
     let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let typed = CampaignForm::from_form(&form);
     let targets = target_options(store, &session, today).await?;
-    let mut page = NewCampaignPage {
-        nav: Nav::new(&session, "/ui/chien-dich"),
-        weekdays: weekday_options(&typed.weekday),
-        form: typed,
-        targets,
-        field: String::new(),
-        error: None,
-        preview: Vec::new(),
-        sessions_total: 0,
-        segments: Vec::new(),
-        unicode_warning: false,
-        longest_commune: String::new(),
-    };
+    let mut page = NewCampaignPage::new(&session, typed, targets);
     let refuse = |mut page: NewCampaignPage, field: String, message: String| {
         page.field = field;
         page.error = Some(message);
@@ -462,12 +454,7 @@ pub async fn create(
     match usecases::create_campaign(store, input, now).await {
         Ok(campaign) => {
             let change = audit::change("campaign", &campaign.id, None, Some(&campaign)).0;
-            let endpoint = Endpoint {
-                method: Method::POST,
-                path: "/ui/chien-dich/moi",
-                access: Access::Public,
-            };
-            audit::record(&state, &endpoint, "/ui/chien-dich/moi", Some(session.claims()), 303, Some(&change)).await;
+            audit_change(&state, &session, "/ui/chien-dich/moi", "/ui/chien-dich/moi", Some(&change)).await;
             Ok(Redirect::to(&format!("/ui/chien-dich/{}?ok=tao", campaign.id)).into_response())
         }
         Err(CoreError::Validation { field, message }) => {
@@ -621,10 +608,8 @@ pub async fn act(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::POST, "/v1/campaigns/{id}:{action}") {
-        return Err(UiError::Forbidden("Vai trò của bạn không thay đổi chiến dịch.".into()));
-    }
+    let api = (Method::POST, "/v1/campaigns/{id}:{action}");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không thay đổi chiến dịch.")?;
     let action_name = form.get("action").unwrap_or_default();
     let action = CampaignAction::parse(action_name).ok_or(UiError::Api(ApiError::bad("action", "unknown action")))?;
     let store = state.store.as_ref();
@@ -640,12 +625,7 @@ pub async fn act(
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("campaign", &id, Some(&before), Some(&after)).0;
-    let endpoint = Endpoint {
-        method: Method::POST,
-        path: "/ui/chien-dich/{id}/trang-thai",
-        access: Access::Public,
-    };
-    audit::record(&state, &endpoint, &format!("/ui/chien-dich/{id}/trang-thai"), Some(session.claims()), 303, Some(&change))
-        .await;
+    let target = format!("/ui/chien-dich/{id}/trang-thai");
+    audit_change(&state, &session, "/ui/chien-dich/{id}/trang-thai", &target, Some(&change)).await;
     Ok(Redirect::to(&format!("/ui/chien-dich/{id}?ok={action_name}")).into_response())
 }

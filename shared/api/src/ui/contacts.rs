@@ -16,13 +16,11 @@ use outreach_core::usecases;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::access::{Access, Endpoint};
 use crate::audit;
 use crate::error::ApiError;
 use crate::ui::form::FormData;
-use crate::ui::session::check_form;
 use crate::ui::sessions::{UnitOption, area_communes, contact_role_label};
-use crate::ui::{Nav, Session as UiSession, UiError, format, html, may, text};
+use crate::ui::{Nav, Session as UiSession, UiError, audit_change, format, html, may, require_form, text};
 
 /// One contact of the list.
 pub struct ContactRow {
@@ -185,14 +183,6 @@ async fn render(
     Ok(response)
 }
 
-fn endpoint(path: &'static str) -> Endpoint {
-    Endpoint {
-        method: Method::POST,
-        path,
-        access: Access::Public,
-    }
-}
-
 /// `POST /ui/nguoi`: register one person, with consent as ticked (recorded as given on a
 /// paper form, wording `v1`, now).
 pub async fn register(
@@ -201,12 +191,10 @@ pub async fn register(
     headers: HeaderMap,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::POST, "/v1/contacts") {
-        return Err(UiError::Forbidden("Vai trò của bạn không đăng ký người.".into()));
-    }
+    let api = (Method::POST, "/v1/contacts");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không đăng ký người.")?;
     let get = |k: &str| form.get(k).unwrap_or_default().trim().to_string();
-    let mut draft = Draft {
+    let draft = Draft {
         name: get("name"),
         phone: get("phone"),
         email: get("email"),
@@ -263,7 +251,7 @@ pub async fn register(
     match usecases::register_contact(store, input, now, &session.caller.actor()).await {
         Ok(contact) => {
             let change = audit::change("contact", &contact.id, None, Some(&contact)).0;
-            audit::record(&state, &endpoint("/ui/nguoi"), "/ui/nguoi", Some(session.claims()), 303, Some(&change)).await;
+            audit_change(&state, &session, "/ui/nguoi", "/ui/nguoi", Some(&change)).await;
             Ok(Redirect::to("/ui/nguoi?ok=dang-ky").into_response())
         }
         Err(e) => {
@@ -342,10 +330,8 @@ pub async fn import(
             _ => {}
         }
     }
-    check_form(&headers, &session, csrf.as_deref())?;
-    if !may(session.role(), Method::POST, "/v1/contacts:import") {
-        return Err(UiError::Forbidden("Vai trò của bạn không nhập danh sách.".into()));
-    }
+    let api = (Method::POST, "/v1/contacts:import");
+    require_form(&headers, &session, csrf.as_deref(), api, "Vai trò của bạn không nhập danh sách.")?;
     let failed = |message: String| Imported {
         error: Some(message),
         ..Imported::default()
@@ -402,15 +388,7 @@ pub async fn import(
     }));
     refused.sort_by_key(|r| r.line);
     let lines: Vec<usize> = refused.iter().map(|r| r.line).collect();
-    audit::record(
-        &state,
-        &endpoint("/ui/nguoi/nhap"),
-        "/ui/nguoi/nhap",
-        Some(session.claims()),
-        200,
-        None,
-    )
-    .await;
+    audit_change(&state, &session, "/ui/nguoi/nhap", "/ui/nguoi/nhap", None).await;
     let imported = Imported {
         error: None,
         imported: Some(report.imported),

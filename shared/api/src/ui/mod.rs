@@ -66,6 +66,41 @@ async fn home(session: Result<Session, UiError>) -> Redirect {
     }
 }
 
+/// Refuse a form post unless it comes from this site with the session's token and the role
+/// may call `method api_path`, the API endpoint that does the same thing (as the API would
+/// refuse it); `refusal` says why in Vietnamese.
+pub(crate) fn require_form(
+    headers: &axum::http::HeaderMap,
+    session: &Session,
+    csrf: Option<&str>,
+    (method, api_path): (Method, &str),
+    refusal: &str,
+) -> Result<(), UiError> {
+    session::check_form(headers, session, csrf)?;
+    if may(session.role(), method, api_path) {
+        Ok(())
+    } else {
+        Err(UiError::Forbidden(refusal.to_string()))
+    }
+}
+
+/// Write the audit entry of a change made through page `path` (its pattern; `target` the
+/// path itself), as the API's guard does for an endpoint.
+pub(crate) async fn audit_change(
+    state: &AppState,
+    session: &Session,
+    path: &'static str,
+    target: &str,
+    change: Option<&crate::audit::AuditChange>,
+) {
+    let endpoint = crate::access::Endpoint {
+        method: Method::POST,
+        path,
+        access: crate::access::Access::Public,
+    };
+    crate::audit::record(state, &endpoint, target, Some(session.claims()), 303, change).await;
+}
+
 /// Whether `role` may call the API endpoint `method path` (as the router's table says):
 /// a page offers an action only to those who may take it.
 pub fn may(role: Role, method: Method, path: &str) -> bool {

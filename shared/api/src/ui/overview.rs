@@ -75,6 +75,7 @@ pub struct ChannelMessages {
     pub sent: u64,
     pub failed: u64,
     pub suppressed: u64,
+    /// Claimed, waiting for a retry, or uncertain.
     pub other: u64,
     pub reasons: String,
     pub chart: String,
@@ -84,7 +85,6 @@ pub struct ChannelMessages {
 #[template(path = "ui/overview.html")]
 struct OverviewPage {
     nav: Nav,
-    org: String,
     org_name: String,
     quarter_label: String,
     previous: String,
@@ -145,7 +145,6 @@ pub async fn page(
         quarter_label: format!("Quý {}/{}", quarter.quarter, quarter.year),
         previous: link(&org, previous(quarter)),
         next: (quarter != current).then(|| link(&org, quarter.next())),
-        org,
         targets,
         behind,
         short,

@@ -22,13 +22,11 @@ use outreach_core::usecases::{self, AttendanceInput, AttendeeInput, OutcomesInpu
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::access::{Access, Endpoint};
 use crate::audit;
 use crate::error::ApiError;
 use crate::ui::form::FormData;
 use crate::ui::overview::suppression_label;
-use crate::ui::session::check_form;
-use crate::ui::{Nav, Session as UiSession, UiError, format, html, may, text};
+use crate::ui::{Nav, Session as UiSession, UiError, audit_change, format, html, may, require_form, text};
 
 /// One session in a list.
 pub struct SessionRow {
@@ -246,11 +244,11 @@ struct SessionPage {
     staffing: String,
     short: bool,
     started: bool,
-    cancelled: bool,
     can_staff: bool,
     can_cancel: bool,
     can_record: bool,
     volunteers: Vec<Volunteer>,
+    any_assigned: bool,
     people: Vec<Person>,
     walk_ins: Vec<WalkInRow>,
     outcomes: Vec<OutcomeField>,
@@ -435,7 +433,6 @@ async fn render_session(
         staffing: format!("{}/{}", s.staff.len(), s.min_staff),
         short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
         started,
-        cancelled: s.status == SessionStatus::Cancelled,
         can_staff: !started && s.status == SessionStatus::Scheduled && may(role, Method::PUT, "/v1/sessions/{id}/staff"),
         can_cancel: !started
             && s.status == SessionStatus::Scheduled
@@ -443,6 +440,7 @@ async fn render_session(
         can_record: started
             && s.status == SessionStatus::Scheduled
             && may(role, Method::PUT, "/v1/sessions/{id}/attendance"),
+        any_assigned: volunteers.iter().any(|v| v.assigned),
         volunteers,
         people,
         walk_ins,
@@ -516,19 +514,6 @@ async fn timeline(store: &dyn Store, s: &Session) -> Result<Vec<TimelineItem>, U
     Ok(items)
 }
 
-fn ui_endpoint(path: &'static str) -> Endpoint {
-    Endpoint {
-        method: Method::POST,
-        path,
-        access: Access::Public,
-    }
-}
-
-/// Write the audit entry of a change made through a page, as the API's guard does.
-async fn audited(state: &AppState, session: &UiSession, path: &'static str, target: &str, change: Option<audit::AuditChange>) {
-    audit::record(state, &ui_endpoint(path), target, Some(session.claims()), 303, change.as_ref()).await;
-}
-
 /// `POST /ui/buoi/{id}/diem-danh`: the ticked people and the walk-ins typed.
 pub async fn attendance(
     State(state): State<AppState>,
@@ -537,10 +522,9 @@ pub async fn attendance(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/attendance") {
-        return Err(UiError::Forbidden("Vai trò của bạn không ghi nhận tham dự.".into()));
-    }
+    let csrf = form.get("csrf");
+    let api = (Method::PUT, "/v1/sessions/{id}/attendance");
+    require_form(&headers, &session, csrf, api, "Vai trò của bạn không ghi nhận tham dự.")?;
     session_in_area(&state, &session, &id).await?;
     let ticked: Vec<String> = form.all("present").map(str::to_string).collect();
     let mut attendees: Vec<AttendeeInput> = ticked
@@ -580,7 +564,7 @@ pub async fn attendance(
     match usecases::record_attendance(store, &id, AttendanceInput { attendees }, state.clock.now(), &actor).await {
         Ok(record) => {
             let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
-            audited(&state, &session, "/ui/buoi/{id}/diem-danh", &format!("/ui/buoi/{id}/diem-danh"), Some(change)).await;
+            audit_change(&state, &session, "/ui/buoi/{id}/diem-danh", &format!("/ui/buoi/{id}/diem-danh"), Some(&change)).await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=diem-danh#tham-du")).into_response())
         }
         Err(CoreError::Validation { field, message }) => {
@@ -620,10 +604,8 @@ pub async fn outcomes(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/outcomes") {
-        return Err(UiError::Forbidden("Vai trò của bạn không ghi nhận kết quả.".into()));
-    }
+    let api = (Method::PUT, "/v1/sessions/{id}/outcomes");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không ghi nhận kết quả.")?;
     session_in_area(&state, &session, &id).await?;
     let mut metrics = BTreeMap::new();
     for m in REPORT_METRICS
@@ -652,7 +634,7 @@ pub async fn outcomes(
     match usecases::record_outcomes(store, &id, OutcomesInput { metrics }, state.clock.now(), &session.caller.actor()).await {
         Ok(record) => {
             let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
-            audited(&state, &session, "/ui/buoi/{id}/ket-qua", &format!("/ui/buoi/{id}/ket-qua"), Some(change)).await;
+            audit_change(&state, &session, "/ui/buoi/{id}/ket-qua", &format!("/ui/buoi/{id}/ket-qua"), Some(&change)).await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=ket-qua#ket-qua")).into_response())
         }
         Err(e) => {
@@ -673,17 +655,15 @@ pub async fn staff(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::PUT, "/v1/sessions/{id}/staff") {
-        return Err(UiError::Forbidden("Vai trò của bạn không phân công tình nguyện viên.".into()));
-    }
+    let api = (Method::PUT, "/v1/sessions/{id}/staff");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không phân công tình nguyện viên.")?;
     let before = session_in_area(&state, &session, &id).await?;
     let ids = form.all("volunteer").map(str::to_string).collect();
     let after = usecases::assign_staff(state.store.as_ref(), &id, ids, state.clock.now())
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("session", &id, Some(&before), Some(&after)).0;
-    audited(&state, &session, "/ui/buoi/{id}/nhan-su", &format!("/ui/buoi/{id}/nhan-su"), Some(change)).await;
+    audit_change(&state, &session, "/ui/buoi/{id}/nhan-su", &format!("/ui/buoi/{id}/nhan-su"), Some(&change)).await;
     Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=nhan-su")).into_response())
 }
 
@@ -696,16 +676,14 @@ pub async fn cancel(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    check_form(&headers, &session, form.get("csrf"))?;
-    if !may(session.role(), Method::POST, "/v1/sessions/{id}:{action}") {
-        return Err(UiError::Forbidden("Vai trò của bạn không hủy buổi.".into()));
-    }
+    let api = (Method::POST, "/v1/sessions/{id}:{action}");
+    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không hủy buổi.")?;
     let before = session_in_area(&state, &session, &id).await?;
     let reason = form.get("reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
     let after = usecases::cancel_session(state.store.as_ref(), &id, reason, state.clock.now())
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("session", &id, Some(&before), Some(&after)).0;
-    audited(&state, &session, "/ui/buoi/{id}/huy", &format!("/ui/buoi/{id}/huy"), Some(change)).await;
+    audit_change(&state, &session, "/ui/buoi/{id}/huy", &format!("/ui/buoi/{id}/huy"), Some(&change)).await;
     Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=huy")).into_response())
 }

@@ -93,7 +93,7 @@ impl Query {
         let mut placeholders = Vec::with_capacity(values.len());
         for (i, value) in values.iter().enumerate() {
             let val = format!(":f{n}_{i}");
-            self.values.insert(val.clone(), s(value));
+            self.values.insert(val.clone(), s(*value));
             placeholders.push(val);
         }
         let cond = match placeholders.as_slice() {

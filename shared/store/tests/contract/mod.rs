@@ -866,6 +866,7 @@ pub async fn an_attempt_handed_to_the_provider_survives_a_take_over_and_an_uncer
     let listed = store
         .list_deliveries(
             &DeliveryFilter {
+                campaign: Some(d.campaign_id.clone()),
                 status: Some(DeliveryStatus::Uncertain),
                 ..DeliveryFilter::default()
             },
