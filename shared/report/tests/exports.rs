@@ -1,7 +1,8 @@
-//! The exports of a small hand-built report, read back: XLSX with calamine, CSV with
-//! `from_csv`, JSON with serde.
+//! The exports of a small hand-built report, read back: XLSX with calamine (its print
+//! setup from the XML parts), CSV with `from_csv`, JSON with serde.
 
-use std::io::Cursor;
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
 
 use calamine::{Data, DataType, Range, Reader, Xlsx, open_workbook_from_rs};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -175,6 +176,68 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// The parts of a workbook, by their path in the zip, as text.
+fn parts(bytes: &[u8]) -> BTreeMap<String, String> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("an XLSX is a zip");
+    (0..zip.len())
+        .map(|i| {
+            let mut part = zip.by_index(i).unwrap();
+            let name = part.name().unwrap().to_string();
+            let mut text = String::new();
+            part.read_to_string(&mut text).unwrap();
+            (name, text)
+        })
+        .collect()
+}
+
+fn part<'a>(parts: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    parts
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", parts.keys()))
+}
+
+/// Check the page setup of the table sheet `sheet_xml`, whose index in the workbook is
+/// `index`, and its defined names: print `area` (`Tỉnh!$A$1:$Q$4`), its first two rows
+/// repeated on each page.
+fn assert_prints_one_page_wide(parts: &BTreeMap<String, String>, sheet_xml: &str, index: usize, area: &str) {
+    let xml = part(parts, sheet_xml);
+    let workbook = part(parts, "xl/workbook.xml");
+    let sheet = area.split('!').next().unwrap();
+    assert!(
+        workbook.contains(&format!(
+            r#"<definedName name="_xlnm.Print_Area" localSheetId="{index}">{area}</definedName>"#
+        )),
+        "{sheet_xml}: print area {area} in {workbook}"
+    );
+    assert!(
+        workbook.contains(&format!(
+            r#"<definedName name="_xlnm.Print_Titles" localSheetId="{index}">{sheet}!$1:$2</definedName>"#
+        )),
+        "{sheet_xml}: title rows in {workbook}"
+    );
+    assert!(xml.contains(r#"<pageSetUpPr fitToPage="1"/>"#), "{sheet_xml}: {xml}");
+    let setup = xml
+        .split("<pageSetup ")
+        .nth(1)
+        .expect("a pageSetup")
+        .split("/>")
+        .next()
+        .unwrap();
+    // Excel leaves out fitToWidth when it is 1, its default.
+    assert!(
+        !setup.contains("fitToWidth") || setup.contains(r#"fitToWidth="1""#),
+        "{sheet_xml}: {setup}"
+    );
+    assert!(setup.contains(r#"fitToHeight="0""#), "{sheet_xml}: {setup}");
+    assert!(setup.contains(r#"orientation="landscape""#), "{sheet_xml}: {setup}");
+    assert!(setup.contains(r#"paperSize="9""#), "{sheet_xml}: A4, {setup}");
+    assert!(
+        xml.contains("<oddFooter>&amp;CTrang &amp;P/&amp;N</oddFooter>"),
+        "{sheet_xml}: page numbers, {xml}"
+    );
+    assert!(xml.contains(r#"state="frozen""#), "{sheet_xml}: frozen panes, {xml}");
+}
+
 #[test]
 fn xlsx_has_a_sheet_per_level_with_vietnamese_headers_and_figures() {
     let bytes = to_xlsx(&province_report()).unwrap();
@@ -300,11 +363,26 @@ fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
     });
     let bytes = to_xlsx(&r).unwrap();
     assert!(!contains(&bytes, "xl/charts/chart1.xml"));
+    assert_prints_one_page_wide(
+        &parts(&bytes),
+        "xl/worksheets/sheet3.xml",
+        2,
+        "'Chưa phân bổ'!$A$1:$E$3",
+    );
     let mut workbook = open(bytes);
     assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Chưa phân bổ"]);
     let unattributed = sheet(&mut workbook, "Chưa phân bổ");
     assert_eq!(text(&unattributed, XLSX_FIRST_DATA_ROW, 0), "09999");
     assert_eq!(number(&unattributed, XLSX_FIRST_DATA_ROW, 4), Some(7.0));
+}
+
+#[test]
+fn xlsx_prints_each_table_one_page_wide_with_its_titles_on_every_page() {
+    let parts = parts(&to_xlsx(&province_report()).unwrap());
+    // Title and column titles, then 2, 4 and 6 rows; columns A to Q, not the chart's data.
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet1.xml", 0, "Tỉnh!$A$1:$Q$4");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet2.xml", 1, "Huyện!$A$1:$Q$6");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet3.xml", 2, "Xã!$A$1:$Q$8");
 }
 
 #[test]
