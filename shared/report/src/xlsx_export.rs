@@ -1,13 +1,14 @@
 //! The report as an Excel workbook: one sheet per level (`Tỉnh`, `Huyện`, `Xã`) in the
-//! layout of [`HEADERS`], and a native bar chart of progress against the milestone on the
-//! district sheet (the commune sheet where the 2025 reform left no districts).
+//! layout of [`HEADERS`], and a native bar chart of the district sheet (the commune sheet
+//! where the 2025 reform left no districts) on a chart sheet of its own, `Biểu đồ`.
 //!
 //! Every sheet has its title in row 1 and the column titles in row 2 (0-based
 //! [`XLSX_TITLE_ROW`] and [`XLSX_HEADER_ROW`]), frozen with the code and name columns;
 //! report rows follow from row 3 ([`XLSX_FIRST_DATA_ROW`]) in the report's order.
 //!
-//! Every sheet prints on landscape A4 with page numbers, one page wide over as many pages
-//! as it needs, its title and column titles repeated on each.
+//! Every sheet prints on landscape A4 with page numbers: a table sheet one page wide over
+//! as many pages as it needs, its title and column titles repeated on each; the chart
+//! sheet on one page, which is all a chart sheet can print on.
 
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
@@ -27,6 +28,10 @@ pub const XLSX_FIRST_DATA_ROW: RowNum = 2;
 
 /// The metric the chart shows when it has a milestone.
 const CHART_METRIC: &str = "dossiers_supported";
+/// The most units the chart shows. 30 bars still read at about 5 mm each on a landscape A4
+/// page, and no province had more districts (Hà Nội had 30); a province's ~200 communes
+/// would be under 1 mm each, so of those the chart shows the 30 furthest behind.
+const CHART_MAX_UNITS: usize = 30;
 /// Column widths of [`HEADERS`], in characters.
 const WIDTHS: [f64; 17] = [
     12.0, 30.0, 8.0, 14.0, 22.0, 44.0, 11.0, 11.0, 10.0, 10.0, 11.0, 11.0, 12.0, 11.0, 11.0, 17.0, 12.0,
@@ -36,6 +41,8 @@ const CHART_NAME_COL: ColNum = HEADERS.len() as ColNum + 1;
 const CHART_VALUE_COL: ColNum = CHART_NAME_COL + 1;
 /// Name of the sheet of figures no current unit took over.
 const UNATTRIBUTED_SHEET: &str = "Chưa phân bổ";
+/// Name of the chart sheet.
+const CHART_SHEET: &str = "Biểu đồ";
 /// A4 among Excel's paper sizes.
 const PAPER_A4: u8 = 9;
 /// The page number and page count, centred at the foot of each page: `Trang 3/12`.
@@ -95,13 +102,18 @@ pub fn to_xlsx(report: &QuarterlyReport) -> Result<Vec<u8>, ReportExportError> {
         .find(|l| levels.contains(l));
 
     let mut workbook = Workbook::new();
+    let mut chart = None;
     for level in levels {
         let rows: Vec<&ReportRow> = report.level_rows(level).collect();
         let mut sheet = level_sheet(level_label(level), &title, &rows, &formats)?;
         if chart_level == Some(level) {
-            add_chart(&mut sheet, level, &rows, &formats)?;
+            chart = chart_sheet(&mut sheet, level, &rows, &formats)?;
         }
         workbook.push_worksheet(sheet);
+    }
+    // After the level sheets, so the tables read province to commune without a break.
+    if let Some(chart) = chart {
+        workbook.push_worksheet(chart);
     }
     if !report.unattributed.is_empty() {
         workbook.push_worksheet(unattributed_sheet(&title, &report.unattributed, &formats)?);
@@ -174,13 +186,23 @@ fn write_cell(sheet: &mut Worksheet, row: RowNum, col: ColNum, cell: &Cell<'_>, 
     Ok(())
 }
 
-/// Add a bar chart of `% so với mốc` per unit, over a two-column copy of the figures
-/// (unit name, percentage) right of the table: a metric's rows are not adjacent in it.
-fn add_chart(sheet: &mut Worksheet, level: Level, rows: &[&ReportRow], formats: &Formats) -> Result<(), XlsxError> {
+/// A chart sheet with a bar chart of `% so với mốc` per unit of `sheet`, over a two-column
+/// copy of the figures (unit name, percentage) right of the table: a metric's rows are not
+/// adjacent in it. None when no count metric of the sheet has a milestone.
+///
+/// A chart sheet prints its chart whole on one page, where a chart on the table's sheet
+/// would straddle the page breaks of the table beside it.
+fn chart_sheet(
+    sheet: &mut Worksheet,
+    level: Level,
+    rows: &[&ReportRow],
+    formats: &Formats,
+) -> Result<Option<Worksheet>, XlsxError> {
     let Some(metric) = chart_metric(rows) else {
-        return Ok(());
+        return Ok(None);
     };
-    let units: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
+    let all: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
+    let units = chart_units(&all);
     let label = metric_label(metric);
     sheet.write_string_with_format(XLSX_TITLE_ROW, CHART_NAME_COL, label, &formats.title)?;
     sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_NAME_COL, HEADERS[1], &formats.header)?;
@@ -196,13 +218,21 @@ fn add_chart(sheet: &mut Worksheet, level: Level, rows: &[&ReportRow], formats: 
     }
 
     let sheet_name = level_label(level);
+    let unit_word = lowercase_first(sheet_name);
+    let what = format!("Tiến độ {}", lowercase_first(label));
+    let which = if units.len() == all.len() {
+        format!(" theo {unit_word}")
+    } else {
+        format!(
+            ": {} {unit_word} thấp nhất trong {} {unit_word}",
+            units.len(),
+            all.len()
+        )
+    };
+
     let last = XLSX_FIRST_DATA_ROW + units.len() as RowNum - 1;
     let mut chart = Chart::new(ChartType::Bar);
-    chart.title().set_name(&format!(
-        "Tiến độ {} theo {} (% so với mốc)",
-        lowercase_first(label),
-        lowercase_first(sheet_name)
-    ));
+    chart.title().set_name(&format!("{what}{which} (% so với mốc)"));
     chart
         .add_series()
         .set_name(HEADERS[14])
@@ -210,15 +240,15 @@ fn add_chart(sheet: &mut Worksheet, level: Level, rows: &[&ReportRow], formats: 
         .set_values((sheet_name, XLSX_FIRST_DATA_ROW, CHART_VALUE_COL, last, CHART_VALUE_COL))
         .set_data_label(ChartDataLabel::new().show_value().set_num_format("0.0"));
     chart.legend().set_hidden();
-    // Units top to bottom in the table's order.
+    // Units top to bottom in the order of the chart's data.
     chart.y_axis().set_reverse();
     chart.x_axis().set_name(HEADERS[14]).set_num_format("0").set_min(0);
-    chart
-        .set_width(720)
-        .set_height((120 + 28 * units.len()).clamp(320, 4000) as u32);
-    // Below the frozen rows, so scrolling does not split it.
-    sheet.insert_chart(XLSX_FIRST_DATA_ROW, CHART_VALUE_COL + 2, &chart)?;
-    Ok(())
+
+    let mut chartsheet = Worksheet::new_chartsheet();
+    chartsheet.set_name(CHART_SHEET)?;
+    set_page(&mut chartsheet);
+    chartsheet.insert_chart(0, 0, &chart)?;
+    Ok(Some(chartsheet))
 }
 
 /// The metric to chart: `dossiers_supported`, else the first count metric with a milestone.
@@ -230,6 +260,21 @@ fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<&'a str> {
     rows.iter()
         .find(|r| r.kind == MetricKind::Count && r.milestone.is_some())
         .map(|r| r.metric.as_str())
+}
+
+/// The units the chart shows: all of them in the table's order when they fit, else the
+/// [`CHART_MAX_UNITS`] lowest, lowest first, which are the ones a planner has to call on
+/// (the table lists the rest). Units without a figure come after those with one.
+fn chart_units<'a>(units: &[&'a ReportRow]) -> Vec<&'a ReportRow> {
+    let mut units = units.to_vec();
+    if units.len() > CHART_MAX_UNITS {
+        units.sort_by(|a, b| {
+            let figure = |r: &ReportRow| r.percent_of_milestone.unwrap_or(f64::INFINITY);
+            figure(a).total_cmp(&figure(b))
+        });
+        units.truncate(CHART_MAX_UNITS);
+    }
+    units
 }
 
 /// The sheet of figures of former units that no current unit took over.
