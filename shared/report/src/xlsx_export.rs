@@ -26,7 +26,7 @@ pub const XLSX_HEADER_ROW: RowNum = 1;
 /// Row (0-based) of a sheet's first report row.
 pub const XLSX_FIRST_DATA_ROW: RowNum = 2;
 
-/// The metric the chart shows when it has a milestone.
+/// The metric the chart shows when it has a milestone, or when no metric has one.
 const CHART_METRIC: &str = "dossiers_supported";
 /// The most units the chart shows. 30 bars still read at about 5 mm each on a landscape A4
 /// page, and no province had more districts (Hà Nội had 30); a province's ~200 communes
@@ -107,7 +107,7 @@ pub fn to_xlsx(report: &QuarterlyReport) -> Result<Vec<u8>, ReportExportError> {
         let rows: Vec<&ReportRow> = report.level_rows(level).collect();
         let mut sheet = level_sheet(level_label(level), &title, &rows, &formats)?;
         if chart_level == Some(level) {
-            chart = chart_sheet(&mut sheet, level, &rows, &formats)?;
+            chart = chart_sheet(&mut sheet, level, &rows, report, &formats)?;
         }
         workbook.push_worksheet(sheet);
     }
@@ -186,9 +186,51 @@ fn write_cell(sheet: &mut Worksheet, row: RowNum, col: ColNum, cell: &Cell<'_>, 
     Ok(())
 }
 
-/// A chart sheet with a bar chart of `% so với mốc` per unit of `sheet`, over a two-column
-/// copy of the figures (unit name, percentage) right of the table: a metric's rows are not
-/// adjacent in it. None when no count metric of the sheet has a milestone.
+/// What the chart shows of each unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Measure {
+    /// `% so với mốc`: how far the year to date has come towards the milestone.
+    PercentOfMilestone,
+    /// The quarter's figure itself, while the metric has no milestone.
+    Quarter,
+}
+
+impl Measure {
+    fn of(self, row: &ReportRow) -> Option<f64> {
+        match self {
+            Measure::PercentOfMilestone => row.percent_of_milestone,
+            Measure::Quarter => row.quarter_value,
+        }
+    }
+
+    /// The column title of [`HEADERS`] the figure comes from.
+    fn header(self) -> &'static str {
+        match self {
+            Measure::PercentOfMilestone => HEADERS[14],
+            Measure::Quarter => HEADERS[6],
+        }
+    }
+
+    /// The figure's cell format, as in its column of the table.
+    fn format(self, formats: &Formats) -> &Format {
+        match self {
+            Measure::PercentOfMilestone => &formats.percent,
+            Measure::Quarter => &formats.count,
+        }
+    }
+
+    /// The number format of the chart's labels.
+    fn num_format(self) -> &'static str {
+        match self {
+            Measure::PercentOfMilestone => "0.0",
+            Measure::Quarter => "#,##0",
+        }
+    }
+}
+
+/// A chart sheet with a bar chart of one metric per unit of `sheet`, over a two-column copy
+/// of the figures (unit name, figure) right of the table: a metric's rows are not adjacent
+/// in it. None when the sheet has no count metric to chart.
 ///
 /// A chart sheet prints its chart whole on one page, where a chart on the table's sheet
 /// would straddle the page breaks of the table beside it.
@@ -196,30 +238,34 @@ fn chart_sheet(
     sheet: &mut Worksheet,
     level: Level,
     rows: &[&ReportRow],
+    report: &QuarterlyReport,
     formats: &Formats,
 ) -> Result<Option<Worksheet>, XlsxError> {
-    let Some(metric) = chart_metric(rows) else {
+    let Some((metric, measure)) = chart_metric(rows) else {
         return Ok(None);
     };
     let all: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
-    let units = chart_units(&all);
+    let units = chart_units(&all, measure);
     let label = metric_label(metric);
     sheet.write_string_with_format(XLSX_TITLE_ROW, CHART_NAME_COL, label, &formats.title)?;
     sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_NAME_COL, HEADERS[1], &formats.header)?;
-    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_VALUE_COL, HEADERS[14], &formats.header)?;
+    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_VALUE_COL, measure.header(), &formats.header)?;
     sheet.set_column_width(CHART_NAME_COL, 30)?;
     sheet.set_column_width(CHART_VALUE_COL, 11)?;
     for (i, unit) in units.iter().enumerate() {
         let r = XLSX_FIRST_DATA_ROW + i as RowNum;
         sheet.write_string(r, CHART_NAME_COL, &unit.name)?;
-        if let Some(p) = unit.percent_of_milestone {
-            sheet.write_number_with_format(r, CHART_VALUE_COL, p, &formats.percent)?;
+        if let Some(v) = measure.of(unit) {
+            sheet.write_number_with_format(r, CHART_VALUE_COL, v, measure.format(formats))?;
         }
     }
 
     let sheet_name = level_label(level);
     let unit_word = lowercase_first(sheet_name);
-    let what = format!("Tiến độ {}", lowercase_first(label));
+    let what = match measure {
+        Measure::PercentOfMilestone => format!("Tiến độ {}", lowercase_first(label)),
+        Measure::Quarter => format!("{label} trong quý {}/{}", report.quarter, report.year),
+    };
     let which = if units.len() == all.len() {
         format!(" theo {unit_word}")
     } else {
@@ -229,20 +275,28 @@ fn chart_sheet(
             all.len()
         )
     };
+    let unit_of_measure = match measure {
+        Measure::PercentOfMilestone => " (% so với mốc)",
+        Measure::Quarter => "",
+    };
 
     let last = XLSX_FIRST_DATA_ROW + units.len() as RowNum - 1;
     let mut chart = Chart::new(ChartType::Bar);
-    chart.title().set_name(&format!("{what}{which} (% so với mốc)"));
+    chart.title().set_name(&format!("{what}{which}{unit_of_measure}"));
     chart
         .add_series()
-        .set_name(HEADERS[14])
+        .set_name(measure.header())
         .set_categories((sheet_name, XLSX_FIRST_DATA_ROW, CHART_NAME_COL, last, CHART_NAME_COL))
         .set_values((sheet_name, XLSX_FIRST_DATA_ROW, CHART_VALUE_COL, last, CHART_VALUE_COL))
-        .set_data_label(ChartDataLabel::new().show_value().set_num_format("0.0"));
+        .set_data_label(ChartDataLabel::new().show_value().set_num_format(measure.num_format()));
     chart.legend().set_hidden();
     // Units top to bottom in the order of the chart's data.
     chart.y_axis().set_reverse();
-    chart.x_axis().set_name(HEADERS[14]).set_num_format("0").set_min(0);
+    chart
+        .x_axis()
+        .set_name(measure.header())
+        .set_num_format("#,##0")
+        .set_min(0);
 
     let mut chartsheet = Worksheet::new_chartsheet();
     chartsheet.set_name(CHART_SHEET)?;
@@ -251,25 +305,33 @@ fn chart_sheet(
     Ok(Some(chartsheet))
 }
 
-/// The metric to chart: `dossiers_supported`, else the first count metric with a milestone.
-fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<&'a str> {
+/// The metric to chart and what of it: the progress of `dossiers_supported`, else of the
+/// first count metric with a milestone; with no milestone at all, the quarter's figures of
+/// `dossiers_supported`, else of the first count metric, so a year before its targets are
+/// set still has a chart.
+fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<(&'a str, Measure)> {
     let has_milestone = |m: &str| rows.iter().any(|r| r.metric == m && r.milestone.is_some());
     if has_milestone(CHART_METRIC) {
-        return Some(CHART_METRIC);
+        return Some((CHART_METRIC, Measure::PercentOfMilestone));
     }
-    rows.iter()
-        .find(|r| r.kind == MetricKind::Count && r.milestone.is_some())
-        .map(|r| r.metric.as_str())
+    let counts = || rows.iter().filter(|r| r.kind == MetricKind::Count);
+    if let Some(r) = counts().find(|r| r.milestone.is_some()) {
+        return Some((r.metric.as_str(), Measure::PercentOfMilestone));
+    }
+    if counts().any(|r| r.metric == CHART_METRIC) {
+        return Some((CHART_METRIC, Measure::Quarter));
+    }
+    counts().next().map(|r| (r.metric.as_str(), Measure::Quarter))
 }
 
 /// The units the chart shows: all of them in the table's order when they fit, else the
 /// [`CHART_MAX_UNITS`] lowest, lowest first, which are the ones a planner has to call on
 /// (the table lists the rest). Units without a figure come after those with one.
-fn chart_units<'a>(units: &[&'a ReportRow]) -> Vec<&'a ReportRow> {
+fn chart_units<'a>(units: &[&'a ReportRow], measure: Measure) -> Vec<&'a ReportRow> {
     let mut units = units.to_vec();
     if units.len() > CHART_MAX_UNITS {
         units.sort_by(|a, b| {
-            let figure = |r: &ReportRow| r.percent_of_milestone.unwrap_or(f64::INFINITY);
+            let figure = |r: &ReportRow| measure.of(r).unwrap_or(f64::INFINITY);
             figure(a).total_cmp(&figure(b))
         });
         units.truncate(CHART_MAX_UNITS);

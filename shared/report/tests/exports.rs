@@ -172,10 +172,6 @@ fn close(a: Option<f64>, b: f64, tolerance: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() <= tolerance)
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
 /// The parts of a workbook, by their path in the zip, as text.
 fn parts(bytes: &[u8]) -> BTreeMap<String, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("an XLSX is a zip");
@@ -369,7 +365,7 @@ fn xlsx_charts_another_count_when_dossiers_have_no_milestone() {
 }
 
 #[test]
-fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
+fn xlsx_without_milestones_charts_the_quarter_figures_and_lists_unattributed_figures() {
     let mut r = reformed_report();
     for row in &mut r.rows {
         (row.target, row.milestone, row.percent_of_milestone, row.status) = (None, None, None, None);
@@ -381,15 +377,23 @@ fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
         value: 7,
     });
     let bytes = to_xlsx(&r).unwrap();
-    assert!(!contains(&bytes, "xl/charts/chart1.xml"));
-    assert_prints_one_page_wide(
-        &parts(&bytes),
-        "xl/worksheets/sheet3.xml",
-        2,
-        "'Chưa phân bổ'!$A$1:$E$3",
+    let parts = parts(&bytes);
+    let chart = assert_chart_on_a_page_of_its_own(&parts);
+    assert!(
+        chart.contains("Hồ sơ trực tuyến được hỗ trợ trong quý 2/2025 theo xã"),
+        "{chart}"
     );
+    assert!(!chart.contains("% so với mốc"), "{chart}");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet3.xml", 3, "'Chưa phân bổ'!$A$1:$E$3");
+
     let mut workbook = open(bytes);
-    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Chưa phân bổ"]);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Biểu đồ", "Chưa phân bổ"]);
+    let communes = sheet(&mut workbook, "Xã");
+    assert_eq!(text(&communes, XLSX_HEADER_ROW, CHART_VALUE), "Quý");
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW, CHART_NAME), "Xã An");
+    assert_eq!(number(&communes, XLSX_FIRST_DATA_ROW, CHART_VALUE), Some(12.0));
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_NAME), "Xã Bình");
+    assert_eq!(number(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_VALUE), Some(8.0));
     let unattributed = sheet(&mut workbook, "Chưa phân bổ");
     assert_eq!(text(&unattributed, XLSX_FIRST_DATA_ROW, 0), "09999");
     assert_eq!(number(&unattributed, XLSX_FIRST_DATA_ROW, 4), Some(7.0));
