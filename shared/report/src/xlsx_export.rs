@@ -1,10 +1,14 @@
 //! The report as an Excel workbook: one sheet per level (`Tỉnh`, `Huyện`, `Xã`) in the
-//! layout of [`HEADERS`], and a native bar chart of progress against the milestone on the
-//! district sheet (the commune sheet where the 2025 reform left no districts).
+//! layout of [`HEADERS`], and a native bar chart of the district sheet (the commune sheet
+//! where the 2025 reform left no districts) on a chart sheet of its own, `Biểu đồ`.
 //!
 //! Every sheet has its title in row 1 and the column titles in row 2 (0-based
 //! [`XLSX_TITLE_ROW`] and [`XLSX_HEADER_ROW`]), frozen with the code and name columns;
 //! report rows follow from row 3 ([`XLSX_FIRST_DATA_ROW`]) in the report's order.
+//!
+//! Every sheet prints on landscape A4 with page numbers: a table sheet one page wide over
+//! as many pages as it needs, its title and column titles repeated on each; the chart
+//! sheet on one page, which is all a chart sheet can print on.
 
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
@@ -22,8 +26,12 @@ pub const XLSX_HEADER_ROW: RowNum = 1;
 /// Row (0-based) of a sheet's first report row.
 pub const XLSX_FIRST_DATA_ROW: RowNum = 2;
 
-/// The metric the chart shows when it has a milestone.
+/// The metric the chart shows when it has a milestone, or when no metric has one.
 const CHART_METRIC: &str = "dossiers_supported";
+/// The most units the chart shows. 30 bars still read at about 5 mm each on a landscape A4
+/// page, and no province had more districts (Hà Nội had 30); a province's ~200 communes
+/// would be under 1 mm each, so of those the chart shows the 30 furthest behind.
+const CHART_MAX_UNITS: usize = 30;
 /// Column widths of [`HEADERS`], in characters.
 const WIDTHS: [f64; 17] = [
     12.0, 30.0, 8.0, 14.0, 22.0, 44.0, 11.0, 11.0, 10.0, 10.0, 11.0, 11.0, 12.0, 11.0, 11.0, 17.0, 12.0,
@@ -33,6 +41,12 @@ const CHART_NAME_COL: ColNum = HEADERS.len() as ColNum + 1;
 const CHART_VALUE_COL: ColNum = CHART_NAME_COL + 1;
 /// Name of the sheet of figures no current unit took over.
 const UNATTRIBUTED_SHEET: &str = "Chưa phân bổ";
+/// Name of the chart sheet.
+const CHART_SHEET: &str = "Biểu đồ";
+/// A4 among Excel's paper sizes.
+const PAPER_A4: u8 = 9;
+/// The page number and page count, centred at the foot of each page: `Trang 3/12`.
+const FOOTER: &str = "&CTrang &P/&N";
 
 /// The cell formats of the workbook.
 struct Formats {
@@ -88,13 +102,18 @@ pub fn to_xlsx(report: &QuarterlyReport) -> Result<Vec<u8>, ReportExportError> {
         .find(|l| levels.contains(l));
 
     let mut workbook = Workbook::new();
+    let mut chart = None;
     for level in levels {
         let rows: Vec<&ReportRow> = report.level_rows(level).collect();
         let mut sheet = level_sheet(level_label(level), &title, &rows, &formats)?;
         if chart_level == Some(level) {
-            add_chart(&mut sheet, level, &rows, &formats)?;
+            chart = chart_sheet(&mut sheet, level, &rows, report, &formats)?;
         }
         workbook.push_worksheet(sheet);
+    }
+    // After the level sheets, so the tables read province to commune without a break.
+    if let Some(chart) = chart {
+        workbook.push_worksheet(chart);
     }
     if !report.unattributed.is_empty() {
         workbook.push_worksheet(unattributed_sheet(&title, &report.unattributed, &formats)?);
@@ -119,12 +138,36 @@ fn level_sheet(name: &str, title: &str, rows: &[&ReportRow], formats: &Formats) 
             write_cell(&mut sheet, r, col as ColNum, cell, formats)?;
         }
     }
+    // The column titles' row when there are no rows.
+    let last = XLSX_FIRST_DATA_ROW + rows.len() as RowNum - 1;
     if !rows.is_empty() {
-        let last = XLSX_FIRST_DATA_ROW + rows.len() as RowNum - 1;
         sheet.autofilter(XLSX_HEADER_ROW, 0, last, HEADERS.len() as ColNum - 1)?;
     }
     sheet.set_freeze_panes(XLSX_FIRST_DATA_ROW, 2)?;
+    print_table(&mut sheet, last, HEADERS.len() as ColNum - 1)?;
     Ok(sheet)
+}
+
+/// Print setup of every sheet: landscape A4, narrow margins, page numbers at the foot.
+fn set_page(sheet: &mut Worksheet) {
+    sheet
+        .set_paper_size(PAPER_A4)
+        .set_landscape()
+        // Excel's "Narrow" margins (inches): the 17 columns of a level sheet print 1 page
+        // wide at about 57 % of their size instead of 52 % with the default 0.7.
+        .set_margins(0.25, 0.25, 0.75, 0.75, 0.3, 0.3)
+        .set_footer(FOOTER);
+}
+
+/// Print a table from its title to row `last_row` and column `last_col` (the columns right
+/// of it, such as the chart's data, stay off paper), one page wide and as many long as it
+/// takes, with the title and column titles at the top of each page.
+fn print_table(sheet: &mut Worksheet, last_row: RowNum, last_col: ColNum) -> Result<(), XlsxError> {
+    set_page(sheet);
+    sheet.set_print_area(XLSX_TITLE_ROW, 0, last_row, last_col)?;
+    sheet.set_repeat_rows(XLSX_TITLE_ROW, XLSX_HEADER_ROW)?;
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
 }
 
 fn write_cell(sheet: &mut Worksheet, row: RowNum, col: ColNum, cell: &Cell<'_>, f: &Formats) -> Result<(), XlsxError> {
@@ -143,62 +186,157 @@ fn write_cell(sheet: &mut Worksheet, row: RowNum, col: ColNum, cell: &Cell<'_>, 
     Ok(())
 }
 
-/// Add a bar chart of `% so với mốc` per unit, over a two-column copy of the figures
-/// (unit name, percentage) right of the table: a metric's rows are not adjacent in it.
-fn add_chart(sheet: &mut Worksheet, level: Level, rows: &[&ReportRow], formats: &Formats) -> Result<(), XlsxError> {
-    let Some(metric) = chart_metric(rows) else {
-        return Ok(());
+/// What the chart shows of each unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Measure {
+    /// `% so với mốc`: how far the year to date has come towards the milestone.
+    PercentOfMilestone,
+    /// The quarter's figure itself, while the metric has no milestone.
+    Quarter,
+}
+
+impl Measure {
+    fn of(self, row: &ReportRow) -> Option<f64> {
+        match self {
+            Measure::PercentOfMilestone => row.percent_of_milestone,
+            Measure::Quarter => row.quarter_value,
+        }
+    }
+
+    /// The column title of [`HEADERS`] the figure comes from.
+    fn header(self) -> &'static str {
+        match self {
+            Measure::PercentOfMilestone => HEADERS[14],
+            Measure::Quarter => HEADERS[6],
+        }
+    }
+
+    /// The figure's cell format, as in its column of the table.
+    fn format(self, formats: &Formats) -> &Format {
+        match self {
+            Measure::PercentOfMilestone => &formats.percent,
+            Measure::Quarter => &formats.count,
+        }
+    }
+
+    /// The number format of the chart's labels.
+    fn num_format(self) -> &'static str {
+        match self {
+            Measure::PercentOfMilestone => "0.0",
+            Measure::Quarter => "#,##0",
+        }
+    }
+}
+
+/// A chart sheet with a bar chart of one metric per unit of `sheet`, over a two-column copy
+/// of the figures (unit name, figure) right of the table: a metric's rows are not adjacent
+/// in it. None when the sheet has no count metric to chart.
+///
+/// A chart sheet prints its chart whole on one page, where a chart on the table's sheet
+/// would straddle the page breaks of the table beside it.
+fn chart_sheet(
+    sheet: &mut Worksheet,
+    level: Level,
+    rows: &[&ReportRow],
+    report: &QuarterlyReport,
+    formats: &Formats,
+) -> Result<Option<Worksheet>, XlsxError> {
+    let Some((metric, measure)) = chart_metric(rows) else {
+        return Ok(None);
     };
-    let units: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
+    let all: Vec<&ReportRow> = rows.iter().copied().filter(|r| r.metric == metric).collect();
+    let units = chart_units(&all, measure);
     let label = metric_label(metric);
     sheet.write_string_with_format(XLSX_TITLE_ROW, CHART_NAME_COL, label, &formats.title)?;
     sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_NAME_COL, HEADERS[1], &formats.header)?;
-    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_VALUE_COL, HEADERS[14], &formats.header)?;
+    sheet.write_string_with_format(XLSX_HEADER_ROW, CHART_VALUE_COL, measure.header(), &formats.header)?;
     sheet.set_column_width(CHART_NAME_COL, 30)?;
     sheet.set_column_width(CHART_VALUE_COL, 11)?;
     for (i, unit) in units.iter().enumerate() {
         let r = XLSX_FIRST_DATA_ROW + i as RowNum;
         sheet.write_string(r, CHART_NAME_COL, &unit.name)?;
-        if let Some(p) = unit.percent_of_milestone {
-            sheet.write_number_with_format(r, CHART_VALUE_COL, p, &formats.percent)?;
+        if let Some(v) = measure.of(unit) {
+            sheet.write_number_with_format(r, CHART_VALUE_COL, v, measure.format(formats))?;
         }
     }
 
     let sheet_name = level_label(level);
+    let unit_word = lowercase_first(sheet_name);
+    let what = match measure {
+        Measure::PercentOfMilestone => format!("Tiến độ {}", lowercase_first(label)),
+        Measure::Quarter => format!("{label} trong quý {}/{}", report.quarter, report.year),
+    };
+    let which = if units.len() == all.len() {
+        format!(" theo {unit_word}")
+    } else {
+        format!(
+            ": {} {unit_word} thấp nhất trong {} {unit_word}",
+            units.len(),
+            all.len()
+        )
+    };
+    let unit_of_measure = match measure {
+        Measure::PercentOfMilestone => " (% so với mốc)",
+        Measure::Quarter => "",
+    };
+
     let last = XLSX_FIRST_DATA_ROW + units.len() as RowNum - 1;
     let mut chart = Chart::new(ChartType::Bar);
-    chart.title().set_name(&format!(
-        "Tiến độ {} theo {} (% so với mốc)",
-        lowercase_first(label),
-        lowercase_first(sheet_name)
-    ));
+    chart.title().set_name(&format!("{what}{which}{unit_of_measure}"));
     chart
         .add_series()
-        .set_name(HEADERS[14])
+        .set_name(measure.header())
         .set_categories((sheet_name, XLSX_FIRST_DATA_ROW, CHART_NAME_COL, last, CHART_NAME_COL))
         .set_values((sheet_name, XLSX_FIRST_DATA_ROW, CHART_VALUE_COL, last, CHART_VALUE_COL))
-        .set_data_label(ChartDataLabel::new().show_value().set_num_format("0.0"));
+        .set_data_label(ChartDataLabel::new().show_value().set_num_format(measure.num_format()));
     chart.legend().set_hidden();
-    // Units top to bottom in the table's order.
+    // Units top to bottom in the order of the chart's data.
     chart.y_axis().set_reverse();
-    chart.x_axis().set_name(HEADERS[14]).set_num_format("0").set_min(0);
     chart
-        .set_width(720)
-        .set_height((120 + 28 * units.len()).clamp(320, 4000) as u32);
-    // Below the frozen rows, so scrolling does not split it.
-    sheet.insert_chart(XLSX_FIRST_DATA_ROW, CHART_VALUE_COL + 2, &chart)?;
-    Ok(())
+        .x_axis()
+        .set_name(measure.header())
+        .set_num_format("#,##0")
+        .set_min(0);
+
+    let mut chartsheet = Worksheet::new_chartsheet();
+    chartsheet.set_name(CHART_SHEET)?;
+    set_page(&mut chartsheet);
+    chartsheet.insert_chart(0, 0, &chart)?;
+    Ok(Some(chartsheet))
 }
 
-/// The metric to chart: `dossiers_supported`, else the first count metric with a milestone.
-fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<&'a str> {
+/// The metric to chart and what of it: the progress of `dossiers_supported`, else of the
+/// first count metric with a milestone; with no milestone at all, the quarter's figures of
+/// `dossiers_supported`, else of the first count metric, so a year before its targets are
+/// set still has a chart.
+fn chart_metric<'a>(rows: &[&'a ReportRow]) -> Option<(&'a str, Measure)> {
     let has_milestone = |m: &str| rows.iter().any(|r| r.metric == m && r.milestone.is_some());
     if has_milestone(CHART_METRIC) {
-        return Some(CHART_METRIC);
+        return Some((CHART_METRIC, Measure::PercentOfMilestone));
     }
-    rows.iter()
-        .find(|r| r.kind == MetricKind::Count && r.milestone.is_some())
-        .map(|r| r.metric.as_str())
+    let counts = || rows.iter().filter(|r| r.kind == MetricKind::Count);
+    if let Some(r) = counts().find(|r| r.milestone.is_some()) {
+        return Some((r.metric.as_str(), Measure::PercentOfMilestone));
+    }
+    if counts().any(|r| r.metric == CHART_METRIC) {
+        return Some((CHART_METRIC, Measure::Quarter));
+    }
+    counts().next().map(|r| (r.metric.as_str(), Measure::Quarter))
+}
+
+/// The units the chart shows: all of them in the table's order when they fit, else the
+/// [`CHART_MAX_UNITS`] lowest, lowest first, which are the ones a planner has to call on
+/// (the table lists the rest). Units without a figure come after those with one.
+fn chart_units<'a>(units: &[&'a ReportRow], measure: Measure) -> Vec<&'a ReportRow> {
+    let mut units = units.to_vec();
+    if units.len() > CHART_MAX_UNITS {
+        units.sort_by(|a, b| {
+            let figure = |r: &ReportRow| measure.of(r).unwrap_or(f64::INFINITY);
+            figure(a).total_cmp(&figure(b))
+        });
+        units.truncate(CHART_MAX_UNITS);
+    }
+    units
 }
 
 /// The sheet of figures of former units that no current unit took over.
@@ -227,6 +365,8 @@ fn unattributed_sheet(title: &str, figures: &[Unattributed], formats: &Formats) 
         sheet.write_number_with_format(r, 4, u.value as f64, &formats.integer)?;
     }
     sheet.set_freeze_panes(XLSX_FIRST_DATA_ROW, 0)?;
+    let last = XLSX_FIRST_DATA_ROW + figures.len() as RowNum - 1;
+    print_table(&mut sheet, last, COLUMNS.len() as ColNum - 1)?;
     Ok(sheet)
 }
 

@@ -1,7 +1,8 @@
-//! The exports of a small hand-built report, read back: XLSX with calamine, CSV with
-//! `from_csv`, JSON with serde.
+//! The exports of a small hand-built report, read back: XLSX with calamine (its print
+//! setup and chart from the XML parts), CSV with `from_csv`, JSON with serde.
 
-use std::io::Cursor;
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
 
 use calamine::{Data, DataType, Range, Reader, Xlsx, open_workbook_from_rs};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -171,22 +172,98 @@ fn close(a: Option<f64>, b: f64, tolerance: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() <= tolerance)
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+/// The parts of a workbook, by their path in the zip, as text.
+fn parts(bytes: &[u8]) -> BTreeMap<String, String> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("an XLSX is a zip");
+    (0..zip.len())
+        .map(|i| {
+            let mut part = zip.by_index(i).unwrap();
+            let name = part.name().unwrap().to_string();
+            let mut text = String::new();
+            part.read_to_string(&mut text).unwrap();
+            (name, text)
+        })
+        .collect()
+}
+
+fn part<'a>(parts: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    parts
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", parts.keys()))
+}
+
+/// Check the page setup of the table sheet `sheet_xml`, whose index in the workbook is
+/// `index`, and its defined names: print `area` (`Tỉnh!$A$1:$Q$4`), its first two rows
+/// repeated on each page.
+fn assert_prints_one_page_wide(parts: &BTreeMap<String, String>, sheet_xml: &str, index: usize, area: &str) {
+    let xml = part(parts, sheet_xml);
+    let workbook = part(parts, "xl/workbook.xml");
+    let sheet = area.split('!').next().unwrap();
+    assert!(
+        workbook.contains(&format!(
+            r#"<definedName name="_xlnm.Print_Area" localSheetId="{index}">{area}</definedName>"#
+        )),
+        "{sheet_xml}: print area {area} in {workbook}"
+    );
+    assert!(
+        workbook.contains(&format!(
+            r#"<definedName name="_xlnm.Print_Titles" localSheetId="{index}">{sheet}!$1:$2</definedName>"#
+        )),
+        "{sheet_xml}: title rows in {workbook}"
+    );
+    assert!(xml.contains(r#"<pageSetUpPr fitToPage="1"/>"#), "{sheet_xml}: {xml}");
+    let setup = xml
+        .split("<pageSetup ")
+        .nth(1)
+        .expect("a pageSetup")
+        .split("/>")
+        .next()
+        .unwrap();
+    // Excel leaves out fitToWidth when it is 1, its default.
+    assert!(
+        !setup.contains("fitToWidth") || setup.contains(r#"fitToWidth="1""#),
+        "{sheet_xml}: {setup}"
+    );
+    assert!(setup.contains(r#"fitToHeight="0""#), "{sheet_xml}: {setup}");
+    assert!(setup.contains(r#"orientation="landscape""#), "{sheet_xml}: {setup}");
+    assert!(setup.contains(r#"paperSize="9""#), "{sheet_xml}: A4, {setup}");
+    assert!(
+        xml.contains("<oddFooter>&amp;CTrang &amp;P/&amp;N</oddFooter>"),
+        "{sheet_xml}: page numbers, {xml}"
+    );
+    assert!(xml.contains(r#"state="frozen""#), "{sheet_xml}: frozen panes, {xml}");
+}
+
+/// Check the workbook's one chart is alone on the chart sheet, the only sheet with a
+/// drawing, which prints on one landscape A4 page; return the chart's XML.
+fn assert_chart_on_a_page_of_its_own(parts: &BTreeMap<String, String>) -> &str {
+    assert!(!parts.contains_key("xl/charts/chart2.xml"), "one chart");
+    let chartsheet = part(parts, "xl/chartsheets/sheet1.xml");
+    assert!(chartsheet.contains("<drawing r:id="), "{chartsheet}");
+    assert!(
+        chartsheet.contains(r#"<pageSetup paperSize="9" orientation="landscape""#),
+        "{chartsheet}"
+    );
+    assert!(chartsheet.contains("&amp;CTrang &amp;P/&amp;N"), "{chartsheet}");
+    assert!(part(parts, "xl/chartsheets/_rels/sheet1.xml.rels").contains("../drawings/drawing1.xml"));
+    assert!(part(parts, "xl/drawings/_rels/drawing1.xml.rels").contains("../charts/chart1.xml"));
+    for (name, xml) in parts.iter().filter(|(n, _)| n.starts_with("xl/worksheets/sheet")) {
+        assert!(!xml.contains("<drawing "), "no chart on the table sheet {name}");
+    }
+    part(parts, "xl/charts/chart1.xml")
 }
 
 #[test]
 fn xlsx_has_a_sheet_per_level_with_vietnamese_headers_and_figures() {
     let bytes = to_xlsx(&province_report()).unwrap();
-    assert!(contains(&bytes, "xl/charts/chart1.xml"), "the workbook has a chart");
-    assert!(!contains(&bytes, "xl/charts/chart2.xml"), "and only one");
-    // Only the second sheet, Huyện, has a drawing to hold it.
-    assert!(contains(&bytes, "xl/worksheets/_rels/sheet2.xml.rels"));
-    assert!(!contains(&bytes, "xl/worksheets/_rels/sheet1.xml.rels"));
-    assert!(!contains(&bytes, "xl/worksheets/_rels/sheet3.xml.rels"));
+    let chart = assert_chart_on_a_page_of_its_own(&parts(&bytes)).to_string();
+    assert!(
+        chart.contains("<c:f>Huyện!$S$3:$S$4</c:f>"),
+        "of the districts: {chart}"
+    );
 
     let mut workbook = open(bytes);
-    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Huyện", "Xã"]);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Huyện", "Xã", "Biểu đồ"]);
     for name in ["Tỉnh", "Huyện", "Xã"] {
         let range = sheet(&mut workbook, name);
         assert!(text(&range, XLSX_TITLE_ROW, 0).starts_with("Báo cáo quý 2/2025 — Tỉnh Thử Nghiệm"));
@@ -246,13 +323,14 @@ fn xlsx_has_a_sheet_per_level_with_vietnamese_headers_and_figures() {
 #[test]
 fn xlsx_without_districts_charts_the_communes() {
     let bytes = to_xlsx(&reformed_report()).unwrap();
-    assert!(contains(&bytes, "xl/charts/chart1.xml"));
+    let chart = assert_chart_on_a_page_of_its_own(&parts(&bytes)).to_string();
+    assert!(chart.contains("<c:f>Xã!$S$3:$S$4</c:f>"), "of the communes: {chart}");
     assert!(
-        contains(&bytes, "xl/worksheets/_rels/sheet2.xml.rels"),
-        "on the second sheet, Xã"
+        chart.contains("Tiến độ hồ sơ trực tuyến được hỗ trợ theo xã (% so với mốc)"),
+        "{chart}"
     );
     let mut workbook = open(bytes);
-    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã"]);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Biểu đồ"]);
     let communes = sheet(&mut workbook, "Xã");
     assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW, CHART_NAME), "Xã An");
     assert!(close(number(&communes, XLSX_FIRST_DATA_ROW, CHART_VALUE), 110.0, 1e-9));
@@ -287,7 +365,7 @@ fn xlsx_charts_another_count_when_dossiers_have_no_milestone() {
 }
 
 #[test]
-fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
+fn xlsx_without_milestones_charts_the_quarter_figures_and_lists_unattributed_figures() {
     let mut r = reformed_report();
     for row in &mut r.rows {
         (row.target, row.milestone, row.percent_of_milestone, row.status) = (None, None, None, None);
@@ -299,12 +377,77 @@ fn xlsx_without_milestones_has_no_chart_and_lists_unattributed_figures() {
         value: 7,
     });
     let bytes = to_xlsx(&r).unwrap();
-    assert!(!contains(&bytes, "xl/charts/chart1.xml"));
+    let parts = parts(&bytes);
+    let chart = assert_chart_on_a_page_of_its_own(&parts);
+    assert!(
+        chart.contains("Hồ sơ trực tuyến được hỗ trợ trong quý 2/2025 theo xã"),
+        "{chart}"
+    );
+    assert!(!chart.contains("% so với mốc"), "{chart}");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet3.xml", 3, "'Chưa phân bổ'!$A$1:$E$3");
+
     let mut workbook = open(bytes);
-    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Chưa phân bổ"]);
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Xã", "Biểu đồ", "Chưa phân bổ"]);
+    let communes = sheet(&mut workbook, "Xã");
+    assert_eq!(text(&communes, XLSX_HEADER_ROW, CHART_VALUE), "Quý");
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW, CHART_NAME), "Xã An");
+    assert_eq!(number(&communes, XLSX_FIRST_DATA_ROW, CHART_VALUE), Some(12.0));
+    assert_eq!(text(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_NAME), "Xã Bình");
+    assert_eq!(number(&communes, XLSX_FIRST_DATA_ROW + 1, CHART_VALUE), Some(8.0));
     let unattributed = sheet(&mut workbook, "Chưa phân bổ");
     assert_eq!(text(&unattributed, XLSX_FIRST_DATA_ROW, 0), "09999");
     assert_eq!(number(&unattributed, XLSX_FIRST_DATA_ROW, 4), Some(7.0));
+}
+
+#[test]
+fn xlsx_prints_each_table_one_page_wide_with_its_titles_on_every_page() {
+    let parts = parts(&to_xlsx(&province_report()).unwrap());
+    // Title and column titles, then 2, 4 and 6 rows; columns A to Q, not the chart's data.
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet1.xml", 0, "Tỉnh!$A$1:$Q$4");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet2.xml", 1, "Huyện!$A$1:$Q$6");
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet3.xml", 2, "Xã!$A$1:$Q$8");
+}
+
+#[test]
+fn xlsx_of_200_communes_charts_the_30_furthest_behind() {
+    let d = "dossiers_supported";
+    let mut rows = vec![count(PROVINCE, d, 2000, 8000, 20000.0)];
+    // Commune i is at (i * 37 mod 200) % of its milestone: every figure once, out of order.
+    let communes: Vec<(String, String, i64)> = (0..200)
+        .map(|i| (format!("{:05}", i + 1), format!("Xã Số {}", i + 1), i * 37 % 200))
+        .collect();
+    for (code, name, percent) in &communes {
+        rows.push(count(
+            (code.as_str(), name.as_str(), Level::Commune, Some("01")),
+            d,
+            1,
+            *percent,
+            200.0,
+        ));
+    }
+    let bytes = to_xlsx(&report(rows)).unwrap();
+    let parts = parts(&bytes);
+    assert_prints_one_page_wide(&parts, "xl/worksheets/sheet2.xml", 1, "Xã!$A$1:$Q$202");
+    let chart = assert_chart_on_a_page_of_its_own(&parts);
+    assert!(chart.contains("<c:f>Xã!$S$3:$S$32</c:f>"), "30 bars: {chart}");
+    assert!(
+        chart.contains("Tiến độ hồ sơ trực tuyến được hỗ trợ: 30 xã thấp nhất trong 200 xã (% so với mốc)"),
+        "{chart}"
+    );
+
+    let mut workbook = open(bytes);
+    let sheet = sheet(&mut workbook, "Xã");
+    let mut lowest: Vec<&(String, String, i64)> = communes.iter().collect();
+    lowest.sort_by_key(|c| c.2);
+    for (i, (_, name, percent)) in lowest.into_iter().take(30).enumerate() {
+        let row = XLSX_FIRST_DATA_ROW + i as u32;
+        assert_eq!(text(&sheet, row, CHART_NAME), *name, "bar {i}");
+        assert!(
+            close(number(&sheet, row, CHART_VALUE), *percent as f64, 1e-9),
+            "bar {i}"
+        );
+    }
+    assert!(is_blank(&sheet, XLSX_FIRST_DATA_ROW + 30, CHART_NAME));
 }
 
 #[test]
@@ -424,8 +567,7 @@ fn unit_names_that_are_formulas_stay_text_in_csv_and_xlsx() {
     let back = from_csv(&bytes).unwrap();
     assert_eq!(back.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), names);
     let mut workbook = open(to_xlsx(&r).unwrap());
-    let sheets = workbook.sheet_names();
-    let communes = sheet(&mut workbook, sheets.last().unwrap());
+    let communes = sheet(&mut workbook, "Xã");
     let cells: Vec<String> = (XLSX_FIRST_DATA_ROW..XLSX_FIRST_DATA_ROW + names.len() as u32)
         .map(|row| text(&communes, row, 1))
         .collect();
