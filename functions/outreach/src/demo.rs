@@ -64,7 +64,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         ImportValidity::default(),
         ImportScope::Anywhere,
     )
-    .await?;
+    .await?
+    .summary;
     println!(
         "1. units: {} province, {} district, {} communes",
         summary.provinces, summary.districts, summary.communes

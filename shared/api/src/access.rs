@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::audit::{self, AuditChange};
+use crate::audit::{self, AuditChange, AuditChanges};
 use crate::auth::{Caller, Role, authenticate};
 use crate::error::ApiError;
 
@@ -112,15 +112,17 @@ pub async fn guard(
         }
     };
     let response = next.run(request).await;
+    let extensions = response.extensions();
     if audit::changes(&endpoint.method) && response.status().is_success() {
-        let change = response.extensions().get::<AuditChange>();
+        let mut changes = extensions.get::<AuditChanges>().cloned().unwrap_or_default().0;
+        changes.extend(extensions.get::<AuditChange>().cloned());
         audit::record(
             &state,
             &endpoint,
             &target,
             claims.as_ref(),
             response.status().as_u16(),
-            change,
+            &changes,
         )
         .await;
     }

@@ -5,10 +5,9 @@
 
 use axum::Extension;
 use axum::http::Method;
-use outreach_core::audit::{AuditEntry, changed_fields};
+use outreach_core::audit::{AuditEntry, FieldChange, changed_fields};
 use outreach_core::usecases::new_id;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::AppState;
 use crate::access::Endpoint;
@@ -21,8 +20,37 @@ pub struct AuditChange {
     id: String,
     /// The unit the changed data belongs to, when the caller has none (a webhook).
     unit: Option<String>,
-    before: Option<Value>,
-    after: Option<Value>,
+    changes: Vec<FieldChange>,
+}
+
+impl AuditChange {
+    /// The change of `entity` `id` from `before` to `after` (None: it did not exist / no
+    /// longer does).
+    pub fn new<T: Serialize>(entity: &'static str, id: &str, before: Option<&T>, after: Option<&T>) -> Self {
+        let value = |v: Option<&T>| v.and_then(|v| serde_json::to_value(v).ok());
+        Self::of_fields(
+            entity,
+            id,
+            changed_fields(value(before).as_ref(), value(after).as_ref()),
+        )
+    }
+
+    /// A change already told field by field (masked by `changed_fields`).
+    pub fn of_fields(entity: &'static str, id: &str, changes: Vec<FieldChange>) -> Self {
+        Self {
+            entity,
+            id: id.to_string(),
+            unit: None,
+            changes,
+        }
+    }
+
+    /// The same change, of data that belongs to `unit` (the admins of its province read the
+    /// entry of a change no token made, such as a webhook's).
+    pub fn in_unit(mut self, unit: &str) -> Self {
+        self.unit = Some(unit.to_string());
+        self
+    }
 }
 
 /// The change of `entity` `id` from `before` to `after` (None: it did not exist / no
@@ -33,47 +61,31 @@ pub fn change<T: Serialize>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Extension<AuditChange> {
-    let value = |v: Option<&T>| v.and_then(|v| serde_json::to_value(v).ok());
-    Extension(AuditChange {
-        entity,
-        id: id.to_string(),
-        unit: None,
-        before: value(before),
-        after: value(after),
-    })
+    Extension(AuditChange::new(entity, id, before, after))
 }
 
-/// As [`change`], of data that belongs to `unit` (the admins of its province read the entry
-/// of a change no token made, such as a webhook's).
-pub fn change_in<T: Serialize>(
-    unit: &str,
-    entity: &'static str,
-    id: &str,
-    before: Option<&T>,
-    after: Option<&T>,
-) -> Extension<AuditChange> {
-    let Extension(mut change) = change(entity, id, before, after);
-    change.unit = Some(unit.to_string());
-    Extension(change)
-}
+/// Several changes of one request, an entry each (a bounce that stops every contact with
+/// the address, whatever their province). None: one entry naming no change.
+#[derive(Debug, Clone, Default)]
+pub struct AuditChanges(pub Vec<AuditChange>);
 
 /// Whether a request to `method` changes something.
 pub fn changes(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Write the entry of a change that succeeded. A failure to write it is logged, not
-/// answered: the change itself is done.
+/// Write the entries of a change that succeeded: one per change, or one naming none. A
+/// failure to write them is logged, not answered: the change itself is done.
 pub async fn record(
     state: &AppState,
     endpoint: &Endpoint,
     target: &str,
     claims: Option<&Claims>,
     status: u16,
-    change: Option<&AuditChange>,
+    changes: &[AuditChange],
 ) {
     let at = state.clock.now();
-    let entry = AuditEntry {
+    let entry = |change: Option<&AuditChange>| AuditEntry {
         id: new_id("au"),
         at,
         actor: claims.map_or_else(|| "webhook".to_string(), |c| c.sub.clone()),
@@ -85,9 +97,15 @@ pub async fn record(
         status,
         entity: change.map(|c| c.entity.to_string()),
         entity_id: change.map(|c| c.id.clone()),
-        changes: change.map_or_else(Vec::new, |c| changed_fields(c.before.as_ref(), c.after.as_ref())),
+        changes: change.map_or_else(Vec::new, |c| c.changes.clone()),
     };
-    if let Err(e) = state.store.append_audit(&entry).await {
-        tracing::error!(error.message = %e, action = %entry.action, "the audit entry of a change could not be written");
+    let entries = match changes {
+        [] => vec![entry(None)],
+        changes => changes.iter().map(Some).map(entry).collect(),
+    };
+    for entry in entries {
+        if let Err(e) = state.store.append_audit(&entry).await {
+            tracing::error!(error.message = %e, action = %entry.action, "the audit entry of a change could not be written");
+        }
     }
 }

@@ -471,6 +471,61 @@ async fn contact_csv_import_keeps_good_rows_and_reports_bad_ones() {
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None, "text/csv");
 }
 
+impl Api {
+    /// The audit entries of one action, as the admin of province 24 reads them.
+    async fn audit_of(&self, action: &str) -> Vec<Value> {
+        let (status, log) = self.get("/v1/audit?limit=500").await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        assert_eq!(log["next_cursor"], Value::Null, "one page holds the log");
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The `after` of the change of `field` in an audit entry.
+fn changed(entry: &Value, field: &str) -> Value {
+    entry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == field)
+        .unwrap_or_else(|| panic!("no change of {field}: {entry}"))["after"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_unit_import_is_audited_with_the_units_it_created_and_the_fields_it_changed() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let entries = api.audit_of("POST /v1/org-units:import").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["entity"], "unit import");
+    assert_eq!(
+        changed(&entries[0], "created"),
+        json!(["24", "213", "215", "07201", "07228", "07441", "07264"])
+    );
+    // A commune moved to the other district, and a new one: the move field by field.
+    let csv = "code,name,level,parent_code\n07441,Xã Tân Dĩnh,commune,215\n07270,Xã Mới,commune,215\n";
+    let (status, body) = api.post_raw("/v1/org-units:import", "text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = api.audit_of("POST /v1/org-units:import").await;
+    let fields: Vec<&str> = entries[1]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["created", "units.07441.parent_code"], "{}", entries[1]);
+    assert_eq!(changed(&entries[1], "created"), json!(["07270"]));
+    let moved = &entries[1]["changes"][1];
+    assert_eq!((&moved["before"], &moved["after"]), (&json!("213"), &json!("215")));
+}
+
 #[tokio::test]
 async fn a_weekly_campaign_in_three_communes_yields_39_sessions_at_one_utc_with_5_or_6_fields() {
     let api = spawn().await;
