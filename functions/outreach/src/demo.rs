@@ -121,6 +121,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         outreach_core::contact::parse_contacts_csv(csv)?,
         setup_time,
         &actor,
+        None,
     )
     .await?;
     for id in &refused {

@@ -1,12 +1,13 @@
 //! Every change made through the API is written to the audit log by the endpoint's guard:
 //! who (the token's subject, role and unit), what (the endpoint and the request's path),
 //! when, the answer's status, and — where the handler tells it — the before and after of
-//! each changed field, personal ones masked.
+//! each changed field, personal ones masked. A handler that writes its own entries (a
+//! contact import, one per batch as it commits) takes the request's [`AuditStamp`] and
+//! tells the guard it has ([`AuditRecorded`]).
 
 use axum::Extension;
 use axum::http::Method;
-use outreach_core::audit::{AuditEntry, FieldChange, changed_fields};
-use outreach_core::usecases::new_id;
+use outreach_core::audit::{AuditEntry, AuditStamp, FieldChange, changed_fields};
 use serde::Serialize;
 
 use crate::AppState;
@@ -69,39 +70,42 @@ pub fn change<T: Serialize>(
 #[derive(Debug, Clone, Default)]
 pub struct AuditChanges(pub Vec<AuditChange>);
 
+/// The handler wrote the request's entries itself: the guard writes none.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditRecorded;
+
 /// Whether a request to `method` changes something.
 pub fn changes(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Write the entries of a change that succeeded: one per change, or one naming none. A
-/// failure to write them is logged, not answered: the change itself is done.
-pub async fn record(
-    state: &AppState,
-    endpoint: &Endpoint,
-    target: &str,
-    claims: Option<&Claims>,
-    status: u16,
-    changes: &[AuditChange],
-) {
-    let at = state.clock.now();
-    let entry = |change: Option<&AuditChange>| AuditEntry {
-        id: new_id("au"),
-        at,
+/// Who is calling `endpoint` at `target`: a token's subject, or a webhook.
+pub fn stamp(endpoint: &Endpoint, target: &str, claims: Option<&Claims>) -> AuditStamp {
+    AuditStamp {
         actor: claims.map_or_else(|| "webhook".to_string(), |c| c.sub.clone()),
         role: claims.map(|c| c.role.as_str().to_string()),
         org: claims.map(|c| c.org.clone()),
-        unit: change.and_then(|c| c.unit.clone()),
         action: format!("{} {}", endpoint.method, endpoint.path),
         target: target.to_string(),
-        status,
-        entity: change.map(|c| c.entity.to_string()),
-        entity_id: change.map(|c| c.id.clone()),
-        changes: change.map_or_else(Vec::new, |c| c.changes.clone()),
-    };
+    }
+}
+
+/// Write the entries of a change that succeeded: one per change, or one naming none. A
+/// failure to write them is logged, not answered: the change itself is done.
+pub async fn record(state: &AppState, stamp: &AuditStamp, status: u16, changes: &[AuditChange]) {
+    let at = state.clock.now();
     let entries = match changes {
-        [] => vec![entry(None)],
-        changes => changes.iter().map(Some).map(entry).collect(),
+        [] => vec![stamp.entry(at, status)],
+        changes => changes
+            .iter()
+            .map(|c| AuditEntry {
+                unit: c.unit.clone(),
+                entity: Some(c.entity.to_string()),
+                entity_id: Some(c.id.clone()),
+                changes: c.changes.clone(),
+                ..stamp.entry(at, status)
+            })
+            .collect(),
     };
     for entry in entries {
         if let Err(e) = state.store.append_audit(&entry).await {

@@ -499,6 +499,85 @@ fn changed(entry: &Value, field: &str) -> Value {
 }
 
 #[tokio::test]
+async fn a_contact_import_is_audited_batch_by_batch_and_a_repost_refuses_every_row_without_writing() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let phone = |i: usize| format!("0912{i:06}");
+    let mut csv = String::from("name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n");
+    for i in 0..500 {
+        csv.push_str(&format!(
+            "Nguyễn Văn Số{i},{},citizen,07201,yes,paper_form,v1\n",
+            phone(i)
+        ));
+    }
+    let started = std::time::Instant::now();
+    let (status, report) = api.post_raw("/v1/contacts:import", "text/csv", &csv).await;
+    let first = started.elapsed();
+    assert_eq!(
+        (status, report["imported"].as_u64()),
+        (StatusCode::OK, Some(500)),
+        "{report}"
+    );
+    let started = std::time::Instant::now();
+    let (status, again) = api.post_raw("/v1/contacts:import", "text/csv", &csv).await;
+    let repost = started.elapsed();
+    println!(
+        "500-row CSV on SQLite through the API: imported in {first:.2?}, re-posted (every row refused) in {repost:.2?}"
+    );
+    assert_eq!(
+        (status, again["imported"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{again}"
+    );
+    let rejected = again["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 500);
+    assert!(
+        rejected
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["row"] == i + 2 && r["reasons"][0].as_str().unwrap().contains("already exists")),
+        "{again}"
+    );
+
+    // One entry per batch of 100 rows, none for the re-post, which created nothing.
+    let entries = api.audit_of("POST /v1/contacts:import").await;
+    assert_eq!(entries.len(), 5, "{entries:?}");
+    let mut created: Vec<String> = Vec::new();
+    for (n, entry) in entries.iter().enumerate() {
+        assert_eq!(entry["entity"], "contact import", "{entry}");
+        assert_eq!(entry["entity_id"], entries[0]["entity_id"], "one import, one id");
+        assert_eq!(
+            (changed(entry, "rows.first"), changed(entry, "rows.last")),
+            (json!(n * 100 + 2), json!(n * 100 + 101))
+        );
+        let ids = changed(entry, "created");
+        assert_eq!(ids.as_array().unwrap().len(), 100, "{entry}");
+        created.extend(
+            ids.as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_string()),
+        );
+    }
+    let (_, page) = api.get("/v1/contacts?commune=07201&limit=500").await;
+    let mut stored: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored.len(), 500, "the re-post wrote no contact");
+    stored.sort();
+    created.sort();
+    assert_eq!(created, stored, "the entries name every contact created");
+    let text = serde_json::to_string(&entries).unwrap();
+    for i in [0, 99, 250, 499] {
+        assert!(!text.contains(&phone(i)[1..]), "a number in the audit log: {text}");
+        assert!(!text.contains(&format!("Số{i}")), "a name in the audit log: {text}");
+    }
+}
+
+#[tokio::test]
 async fn a_unit_import_is_audited_with_the_units_it_created_and_the_fields_it_changed() {
     let api = spawn().await;
     api.seed_units().await;
