@@ -62,7 +62,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         ImportValidity::default(),
         ImportScope::Anywhere,
     )
-    .await?;
+    .await?
+    .summary;
     println!(
         "1. units: {} province, {} district, {} communes",
         summary.provinces, summary.districts, summary.communes
@@ -118,6 +119,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         outreach_core::contact::parse_contacts_csv(csv)?,
         setup_time,
         &actor,
+        None,
     )
     .await?;
     for id in &refused {

@@ -359,7 +359,7 @@ async fn import_units(store: &dyn Store, file: &std::path::Path, validity: Impor
     };
     let rows = rows.with_context(|| file.display().to_string())?;
     match usecases::import_org_units(store, rows, validity, ImportScope::Anywhere).await {
-        Ok(s) => {
+        Ok(usecases::UnitImport { summary: s, .. }) => {
             println!(
                 "imported {} provinces, {} districts, {} communes from {}",
                 s.provinces,

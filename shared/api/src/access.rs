@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::audit::{self, AuditChange};
+use crate::audit::{self, AuditChange, AuditChanges, AuditRecorded};
 use crate::auth::{Caller, Role, authenticate};
 use crate::error::ApiError;
 
@@ -111,18 +111,15 @@ pub async fn guard(
             Some(claims)
         }
     };
+    let stamp = audit::stamp(&endpoint, &target, claims.as_ref());
+    request.extensions_mut().insert(stamp.clone());
     let response = next.run(request).await;
-    if audit::changes(&endpoint.method) && response.status().is_success() {
-        let change = response.extensions().get::<AuditChange>();
-        audit::record(
-            &state,
-            &endpoint,
-            &target,
-            claims.as_ref(),
-            response.status().as_u16(),
-            change,
-        )
-        .await;
+    let extensions = response.extensions();
+    if audit::changes(&endpoint.method) && response.status().is_success() && extensions.get::<AuditRecorded>().is_none()
+    {
+        let mut changes = extensions.get::<AuditChanges>().cloned().unwrap_or_default().0;
+        changes.extend(extensions.get::<AuditChange>().cloned());
+        audit::record(&state, &stamp, response.status().as_u16(), &changes).await;
     }
     response
 }

@@ -694,6 +694,104 @@ async fn an_admin_of_another_province_can_neither_annex_its_communes_nor_read_it
 }
 
 #[tokio::test]
+async fn webhook_changes_are_audited_under_the_contacts_commune_for_its_provinces_admins_only() {
+    let server = server().await;
+    // One address shared by a citizen of each province.
+    let mut sharing = Vec::new();
+    for (area, phone) in [(&server.own, "0983000001"), (&server.foreign, "0983000002")] {
+        let admin = server.token("admin", Role::Admin, area.province);
+        let (status, contact) = server
+            .send(
+                &admin,
+                Method::POST,
+                "/v1/contacts".into(),
+                Body::json(
+                    json!({"role": "citizen", "name": "Lê Thị Hoa", "commune_code": area.commune,
+                    "phone": phone, "email": "hoa.le@example.vn"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{contact}");
+        sharing.push(contact["id"].as_str().unwrap().to_string());
+    }
+    let webhook = |path: &'static str, body: Value| {
+        let server = &server;
+        async move {
+            let path = format!("{path}?key={WEBHOOK_KEY}");
+            let (status, answer) = call(&server.http, &server.base, Method::POST, &path, None, Body::json(body)).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+    };
+    webhook(
+        "/v1/inbound/sms",
+        json!({"from": server.own.citizen_phone, "text": "STOP"}),
+    )
+    .await;
+    let bounce = json!({"notificationType": "Bounce", "bounce": {"bounceType": "Permanent",
+        "bouncedRecipients": [{"emailAddress": "hoa.le@example.vn"}]}});
+    webhook(
+        "/v1/inbound/email-events",
+        json!({"Type": "Notification", "MessageId": "m-1", "Message": bounce.to_string()}),
+    )
+    .await;
+
+    for (area, contact, sms_entries) in [(&server.own, &sharing[0], 1), (&server.foreign, &sharing[1], 0)] {
+        let admin = server.token("admin", Role::Admin, area.province);
+        let (status, log) = server
+            .send(&admin, Method::GET, "/v1/audit?limit=500".into(), Body::None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        let text = log.to_string();
+        for personal in ["981000001", "983000001", "983000002", "hoa.le", "Thị Hoa"] {
+            assert!(!text.contains(personal), "{personal} in the audit log: {text}");
+        }
+        let of = |action: &str| -> Vec<Value> {
+            log["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["action"] == action)
+                .cloned()
+                .collect()
+        };
+        let stop = of("POST /v1/inbound/sms");
+        let bounced = of("POST /v1/inbound/email-events");
+        assert_eq!(
+            (stop.len(), bounced.len()),
+            (sms_entries, 1),
+            "admin of {}: {text}",
+            area.province
+        );
+        for (entry, id, source) in stop
+            .iter()
+            .map(|e| (e, &area.citizen, "sms_reply"))
+            .chain(bounced.iter().map(|e| (e, contact, "bounce")))
+        {
+            assert_eq!(entry["actor"], "webhook");
+            assert_eq!(
+                (
+                    entry["entity"].as_str(),
+                    entry["entity_id"].as_str(),
+                    entry["unit"].as_str()
+                ),
+                (Some("contact"), Some(id.as_str()), Some(area.commune)),
+                "{entry}"
+            );
+            let opt_outs = entry["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["field"] == "opt_outs")
+                .unwrap_or_else(|| panic!("no opt-out in {entry}"));
+            assert_eq!(
+                (&opt_outs["before"], &opt_outs["after"][0]["source"]),
+                (&json!([]), &json!(source))
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_commune_officer_token_that_names_no_commune_is_refused() {
     let server = server().await;
     for org in ["213", "24", "00000"] {

@@ -471,6 +471,140 @@ async fn contact_csv_import_keeps_good_rows_and_reports_bad_ones() {
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None, "text/csv");
 }
 
+impl Api {
+    /// The audit entries of one action, as the admin of province 24 reads them.
+    async fn audit_of(&self, action: &str) -> Vec<Value> {
+        let (status, log) = self.get("/v1/audit?limit=500").await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        assert_eq!(log["next_cursor"], Value::Null, "one page holds the log");
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The `after` of the change of `field` in an audit entry.
+fn changed(entry: &Value, field: &str) -> Value {
+    entry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == field)
+        .unwrap_or_else(|| panic!("no change of {field}: {entry}"))["after"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_contact_import_is_audited_batch_by_batch_and_a_repost_refuses_every_row_without_writing() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let phone = |i: usize| format!("0912{i:06}");
+    let mut csv = String::from("name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n");
+    for i in 0..500 {
+        csv.push_str(&format!(
+            "Nguyễn Văn Số{i},{},citizen,07201,yes,paper_form,v1\n",
+            phone(i)
+        ));
+    }
+    let started = std::time::Instant::now();
+    let (status, report) = api.post_raw("/v1/contacts:import", "text/csv", &csv).await;
+    let first = started.elapsed();
+    assert_eq!(
+        (status, report["imported"].as_u64()),
+        (StatusCode::OK, Some(500)),
+        "{report}"
+    );
+    let started = std::time::Instant::now();
+    let (status, again) = api.post_raw("/v1/contacts:import", "text/csv", &csv).await;
+    let repost = started.elapsed();
+    println!(
+        "500-row CSV on SQLite through the API: imported in {first:.2?}, re-posted (every row refused) in {repost:.2?}"
+    );
+    assert_eq!(
+        (status, again["imported"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{again}"
+    );
+    let rejected = again["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 500);
+    assert!(
+        rejected
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["row"] == i + 2 && r["reasons"][0].as_str().unwrap().contains("already exists")),
+        "{again}"
+    );
+
+    // One entry per batch of 100 rows, none for the re-post, which created nothing.
+    let entries = api.audit_of("POST /v1/contacts:import").await;
+    assert_eq!(entries.len(), 5, "{entries:?}");
+    let mut created: Vec<String> = Vec::new();
+    for (n, entry) in entries.iter().enumerate() {
+        assert_eq!(entry["entity"], "contact import", "{entry}");
+        assert_eq!(entry["entity_id"], entries[0]["entity_id"], "one import, one id");
+        assert_eq!(
+            (changed(entry, "rows.first"), changed(entry, "rows.last")),
+            (json!(n * 100 + 2), json!(n * 100 + 101))
+        );
+        let ids = changed(entry, "created");
+        assert_eq!(ids.as_array().unwrap().len(), 100, "{entry}");
+        created.extend(
+            ids.as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_string()),
+        );
+    }
+    let (_, page) = api.get("/v1/contacts?commune=07201&limit=500").await;
+    let mut stored: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored.len(), 500, "the re-post wrote no contact");
+    stored.sort();
+    created.sort();
+    assert_eq!(created, stored, "the entries name every contact created");
+    let text = serde_json::to_string(&entries).unwrap();
+    for i in [0, 99, 250, 499] {
+        assert!(!text.contains(&phone(i)[1..]), "a number in the audit log: {text}");
+        assert!(!text.contains(&format!("Số{i}")), "a name in the audit log: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_unit_import_is_audited_with_the_units_it_created_and_the_fields_it_changed() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let entries = api.audit_of("POST /v1/org-units:import").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["entity"], "unit import");
+    assert_eq!(
+        changed(&entries[0], "created"),
+        json!(["24", "213", "215", "07201", "07228", "07441", "07264"])
+    );
+    // A commune moved to the other district, and a new one: the move field by field.
+    let csv = "code,name,level,parent_code\n07441,Xã Tân Dĩnh,commune,215\n07270,Xã Mới,commune,215\n";
+    let (status, body) = api.post_raw("/v1/org-units:import", "text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = api.audit_of("POST /v1/org-units:import").await;
+    let fields: Vec<&str> = entries[1]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["created", "units.07441.parent_code"], "{}", entries[1]);
+    assert_eq!(changed(&entries[1], "created"), json!(["07270"]));
+    let moved = &entries[1]["changes"][1];
+    assert_eq!((&moved["before"], &moved["after"]), (&json!("213"), &json!("215")));
+}
+
 #[tokio::test]
 async fn a_weekly_campaign_in_three_communes_yields_39_sessions_at_one_utc_with_5_or_6_fields() {
     let api = spawn().await;

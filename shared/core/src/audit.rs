@@ -27,7 +27,8 @@ pub struct AuditEntry {
     pub action: String,
     /// The request's own path, e.g. `/v1/teams/07201`.
     pub target: String,
-    /// The answer's status.
+    /// The answer's status; an import's entries, written batch by batch as each commits
+    /// (before the answer), say 200.
     pub status: u16,
     /// What was changed, when the endpoint says: `contact`, `ct_…`.
     #[serde(default)]
@@ -44,6 +45,42 @@ impl AuditEntry {
     /// The year whose log holds the entry.
     pub fn year(&self) -> i32 {
         self.at.year()
+    }
+}
+
+/// Who is changing something, and through which endpoint: the part of an entry known before
+/// the change is made. The API's guard builds it from the caller's token; a use case that
+/// writes its own entries (a contact import, one per batch) is handed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditStamp {
+    /// The token's subject, or the webhook that acted.
+    pub actor: String,
+    pub role: Option<String>,
+    pub org: Option<String>,
+    /// `METHOD /documented/path`.
+    pub action: String,
+    /// The request's own path.
+    pub target: String,
+}
+
+impl AuditStamp {
+    /// An entry of this caller's request at `at`, answered `status`, that names no change
+    /// yet: set `entity`, `entity_id`, `unit` and `changes` on it.
+    pub fn entry(&self, at: DateTime<Utc>, status: u16) -> AuditEntry {
+        AuditEntry {
+            id: crate::usecases::new_id("au"),
+            at,
+            actor: self.actor.clone(),
+            role: self.role.clone(),
+            org: self.org.clone(),
+            unit: None,
+            action: self.action.clone(),
+            target: self.target.clone(),
+            status,
+            entity: None,
+            entity_id: None,
+            changes: Vec::new(),
+        }
     }
 }
 

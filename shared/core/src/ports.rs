@@ -90,6 +90,10 @@ pub trait ContactStore: Send + Sync {
     async fn insert_contact(&self, contact: &Contact) -> CoreResult<()>;
     async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>>;
     async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>>;
+    /// The contacts holding any of these numbers (E.164), each once and in no set order;
+    /// numbers nobody holds are left out. A few calls to the database however many numbers
+    /// are asked for (an import reads each batch's numbers before it writes).
+    async fn find_contacts_by_phones(&self, e164s: &[String]) -> CoreResult<Vec<Contact>>;
     /// Every contact with this email address (compared without case); several people may
     /// share one.
     async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>>;

@@ -1,12 +1,13 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use outreach_core::audit::AuditStamp;
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
 
-use crate::audit::{self, AuditChange};
+use crate::audit::{self, AuditChange, AuditRecorded};
 use crate::auth::{Caller, Role as CallerRole};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery, csv_upload};
@@ -97,15 +98,18 @@ pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &str)
 
 /// Import a contact list (`text/csv`): header `name,phone,role,commune_code` and optional
 /// `email,consent_sms,consent_email,consent_method,consent_wording_version,consent_at`.
-/// Good rows are kept; each bad row is reported with its reason.
+/// Good rows are kept; each bad row is reported with its reason. Rows are written 100 at a
+/// time, each batch audited as it commits (entity `contact import`: its rows and the ids it
+/// created), so an import cut short leaves the entries of what it kept.
 #[utoipa::path(post, path = "/v1/contacts:import", tag = "contacts",
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ContactImportReport), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(stamp): Extension<AuditStamp>,
     req: Request,
-) -> ApiResult<Json<ContactImportReport>> {
+) -> ApiResult<(Extension<AuditRecorded>, Json<ContactImportReport>)> {
     let text = csv_upload(req, &state, "the contact list").await?;
     let rows = parse_contacts_csv(&text)?;
     // A list with a commune outside the caller's area is refused whole, naming the row.
@@ -119,8 +123,15 @@ pub async fn import(
             rows[i].row, communes[i]
         )));
     }
-    let report = usecases::import_contacts(state.store.as_ref(), rows, state.clock.now(), &caller.actor()).await?;
-    Ok(Json(report))
+    let report = usecases::import_contacts(
+        state.store.as_ref(),
+        rows,
+        state.clock.now(),
+        &caller.actor(),
+        Some(&stamp),
+    )
+    .await?;
+    Ok((Extension(AuditRecorded), Json(report)))
 }
 
 #[utoipa::path(post, path = "/v1/contacts/{id}/consents", tag = "contacts", params(("id" = String, Path)),

@@ -1,16 +1,18 @@
 //! Webhooks from the outside: SMS replies (opt-out keywords), SES bounce and complaint
 //! notifications (through SNS), and the one-click unsubscribe link of every email.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
-use outreach_core::contact::Channel;
+use axum::{Extension, Json};
+use outreach_core::contact::{Channel, Contact};
+use outreach_core::phone::Phone;
 use outreach_core::usecases::{self, SmsReplyOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::audit::{AuditChange, AuditChanges};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, parse_json};
 
@@ -48,7 +50,8 @@ pub struct InboundSms {
 }
 
 /// An SMS reply: STOP, TC, HUY or TU CHOI (any case, with or without accents) opts the
-/// sender out of SMS before the next send.
+/// sender out of SMS before the next send. The opt-out is audited under the contact's
+/// commune, so the admins of its province read it.
 #[utoipa::path(post, path = "/v1/inbound/sms", tag = "inbound", params(WebhookKey), request_body = InboundSms,
     security(), responses((status = 200, body = SmsReplyOutcome), (status = 401, body = ErrorBody)))]
 pub async fn sms(
@@ -56,14 +59,29 @@ pub async fn sms(
     headers: HeaderMap,
     ApiQuery(key): ApiQuery<WebhookKey>,
     ApiJson(reply): ApiJson<InboundSms>,
-) -> ApiResult<Json<SmsReplyOutcome>> {
+) -> ApiResult<(Extension<AuditChanges>, Json<SmsReplyOutcome>)> {
     require_webhook_key(&state, &headers, &key)?;
     if reply.text.chars().count() > 2000 {
         return Err(ApiError::bad("text", "at most 2000 characters"));
     }
-    Ok(Json(
-        usecases::handle_sms_reply(state.store.as_ref(), &reply.from, &reply.text, state.clock.now()).await?,
-    ))
+    let store = state.store.as_ref();
+    let before = store
+        .find_contact_by_phone(&Phone::parse_field(&reply.from, "from")?.e164)
+        .await?;
+    let outcome = usecases::handle_sms_reply(store, &reply.from, &reply.text, state.clock.now()).await?;
+    let mut changes = Vec::new();
+    if let Some(before) = before
+        && let Some(after) = store.get_contact(&before.id).await?
+        && after.version != before.version
+    {
+        changes.push(contact_change(&before, &after));
+    }
+    Ok((Extension(AuditChanges(changes)), Json(outcome)))
+}
+
+/// The audit change of a contact a webhook changed, under the contact's commune.
+fn contact_change(before: &Contact, after: &Contact) -> AuditChange {
+    AuditChange::new("contact", &after.id, Some(before), Some(after)).in_unit(&after.commune_code)
 }
 
 /// An SNS message (notification or subscription confirmation).
@@ -123,7 +141,8 @@ pub struct EmailEventOutcome {
 }
 
 /// SES bounce and complaint notifications, delivered by SNS (JSON, any content type).
-/// A permanent bounce or a complaint opts every contact with that address out of email.
+/// A permanent bounce or a complaint opts every contact with that address out of email;
+/// each contact's opt-out is audited under their commune.
 #[utoipa::path(post, path = "/v1/inbound/email-events", tag = "inbound", params(WebhookKey),
     request_body(content = String, description = "SNS message JSON"), security(),
     responses((status = 200, body = EmailEventOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -132,14 +151,17 @@ pub async fn email_events(
     headers: HeaderMap,
     ApiQuery(key): ApiQuery<WebhookKey>,
     body: Bytes,
-) -> ApiResult<Json<EmailEventOutcome>> {
+) -> ApiResult<(Extension<AuditChanges>, Json<EmailEventOutcome>)> {
     require_webhook_key(&state, &headers, &key)?;
     let envelope: SnsEnvelope = parse_json(&body)?;
     let outcome = |kind: &str, n| {
-        Json(EmailEventOutcome {
-            kind: kind.into(),
-            suppressed_contacts: n,
-        })
+        (
+            Extension(AuditChanges::default()),
+            Json(EmailEventOutcome {
+                kind: kind.into(),
+                suppressed_contacts: n,
+            }),
+        )
     };
     match envelope.kind.as_str() {
         "SubscriptionConfirmation" => {
@@ -165,10 +187,14 @@ pub async fn email_events(
         _ => return Ok(outcome("ignored", 0)),
     };
     let mut suppressed = 0;
+    let mut changes = Vec::new();
     for address in addresses.iter().take(100) {
-        suppressed += usecases::suppress_email_address(state.store.as_ref(), address, label, state.clock.now()).await?;
+        let done = usecases::suppress_email_address(state.store.as_ref(), address, label, state.clock.now()).await?;
+        suppressed += done.contacts;
+        changes.extend(done.changed.iter().map(|c| contact_change(&c.before, &c.after)));
     }
-    Ok(outcome(label, suppressed))
+    let (_, answer) = outcome(label, suppressed);
+    Ok((Extension(AuditChanges(changes)), answer))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -253,7 +279,7 @@ fn attribute(text: &str) -> String {
 }
 
 /// Opt the link's contact out of email; the audit change, when anything changed.
-async fn stop_email(state: &AppState, token: &str) -> ApiResult<Option<axum::Extension<crate::audit::AuditChange>>> {
+async fn stop_email(state: &AppState, token: &str) -> ApiResult<Option<Extension<AuditChange>>> {
     let contact_id = state.auth.verify_unsubscribe(token)?;
     let before = match state.store.get_contact(&contact_id).await? {
         Some(contact) => contact,
@@ -268,6 +294,5 @@ async fn stop_email(state: &AppState, token: &str) -> ApiResult<Option<axum::Ext
         state.clock.now(),
     )
     .await?;
-    Ok((after.version != before.version)
-        .then(|| crate::audit::change_in(&after.commune_code, "contact", &contact_id, Some(&before), Some(&after))))
+    Ok((after.version != before.version).then(|| Extension(contact_change(&before, &after))))
 }

@@ -1,5 +1,5 @@
-use axum::Json;
 use axum::extract::{Path, Request, State};
+use axum::{Extension, Json};
 use chrono::NaiveDate;
 use outreach_core::org::{
     ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json,
@@ -8,6 +8,7 @@ use outreach_core::ports::OrgUnitFilter;
 use outreach_core::usecases;
 use serde::Deserialize;
 
+use crate::audit::AuditChange;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, TextUpload, text_upload};
@@ -77,7 +78,8 @@ pub struct ImportParams {
 /// Import units from a JSON array (`application/json`) or CSV (`text/csv`) of
 /// `{code, name, level, parent_code}`. All or nothing: any bad row refuses the file, and
 /// the answer lists every bad row with its reasons. An admin imports only units of their
-/// own province: new units under it, stored ones that lie under it already.
+/// own province: new units under it, stored ones that lie under it already. Audited as a
+/// `unit import`: the units created, new versions, each field of a version replaced.
 #[utoipa::path(post, path = "/v1/org-units:import", tag = "org-units", params(ImportParams),
     request_body(content = String, description = "JSON array or CSV of units", content_type = "text/csv"),
     responses((status = 200, body = ImportSummary), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -86,7 +88,7 @@ pub async fn import(
     caller: Caller,
     ApiQuery(q): ApiQuery<ImportParams>,
     req: Request,
-) -> ApiResult<Json<ImportSummary>> {
+) -> ApiResult<(Extension<AuditChange>, Json<ImportSummary>)> {
     let TextUpload { content_type, text } = text_upload(req, &state).await?;
     let rows = if content_type.starts_with("application/json") {
         parse_units_json(&text)?
@@ -101,13 +103,13 @@ pub async fn import(
         valid_from: q.valid_from,
         valid_until: q.valid_until,
     };
-    Ok(Json(
-        usecases::import_org_units(
-            state.store.as_ref(),
-            rows,
-            validity,
-            ImportScope::Within(&caller.claims.org),
-        )
-        .await?,
-    ))
+    let import = usecases::import_org_units(
+        state.store.as_ref(),
+        rows,
+        validity,
+        ImportScope::Within(&caller.claims.org),
+    )
+    .await?;
+    let change = AuditChange::of_fields("unit import", &usecases::new_id("imp"), import.changes);
+    Ok((Extension(change), Json(import.summary)))
 }

@@ -1,12 +1,18 @@
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
 use tracing::instrument;
 
+use crate::audit::{AuditEntry, AuditStamp, changed_fields};
 use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, OptOut, Role};
 use crate::error::{CoreError, CoreResult, RowError};
-use crate::org::{Level, version_on};
+use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
-use crate::ports::{ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter, Store};
+use crate::ports::{
+    AuditStore, ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter, Store,
+};
 use crate::reminder::Delivery;
 use crate::usecases::{Actor, new_id, retry_on_conflict};
 
@@ -35,26 +41,47 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
     actor: &Actor,
 ) -> CoreResult<Contact> {
     let contact = input.into_contact(new_id("ct"), now, actor.subject.clone())?;
-    if contact.role == Role::Planner {
-        // A planner works for a unit of any level.
-        if version_on(&store.org_unit_versions(&contact.commune_code).await?, None).is_none() {
-            return Err(CoreError::invalid(
-                "commune_code",
-                format!("unit {:?} does not exist", contact.commune_code),
-            ));
-        }
-    } else {
-        require_commune(store, &contact.commune_code, "commune_code").await?;
-    }
-    store.insert_contact(&contact).await.map_err(|e| match e {
-        CoreError::AlreadyExists { .. } => CoreError::AlreadyExists {
-            entity: "contact with phone",
-            id: contact.masked_phone(),
-        },
-        other => other,
-    })?;
+    check_unit(&contact, &store.org_unit_versions(&contact.commune_code).await?)?;
+    insert_new_contact(store, &contact).await?;
     tracing::info!(contact_id = %contact.id, phone = %contact.masked_phone(), "contact registered");
     Ok(contact)
+}
+
+/// Check the unit a contact is registered in (`versions`, as stored): a planner works for a
+/// unit of any level, everyone else lives in a commune.
+fn check_unit(contact: &Contact, versions: &[OrgUnit]) -> CoreResult<()> {
+    let code = &contact.commune_code;
+    match version_on(versions, None) {
+        None if contact.role == Role::Planner => Err(CoreError::invalid(
+            "commune_code",
+            format!("unit {code:?} does not exist"),
+        )),
+        None => Err(CoreError::invalid(
+            "commune_code",
+            format!("commune {code:?} does not exist"),
+        )),
+        Some(u) if contact.role != Role::Planner && u.level != Level::Commune => Err(CoreError::invalid(
+            "commune_code",
+            format!("{code} is a {}, not a commune", u.level.as_str()),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Add a contact; a number that is taken is refused naming the number, masked.
+async fn insert_new_contact<S: ContactStore + ?Sized>(store: &S, contact: &Contact) -> CoreResult<()> {
+    store.insert_contact(contact).await.map_err(|e| match e {
+        CoreError::AlreadyExists { .. } => phone_taken(contact),
+        other => other,
+    })
+}
+
+/// The refusal of a contact whose number another contact holds.
+fn phone_taken(contact: &Contact) -> CoreError {
+    CoreError::AlreadyExists {
+        entity: "contact with phone",
+        id: contact.masked_phone(),
+    }
 }
 
 /// What a contact import did: how many rows were kept, and why the others were not.
@@ -64,13 +91,24 @@ pub struct ContactImportReport {
     pub rejected: Vec<RowError>,
 }
 
-/// Import a contact list: each good row is registered, each bad row reported.
+/// Rows of a contact import handled as one batch: their numbers looked up in one read, the
+/// new contacts registered, then one audit entry. 100 is what one DynamoDB BatchGetItem call
+/// reads; it also bounds the contacts a killed import can keep without an entry.
+pub const CONTACT_IMPORT_BATCH: usize = 100;
+
+/// Import a contact list: each good row is registered, each bad row reported. Rows go in
+/// batches of [`CONTACT_IMPORT_BATCH`]: the numbers of a batch are read first, so a number
+/// already held (by a stored contact or an earlier row) is refused without a write. With
+/// `audit`, each batch that created contacts is recorded as it commits (entity `contact
+/// import`, its rows, the ids created: nothing personal), so an import cut short leaves the
+/// entries of what it kept.
 #[instrument(skip_all, fields(rows = rows.len()))]
-pub async fn import_contacts<S: ContactStore + OrgUnitStore + ?Sized>(
+pub async fn import_contacts<S: ContactStore + OrgUnitStore + AuditStore + ?Sized>(
     store: &S,
     rows: Vec<ContactRow>,
     now: DateTime<Utc>,
     actor: &Actor,
+    audit: Option<&AuditStamp>,
 ) -> CoreResult<ContactImportReport> {
     if rows.len() > MAX_CONTACTS_PER_IMPORT {
         return Err(CoreError::invalid(
@@ -78,26 +116,140 @@ pub async fn import_contacts<S: ContactStore + OrgUnitStore + ?Sized>(
             format!("at most {MAX_CONTACTS_PER_IMPORT} contacts per import"),
         ));
     }
-    let mut imported = 0;
-    let mut rejected = Vec::new();
-    for ContactRow { row, input } in rows {
-        let key = input.as_ref().ok().map(|i| mask_phone_input(&i.phone));
-        let result = match input {
-            Ok(input) => register_contact(store, input, now, actor).await.map(|_| ()),
-            Err(reason) => Err(CoreError::invalid("row", reason)),
+    let mut import = ContactImport {
+        id: new_id("imp"),
+        units: HashMap::new(),
+        numbers: HashSet::new(),
+        imported: 0,
+        rejected: Vec::new(),
+    };
+    let mut rows = rows.into_iter();
+    loop {
+        let batch: Vec<ContactRow> = rows.by_ref().take(CONTACT_IMPORT_BATCH).collect();
+        let (Some(first), Some(last)) = (batch.first().map(|r| r.row), batch.last().map(|r| r.row)) else {
+            break;
         };
-        match result {
-            Ok(()) => imported += 1,
-            Err(CoreError::Storage(e)) => return Err(CoreError::Storage(e)),
-            Err(e) => rejected.push(RowError {
-                row,
-                key,
-                reasons: vec![e.to_string()],
-            }),
+        let mut created = Vec::new();
+        let written = import.batch(store, batch, now, actor, &mut created).await;
+        if let Some(stamp) = audit
+            && !created.is_empty()
+        {
+            // Also when the batch stopped half-way: what it created is kept.
+            let rejected = import
+                .rejected
+                .iter()
+                .filter(|r| (first..=last).contains(&r.row))
+                .count();
+            let after = json!({"rows": {"first": first, "last": last}, "created": created, "rejected": rejected});
+            let entry = AuditEntry {
+                entity: Some("contact import".into()),
+                entity_id: Some(import.id.clone()),
+                changes: changed_fields(None, Some(&after)),
+                ..stamp.entry(now, 200)
+            };
+            store.append_audit(&entry).await?;
         }
+        written?;
     }
+    let ContactImport {
+        imported, mut rejected, ..
+    } = import;
+    rejected.sort_by_key(|r| r.row);
     tracing::info!(imported, rejected = rejected.len(), "contacts imported");
     Ok(ContactImportReport { imported, rejected })
+}
+
+/// A contact import under way.
+struct ContactImport {
+    /// Ties the audit entries of its batches together.
+    id: String,
+    /// The stored versions of each unit read so far: a file names a few communes many times.
+    units: HashMap<String, Vec<OrgUnit>>,
+    /// The numbers of the rows registered so far: a later row with one is refused.
+    numbers: HashSet<String>,
+    imported: usize,
+    rejected: Vec<RowError>,
+}
+
+impl ContactImport {
+    /// Check a batch of rows, read which of their numbers are held, and register the
+    /// others, pushing the id of each contact created to `created`. Fails only when the
+    /// store does, with what was created so far in `created`.
+    async fn batch<S: ContactStore + OrgUnitStore + ?Sized>(
+        &mut self,
+        store: &S,
+        batch: Vec<ContactRow>,
+        now: DateTime<Utc>,
+        actor: &Actor,
+        created: &mut Vec<String>,
+    ) -> CoreResult<()> {
+        let mut checked = Vec::with_capacity(batch.len());
+        for ContactRow { row, input } in batch {
+            let key = input.as_ref().ok().map(|i| mask_phone_input(&i.phone));
+            let contact = match input {
+                Ok(input) => match input.into_contact(new_id("ct"), now, actor.subject.clone()) {
+                    Ok(contact) => self.check_unit(store, &contact).await.map(|()| contact),
+                    Err(e) => Err(e),
+                },
+                Err(reason) => Err(CoreError::invalid("row", reason)),
+            };
+            match contact {
+                Ok(contact) => checked.push((row, key, contact)),
+                Err(e) => self.reject(row, key, e)?,
+            }
+        }
+        let numbers: Vec<String> = checked
+            .iter()
+            .filter_map(|(_, _, c)| Some(c.phone.as_ref()?.e164.clone()))
+            .collect();
+        let held: HashSet<String> = store
+            .find_contacts_by_phones(&numbers)
+            .await?
+            .into_iter()
+            .filter_map(|c| Some(c.phone?.e164))
+            .collect();
+        for (row, key, contact) in checked {
+            let number = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
+            let result = if held.contains(&number) || !self.numbers.insert(number) {
+                Err(phone_taken(&contact))
+            } else {
+                insert_new_contact(store, &contact).await
+            };
+            match result {
+                Ok(()) => {
+                    self.imported += 1;
+                    created.push(contact.id);
+                }
+                Err(e) => self.reject(row, key, e)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `check_unit`, reading each unit once per import.
+    async fn check_unit<S: OrgUnitStore + ?Sized>(&mut self, store: &S, contact: &Contact) -> CoreResult<()> {
+        let code = &contact.commune_code;
+        if !self.units.contains_key(code) {
+            let versions = store.org_unit_versions(code).await?;
+            self.units.insert(code.clone(), versions);
+        }
+        check_unit(contact, self.units.get(code).map(Vec::as_slice).unwrap_or_default())
+    }
+
+    /// Report a row refused; a failure of the store is no row's fault and stops the import.
+    fn reject(&mut self, row: usize, key: Option<String>, e: CoreError) -> CoreResult<()> {
+        match e {
+            CoreError::Storage(e) => Err(CoreError::Storage(e)),
+            e => {
+                self.rejected.push(RowError {
+                    row,
+                    key,
+                    reasons: vec![e.to_string()],
+                });
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Fetch a contact or `NotFound`.

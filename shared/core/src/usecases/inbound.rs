@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::contact::{Channel, mask_email};
+use crate::contact::{Channel, Contact, mask_email};
 use crate::error::CoreResult;
 use crate::phone::Phone;
 use crate::ports::ContactStore;
@@ -56,23 +56,49 @@ pub async fn handle_sms_reply<S: ContactStore + ?Sized>(
     })
 }
 
+/// A contact before and after a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactChange {
+    pub before: Contact,
+    pub after: Contact,
+}
+
+/// What stopping email to an address did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmailSuppression {
+    /// Contacts with the address (email to each is stopped now).
+    pub contacts: usize,
+    /// Those of them it opted out (the others were already).
+    pub changed: Vec<ContactChange>,
+}
+
 /// Stop email to an address that bounced for good or complained: every contact with it
-/// is opted out of email. Returns how many contacts.
+/// is opted out of email.
 #[instrument(skip_all, fields(source))]
 pub async fn suppress_email_address<S: ContactStore + ?Sized>(
     store: &S,
     address: &str,
     source: &str,
     now: DateTime<Utc>,
-) -> CoreResult<usize> {
+) -> CoreResult<EmailSuppression> {
     let contacts = store.find_contacts_by_email(address).await?;
+    let mut changed = Vec::new();
     for c in &contacts {
         if !c.has_opted_out(Channel::Email) {
-            opt_out(store, &c.id, Some(Channel::Email), source, now).await?;
+            let after = opt_out(store, &c.id, Some(Channel::Email), source, now).await?;
+            if after.version != c.version {
+                changed.push(ContactChange {
+                    before: c.clone(),
+                    after,
+                });
+            }
         }
     }
     tracing::info!(address = %mask_email(address), contacts = contacts.len(), "email address suppressed");
-    Ok(contacts.len())
+    Ok(EmailSuppression {
+        contacts: contacts.len(),
+        changed,
+    })
 }
 
 #[cfg(test)]

@@ -1,14 +1,26 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
 use tracing::instrument;
 
+use crate::audit::{FieldChange, changed_fields};
 use crate::error::{CoreError, CoreResult};
 use crate::org::{
     ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, merge_row_errors, outside_parents,
     outside_scope, validate_units, version_on,
 };
 use crate::ports::OrgUnitStore;
+
+/// What a unit import did: the counts it answers with, and its changes for the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitImport {
+    pub summary: ImportSummary,
+    /// `created`: the new units; `new_versions`: new versions of stored units; and
+    /// `units.{code}.{field}` for each field of a stored version the import replaced. A
+    /// version is named `code@valid_from` when it has a first day.
+    pub changes: Vec<FieldChange>,
+}
 
 /// Import administrative units: validate every row against the file and the stored units,
 /// and against `scope` (an admin imports only their own province's units), then write all
@@ -19,7 +31,7 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
     rows: Vec<(usize, Result<OrgUnitRecord, String>)>,
     validity: ImportValidity,
     scope: ImportScope<'_>,
-) -> CoreResult<ImportSummary> {
+) -> CoreResult<UnitImport> {
     let mut codes: HashSet<String> = outside_parents(&rows);
     codes.extend(
         rows.iter()
@@ -53,6 +65,7 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
         }
         Err(e) => return Err(e),
     };
+    let changes = unit_changes(&units, &existing);
     store.put_org_units(&units).await?;
     let summary = ImportSummary::of(&units);
     tracing::info!(
@@ -61,7 +74,40 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
         communes = summary.communes,
         "units imported"
     );
-    Ok(summary)
+    Ok(UnitImport { summary, changes })
+}
+
+/// The changes of writing `units` over the `existing` versions of their codes.
+fn unit_changes(units: &[OrgUnit], existing: &HashMap<String, Vec<OrgUnit>>) -> Vec<FieldChange> {
+    let version = |u: &OrgUnit| match u.valid_from {
+        Some(from) => format!("{}@{from}", u.code),
+        None => u.code.clone(),
+    };
+    let (mut created, mut new_versions) = (Vec::new(), Vec::new());
+    let (mut before, mut after) = (Map::new(), Map::new());
+    for unit in units {
+        let Some(stored) = existing.get(&unit.code) else {
+            created.push(version(unit));
+            continue;
+        };
+        match stored.iter().find(|s| s.valid_from == unit.valid_from) {
+            None => new_versions.push(version(unit)),
+            Some(old) if old != unit => {
+                let as_json = |u: &OrgUnit| serde_json::to_value(u).unwrap_or(Value::Null);
+                before.insert(version(unit), as_json(old));
+                after.insert(version(unit), as_json(unit));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut new = Map::new();
+    for (field, list) in [("created", created), ("new_versions", new_versions)] {
+        if !list.is_empty() {
+            new.insert(field.into(), list.into());
+        }
+    }
+    new.insert("units".into(), after.into());
+    changed_fields(Some(&json!({ "units": before })), Some(&Value::Object(new)))
 }
 
 /// Whether a stored unit (its `versions`) lies under `root` in any of its versions: some

@@ -56,6 +56,35 @@ impl ContactStore for DynamoStore {
         self.get_contact(&lock.contact_id).await
     }
 
+    /// Two batched reads: the numbers' reservations, then the contacts they name.
+    async fn find_contacts_by_phones(&self, e164s: &[String]) -> CoreResult<Vec<Contact>> {
+        let mut phones = e164s.to_vec();
+        phones.sort_unstable();
+        phones.dedup();
+        let locks = self
+            .batch_get(
+                phones
+                    .iter()
+                    .map(|p| (keys::phone_pk(p), keys::PHONE_SK.to_string()))
+                    .collect(),
+            )
+            .await?;
+        let mut ids = locks
+            .into_iter()
+            .map(|raw| decode::<PhoneLock>(raw).map(|lock| lock.contact_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        let contacts = self
+            .batch_get(
+                ids.iter()
+                    .map(|id| (keys::contact_pk(id), keys::CONTACT_SK.to_string()))
+                    .collect(),
+            )
+            .await?;
+        Ok(contacts.into_iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
     async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>> {
         let entries: Vec<PhoneLock> = self
             .query_all(Query::on(None, keys::email_pk(email)).begins_with("CONTACT#"))

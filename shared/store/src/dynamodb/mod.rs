@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest};
 use futures::stream::{self, StreamExt};
 use outreach_core::campaign::{Campaign, CampaignStatus};
 use outreach_core::contact::Channel;
@@ -56,10 +56,13 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// How often BatchWriteItem's unprocessed items are retried before giving up.
+/// How often unprocessed items of a BatchWriteItem (keys of a BatchGetItem) are retried
+/// before giving up.
 const BATCH_RETRIES: u32 = 8;
 /// AWS's limit on the requests of one BatchWriteItem call.
 pub const BATCH_WRITE_LIMIT: usize = 25;
+/// AWS's limit on the keys of one BatchGetItem call.
+pub const BATCH_GET_LIMIT: usize = 100;
 
 fn sdk<E, R>(e: SdkError<E, R>) -> StoreError
 where

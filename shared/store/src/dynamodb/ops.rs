@@ -39,6 +39,46 @@ impl DynamoStore {
         Ok(sizes)
     }
 
+    /// Read items by key (`PK`, `SK`) with strongly consistent BatchGetItem calls of at most
+    /// 100 keys, retrying unprocessed keys with exponential backoff. Missing items are left
+    /// out; the keys must differ (DynamoDB refuses a call that repeats one).
+    pub(super) async fn batch_get(&self, keys: Vec<(String, String)>) -> Result<Vec<RawItem>, StoreError> {
+        let found = std::sync::Mutex::new(Vec::new());
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let keys: Vec<RawItem> = chunk
+                .iter()
+                .map(|(pk, sk)| HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))]))
+                .collect();
+            let found = &found;
+            retry_unprocessed(keys, BATCH_RETRIES, |batch| async move {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(batch))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table.clone(), request)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                let items = out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                found.lock().unwrap_or_else(|e| e.into_inner()).extend(items);
+                Ok(out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default())
+            })
+            .await?;
+        }
+        Ok(found.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub(super) async fn get_raw(&self, pk: String, sk: &str) -> Result<Option<RawItem>, StoreError> {
         let out = self
             .client
@@ -215,16 +255,13 @@ impl DynamoStore {
     }
 }
 
-/// Send `requests` through `send` until none is left unprocessed, backing off
-/// exponentially (25 ms, 50 ms, …); fails after `retries` rounds with items still pending.
-pub async fn retry_unprocessed<F, Fut>(
-    mut requests: Vec<WriteRequest>,
-    retries: u32,
-    mut send: F,
-) -> Result<(), StoreError>
+/// Send `requests` (writes of a BatchWriteItem, keys of a BatchGetItem) through `send` until
+/// none is left unprocessed, backing off exponentially (25 ms, 50 ms, …); fails after
+/// `retries` rounds with requests still pending.
+pub async fn retry_unprocessed<T, F, Fut>(mut requests: Vec<T>, retries: u32, mut send: F) -> Result<(), StoreError>
 where
-    F: FnMut(Vec<WriteRequest>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<WriteRequest>, StoreError>>,
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
 {
     let mut attempt = 0;
     while !requests.is_empty() {

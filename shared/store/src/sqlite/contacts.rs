@@ -45,6 +45,26 @@ impl ContactStore for SqliteStore {
             .await
     }
 
+    async fn find_contacts_by_phones(&self, e164s: &[String]) -> CoreResult<Vec<Contact>> {
+        let mut phones = e164s.to_vec();
+        phones.sort_unstable();
+        phones.dedup();
+        self.call(move |c| {
+            let mut found = Vec::new();
+            for chunk in phones.chunks(PHONES_PER_QUERY) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                // Not cached: each chunk size is a statement of its own.
+                let mut stmt = c.prepare(&format!("SELECT data FROM contacts WHERE phone IN ({marks})"))?;
+                let rows = stmt.query_map(params_from_iter(chunk), |r| r.get::<_, String>(0))?;
+                for row in rows {
+                    found.push(from_json(&row?)?);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn find_contacts_by_email(&self, email: &str) -> CoreResult<Vec<Contact>> {
         let email = email.trim().to_lowercase();
         self.call(move |c| {
@@ -112,6 +132,10 @@ impl ContactStore for SqliteStore {
         .await
     }
 }
+
+/// Numbers looked up by one query (SQLite takes up to 32,766 parameters; an import asks
+/// for 100 at a time).
+const PHONES_PER_QUERY: usize = 500;
 
 /// The unique `phone` column: the number, or for an erased contact (who has none) a key
 /// that cannot be one.

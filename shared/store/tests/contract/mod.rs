@@ -32,6 +32,7 @@ macro_rules! contract_tests {
             unit_lists_page_and_filter,
             contacts_are_unique_by_id_and_phone,
             contacts_are_found_by_email_without_case,
+            contacts_are_found_by_many_phones_at_once,
             contact_updates_are_optimistic,
             contact_lists_page_through_every_item_once,
             campaigns_round_trip_and_filter_by_status,
@@ -1017,6 +1018,51 @@ pub async fn contacts_are_found_by_email_without_case(store: &dyn Store) {
         ids(store.find_contacts_by_email("lan.moi@example.vn").await.unwrap()),
         ["ct_a"]
     );
+}
+
+pub async fn contacts_are_found_by_many_phones_at_once(store: &dyn Store) {
+    let e164 = |i: usize| format!("+84912{i:06}");
+    // 150 contacts: more numbers than one DynamoDB BatchGetItem call takes (100).
+    let mut stored = Vec::new();
+    for i in 0..150 {
+        let c = contact(&format!("ct_{i:03}"), &e164(i), "07201", Role::Citizen);
+        store.insert_contact(&c).await.unwrap();
+        stored.push(c);
+    }
+    // An erased contact holds no number any more.
+    store
+        .update_contact(&stored[0].erased(t("2026-02-01T00:00:00Z")))
+        .await
+        .unwrap();
+    let sorted = |mut v: Vec<Contact>| {
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    };
+    // Every stored number, each asked for twice, among 40 numbers nobody holds.
+    let mut asked: Vec<String> = (0..150).chain(0..150).map(e164).collect();
+    asked.extend((0..40).map(|i| format!("+84987{i:06}")));
+    asked.rotate_left(77);
+    let found = sorted(store.find_contacts_by_phones(&asked).await.unwrap());
+    assert_eq!(found.len(), 149, "each holder once, the erased one not at all");
+    assert_eq!(found[..], stored[1..], "the contacts as stored");
+    let some = sorted(
+        store
+            .find_contacts_by_phones(&[e164(7), "+84987000001".into(), e164(7), e164(120)])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        some.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["ct_007", "ct_120"]
+    );
+    assert!(
+        store
+            .find_contacts_by_phones(&["+84987000002".into(), e164(0)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.find_contacts_by_phones(&[]).await.unwrap().is_empty());
 }
 
 fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, version: u64) -> SessionRecord {
