@@ -20,7 +20,7 @@ use crate::audit;
 use crate::error::ApiError;
 use crate::ui::form::FormData;
 use crate::ui::sessions::{UnitOption, area_communes, contact_role_label};
-use crate::ui::{Nav, Session as UiSession, UiError, audit_change, format, html, may, require_form, text};
+use crate::ui::{Nav, Session as UiSession, UiError, audit_change, format, html, may, page_stamp, require_form, text};
 
 /// One contact of the list.
 pub struct ContactRow {
@@ -369,7 +369,9 @@ pub async fn import(
     let (mine, outside): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|r| r.input.as_ref().map_or(true, |i| !foreign.contains(&i.commune_code)));
-    let report = usecases::import_contacts(store, mine, state.clock.now(), &session.caller.actor())
+    // Each batch of the import writes its own audit entry as it commits.
+    let stamp = page_stamp(&session, "/ui/nguoi/nhap", "/ui/nguoi/nhap");
+    let report = usecases::import_contacts(store, mine, state.clock.now(), &session.caller.actor(), Some(&stamp))
         .await
         .map_err(ApiError::from)?;
     let mut refused: Vec<RefusedRow> = report
@@ -388,7 +390,6 @@ pub async fn import(
     }));
     refused.sort_by_key(|r| r.line);
     let lines: Vec<usize> = refused.iter().map(|r| r.line).collect();
-    audit_change(&state, &session, "/ui/nguoi/nhap", "/ui/nguoi/nhap", None).await;
     let imported = Imported {
         error: None,
         imported: Some(report.imported),

@@ -84,8 +84,19 @@ pub(crate) fn require_form(
     }
 }
 
-/// Write the audit entry of a change made through page `path` (its pattern; `target` the
-/// path itself), as the API's guard does for an endpoint.
+/// Who changes what through page `path` (its pattern; `target` the path itself), for the
+/// audit log, as the API's guard stamps an endpoint's request.
+pub(crate) fn page_stamp(session: &Session, path: &'static str, target: &str) -> outreach_core::audit::AuditStamp {
+    let endpoint = crate::access::Endpoint {
+        method: Method::POST,
+        path,
+        access: crate::access::Access::Public,
+    };
+    crate::audit::stamp(&endpoint, target, Some(session.claims()))
+}
+
+/// Write the audit entry of a change made through page `path`, as the API's guard does for
+/// an endpoint.
 pub(crate) async fn audit_change(
     state: &AppState,
     session: &Session,
@@ -93,12 +104,8 @@ pub(crate) async fn audit_change(
     target: &str,
     change: Option<&crate::audit::AuditChange>,
 ) {
-    let endpoint = crate::access::Endpoint {
-        method: Method::POST,
-        path,
-        access: crate::access::Access::Public,
-    };
-    crate::audit::record(state, &endpoint, target, Some(session.claims()), 303, change).await;
+    let changes: Vec<crate::audit::AuditChange> = change.into_iter().cloned().collect();
+    crate::audit::record(state, &page_stamp(session, path, target), 303, &changes).await;
 }
 
 /// Whether `role` may call the API endpoint `method path` (as the router's table says):
