@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
 use outreach_core::jobs::run_planner;
-use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
+use outreach_core::org::{ImportScope, ImportValidity, parse_units_json, version_on};
 use outreach_core::ports::{CampaignStore, PageRequest, SessionFilter, SessionStore, Store};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::{Session, SessionStatus};
@@ -41,6 +41,7 @@ on_both_stores!(
     a_run_interrupted_after_writing_sessions_is_completed_by_the_next,
     concurrent_planners_create_each_session_once,
     moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wait,
+    a_campaign_across_1_july_2025_holds_each_session_in_the_unit_valid_on_its_date,
 );
 
 async fn dynamo() -> DynamoStore {
@@ -291,4 +292,126 @@ async fn moved_and_cancelled_sessions_are_not_recreated_and_paused_campaigns_wai
         after.iter().find(|s| s.id == before[1].id).unwrap().status,
         SessionStatus::Cancelled
     );
+}
+
+/// Units before and after 1 July 2025, in two imports as an administrator would load them
+/// (the second reuses a code): the city's four wards end on 30 June; from 1 July three of
+/// them and a ward that reuses 07210 make Phường Bắc Giang, and Cầu Gồ goes to no one.
+async fn with_reform(store: &dyn Store) {
+    let before = r#"[{"code":"24","name":"Tỉnh Bắc Giang","level":"province"},
+        {"code":"213","name":"Thành phố Bắc Giang","level":"district","parent_code":"24","valid_until":"2025-06-30"},
+        {"code":"07201","name":"Phường Thọ Xương","level":"commune","parent_code":"213","valid_until":"2025-06-30"},
+        {"code":"07207","name":"Phường Ngô Quyền","level":"commune","parent_code":"213","valid_until":"2025-06-30"},
+        {"code":"07210","name":"Phường Hoàng Văn Thụ","level":"commune","parent_code":"213","valid_until":"2025-06-30"},
+        {"code":"07264","name":"Thị trấn Cầu Gồ","level":"commune","parent_code":"213","valid_until":"2025-06-30"}]"#;
+    let after = r#"[{"code":"07210","name":"Phường Bắc Giang","level":"commune","parent_code":"24",
+        "valid_from":"2025-07-01","former_units":[{"code":"07201","merge":"full"},
+        {"code":"07207","merge":"full"},{"code":"07210","merge":"full"}]}]"#;
+    for file in [before, after] {
+        usecases::import_org_units(
+            store,
+            parse_units_json(file).unwrap(),
+            ImportValidity::default(),
+            ImportScope::Anywhere,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn a_campaign_across_1_july_2025_holds_each_session_in_the_unit_valid_on_its_date(store: &dyn Store) {
+    with_reform(store).await;
+    let setup = t("2025-05-20T00:00:00Z");
+    let input = CampaignInput {
+        name: "Hè 2025".into(),
+        description: None,
+        period: Period::new("2025-06-01".parse().unwrap(), "2025-08-31".parse().unwrap()).unwrap(),
+        target_units: vec!["213".into()],
+        schedule: ScheduleSpec {
+            cron: "0 8 * * 6".into(),
+            time_zone: DEFAULT_TIME_ZONE,
+        },
+        session_minutes: 120,
+        venues: Default::default(),
+        default_venue: Some("UBND".into()),
+        capacity: 30,
+        min_staff: 1,
+        reminder_rules: vec![],
+        sms_unicode: false,
+        max_sms_segments: 2,
+    };
+    let campaign = usecases::create_campaign(store, input, setup).await.unwrap();
+    assert_eq!(campaign.communes, ["07201", "07207", "07210", "07264"], "as on 1 June");
+    usecases::act_on_campaign(store, &campaign.id, CampaignAction::Activate, setup)
+        .await
+        .unwrap();
+
+    // A rolling two-week horizon, day by day, across the change.
+    let mut created = 0;
+    let mut now = t("2025-05-25T00:00:00Z");
+    while now < t("2025-09-05T00:00:00Z") {
+        created += run_planner(store, now, Duration::days(14))
+            .await
+            .unwrap()
+            .sessions_created;
+        now += Duration::days(1);
+    }
+    // Saturdays: 4 in June in the four old wards; 9 in July and August in the one new ward.
+    assert_eq!(created, 4 * 4 + 9);
+    let all = sessions(store, &campaign.id).await;
+    assert_eq!(all.len(), 25);
+    let day = |s: &Session| s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let july = "2025-07-01".parse().unwrap();
+    let mut june: Vec<&str> = all
+        .iter()
+        .filter(|s| day(s) < july)
+        .map(|s| s.commune_code.as_str())
+        .collect();
+    june.sort();
+    june.dedup();
+    assert_eq!(june, ["07201", "07207", "07210", "07264"]);
+    let later: Vec<&Session> = all.iter().filter(|s| day(s) >= july).collect();
+    assert_eq!(later.len(), 9, "one session a Saturday, not one per merged ward");
+    assert!(later.iter().all(|s| s.commune_code == "07210"), "{later:?}");
+    for s in &all {
+        let versions = store.org_unit_versions(&s.commune_code).await.unwrap();
+        let unit = version_on(&versions, Some(day(s)));
+        assert!(unit.is_some(), "{} is in a unit that did not exist on {}", s.id, day(s));
+        assert_eq!(
+            s.id,
+            format!(
+                "{}.{}.{}",
+                campaign.id,
+                s.commune_code,
+                s.occurrence.format("%Y%m%dT%H%MZ")
+            )
+        );
+    }
+    let names: Vec<String> = {
+        let versions = store.org_unit_versions("07210").await.unwrap();
+        [all[0].starts_at, later[0].starts_at]
+            .map(|at| {
+                version_on(&versions, Some(at.with_timezone(&DEFAULT_TIME_ZONE).date_naive()))
+                    .unwrap()
+                    .name
+                    .clone()
+            })
+            .into()
+    };
+    assert_eq!(
+        names,
+        ["Phường Hoàng Văn Thụ", "Phường Bắc Giang"],
+        "the reused code, before and after"
+    );
+
+    // Planned again from the start, the same sessions: nothing new.
+    let mut replanned = usecases::get_campaign(store, &campaign.id).await.unwrap();
+    replanned.materialised_until = None;
+    replanned.version += 1;
+    store.update_campaign(&replanned).await.unwrap();
+    let again = run_planner(store, t("2025-05-25T00:00:00Z"), Duration::days(120))
+        .await
+        .unwrap();
+    assert_eq!(again.sessions_created, 0, "{again:?}");
+    assert_eq!(sessions(store, &campaign.id).await.len(), 25);
 }

@@ -731,6 +731,92 @@ async fn schedule_preview_lists_the_next_sessions_in_local_time() {
 }
 
 #[tokio::test]
+async fn the_preview_of_a_campaign_across_1_july_2025_names_the_communes_that_end_and_their_successors() {
+    let api = spawn().await;
+    // Two wards of the city end on 30 June 2025 and make Phường Bắc Giang from 1 July;
+    // Cầu Gồ ends with no successor.
+    let units = json!([
+        {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
+        {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24", "valid_until": "2025-06-30"},
+        {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"},
+        {"code": "07207", "name": "Phường Ngô Quyền", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"},
+        {"code": "07264", "name": "Thị trấn Cầu Gồ", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"},
+        {"code": "07210", "name": "Phường Bắc Giang", "level": "commune", "parent_code": "24", "valid_from": "2025-07-01",
+         "former_units": [{"code": "07201", "merge": "full"}, {"code": "07207", "merge": "full"}]}
+    ]);
+    let (status, body) = api.post("/v1/org-units:import", units).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let summer = json!({"cron": "0 8 * * 6", "period": {"start": "2025-06-01", "end": "2025-08-31"},
+                        "target_units": ["213"], "count": 100});
+    let (status, preview) = api.post("/v1/schedule:preview", summer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(
+        preview["sessions"].as_array().unwrap().len(),
+        13,
+        "the period's Saturdays"
+    );
+    assert_eq!(preview["sessions"][0]["local"], "2025-06-07T08:00:00+07:00");
+    assert_eq!(
+        preview["unit_changes"],
+        json!([
+            {"code": "07201", "name": "Phường Thọ Xương", "until": "2025-06-30",
+             "replaced_by": [{"code": "07210", "name": "Phường Bắc Giang", "merge": "full"}],
+             "message": "Từ ngày 01/07/2025, Phường Thọ Xương không còn là đơn vị hành chính: các buổi từ ngày này được lập tại Phường Bắc Giang."},
+            {"code": "07207", "name": "Phường Ngô Quyền", "until": "2025-06-30",
+             "replaced_by": [{"code": "07210", "name": "Phường Bắc Giang", "merge": "full"}],
+             "message": "Từ ngày 01/07/2025, Phường Ngô Quyền không còn là đơn vị hành chính: các buổi từ ngày này được lập tại Phường Bắc Giang."},
+            {"code": "07264", "name": "Thị trấn Cầu Gồ", "until": "2025-06-30", "replaced_by": [],
+             "message": "Từ ngày 01/07/2025, Thị trấn Cầu Gồ không còn là đơn vị hành chính và không có đơn vị nào thay thế: các buổi từ ngày này sẽ không được lập."}
+        ])
+    );
+
+    // A period that ends before the change meets none; without target units there is nothing to say.
+    let mut june = summer.clone();
+    june["period"]["end"] = json!("2025-06-30");
+    let (status, preview) = api.post("/v1/schedule:preview", june).await;
+    assert_eq!((status, preview["unit_changes"].clone()), (StatusCode::OK, json!([])));
+    let (status, preview) = api
+        .post(
+            "/v1/schedule:preview",
+            json!({"cron": "0 8 * * 6", "after": "2025-06-01T00:00:00Z", "count": 10}),
+        )
+        .await;
+    assert_eq!((status, preview["unit_changes"].clone()), (StatusCode::OK, json!([])));
+    // Without a period, the span of the sessions previewed: 7 June to 9 August.
+    let (status, preview) = api
+        .post(
+            "/v1/schedule:preview",
+            json!({"cron": "0 8 * * 6", "after": "2025-06-01T00:00:00Z", "count": 10, "target_units": ["07201"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["unit_changes"][0]["replaced_by"][0]["code"], "07210");
+    let mut unknown = summer.clone();
+    unknown["target_units"] = json!(["99999"]);
+    let (status, body) = api.post("/v1/schedule:preview", unknown).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("target_units"),
+        "99999",
+    );
+
+    // A campaign over the period may give the successor its own venue.
+    let mut campaign = campaign_body("0 8 * * 6", json!(["213"]));
+    campaign["period"] = json!({"start": "2025-06-01", "end": "2025-08-31"});
+    campaign["venues"] = json!({"07210": "Nhà văn hoá phường Bắc Giang"});
+    let (status, body) = api.post("/v1/campaigns", campaign).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (_, doc) = api.send(Method::GET, "/openapi.json", None, None).await;
+    let preview_schema = &doc["components"]["schemas"]["Preview"]["properties"];
+    assert!(preview_schema["unit_changes"].is_object(), "{preview_schema}");
+    assert!(doc["components"]["schemas"]["UnitChange"]["properties"]["replaced_by"].is_object());
+}
+
+#[tokio::test]
 async fn bad_inputs_are_4xx_naming_the_problem() {
     let api = spawn().await;
     api.seed_units().await;

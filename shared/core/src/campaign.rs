@@ -335,6 +335,17 @@ impl Campaign {
             .or(self.default_venue.as_ref())
             .map(String::as_str)
     }
+
+    /// The venue of sessions held in `commune` in place of `former`, one of the campaign's
+    /// communes that no longer exists: the one given for `commune`, else `former`'s, else
+    /// the default.
+    pub fn venue_in_place_of(&self, commune: &str, former: &str) -> Option<&str> {
+        self.venues
+            .get(commune)
+            .or(self.venues.get(former))
+            .or(self.default_venue.as_ref())
+            .map(String::as_str)
+    }
 }
 
 /// A campaign as a planner creates it.
@@ -433,6 +444,18 @@ impl CampaignInput {
     /// Validate everything that needs no store; `communes` is the expansion of
     /// `target_units` the use case worked out.
     pub fn into_campaign(self, id: String, communes: Vec<String>, now: DateTime<Utc>) -> CoreResult<Campaign> {
+        self.into_campaign_over(id, communes, &[], now)
+    }
+
+    /// [`Self::into_campaign`], where `successors` are the units that take over some of
+    /// `communes` within the period (a change of units): venues may be given for them too.
+    pub fn into_campaign_over(
+        self,
+        id: String,
+        communes: Vec<String>,
+        successors: &[String],
+        now: DateTime<Utc>,
+    ) -> CoreResult<Campaign> {
         let name = short_text("name", &self.name, 200)?;
         let description = match self.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) if d.chars().count() > 5000 => {
@@ -464,10 +487,10 @@ impl CampaignInput {
             .transpose()?;
         let mut venues = BTreeMap::new();
         for (commune, venue) in self.venues {
-            if !communes.contains(&commune) {
+            if !communes.contains(&commune) && !successors.contains(&commune) {
                 return Err(CoreError::invalid(
                     format!("venues.{commune}"),
-                    "not one of the campaign's communes",
+                    "not one of the campaign's communes, nor a unit that takes one over within its period",
                 ));
             }
             venues.insert(commune.clone(), short_text(&format!("venues.{commune}"), &venue, 300)?);

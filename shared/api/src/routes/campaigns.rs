@@ -6,8 +6,9 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus};
+use outreach_core::org::UnitChange;
 use outreach_core::ports::SessionFilter;
-use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE};
+use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::SessionStatus;
 use outreach_core::usecases;
 use serde::{Deserialize, Serialize};
@@ -187,7 +188,7 @@ pub async fn sessions(
     }))
 }
 
-/// A schedule to preview.
+/// A schedule to preview; with a period and target units, the changes of units it meets.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewInput {
@@ -195,12 +196,23 @@ pub struct PreviewInput {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "Asia/Ho_Chi_Minh")]
     pub time_zone: Option<Tz>,
-    /// Preview sessions after this instant; now when omitted.
+    /// Preview sessions after this instant; when omitted, now, or the period's start when a
+    /// period is given.
     #[serde(default)]
     pub after: Option<DateTime<Utc>>,
     /// How many sessions (default 10, at most 100).
     #[serde(default)]
     pub count: Option<usize>,
+    /// The campaign's period (local dates, both inclusive): sessions are previewed within
+    /// it, and `unit_changes` covers all of it.
+    #[serde(default)]
+    pub period: Option<Period>,
+    /// The campaign's target units (communes, districts or the province), expanded to the
+    /// communes valid on the period's first day (without a period: on the first previewed
+    /// session's date). With them, the preview lists in `unit_changes` the communes that
+    /// end within the period (or between the first and last previewed session).
+    #[serde(default)]
+    pub target_units: Vec<String>,
 }
 
 /// One previewed session start.
@@ -211,14 +223,21 @@ pub struct PreviewItem {
     pub local: String,
 }
 
-/// The preview: the next sessions of the schedule.
+/// The preview: the next sessions of the schedule, and the changes of units they cross.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     pub time_zone: String,
     pub sessions: Vec<PreviewItem>,
+    /// The target units' communes that end within the period (a change of units, such as
+    /// the reform of 1 July 2025): on which day, and which units hold their sessions from
+    /// the next (the planner plans them there; none: they stop). Empty without
+    /// `target_units` or when nothing changes.
+    pub unit_changes: Vec<UnitChange>,
 }
 
-/// Preview the next N sessions of a cron expression in a time zone.
+/// Preview the next N sessions of a cron expression in a time zone, within a period when
+/// one is given; with target units, say which of their communes end or are replaced
+/// within it, on which date and by what.
 #[utoipa::path(post, path = "/v1/schedule:preview", tag = "campaigns", request_body = PreviewInput,
     responses((status = 200, body = Preview), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn preview(
@@ -232,9 +251,32 @@ pub async fn preview(
     }
     let tz = input.time_zone.unwrap_or(DEFAULT_TIME_ZONE);
     let schedule = CronSchedule::parse(&input.cron, tz)?;
-    let after = input.after.unwrap_or_else(|| state.clock.now());
-    let sessions = schedule
-        .next_sessions(after, count)
+    let starts: Vec<DateTime<Utc>> = match input.period {
+        Some(period) => {
+            let period = Period::new(period.start, period.end)?;
+            schedule
+                .occurrences_in(&period)
+                .filter(|t| input.after.is_none_or(|after| *t > after))
+                .take(count)
+                .collect()
+        }
+        None => schedule.next_sessions(input.after.unwrap_or_else(|| state.clock.now()), count),
+    };
+    // Units change on Vietnam's calendar, whatever zone the schedule is written in.
+    let local_day = |t: &DateTime<Utc>| t.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let span = input.period.or_else(|| {
+        Some(Period {
+            start: local_day(starts.first()?),
+            end: local_day(starts.last()?),
+        })
+    });
+    let unit_changes = match span {
+        Some(span) if !input.target_units.is_empty() => {
+            usecases::unit_changes(state.store.as_ref(), &input.target_units, span, "target_units").await?
+        }
+        _ => Vec::new(),
+    };
+    let sessions = starts
         .into_iter()
         .map(|t| PreviewItem {
             starts_at: t,
@@ -244,5 +286,6 @@ pub async fn preview(
     Ok(Json(Preview {
         time_zone: tz.name().to_string(),
         sessions,
+        unit_changes,
     }))
 }

@@ -1,14 +1,19 @@
 //! The planner job: materialise each active campaign's sessions over a rolling horizon.
 
-use chrono::{DateTime, Duration, Utc};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{CoreError, CoreResult};
+use crate::org::{CommuneOn, UnitHistory};
 use crate::ports::{PageRequest, SessionFilter, Store};
 use crate::reminder::ReminderJob;
+use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::session::{Session, SessionStatus};
+use crate::usecases::commune_history;
 
 /// How far ahead the planner materialises sessions unless told otherwise.
 pub const DEFAULT_HORIZON_DAYS: i64 = 35;
@@ -87,13 +92,15 @@ pub async fn run_planner<S: Store + ?Sized>(
 ) -> CoreResult<PlannerReport> {
     let mut report = PlannerReport::default();
     let mut budget = MAX_SESSIONS_PER_RUN;
+    // Read once per run, and only by a run that has a session to write.
+    let mut units: Option<UnitHistory> = None;
     let mut page = PageRequest::first(100);
     loop {
         let batch = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
         for campaign in batch.items {
             report.campaigns += 1;
             let campaign_id = campaign.id.clone();
-            match materialise_campaign(store, campaign, now, horizon, &mut budget).await {
+            match materialise_campaign(store, campaign, now, horizon, &mut budget, &mut units).await {
                 Ok(Materialised::Unchanged) => {}
                 Ok(Materialised::Deferred) => report.campaigns_deferred += 1,
                 Ok(Materialised::Advanced { created, complete }) => {
@@ -142,6 +149,46 @@ enum Materialised {
     Advanced { created: usize, complete: bool },
 }
 
+/// The communes that hold a campaign's sessions on a local date, each once, with the
+/// campaign's commune each stands for (the first, in the campaign's order, when several
+/// old communes merged into one).
+///
+/// A commune holds its own sessions while a version of it is valid; after it ends, the
+/// units that took it over (`former_units`) hold them; when none did, it holds none (and
+/// is logged, once a run, in `gone`). A code with no stored version at all is planned as
+/// the campaign names it: nothing says it ended.
+fn hosts_on<'a>(
+    campaign: &'a Campaign,
+    units: &'a UnitHistory,
+    day: NaiveDate,
+    gone: &mut HashSet<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut hosts: Vec<(&str, &str)> = Vec::with_capacity(campaign.communes.len());
+    let mut add = |host: &'a str, commune: &'a str| {
+        if !hosts.iter().any(|(h, _)| *h == host) {
+            hosts.push((host, commune));
+        }
+    };
+    for commune in &campaign.communes {
+        match units.commune_on(commune, day) {
+            CommuneOn::Itself(unit) => add(&unit.code, commune),
+            CommuneOn::Replaced(successors) => successors.into_iter().for_each(|u| add(&u.code, commune)),
+            CommuneOn::Unknown => add(commune, commune),
+            CommuneOn::Gone => {
+                if gone.insert(commune) {
+                    tracing::warn!(
+                        campaign_id = %campaign.id,
+                        commune_code = %commune,
+                        %day,
+                        "commune no longer exists and no unit took it over: its sessions from this date are not planned"
+                    );
+                }
+            }
+        }
+    }
+    hosts
+}
+
 /// Materialise one campaign up to `now + horizon`, writing at most `budget` sessions (less
 /// what it writes, left in `budget`). The watermark moves only after the sessions are
 /// stored, so a crash in between is repaired by the next run (the inserts are idempotent);
@@ -152,6 +199,7 @@ async fn materialise_campaign<S: Store + ?Sized>(
     now: DateTime<Utc>,
     horizon: Duration,
     budget: &mut usize,
+    units: &mut Option<UnitHistory>,
 ) -> CoreResult<Materialised> {
     let schedule = campaign.schedule.parse()?;
     let (period_start, period_end) = campaign.period.bounds(schedule.time_zone());
@@ -163,18 +211,36 @@ async fn materialise_campaign<S: Store + ?Sized>(
     if *budget < campaign.communes.len() {
         return Ok(Materialised::Deferred);
     }
+    let mut occurrences = schedule.occurrences_between(from, until).peekable();
+    if units.is_none() && occurrences.peek().is_some() {
+        *units = Some(commune_history(store).await?);
+    }
+    let no_units = UnitHistory::default();
+    let units = units.as_ref().unwrap_or(&no_units);
     let mut created = 0;
     let mut complete = true;
+    let mut gone = HashSet::new();
     let mut batch = Vec::with_capacity(SESSION_BATCH);
-    for occurrence in schedule.occurrences_between(from, until) {
-        if *budget < campaign.communes.len() {
+    for occurrence in occurrences {
+        // Units change on Vietnam's calendar (the reform took effect on 1 July, local time),
+        // whatever zone the schedule is written in.
+        let day = occurrence.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+        let hosts = hosts_on(&campaign, units, day, &mut gone);
+        if *budget < hosts.len() {
             until = occurrence;
             complete = false;
             break;
         }
-        *budget -= campaign.communes.len();
-        for commune in &campaign.communes {
-            batch.push(Session::materialise(&campaign, commune, occurrence, now));
+        *budget -= hosts.len();
+        for (host, commune) in hosts {
+            let mut session = Session::materialise(&campaign, host, occurrence, now);
+            if host != commune {
+                session.venue = campaign
+                    .venue_in_place_of(host, commune)
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            batch.push(session);
             if batch.len() == SESSION_BATCH {
                 created += store.insert_sessions_if_absent(&batch).await?;
                 batch.clear();
@@ -194,4 +260,83 @@ async fn materialise_campaign<S: Store + ?Sized>(
     }
     tracing::debug!(campaign_id = %campaign.id, created, %until, complete, "campaign materialised");
     Ok(Materialised::Advanced { created, complete })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::{CampaignInput, ScheduleSpec};
+    use crate::org::{FormerUnit, Level, MergeKind, OrgUnit};
+    use crate::schedule::Period;
+
+    fn commune(code: &str, from: Option<&str>, until: Option<&str>, former: &[&str]) -> OrgUnit {
+        OrgUnit {
+            code: code.into(),
+            name: format!("Xã {code}"),
+            level: Level::Commune,
+            parent_code: Some("24".into()),
+            kind: None,
+            valid_from: from.map(|d| d.parse().unwrap()),
+            valid_until: until.map(|d| d.parse().unwrap()),
+            former_units: former
+                .iter()
+                .map(|c| FormerUnit {
+                    code: (*c).into(),
+                    name: None,
+                    merge: MergeKind::Full,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merged_communes_hold_one_session_a_start_in_their_successor_and_an_ended_one_none() {
+        let units = UnitHistory::new([
+            commune("07201", None, Some("2025-06-30"), &[]),
+            commune("07207", None, Some("2025-06-30"), &[]),
+            commune("07264", None, Some("2025-06-30"), &[]),
+            commune("07210", Some("2025-07-01"), None, &["07201", "07207"]),
+        ]);
+        let input = CampaignInput {
+            name: "Hè 2025".into(),
+            description: None,
+            period: Period::new("2025-06-01".parse().unwrap(), "2025-08-31".parse().unwrap()).unwrap(),
+            target_units: vec!["213".into()],
+            schedule: ScheduleSpec {
+                cron: "0 8 * * 6".into(),
+                time_zone: DEFAULT_TIME_ZONE,
+            },
+            session_minutes: 120,
+            venues: [("07207".to_string(), "Nhà văn hoá Ngô Quyền".to_string())].into(),
+            default_venue: Some("UBND".into()),
+            capacity: 30,
+            min_staff: 1,
+            reminder_rules: vec![],
+            sms_unicode: false,
+            max_sms_segments: 2,
+        };
+        // 99999 has no stored version: planned as the campaign names it.
+        let communes = ["07207", "07201", "07264", "99999"].map(String::from).to_vec();
+        let campaign = input.into_campaign("cmp_1".into(), communes, Utc::now()).unwrap();
+        let mut gone = HashSet::new();
+        let june = hosts_on(&campaign, &units, "2025-06-28".parse().unwrap(), &mut gone);
+        assert_eq!(
+            june,
+            [
+                ("07207", "07207"),
+                ("07201", "07201"),
+                ("07264", "07264"),
+                ("99999", "99999")
+            ]
+        );
+        assert!(gone.is_empty());
+        let july = hosts_on(&campaign, &units, "2025-07-05".parse().unwrap(), &mut gone);
+        assert_eq!(july, [("07210", "07207"), ("99999", "99999")]);
+        assert_eq!(gone, HashSet::from(["07264"]));
+        // The successor takes the venue of the campaign's commune it stands for.
+        assert_eq!(
+            campaign.venue_in_place_of("07210", "07207"),
+            Some("Nhà văn hoá Ngô Quyền")
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Administrative units (province → district → commune) and their versions; their import
-//! (parsing, checking, the importer's scope) is in `import`.
+//! (parsing, checking, the importer's scope) is in `import`, and what stands for a unit
+//! across a change of units (the old → new mapping) in `history`.
 //!
 //! Units are versioned: the 2025 reform reused codes for merged communes, so a unit is
 //! identified by its code *and* the date its version became valid.
@@ -140,6 +141,8 @@ pub fn descendants(units: Vec<OrgUnit>, code: &str) -> Vec<OrgUnit> {
     out
 }
 
+mod history;
 mod import;
 
+pub use history::*;
 pub use import::*;

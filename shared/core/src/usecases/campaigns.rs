@@ -3,34 +3,73 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus, TemplateBounds};
 use crate::error::{CoreError, CoreResult};
-use crate::org::version_on;
+use crate::org::{CommuneOn, UnitChange};
 use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, Store};
+use crate::schedule::Period;
 use crate::session::SessionStatus;
-use crate::usecases::{expand_to_communes, new_id, retry_on_conflict};
+use crate::usecases::{commune_history, expand_to_communes, new_id, retry_on_conflict};
 
 /// Create a campaign as a draft; its target units expand to the communes valid on the
-/// period's first day.
+/// period's first day. A commune that ends within the period hands its sessions to the
+/// units that take it over (see [`unit_changes`]): those may have venues of their own, and
+/// their names count in the SMS length check.
 #[instrument(skip_all)]
 pub async fn create_campaign<S: CampaignStore + OrgUnitStore + ?Sized>(
     store: &S,
     input: CampaignInput,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
-    let start = input.period.start;
+    let Period { start, end } = input.period;
     let communes = expand_to_communes(store, &input.target_units, start, "target_units").await?;
-    let campaign = input.into_campaign(new_id("cmp"), communes, now)?;
+    let history = commune_history(store).await?;
+    let changes = history.changes_within(&communes, start, end);
+    let successors: Vec<String> = changes
+        .iter()
+        .flat_map(|c| c.replaced_by.iter().map(|r| r.code.clone()))
+        .collect();
+    let campaign = input.into_campaign_over(new_id("cmp"), communes, &successors, now)?;
     let mut bounds = TemplateBounds::default();
-    for code in &campaign.communes {
-        if let Some(unit) = version_on(&store.org_unit_versions(code).await?, Some(start))
-            && unit.name.chars().count() > bounds.commune.chars().count()
-        {
-            bounds.commune = unit.name.clone();
-        }
+    let names = campaign
+        .communes
+        .iter()
+        .filter_map(|code| match history.commune_on(code, start) {
+            CommuneOn::Itself(unit) => Some(unit.name.as_str()),
+            _ => None,
+        })
+        .chain(
+            changes
+                .iter()
+                .flat_map(|c| c.replaced_by.iter().map(|r| r.name.as_str())),
+        );
+    if let Some(longest) = names.max_by_key(|n| n.chars().count()) {
+        bounds.commune = longest.to_string();
     }
     campaign.check_sms_segments(&bounds)?;
     store.insert_campaign(&campaign).await?;
-    tracing::info!(campaign_id = %campaign.id, communes = campaign.communes.len(), "campaign created");
+    tracing::info!(
+        campaign_id = %campaign.id,
+        communes = campaign.communes.len(),
+        unit_changes = changes.len(),
+        "campaign created"
+    );
     Ok(campaign)
+}
+
+/// The changes of units a campaign in `target_units` over `period` meets: which of its
+/// communes (as on the period's first day) end before its last day, when, and which units
+/// hold their sessions from the next day (the planner plans them there). `field` names
+/// the target units in errors.
+#[instrument(skip_all)]
+pub async fn unit_changes<S: OrgUnitStore + ?Sized>(
+    store: &S,
+    target_units: &[String],
+    period: Period,
+    field: &str,
+) -> CoreResult<Vec<UnitChange>> {
+    let communes = expand_to_communes(store, target_units, period.start, field).await?;
+    Ok(commune_history(store)
+        .await?
+        .changes_within(&communes, period.start, period.end))
 }
 
 /// Fetch a campaign or `NotFound`.

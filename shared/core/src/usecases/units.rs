@@ -7,10 +7,10 @@ use tracing::instrument;
 use crate::audit::{FieldChange, changed_fields};
 use crate::error::{CoreError, CoreResult};
 use crate::org::{
-    ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, merge_row_errors, outside_parents,
-    outside_scope, validate_units, version_on,
+    ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, UnitHistory, merge_row_errors,
+    outside_parents, outside_scope, validate_units, version_on,
 };
-use crate::ports::OrgUnitStore;
+use crate::ports::{MAX_PAGE_SIZE, OrgUnitFilter, OrgUnitStore, PageRequest};
 
 /// What a unit import did: the counts it answers with, and its changes for the audit log.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,4 +195,24 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
         return Err(CoreError::invalid(field, "these units hold no communes"));
     }
     Ok(out)
+}
+
+/// Every version of every commune, with the old → new mapping: what it takes to follow a
+/// campaign's communes across a change of units. A read or two of the level's index (a
+/// province holds a few hundred communes), not one read a commune.
+pub async fn commune_history<S: OrgUnitStore + ?Sized>(store: &S) -> CoreResult<UnitHistory> {
+    let filter = OrgUnitFilter {
+        level: Some(Level::Commune),
+        parent_code: None,
+    };
+    let mut page = PageRequest::first(MAX_PAGE_SIZE);
+    let mut units = Vec::new();
+    loop {
+        let batch = store.list_org_units(&filter, &page).await?;
+        units.extend(batch.items);
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(UnitHistory::new(units)),
+        }
+    }
 }
