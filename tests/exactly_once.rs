@@ -432,7 +432,10 @@ async fn send_then_die(
         let id = Delivery::id_for(&session.id, "day-before", &ids[i], channel);
         let stored = store.get_delivery(&session.campaign_id, &id).await.unwrap().unwrap();
         assert_eq!(stored.status, DeliveryStatus::Claimed);
-        assert!(stored.attempt_started_at.is_some(), "the attempt was marked before the call");
+        assert!(
+            stored.attempt_started_at.is_some(),
+            "the attempt was marked before the call"
+        );
         died.push(id);
     }
     assert!(!died.is_empty());
@@ -675,7 +678,10 @@ async fn deliveries_through_sqs_sns_and_ses_arrive_exactly_once() {
     let ids = register_people(store.as_ref(), &people).await;
     let staged = MemoryQueue::default();
     let (enqueued, session) = plan_and_dispatch_twice(store.as_ref(), &staged, &ids, Channel::Sms).await;
-    let providers = (&moto.email.inner as &dyn EmailChannel, &moto.sms.inner as &dyn SmsChannel);
+    let providers = (
+        &moto.email.inner as &dyn EmailChannel,
+        &moto.sms.inner as &dyn SmsChannel,
+    );
     let died = send_then_die(store.as_ref(), &session, &people, &ids, providers, Channel::Email).await;
     let rounds = moto.drain_through_sender_lambda(store.clone(), &staged).await;
     let (sms_to, email_to) = moto.received(&people).await;
@@ -724,7 +730,10 @@ async fn every_consenting_contact_gets_exactly_one_message_on_the_production_par
     }
     let staged = MemoryQueue::default();
     let (enqueued, session) = plan_and_dispatch_twice(&store, &staged, &ids, Channel::Sms).await;
-    let providers = (&moto.email.inner as &dyn EmailChannel, &moto.sms.inner as &dyn SmsChannel);
+    let providers = (
+        &moto.email.inner as &dyn EmailChannel,
+        &moto.sms.inner as &dyn SmsChannel,
+    );
     let died = send_then_die(&store, &session, &people, &ids, providers, Channel::Email).await;
     let store = Arc::new(store);
     let rounds = moto.drain_through_sender_lambda(store.clone(), &staged).await;

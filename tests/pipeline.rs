@@ -161,7 +161,9 @@ async fn world(cron: &str, rules: Vec<ReminderRuleInput>) -> World {
         leader_id: None,
         member_ids: vec![contacts["volunteer"].clone()],
     };
-    usecases::put_team(&store, "07441", team, setup, &usecases::Actor::default()).await.unwrap();
+    usecases::put_team(&store, "07441", team, setup, &usecases::Actor::default())
+        .await
+        .unwrap();
     run_planner(&store, setup, Duration::days(60)).await.unwrap();
     World {
         store,

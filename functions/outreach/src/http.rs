@@ -66,7 +66,10 @@ pub async fn serve(
     }
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still under way {} s after shutdown began: dropped", DRAIN.as_secs());
+        tracing::warn!(
+            "requests still under way {} s after shutdown began: dropped",
+            DRAIN.as_secs()
+        );
     }
     Ok(())
 }

@@ -162,7 +162,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Token { .. } | Command::LoginLink { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Token { .. } | Command::LoginLink { .. }
+    );
     config::init_tracing(if quiet { "warn" } else { "info" });
     match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -194,7 +197,11 @@ async fn run(command: Command) -> Result<()> {
             serve(addr, app, auth, planner_every_minutes, header_timeout).await
         }
         Command::Demo { keep, serve: false, .. } => demo::run(keep).await,
-        Command::Demo { keep, serve: true, addr } => {
+        Command::Demo {
+            keep,
+            serve: true,
+            addr,
+        } => {
             // The demo's database and key beside each other, as `serve` keeps them.
             let dir = tempfile::tempdir()?;
             let db = keep.unwrap_or_else(|| dir.path().join("outreach.db"));
@@ -202,7 +209,13 @@ async fn run(command: Command) -> Result<()> {
             let key_file = dir.path().join("outreach.key");
             let key = config::KeyArgs::file(key_file);
             let auth = key.auth_config()?;
-            let link_token = auth.mint_sign_in("demo-planner", Role::Planner, "213", &usecases::new_id("ln"), Utc::now());
+            let link_token = auth.mint_sign_in(
+                "demo-planner",
+                Role::Planner,
+                "213",
+                &usecases::new_id("ln"),
+                Utc::now(),
+            );
             println!();
             println!("The dashboard of the demo: open this link within 10 minutes (Ctrl-C stops the server):");
             println!("  http://{addr}/ui/dang-nhap/lien-ket?token={link_token}");

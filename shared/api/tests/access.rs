@@ -846,19 +846,71 @@ async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_th
     type Call<'a> = (&'static str, Method, Box<dyn Fn(&str) -> (String, Body) + 'a>);
     let json = Body::json;
     let calls: Vec<Call<'_>> = vec![
-        ("planner", Method::GET, Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None))),
-        ("planner", Method::GET, Box::new(move |id| (format!("/v1/contacts/{id}/export"), Body::None))),
-        ("planner", Method::DELETE, Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None))),
-        ("officer", Method::POST, Box::new(move |id| (format!("/v1/contacts/{id}/consents"),
-            json(json!({"channel": "email", "method": "paper_form", "wording_version": "v1"}))))),
-        ("officer", Method::POST, Box::new(move |id| (format!("/v1/contacts/{id}/opt-out"), json(json!({}))))),
-        ("planner", Method::GET, Box::new(move |id| (format!("/v1/deliveries?contact={id}"), Body::None))),
-        ("officer", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{past}/attendance"),
-            json(json!({"attendees": [{"contact_id": id}]}))))),
-        ("planner", Method::PUT, Box::new(move |id| ("/v1/teams/07201".to_string(),
-            json(json!({"name": "Đội TN", "member_ids": [id]}))))),
-        ("planner", Method::PUT, Box::new(move |id| (format!("/v1/sessions/{next}/staff"),
-            json(json!({"volunteer_ids": [id]}))))),
+        (
+            "planner",
+            Method::GET,
+            Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None)),
+        ),
+        (
+            "planner",
+            Method::GET,
+            Box::new(move |id| (format!("/v1/contacts/{id}/export"), Body::None)),
+        ),
+        (
+            "planner",
+            Method::DELETE,
+            Box::new(move |id| (format!("/v1/contacts/{id}"), Body::None)),
+        ),
+        (
+            "officer",
+            Method::POST,
+            Box::new(move |id| {
+                (
+                    format!("/v1/contacts/{id}/consents"),
+                    json(json!({"channel": "email", "method": "paper_form", "wording_version": "v1"})),
+                )
+            }),
+        ),
+        (
+            "officer",
+            Method::POST,
+            Box::new(move |id| (format!("/v1/contacts/{id}/opt-out"), json(json!({})))),
+        ),
+        (
+            "planner",
+            Method::GET,
+            Box::new(move |id| (format!("/v1/deliveries?contact={id}"), Body::None)),
+        ),
+        (
+            "officer",
+            Method::PUT,
+            Box::new(move |id| {
+                (
+                    format!("/v1/sessions/{past}/attendance"),
+                    json(json!({"attendees": [{"contact_id": id}]})),
+                )
+            }),
+        ),
+        (
+            "planner",
+            Method::PUT,
+            Box::new(move |id| {
+                (
+                    "/v1/teams/07201".to_string(),
+                    json(json!({"name": "Đội TN", "member_ids": [id]})),
+                )
+            }),
+        ),
+        (
+            "planner",
+            Method::PUT,
+            Box::new(move |id| {
+                (
+                    format!("/v1/sessions/{next}/staff"),
+                    json(json!({"volunteer_ids": [id]})),
+                )
+            }),
+        ),
     ];
     for (who, method, call) in &calls {
         let token = if *who == "planner" { &planner } else { &officer };
@@ -869,8 +921,14 @@ async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_th
             answers.push((status, value.to_string().replace(id.as_str(), "ID")));
         }
         let (path, _) = call("ID");
-        assert_eq!(answers[0], answers[2], "{method} {path}: a foreign contact and an unknown one");
-        assert_eq!(answers[1], answers[2], "{method} {path}: a foreign volunteer and an unknown one");
+        assert_eq!(
+            answers[0], answers[2],
+            "{method} {path}: a foreign contact and an unknown one"
+        );
+        assert_eq!(
+            answers[1], answers[2],
+            "{method} {path}: a foreign volunteer and an unknown one"
+        );
         assert!(answers[2].0.is_client_error(), "{method} {path}: {:?}", answers[2]);
     }
     assert_eq!(
@@ -898,23 +956,42 @@ async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_
         Body::json(json!({"attendees": [a]}))
     };
     // Without a name: the same refusal for both.
-    let (s1, b1) = server.send(&officer, Method::PUT, path.clone(), attend(foreign_phone, None)).await;
-    let (s2, b2) = server.send(&officer, Method::PUT, path.clone(), attend(unknown_phone, None)).await;
+    let (s1, b1) = server
+        .send(&officer, Method::PUT, path.clone(), attend(foreign_phone, None))
+        .await;
+    let (s2, b2) = server
+        .send(&officer, Method::PUT, path.clone(), attend(unknown_phone, None))
+        .await;
     assert_eq!((s1, &b1), (s2, &b2));
     assert_eq!(s1, StatusCode::UNPROCESSABLE_ENTITY, "{b1}");
 
     let foreign_before = server.store.get_contact(&server.foreign.citizen).await.unwrap();
     let (status, foreign) = server
-        .send(&officer, Method::PUT, path.clone(), attend(foreign_phone, Some("Trần Thị Bình")))
+        .send(
+            &officer,
+            Method::PUT,
+            path.clone(),
+            attend(foreign_phone, Some("Trần Thị Bình")),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{foreign}");
     let (status, again) = server
-        .send(&officer, Method::PUT, path.clone(), attend(foreign_phone, Some("Trần Thị Bình")))
+        .send(
+            &officer,
+            Method::PUT,
+            path.clone(),
+            attend(foreign_phone, Some("Trần Thị Bình")),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, foreign, "the same list again changes nothing");
     let (status, new) = server
-        .send(&officer, Method::PUT, path.clone(), attend(unknown_phone, Some("Lê Văn Cường")))
+        .send(
+            &officer,
+            Method::PUT,
+            path.clone(),
+            attend(unknown_phone, Some("Lê Văn Cường")),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{new}");
 
@@ -923,24 +1000,40 @@ async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_
         let a = &record["attendees"][0];
         let id = a["contact_id"].as_str().unwrap().to_string();
         assert!(
-            id.len() == 35 && id.starts_with("ct_") && id[3..].chars().all(|c| c.is_ascii_hexdigit()) && &id[15..16] == "7",
+            id.len() == 35
+                && id.starts_with("ct_")
+                && id[3..].chars().all(|c| c.is_ascii_hexdigit())
+                && &id[15..16] == "7",
             "{id}"
         );
         let mut keys: Vec<String> = a.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        (keys, a["role"].clone(), a["walk_in"].clone(), record["attendees"].as_array().unwrap().len())
+        (
+            keys,
+            a["role"].clone(),
+            a["walk_in"].clone(),
+            record["attendees"].as_array().unwrap().len(),
+        )
     };
     assert_eq!(shape(&foreign), shape(&new));
     let unlinked = foreign["attendees"][0]["contact_id"].as_str().unwrap();
     assert_ne!(unlinked, server.foreign.citizen, "the other registration is not named");
-    assert!(server.store.get_contact(unlinked).await.unwrap().is_none(), "registered nowhere");
+    assert!(
+        server.store.get_contact(unlinked).await.unwrap().is_none(),
+        "registered nowhere"
+    );
     assert_eq!(
         server.store.get_contact(&server.foreign.citizen).await.unwrap(),
         foreign_before,
         "the other registration is untouched"
     );
     let walk_in = new["attendees"][0]["contact_id"].as_str().unwrap();
-    let registered = server.store.get_contact(walk_in).await.unwrap().expect("an unknown phone is registered");
+    let registered = server
+        .store
+        .get_contact(walk_in)
+        .await
+        .unwrap()
+        .expect("an unknown phone is registered");
     assert_eq!(registered.commune_code, "07201");
 }
 
@@ -966,7 +1059,11 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
     let campaign = server.store.get_campaign(&server.own.campaign).await.unwrap().unwrap();
     let now = t("2026-09-04T01:00:00Z");
     let elsewhere = Session::materialise(&campaign, "07300", t("2026-09-05T01:00:00Z"), now);
-    server.store.insert_sessions_if_absent(&[elsewhere.clone()]).await.unwrap();
+    server
+        .store
+        .insert_sessions_if_absent(std::slice::from_ref(&elsewhere))
+        .await
+        .unwrap();
     for (session, contact) in [(&server.own.past_session, "ct_a"), (&elsewhere.id, "ct_b")] {
         let claim = Delivery {
             id: Delivery::id_for(session, "r1", contact, Channel::Sms),
@@ -985,7 +1082,10 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
             expires_at: now + Duration::days(365),
             version: 1,
         };
-        assert!(matches!(server.store.claim_delivery(&claim, now).await.unwrap(), Claim::Claimed(_)));
+        assert!(matches!(
+            server.store.claim_delivery(&claim, now).await.unwrap(),
+            Claim::Claimed(_)
+        ));
     }
     let sessions_listed = |token: String| {
         let path = format!("/v1/deliveries?campaign={}", campaign.id);

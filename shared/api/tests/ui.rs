@@ -215,7 +215,10 @@ async fn signing_in_sets_a_strict_http_only_cookie_that_every_page_needs() {
     let page = ui.http.get(format!("{}/ui/dang-nhap", ui.base)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let text = page.text().await.unwrap();
-    assert!(text.contains("<html lang=\"vi\">") && text.contains("Mã đăng nhập"), "{text}");
+    assert!(
+        text.contains("<html lang=\"vi\">") && text.contains("Mã đăng nhập"),
+        "{text}"
+    );
 
     let response = ui
         .http
@@ -241,7 +244,13 @@ async fn signing_in_sets_a_strict_http_only_cookie_that_every_page_needs() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-    assert!(forged.text().await.unwrap().contains("Mã đăng nhập không hợp lệ hoặc đã hết hạn."));
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("Mã đăng nhập không hợp lệ hoặc đã hết hạn.")
+    );
     let cross_site = ui
         .http
         .post(format!("{}/ui/dang-nhap", ui.base))
@@ -268,7 +277,9 @@ async fn signing_in_sets_a_strict_http_only_cookie_that_every_page_needs() {
 #[tokio::test]
 async fn a_one_time_sign_in_link_signs_in_once() {
     let ui = ui().await;
-    let link = ui.auth.mint_sign_in("can-bo", Role::CommuneOfficer, "07201", "jti-1", Utc::now());
+    let link = ui
+        .auth
+        .mint_sign_in("can-bo", Role::CommuneOfficer, "07201", "jti-1", Utc::now());
     let page = ui
         .http
         .get(format!("{}/ui/dang-nhap/lien-ket?token={link}", ui.base))
@@ -356,7 +367,10 @@ async fn a_commune_officer_sees_only_their_commune() {
     assert!(people.contains("Nguyễn Văn An"), "{people}");
     assert!(!people.contains("Lê Thị Bích"), "a citizen of 07202 on 07201's page");
     let (_, sessions) = officer.get("/ui/buoi?from=2026-09-01&to=2026-09-30").await;
-    assert!(sessions.contains(&ui.next) && !sessions.contains(&ui.other_commune), "{sessions}");
+    assert!(
+        sessions.contains(&ui.next) && !sessions.contains(&ui.other_commune),
+        "{sessions}"
+    );
     let foreign = ui.sign_in(Role::Planner, "99").await;
     let (status, _) = foreign.get(&format!("/ui/buoi/{}", ui.past)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -372,15 +386,25 @@ async fn a_forged_cross_site_post_is_refused_and_changes_nothing() {
     let (status, body, _) = officer.post(&path, "https://evil.example", &fields).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("không xuất phát từ trang này"));
-    let wrong_token = [("csrf", "0123456789abcdef0123456789abcdef"), ("present", ui.citizen.as_str())];
+    let wrong_token = [
+        ("csrf", "0123456789abcdef0123456789abcdef"),
+        ("present", ui.citizen.as_str()),
+    ];
     let (status, _, _) = officer.post(&path, &ui.base, &wrong_token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none(), "nothing recorded");
+    assert!(
+        ui.store.get_session_record(&ui.past).await.unwrap().is_none(),
+        "nothing recorded"
+    );
     // A viewer's own form post is refused as the API refuses it.
     let viewer = ui.sign_in(Role::Viewer, "213").await;
     let csrf = viewer.csrf().await;
     let (status, _, _) = viewer
-        .post(&path, &ui.base, &[("csrf", csrf.as_str()), ("present", ui.citizen.as_str())])
+        .post(
+            &path,
+            &ui.base,
+            &[("csrf", csrf.as_str()), ("present", ui.citizen.as_str())],
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none());
@@ -432,7 +456,10 @@ async fn attendance_with_a_walk_in_and_outcomes_are_recorded_through_the_page() 
     assert_eq!(record.attendees.iter().filter(|a| a.walk_in).count(), 1);
     let (_, page) = officer.get(&format!("/ui/buoi/{}?ok=diem-danh", ui.past)).await;
     assert!(page.contains("Đã lưu danh sách tham dự."));
-    assert!(page.contains("2 người tham dự, trong đó 1 người đến trực tiếp"), "{page}");
+    assert!(
+        page.contains("2 người tham dự, trong đó 1 người đến trực tiếp"),
+        "{page}"
+    );
 
     let (status, _, _) = officer
         .post(
@@ -467,16 +494,27 @@ async fn a_refused_registration_shows_the_vietnamese_error_beside_its_field() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("id=\"err-phone\""), "{page}");
     assert!(page.contains("Số điện thoại này đã được đăng ký."));
-    assert!(page.contains("value=\"Hoàng Thị Phương\""), "the form keeps what was typed");
+    assert!(
+        page.contains("value=\"Hoàng Thị Phương\""),
+        "the form keeps what was typed"
+    );
     let (status, page, _) = planner
         .post(
             "/ui/nguoi",
             &ui.base,
-            &[("csrf", &csrf), ("name", ""), ("phone", "0981000009"), ("commune", "07201")],
+            &[
+                ("csrf", &csrf),
+                ("name", ""),
+                ("phone", "0981000009"),
+                ("commune", "07201"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.contains("id=\"err-name\"") && page.contains("Chưa nhập họ và tên."), "{page}");
+    assert!(
+        page.contains("id=\"err-name\"") && page.contains("Chưa nhập họ và tên."),
+        "{page}"
+    );
     let (status, _, location) = planner
         .post(
             "/ui/nguoi",
@@ -517,7 +555,10 @@ async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = response.text().await.unwrap();
     assert!(page.contains("Đã nhập 2 người."), "{page}");
-    assert!(page.contains("<td class=\"num\">3</td>"), "line 3 as an editor shows it: {page}");
+    assert!(
+        page.contains("<td class=\"num\">3</td>"),
+        "line 3 as an editor shows it: {page}"
+    );
     assert!(page.contains("Số điện thoại không hợp lệ."), "{page}");
     assert!(page.contains("download=\"dong-bi-tu-choi.csv\""));
     assert!(page.contains("12345"), "the refused row comes back as written");
@@ -541,6 +582,9 @@ async fn assets_are_fingerprinted_cached_a_year_and_served_from_the_binary() {
         .await
         .unwrap();
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
-    assert!(!page.contains("http://") && !page.contains("https://"), "nothing from another host");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing from another host"
+    );
     let _ = ui.clock.now();
 }

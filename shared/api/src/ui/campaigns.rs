@@ -62,7 +62,11 @@ struct CampaignsPage {
 
 /// Whether a campaign holds sessions in one of `area`'s units.
 fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
-    campaign.communes.iter().chain(&campaign.target_units).any(|c| area.contains(c))
+    campaign
+        .communes
+        .iter()
+        .chain(&campaign.target_units)
+        .any(|c| area.contains(c))
 }
 
 fn require_planner(session: &UiSession) -> Result<(), UiError> {
@@ -169,7 +173,10 @@ impl CampaignForm {
         let date = |s: &str, field: &str| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(field, "Hãy chọn một ngày hợp lệ."))
         };
-        let number = |s: &str, field: &str| s.parse::<u32>().map_err(|_| bad(field, "Hãy nhập một số nguyên dương."));
+        let number = |s: &str, field: &str| {
+            s.parse::<u32>()
+                .map_err(|_| bad(field, "Hãy nhập một số nguyên dương."))
+        };
         let (h, m) = self
             .time
             .split_once(':')
@@ -199,7 +206,11 @@ impl CampaignForm {
                 start: date(&self.start, "start")?,
                 end: date(&self.end, "end")?,
             },
-            target_units: if self.target.is_empty() { Vec::new() } else { vec![self.target.clone()] },
+            target_units: if self.target.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.target.clone()]
+            },
             schedule: ScheduleSpec {
                 cron: format!("{m} {h} * * {weekday}"),
                 time_zone: DEFAULT_TIME_ZONE,
@@ -305,7 +316,11 @@ impl NewCampaignPage {
 }
 
 /// The units a campaign may target: the caller's own and every current unit under it.
-async fn target_options(store: &dyn Store, session: &UiSession, today: NaiveDate) -> Result<Vec<TargetOption>, UiError> {
+async fn target_options(
+    store: &dyn Store,
+    session: &UiSession,
+    today: NaiveDate,
+) -> Result<Vec<TargetOption>, UiError> {
     let units = usecases::unit_tree(store, &session.claims().org, today).await?;
     Ok(units
         .into_iter()
@@ -350,7 +365,13 @@ pub async fn create(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/campaigns");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không tạo chiến dịch.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không tạo chiến dịch.",
+    )?;
     let store = state.store.as_ref();
     let now = state.clock.now();
     let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
@@ -375,15 +396,15 @@ pub async fn create(
         Err((field, message)) => return refuse(page, field, message),
     };
     // The preview: sessions per commune over the period, and the SMS each commune gets.
-    let communes = match usecases::expand_to_communes(store, &input.target_units, input.period.start, "target_units").await
-    {
-        Ok(c) => c,
-        Err(CoreError::Validation { field, message }) => {
-            let said = text::field_message(&field, &message);
-            return refuse(page, "target".into(), said);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let communes =
+        match usecases::expand_to_communes(store, &input.target_units, input.period.start, "target_units").await {
+            Ok(c) => c,
+            Err(CoreError::Validation { field, message }) => {
+                let said = text::field_message(&field, &message);
+                return refuse(page, "target".into(), said);
+            }
+            Err(e) => return Err(e.into()),
+        };
     let schedule = CronSchedule::parse(&input.schedule.cron, DEFAULT_TIME_ZONE)?;
     let (from, until) = (
         outreach_core::quarter::local_midnight(input.period.start, DEFAULT_TIME_ZONE),
@@ -412,7 +433,11 @@ pub async fn create(
         .take(12)
         .map(|n| PreviewCommune {
             name: n.clone(),
-            dates: if starts.len() > 5 { format!("{dates}, …") } else { dates.clone() },
+            dates: if starts.len() > 5 {
+                format!("{dates}, …")
+            } else {
+                dates.clone()
+            },
         })
         .collect();
     if page.form.sms {
@@ -431,7 +456,10 @@ pub async fn create(
             let text = prepare_sms_text(&render(&page.form.sms_template, value), input.sms_unicode);
             let cost = count_segments(&text);
             page.unicode_warning |= cost.encoding == SmsEncoding::Ucs2;
-            by_cost.entry((cost.segments, cost.units)).or_default().push(name.clone());
+            by_cost
+                .entry((cost.segments, cost.units))
+                .or_default()
+                .push(name.clone());
         }
         page.segments = by_cost
             .into_iter()
@@ -446,7 +474,11 @@ pub async fn create(
                 segments,
             })
             .collect();
-        page.longest_commune = names.iter().max_by_key(|n| n.chars().count()).cloned().unwrap_or_default();
+        page.longest_commune = names
+            .iter()
+            .max_by_key(|n| n.chars().count())
+            .cloned()
+            .unwrap_or_default();
     }
     if form.get("intent") != Some("create") {
         return html(page);
@@ -454,7 +486,14 @@ pub async fn create(
     match usecases::create_campaign(store, input, now).await {
         Ok(campaign) => {
             let change = audit::change("campaign", &campaign.id, None, Some(&campaign)).0;
-            audit_change(&state, &session, "/ui/chien-dich/moi", "/ui/chien-dich/moi", Some(&change)).await;
+            audit_change(
+                &state,
+                &session,
+                "/ui/chien-dich/moi",
+                "/ui/chien-dich/moi",
+                Some(&change),
+            )
+            .await;
             Ok(Redirect::to(&format!("/ui/chien-dich/{}?ok=tao", campaign.id)).into_response())
         }
         Err(CoreError::Validation { field, message }) => {
@@ -517,18 +556,50 @@ pub async fn page(
     let actions = if may_act {
         match campaign.status {
             CampaignStatus::Draft => vec![
-                ActionButton { action: "activate", label: "Kích hoạt", danger: false },
-                ActionButton { action: "cancel", label: "Hủy chiến dịch", danger: true },
+                ActionButton {
+                    action: "activate",
+                    label: "Kích hoạt",
+                    danger: false,
+                },
+                ActionButton {
+                    action: "cancel",
+                    label: "Hủy chiến dịch",
+                    danger: true,
+                },
             ],
             CampaignStatus::Active => vec![
-                ActionButton { action: "pause", label: "Tạm dừng", danger: false },
-                ActionButton { action: "complete", label: "Kết thúc", danger: false },
-                ActionButton { action: "cancel", label: "Hủy chiến dịch", danger: true },
+                ActionButton {
+                    action: "pause",
+                    label: "Tạm dừng",
+                    danger: false,
+                },
+                ActionButton {
+                    action: "complete",
+                    label: "Kết thúc",
+                    danger: false,
+                },
+                ActionButton {
+                    action: "cancel",
+                    label: "Hủy chiến dịch",
+                    danger: true,
+                },
             ],
             CampaignStatus::Paused => vec![
-                ActionButton { action: "activate", label: "Chạy tiếp", danger: false },
-                ActionButton { action: "complete", label: "Kết thúc", danger: false },
-                ActionButton { action: "cancel", label: "Hủy chiến dịch", danger: true },
+                ActionButton {
+                    action: "activate",
+                    label: "Chạy tiếp",
+                    danger: false,
+                },
+                ActionButton {
+                    action: "complete",
+                    label: "Kết thúc",
+                    danger: false,
+                },
+                ActionButton {
+                    action: "cancel",
+                    label: "Hủy chiến dịch",
+                    danger: true,
+                },
             ],
             CampaignStatus::Cancelled | CampaignStatus::Completed => Vec::new(),
         }
@@ -538,7 +609,8 @@ pub async fn page(
     let mut communes = Vec::new();
     for code in &campaign.communes {
         let versions = store.org_unit_versions(code).await?;
-        communes.push(version_on(&versions, Some(campaign.period.start)).map_or_else(|| code.clone(), |u| u.name.clone()));
+        communes
+            .push(version_on(&versions, Some(campaign.period.start)).map_or_else(|| code.clone(), |u| u.name.clone()));
     }
     let rules = campaign
         .reminder_rules
@@ -591,10 +663,19 @@ fn describe_schedule(cron: &str) -> String {
     if let [m, h, "*", "*", d] = parts.as_slice()
         && let (Ok(m), Ok(h), Ok(d)) = (m.parse::<u32>(), h.parse::<u32>(), d.parse::<u32>())
     {
-        let day = ["Chủ Nhật", "Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật"]
-            .get(d as usize)
-            .copied()
-            .unwrap_or("?");
+        let day = [
+            "Chủ Nhật",
+            "Thứ Hai",
+            "Thứ Ba",
+            "Thứ Tư",
+            "Thứ Năm",
+            "Thứ Sáu",
+            "Thứ Bảy",
+            "Chủ Nhật",
+        ]
+        .get(d as usize)
+        .copied()
+        .unwrap_or("?");
         return format!("{day} hằng tuần, {h:02}:{m:02}");
     }
     format!("Lịch lặp: {cron}")
@@ -609,7 +690,13 @@ pub async fn act(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/campaigns/{id}:{action}");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không thay đổi chiến dịch.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không thay đổi chiến dịch.",
+    )?;
     let action_name = form.get("action").unwrap_or_default();
     let action = CampaignAction::parse(action_name).ok_or(UiError::Api(ApiError::bad("action", "unknown action")))?;
     let store = state.store.as_ref();
@@ -619,13 +706,22 @@ pub async fn act(
         return Err(UiError::NotFound);
     }
     if !before.target_units.iter().all(|u| area.contains(u)) {
-        return Err(UiError::Forbidden("Chiến dịch này có địa bàn ngoài phạm vi của bạn.".into()));
+        return Err(UiError::Forbidden(
+            "Chiến dịch này có địa bàn ngoài phạm vi của bạn.".into(),
+        ));
     }
     let after = usecases::act_on_campaign(store, &id, action, state.clock.now())
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("campaign", &id, Some(&before), Some(&after)).0;
     let target = format!("/ui/chien-dich/{id}/trang-thai");
-    audit_change(&state, &session, "/ui/chien-dich/{id}/trang-thai", &target, Some(&change)).await;
+    audit_change(
+        &state,
+        &session,
+        "/ui/chien-dich/{id}/trang-thai",
+        &target,
+        Some(&change),
+    )
+    .await;
     Ok(Redirect::to(&format!("/ui/chien-dich/{id}?ok={action_name}")).into_response())
 }

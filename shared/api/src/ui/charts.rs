@@ -16,12 +16,21 @@ pub fn status_class(status: Option<Status>) -> &'static str {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A bar of progress towards the year's target: the year to date filled, the milestone due
 /// by now marked, and (when given) the year-end projection as a lighter bar behind.
-pub fn progress(label: &str, done: f64, milestone: Option<f64>, projected: Option<f64>, status: Option<Status>) -> String {
+pub fn progress(
+    label: &str,
+    done: f64,
+    milestone: Option<f64>,
+    projected: Option<f64>,
+    status: Option<Status>,
+) -> String {
     let clamp = |v: f64| (v.clamp(0.0, 100.0) * 10.0).round() / 10.0;
     let mut svg = String::new();
     let _ = write!(
@@ -31,12 +40,24 @@ pub fn progress(label: &str, done: f64, milestone: Option<f64>, projected: Optio
         label = escape(label),
     );
     if let Some(p) = projected {
-        let _ = write!(svg, r#"<rect class="projected" x="0" y="2" width="{}" height="8" rx="2"/>"#, clamp(p));
+        let _ = write!(
+            svg,
+            r#"<rect class="projected" x="0" y="2" width="{}" height="8" rx="2"/>"#,
+            clamp(p)
+        );
     }
-    let _ = write!(svg, r#"<rect class="done" x="0" y="2" width="{}" height="8" rx="2"/>"#, clamp(done));
+    let _ = write!(
+        svg,
+        r#"<rect class="done" x="0" y="2" width="{}" height="8" rx="2"/>"#,
+        clamp(done)
+    );
     if let Some(m) = milestone {
         let x = clamp(m);
-        let _ = write!(svg, r#"<rect class="milestone" x="{}" y="0" width="0.8" height="12"/>"#, (x - 0.4).max(0.0));
+        let _ = write!(
+            svg,
+            r#"<rect class="milestone" x="{}" y="0" width="0.8" height="12"/>"#,
+            (x - 0.4).max(0.0)
+        );
     }
     svg.push_str("</svg>");
     svg

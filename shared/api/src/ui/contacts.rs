@@ -99,7 +99,16 @@ pub async fn list(
     Query(q): Query<ContactsQuery>,
 ) -> Result<Response, UiError> {
     let notice = (q.ok == "dang-ky").then(|| "Đã đăng ký người mới.".to_string());
-    render(&state, &session, &q.commune, Draft::default(), notice, Imported::default(), StatusCode::OK).await
+    render(
+        &state,
+        &session,
+        &q.commune,
+        Draft::default(),
+        notice,
+        Imported::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// An import's outcome, for the page.
@@ -126,9 +135,16 @@ async fn render(
     let store = state.store.as_ref();
     let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let fixed = session.role() == crate::auth::Role::CommuneOfficer;
-    let commune = if fixed { session.claims().org.clone() } else { commune.trim().to_string() };
+    let commune = if fixed {
+        session.claims().org.clone()
+    } else {
+        commune.trim().to_string()
+    };
     if !commune.is_empty() {
-        session.caller.require_area(store, &commune, "commune", &commune).await?;
+        session
+            .caller
+            .require_area(store, &commune, "commune", &commune)
+            .await?;
     }
     let communes = area_communes(store, session, today).await?;
     let area: HashSet<String> = session.caller.area(store).await?;
@@ -141,7 +157,11 @@ async fn render(
     let mut page = PageRequest::first(500);
     loop {
         let got = store.list_contacts(&filter, &page).await?;
-        for c in got.items.into_iter().filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none()) {
+        for c in got
+            .items
+            .into_iter()
+            .filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none())
+        {
             if rows.len() == 300 {
                 more = true;
                 break;
@@ -154,7 +174,11 @@ async fn render(
                     .map_or_else(|| c.commune_code.clone(), |u| u.name.clone()),
                 phone: c.masked_phone(),
                 sms: consent_state(&c, Channel::Sms),
-                email: if c.email.is_some() { consent_state(&c, Channel::Email) } else { "—" },
+                email: if c.email.is_some() {
+                    consent_state(&c, Channel::Email)
+                } else {
+                    "—"
+                },
                 registered: format::date(c.created_at),
                 name: c.name,
             });
@@ -192,7 +216,13 @@ pub async fn register(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/contacts");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không đăng ký người.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không đăng ký người.",
+    )?;
     let get = |k: &str| form.get(k).unwrap_or_default().trim().to_string();
     let draft = Draft {
         name: get("name"),
@@ -216,11 +246,29 @@ pub async fn register(
     };
     if draft.commune.is_empty() {
         let d = refuse(draft, "commune_code", "Hãy chọn xã/phường.".into());
-        return render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &session,
+            "",
+            d,
+            None,
+            Imported::default(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     if !session.caller.covers(store, &draft.commune).await? {
         let d = refuse(draft, "commune_code", "Xã/phường này nằm ngoài địa bàn của bạn.".into());
-        return render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &session,
+            "",
+            d,
+            None,
+            Imported::default(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let role = match draft.role.as_str() {
         "volunteer" => ContactRole::Volunteer,
@@ -257,11 +305,22 @@ pub async fn register(
         Err(e) => {
             let (field, message) = match &e {
                 CoreError::Validation { field, message } => (field.clone(), text::field_message(field, message)),
-                CoreError::AlreadyExists { .. } => ("phone".to_string(), "Số điện thoại này đã được đăng ký.".to_string()),
+                CoreError::AlreadyExists { .. } => {
+                    ("phone".to_string(), "Số điện thoại này đã được đăng ký.".to_string())
+                }
                 _ => (String::new(), text::error_message(&ApiError::Core(e))),
             };
             let d = refuse(draft, &field, message);
-            render(&state, &session, "", d, None, Imported::default(), StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &state,
+                &session,
+                "",
+                d,
+                None,
+                Imported::default(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }
@@ -272,7 +331,10 @@ fn row_reason(reason: &str) -> String {
         return "Số điện thoại này đã được đăng ký.".into();
     }
     if let Some(role) = reason.strip_prefix("unknown role ") {
-        return format!("Vai trò {} không hợp lệ (citizen hoặc volunteer).", role.split(' ').next().unwrap_or(""));
+        return format!(
+            "Vai trò {} không hợp lệ (citizen hoặc volunteer).",
+            role.split(' ').next().unwrap_or("")
+        );
     }
     if reason == "role is missing" {
         return "Thiếu vai trò (citizen hoặc volunteer).".into();
@@ -331,36 +393,82 @@ pub async fn import(
         }
     }
     let api = (Method::POST, "/v1/contacts:import");
-    require_form(&headers, &session, csrf.as_deref(), api, "Vai trò của bạn không nhập danh sách.")?;
+    require_form(
+        &headers,
+        &session,
+        csrf.as_deref(),
+        api,
+        "Vai trò của bạn không nhập danh sách.",
+    )?;
     let failed = |message: String| Imported {
         error: Some(message),
         ..Imported::default()
     };
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         let i = failed("Hãy chọn tệp CSV.".into());
-        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &session,
+            "",
+            Draft::default(),
+            None,
+            i,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let Ok(text) = String::from_utf8(bytes.to_vec()) else {
         let i = failed("Không đọc được tệp CSV (cần mã hóa UTF-8).".into());
-        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &session,
+            "",
+            Draft::default(),
+            None,
+            i,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     if let Err(e) = crate::extract::check_upload(&text) {
         let i = failed(text::error_message(&e));
-        return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &session,
+            "",
+            Draft::default(),
+            None,
+            i,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let store = state.store.as_ref();
     let rows = match parse_contacts_csv(&text) {
         Ok(rows) => rows,
         Err(e) => {
             let i = failed(text::error_message(&ApiError::Core(e)));
-            return render(&state, &session, "", Draft::default(), None, i, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render(
+                &state,
+                &session,
+                "",
+                Draft::default(),
+                None,
+                i,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     // Rows of a commune outside the caller's area are refused, each naming its line, and
     // nothing else of the file is held back.
     let area = session.caller.area(store).await?;
     let mut foreign = HashSet::new();
-    for code in rows.iter().filter_map(|r| r.input.as_ref().ok()).map(|i| &i.commune_code) {
+    for code in rows
+        .iter()
+        .filter_map(|r| r.input.as_ref().ok())
+        .map(|i| &i.commune_code)
+    {
         // A code no unit has is left to the use case, which calls it unknown.
         if !area.contains(code) && !foreign.contains(code) && !store.org_unit_versions(code).await?.is_empty() {
             foreign.insert(code.clone());
@@ -396,7 +504,10 @@ pub async fn import(
         refused_csv: (!lines.is_empty()).then(|| refused_csv(&text, &lines)),
         refused,
     };
-    let status = if imported.refused.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if imported.refused.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     render(&state, &session, "", Draft::default(), None, imported, status).await
 }
-

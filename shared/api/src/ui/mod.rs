@@ -40,7 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui", get(home))
         .route("/ui/", get(home))
         .route("/ui/dang-nhap", get(signin::page).post(signin::submit))
-        .route("/ui/dang-nhap/lien-ket", get(signin::link_page).post(signin::link_submit))
+        .route(
+            "/ui/dang-nhap/lien-ket",
+            get(signin::link_page).post(signin::link_submit),
+        )
         .route("/ui/dang-xuat", post(signin::sign_out))
         .route("/ui/tong-quan", get(overview::page))
         .route("/ui/buoi", get(sessions::list))
@@ -186,12 +189,7 @@ impl IntoResponse for UiError {
         let body = page
             .render()
             .unwrap_or_else(|_| "<!doctype html><title>Lỗi</title><p>Đã có lỗi.</p>".into());
-        (
-            status,
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(body),
-        )
-            .into_response()
+        (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
     }
 }
 
@@ -226,7 +224,11 @@ impl Nav {
         items.push(("/ui/buoi", "Lịch buổi", may(role, Method::GET, "/v1/sessions")));
         items.push(("/ui/chien-dich", "Chiến dịch", may(role, Method::GET, "/v1/campaigns")));
         items.push(("/ui/nguoi", "Người", may(role, Method::GET, "/v1/contacts")));
-        items.push(("/ui/bao-cao", "Chỉ tiêu và báo cáo", may(role, Method::GET, "/v1/reports/quarterly")));
+        items.push((
+            "/ui/bao-cao",
+            "Chỉ tiêu và báo cáo",
+            may(role, Method::GET, "/v1/reports/quarterly"),
+        ));
         Self {
             items: items
                 .into_iter()

@@ -111,9 +111,15 @@ fn link(org: &str, q: Quarter) -> String {
 
 fn previous(q: Quarter) -> Quarter {
     if q.quarter == 1 {
-        Quarter { year: q.year - 1, quarter: 4 }
+        Quarter {
+            year: q.year - 1,
+            quarter: 4,
+        }
     } else {
-        Quarter { year: q.year, quarter: q.quarter - 1 }
+        Quarter {
+            year: q.year,
+            quarter: q.quarter - 1,
+        }
     }
 }
 
@@ -127,10 +133,7 @@ pub async fn page(
     let now = state.clock.now();
     let quarter = chosen_quarter(&q, now)?;
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
-    session
-        .caller
-        .require_area(store, &org, "unit", &org)
-        .await?;
+    session.caller.require_area(store, &org, "unit", &org).await?;
     let report = usecases::quarterly_report(store, &org, quarter.year, quarter.quarter, now).await?;
     let area = session.caller.area(store).await?;
     let (held, ahead) = year_sessions(store, &session, &area, quarter.year, now).await?;
@@ -233,7 +236,11 @@ fn target_cards(
             });
             let label = outreach_report::metric_label(&r.metric).to_string();
             let chart = charts::progress(
-                &format!("{label}: {} trên {}", format::figure(r.ytd_value, ratio), format::figure(Some(target), ratio)),
+                &format!(
+                    "{label}: {} trên {}",
+                    format::figure(r.ytd_value, ratio),
+                    format::figure(Some(target), ratio)
+                ),
                 done_share,
                 milestone_share,
                 projected.filter(|_| target > 0.0).map(|p| p / target * 100.0),
@@ -244,7 +251,10 @@ fn target_cards(
                 ytd: format::figure(r.ytd_value, ratio),
                 target: format::figure(Some(target), ratio),
                 milestone: format::figure(r.milestone, ratio),
-                percent: r.percent_of_milestone.map(format::percent).unwrap_or_else(|| "—".into()),
+                percent: r
+                    .percent_of_milestone
+                    .map(format::percent)
+                    .unwrap_or_else(|| "—".into()),
                 status: charts::status_class(r.status),
                 status_label: r.status.map_or("Chưa có số liệu", Status::label),
                 chart,
@@ -279,7 +289,10 @@ fn furthest_behind(report: &QuarterlyReport) -> Vec<Behind> {
             name: r.name.clone(),
             code: r.code.clone(),
             metric: outreach_report::metric_label(&r.metric).to_string(),
-            percent: r.percent_of_milestone.map(format::percent).unwrap_or_else(|| "—".into()),
+            percent: r
+                .percent_of_milestone
+                .map(format::percent)
+                .unwrap_or_else(|| "—".into()),
             status: charts::status_class(r.status),
         })
         .collect()
@@ -293,7 +306,10 @@ fn short_of_staff(ahead: &[Session], now: DateTime<Utc>, names: &BTreeMap<String
         .map(|s| ShortSession {
             id: s.id.clone(),
             when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
-            commune: names.get(&s.commune_code).cloned().unwrap_or_else(|| s.commune_code.clone()),
+            commune: names
+                .get(&s.commune_code)
+                .cloned()
+                .unwrap_or_else(|| s.commune_code.clone()),
             venue: s.venue.clone(),
             staff: format!("{}/{}", s.staff.len(), s.min_staff),
         })
@@ -320,6 +336,9 @@ pub fn suppression_label(reason: &str) -> &'static str {
     }
 }
 
+/// A channel's counts: sent, failed, suppressed, other, and the suppressions by reason.
+type Tally = (u64, u64, u64, u64, BTreeMap<&'static str, u64>);
+
 /// The last week's messages by channel, from the deliveries of the sessions they were for
 /// (reminders go at most a few days ahead, so the week's sessions and the next few hold them).
 async fn last_week_messages(
@@ -333,7 +352,7 @@ async fn last_week_messages(
         .iter()
         .filter(|s| s.starts_at >= since)
         .chain(ahead.iter().filter(|s| s.starts_at < now + Duration::days(8)));
-    let mut by_channel: BTreeMap<&'static str, (u64, u64, u64, u64, BTreeMap<&'static str, u64>)> = BTreeMap::new();
+    let mut by_channel: BTreeMap<&'static str, Tally> = BTreeMap::new();
     for s in window {
         let filter = DeliveryFilter {
             session: Some(s.id.clone()),
@@ -342,7 +361,11 @@ async fn last_week_messages(
         let mut page = PageRequest::first(500);
         loop {
             let got = store.list_deliveries(&filter, &page).await?;
-            for d in got.items.iter().filter(|d| d.updated_at >= since && d.updated_at <= now) {
+            for d in got
+                .items
+                .iter()
+                .filter(|d| d.updated_at >= since && d.updated_at <= now)
+            {
                 let channel = match d.channel {
                     Channel::Sms => "SMS",
                     Channel::Email => "Email",
@@ -369,21 +392,28 @@ async fn last_week_messages(
     }
     Ok(by_channel
         .into_iter()
-        .map(|(channel, (sent, failed, suppressed, other, reasons))| ChannelMessages {
-            channel,
-            sent,
-            failed,
-            suppressed,
-            other,
-            reasons: reasons
-                .iter()
-                .map(|(r, n)| format!("{r}: {}", format::count(*n as i64)))
-                .collect::<Vec<_>>()
-                .join("; "),
-            chart: charts::stacked(
-                &format!("{channel}: {sent} đã gửi, {failed} lỗi, {suppressed} không gửi"),
-                &[("sent", sent), ("failed", failed), ("suppressed", suppressed), ("other", other)],
-            ),
-        })
+        .map(
+            |(channel, (sent, failed, suppressed, other, reasons))| ChannelMessages {
+                channel,
+                sent,
+                failed,
+                suppressed,
+                other,
+                reasons: reasons
+                    .iter()
+                    .map(|(r, n)| format!("{r}: {}", format::count(*n as i64)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                chart: charts::stacked(
+                    &format!("{channel}: {sent} đã gửi, {failed} lỗi, {suppressed} không gửi"),
+                    &[
+                        ("sent", sent),
+                        ("failed", failed),
+                        ("suppressed", suppressed),
+                        ("other", other),
+                    ],
+                ),
+            },
+        )
         .collect())
 }

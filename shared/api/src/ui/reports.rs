@@ -116,7 +116,10 @@ pub async fn page(
                     ytd: format::figure(r.ytd_value, ratio),
                     target: format::figure(r.target, ratio),
                     milestone: format::figure(r.milestone, ratio),
-                    percent: r.percent_of_milestone.map(format::percent).unwrap_or_else(|| "—".into()),
+                    percent: r
+                        .percent_of_milestone
+                        .map(format::percent)
+                        .unwrap_or_else(|| "—".into()),
                     status: charts::status_class(r.status),
                     status_label: r.status.map_or("—", |s| s.label()),
                 }
@@ -129,7 +132,10 @@ pub async fn page(
     let mut bars = Vec::new();
     for qn in 1..=quarter {
         let r = usecases::quarterly_report(store, &org, year, qn, now).await?;
-        let v = r.row(&org, "dossiers_supported").and_then(|row| row.quarter_value).unwrap_or(0.0);
+        let v = r
+            .row(&org, "dossiers_supported")
+            .and_then(|row| row.quarter_value)
+            .unwrap_or(0.0);
         bars.push((format!("Q{qn}"), v));
     }
     let chart_title = format!("Hồ sơ trực tuyến được hỗ trợ theo quý, năm {year}");
@@ -148,7 +154,12 @@ pub async fn page(
         org,
         year,
         quarter,
-        quarters: (1..=4).map(|n| QuarterLink { n, current: n == quarter }).collect(),
+        quarters: (1..=4)
+            .map(|n| QuarterLink {
+                n,
+                current: n == quarter,
+            })
+            .collect(),
         levels,
         chart: charts::columns(&chart_title, &bars),
         chart_title,

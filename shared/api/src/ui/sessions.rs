@@ -12,7 +12,7 @@ use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
 use outreach_core::contact::{Channel, Role as ContactRole};
 use outreach_core::org::Level;
-use outreach_core::outcome::{REPORT_METRICS, MetricKind, ATTENDANCE_METRICS};
+use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS};
 use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};
 use outreach_core::quarter::local_midnight;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
@@ -87,13 +87,20 @@ fn local_day(value: &str, default: NaiveDate) -> NaiveDate {
 }
 
 /// The current communes of the caller's area, by name, for the picker.
-pub async fn area_communes(store: &dyn Store, session: &UiSession, today: NaiveDate) -> Result<Vec<UnitOption>, UiError> {
+pub async fn area_communes(
+    store: &dyn Store,
+    session: &UiSession,
+    today: NaiveDate,
+) -> Result<Vec<UnitOption>, UiError> {
     let org = &session.claims().org;
     let units = usecases::unit_tree(store, org, today).await?;
     let mut communes: Vec<UnitOption> = units
         .into_iter()
         .filter(|u| u.level == Level::Commune)
-        .map(|u| UnitOption { code: u.code, name: u.name })
+        .map(|u| UnitOption {
+            code: u.code,
+            name: u.name,
+        })
         .collect();
     communes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(communes)
@@ -115,9 +122,16 @@ pub async fn list(
     let from = local_day(&q.from, today);
     let to = local_day(&q.to, from + Duration::days(30));
     let fixed_commune = session.role() == crate::auth::Role::CommuneOfficer;
-    let commune = if fixed_commune { session.claims().org.clone() } else { q.commune.trim().to_string() };
+    let commune = if fixed_commune {
+        session.claims().org.clone()
+    } else {
+        q.commune.trim().to_string()
+    };
     if !commune.is_empty() {
-        session.caller.require_area(store, &commune, "commune", &commune).await?;
+        session
+            .caller
+            .require_area(store, &commune, "commune", &commune)
+            .await?;
     }
     let status = match q.status.as_str() {
         "scheduled" => Some(SessionStatus::Scheduled),
@@ -148,7 +162,11 @@ pub async fn list(
             let campaign = match campaigns.get(&s.campaign_id) {
                 Some(name) => name.clone(),
                 None => {
-                    let name = store.get_campaign(&s.campaign_id).await?.map(|c| c.name).unwrap_or_default();
+                    let name = store
+                        .get_campaign(&s.campaign_id)
+                        .await?
+                        .map(|c| c.name)
+                        .unwrap_or_default();
                     campaigns.insert(s.campaign_id.clone(), name.clone());
                     name
                 }
@@ -292,15 +310,19 @@ pub async fn page(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, UiError> {
-    render_session(&state, &session, &id, notice_of(&q.ok), AttendanceDraft::default(), StatusCode::OK).await
+    render_session(
+        &state,
+        &session,
+        &id,
+        notice_of(&q.ok),
+        AttendanceDraft::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn session_in_area(state: &AppState, session: &UiSession, id: &str) -> Result<Session, UiError> {
-    let s = state
-        .store
-        .get_session(id)
-        .await?
-        .ok_or(UiError::NotFound)?;
+    let s = state.store.get_session(id).await?.ok_or(UiError::NotFound)?;
     if !session.caller.covers(state.store.as_ref(), &s.commune_code).await? {
         return Err(UiError::NotFound);
     }
@@ -433,7 +455,9 @@ async fn render_session(
         staffing: format!("{}/{}", s.staff.len(), s.min_staff),
         short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
         started,
-        can_staff: !started && s.status == SessionStatus::Scheduled && may(role, Method::PUT, "/v1/sessions/{id}/staff"),
+        can_staff: !started
+            && s.status == SessionStatus::Scheduled
+            && may(role, Method::PUT, "/v1/sessions/{id}/staff"),
         can_cancel: !started
             && s.status == SessionStatus::Scheduled
             && may(role, Method::POST, "/v1/sessions/{id}:{action}"),
@@ -486,12 +510,16 @@ async fn timeline(store: &dyn Store, s: &Session) -> Result<Vec<TimelineItem>, U
     let got = store.list_deliveries(&filter, &PageRequest::first(200)).await?;
     let mut items = Vec::new();
     let mut deliveries = got.items;
-    deliveries.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    deliveries.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
     for d in deliveries {
         let contact = store.get_contact(&d.contact_id).await?;
         let to = match (d.channel, &contact) {
             (Channel::Sms, Some(c)) => c.masked_phone(),
-            (Channel::Email, Some(c)) => c.email.as_deref().map(outreach_core::contact::mask_email).unwrap_or_default(),
+            (Channel::Email, Some(c)) => c
+                .email
+                .as_deref()
+                .map(outreach_core::contact::mask_email)
+                .unwrap_or_default(),
             (_, None) => String::new(),
         };
         let (status, status_class) = delivery_status_label(d.status);
@@ -538,7 +566,10 @@ pub async fn attendance(
     let mut walk_ins = Vec::new();
     let mut rows_of = Vec::new();
     for i in 0..20 {
-        let (Some(phone), Some(name)) = (form.get(&format!("walkin_phone_{i}")), form.get(&format!("walkin_name_{i}"))) else {
+        let (Some(phone), Some(name)) = (
+            form.get(&format!("walkin_phone_{i}")),
+            form.get(&format!("walkin_name_{i}")),
+        ) else {
             continue;
         };
         let (phone, name) = (phone.trim().to_string(), name.trim().to_string());
@@ -564,7 +595,14 @@ pub async fn attendance(
     match usecases::record_attendance(store, &id, AttendanceInput { attendees }, state.clock.now(), &actor).await {
         Ok(record) => {
             let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
-            audit_change(&state, &session, "/ui/buoi/{id}/diem-danh", &format!("/ui/buoi/{id}/diem-danh"), Some(&change)).await;
+            audit_change(
+                &state,
+                &session,
+                "/ui/buoi/{id}/diem-danh",
+                &format!("/ui/buoi/{id}/diem-danh"),
+                Some(&change),
+            )
+            .await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=diem-danh#tham-du")).into_response())
         }
         Err(CoreError::Validation { field, message }) => {
@@ -579,7 +617,10 @@ pub async fn attendance(
                 walk_ins,
                 error: None,
             };
-            match index.and_then(|i| i.checked_sub(ticked.len())).and_then(|w| rows_of.get(w)) {
+            match index
+                .and_then(|i| i.checked_sub(ticked.len()))
+                .and_then(|w| rows_of.get(w))
+            {
                 Some(&row) => draft.walk_ins[row].error = Some(said),
                 None => draft.error = Some(said),
             }
@@ -605,7 +646,13 @@ pub async fn outcomes(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::PUT, "/v1/sessions/{id}/outcomes");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không ghi nhận kết quả.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không ghi nhận kết quả.",
+    )?;
     session_in_area(&state, &session, &id).await?;
     let mut metrics = BTreeMap::new();
     for m in REPORT_METRICS
@@ -631,10 +678,25 @@ pub async fn outcomes(
     }
     let store = state.store.as_ref();
     let before = store.get_session_record(&id).await?;
-    match usecases::record_outcomes(store, &id, OutcomesInput { metrics }, state.clock.now(), &session.caller.actor()).await {
+    match usecases::record_outcomes(
+        store,
+        &id,
+        OutcomesInput { metrics },
+        state.clock.now(),
+        &session.caller.actor(),
+    )
+    .await
+    {
         Ok(record) => {
             let change = audit::change("session record", &id, before.as_ref(), Some(&record)).0;
-            audit_change(&state, &session, "/ui/buoi/{id}/ket-qua", &format!("/ui/buoi/{id}/ket-qua"), Some(&change)).await;
+            audit_change(
+                &state,
+                &session,
+                "/ui/buoi/{id}/ket-qua",
+                &format!("/ui/buoi/{id}/ket-qua"),
+                Some(&change),
+            )
+            .await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=ket-qua#ket-qua")).into_response())
         }
         Err(e) => {
@@ -656,14 +718,27 @@ pub async fn staff(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::PUT, "/v1/sessions/{id}/staff");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không phân công tình nguyện viên.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không phân công tình nguyện viên.",
+    )?;
     let before = session_in_area(&state, &session, &id).await?;
     let ids = form.all("volunteer").map(str::to_string).collect();
     let after = usecases::assign_staff(state.store.as_ref(), &id, ids, state.clock.now())
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("session", &id, Some(&before), Some(&after)).0;
-    audit_change(&state, &session, "/ui/buoi/{id}/nhan-su", &format!("/ui/buoi/{id}/nhan-su"), Some(&change)).await;
+    audit_change(
+        &state,
+        &session,
+        "/ui/buoi/{id}/nhan-su",
+        &format!("/ui/buoi/{id}/nhan-su"),
+        Some(&change),
+    )
+    .await;
     Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=nhan-su")).into_response())
 }
 
@@ -677,13 +752,30 @@ pub async fn cancel(
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/sessions/{id}:{action}");
-    require_form(&headers, &session, form.get("csrf"), api, "Vai trò của bạn không hủy buổi.")?;
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không hủy buổi.",
+    )?;
     let before = session_in_area(&state, &session, &id).await?;
-    let reason = form.get("reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+    let reason = form
+        .get("reason")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
     let after = usecases::cancel_session(state.store.as_ref(), &id, reason, state.clock.now())
         .await
         .map_err(ApiError::from)?;
     let change = audit::change("session", &id, Some(&before), Some(&after)).0;
-    audit_change(&state, &session, "/ui/buoi/{id}/huy", &format!("/ui/buoi/{id}/huy"), Some(&change)).await;
+    audit_change(
+        &state,
+        &session,
+        "/ui/buoi/{id}/huy",
+        &format!("/ui/buoi/{id}/huy"),
+        Some(&change),
+    )
+    .await;
     Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=huy")).into_response())
 }

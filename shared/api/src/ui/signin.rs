@@ -57,7 +57,10 @@ pub struct TokenForm {
 /// The sign-in form comes from this site only (a forged one would sign the user in as
 /// someone else).
 fn same_site(headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
     headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
@@ -144,7 +147,9 @@ pub async fn link_submit(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, UiError> {
     if !same_site(&headers) {
-        return Err(UiError::Forbidden("Yêu cầu không xuất phát từ trang này nên bị từ chối.".into()));
+        return Err(UiError::Forbidden(
+            "Yêu cầu không xuất phát từ trang này nên bị từ chối.".into(),
+        ));
     }
     let link = state
         .auth

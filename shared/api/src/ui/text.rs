@@ -57,7 +57,7 @@ pub fn field_label(field: &str) -> String {
 /// A field's fault in Vietnamese.
 pub fn field_message(field: &str, message: &str) -> String {
     let m = message;
-    let said = if m.contains("pre-2018 11-digit") {
+    if m.contains("pre-2018 11-digit") {
         // "0166… is a pre-2018 11-digit number; the prefix 0166 became 036 (write 036…)"
         let write = m.rsplit("(write ").next().unwrap_or("").trim_end_matches(')');
         format!("Số 11 chữ số cũ đã đổi đầu số từ năm 2018; hãy viết {write}.")
@@ -84,7 +84,10 @@ pub fn field_message(field: &str, message: &str) -> String {
     } else if m.contains("must not be empty") {
         format!("Chưa nhập {}.", field_label(field))
     } else if let Some(max) = m.strip_prefix("at most ").and_then(|r| r.split(' ').next()) {
-        format!("{} quá dài hoặc quá nhiều (tối đa {max}).", capitalise(&field_label(field)))
+        format!(
+            "{} quá dài hoặc quá nhiều (tối đa {max}).",
+            capitalise(&field_label(field))
+        )
     } else if m.contains("control characters") {
         "Có ký tự điều khiển không được phép.".into()
     } else if m.contains("not an email address") {
@@ -110,8 +113,7 @@ pub fn field_message(field: &str, message: &str) -> String {
         "Thời điểm không được ở tương lai.".into()
     } else {
         format!("{} không hợp lệ ({m}).", capitalise(&field_label(field)))
-    };
-    said
+    }
 }
 
 fn capitalise(s: &str) -> String {
@@ -147,7 +149,10 @@ pub fn error_message(e: &ApiError) -> String {
             format!("Tệp bị từ chối: {} dòng có lỗi.", rows.len())
         }
         ApiError::Core(CoreError::Storage(_)) => "Kho dữ liệu tạm thời không phản hồi. Hãy thử lại sau.".into(),
-        ApiError::BadRequest { field: Some(field), message } => field_message(field, message),
+        ApiError::BadRequest {
+            field: Some(field),
+            message,
+        } => field_message(field, message),
         ApiError::BadRequest { field: None, .. } => "Yêu cầu không hợp lệ.".into(),
         ApiError::Unauthorized(_) => "Phiên đăng nhập đã hết hạn. Hãy đăng nhập lại.".into(),
         ApiError::Forbidden(_) => "Việc này nằm ngoài quyền hoặc địa bàn của bạn.".into(),

@@ -74,20 +74,21 @@ impl DeliveryStore for SqliteStore {
     async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize> {
         let contact = contact_id.to_string();
         self.call(move |c| {
-            let n: i64 = c.prepare_cached(
-                "SELECT COUNT(*) FROM deliveries
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM deliveries
                  WHERE contact_id = ? AND channel = ? AND status IN (?, ?) AND updated_at >= ?",
-            )?
-            .query_row(
-                params![
-                    contact,
-                    channel_str(channel),
-                    DeliveryStatus::Sent.as_str(),
-                    DeliveryStatus::Uncertain.as_str(),
-                    instant(since)
-                ],
-                |r| r.get(0),
-            )?;
+                )?
+                .query_row(
+                    params![
+                        contact,
+                        channel_str(channel),
+                        DeliveryStatus::Sent.as_str(),
+                        DeliveryStatus::Uncertain.as_str(),
+                        instant(since)
+                    ],
+                    |r| r.get(0),
+                )?;
             Ok(n as usize)
         })
         .await
