@@ -159,6 +159,11 @@ class Watch:
             fail(f"{method} {path} answered {status}: {answer}")
         return answer
 
+    def page(self, path, cookie):
+        """A dashboard page as a browser asks the HTTP API for it: its session in a cookie."""
+        response = self.invoke("api", fixture("apigw-v2-page.json", PATH=path, COOKIE=cookie))
+        return response.get("statusCode"), response.get("headers") or {}, response.get("body") or ""
+
     def scheduled(self, function, at):
         return self.invoke(function, fixture("eventbridge-scheduled.json", TIME=at.isoformat().replace("+00:00", "Z"), JOB=function))
 
@@ -272,6 +277,15 @@ def main():
         deliveries = watch.api("GET", f"/v1/deliveries?campaign={campaign['id']}", token)
         statuses = sorted((d["channel"], d["status"], d.get("reason")) for d in deliveries["items"])
         print("deliveries:", statuses)
+        # The api function serves the dashboard too: the overview with a signed-in cookie,
+        # and the sign-in page for a browser without one.
+        status, _, body = watch.page("/ui/tong-quan", f"outreach_phien={token}")
+        if status != 200 or 'lang="vi"' not in body or "Tổng quan" not in body:
+            fail(f"GET /ui/tong-quan with a session cookie answered {status}: {body[:500]}")
+        status, headers, _ = watch.page("/ui/tong-quan", "other=1")
+        if status != 303 or headers.get("location") != "/ui/dang-nhap":
+            fail(f"GET /ui/tong-quan without a session answered {status} {headers}")
+        print("dashboard: the overview with a session cookie, the sign-in page without one")
     finally:
         watch.stop()
 

@@ -7,7 +7,10 @@
 //! - recording attendance (`PUT /v1/sessions/{id}/attendance`, 5 attendees), each request
 //!   another session: target >= 1,000 requests/s;
 //!
-//! p99 latency < 50 ms for both, and the server's peak memory (VmHWM) <= 100 MB. Any answer
+//! p99 latency < 50 ms for both, and the server's peak memory (VmHWM) <= 100 MB. Then each
+//! page of the dashboard (`/ui/…`, a signed-in cookie of the same planner), each request
+//! another commune or session where the page takes one: p99 < 50 ms each. The province has
+//! 205 units and `API_LOAD_CITIZENS` (52) citizens a commune: 9,984 contacts. Any answer
 //! other than 200 fails the bench.
 //!
 //! `scripts/bench` runs it with `API_LOAD_OUTREACH` (the `outreach` binary) and `wrk` on PATH.
@@ -36,7 +39,6 @@ use figures::{Figure, megabytes, peak_kib, print_figures};
 const SECRET: &str = "api-load-bench-secret-of-at-least-32-bytes";
 const DISTRICTS: usize = 12;
 const COMMUNES_PER_DISTRICT: usize = 16;
-const CITIZENS_PER_COMMUNE: usize = 20;
 const ATTENDEES: usize = 5;
 const LIST_TARGET: f64 = 3_000.0;
 const ATTENDANCE_TARGET: f64 = 1_000.0;
@@ -49,6 +51,14 @@ struct Seeded {
     campaign: String,
     communes: Vec<String>,
     sessions: Vec<(String, Vec<String>)>,
+}
+
+/// Citizens of each commune: `API_LOAD_CITIZENS`, 52 by default (9,984 in the province).
+fn citizens_per_commune() -> usize {
+    std::env::var("API_LOAD_CITIZENS")
+        .ok()
+        .map(|v| v.parse().expect("API_LOAD_CITIZENS: a number"))
+        .unwrap_or(52)
 }
 
 async fn seed(db: &Path) -> Seeded {
@@ -74,7 +84,7 @@ async fn seed(db: &Path) -> Seeded {
         .await
         .unwrap();
     for (n, commune) in communes.iter().enumerate() {
-        for i in 0..CITIZENS_PER_COMMUNE {
+        for i in 0..citizens_per_commune() {
             let contact = ContactInput {
                 role: ContactRole::Citizen,
                 name: format!("Trần Văn Dân {n}-{i}"),
@@ -150,9 +160,23 @@ async fn seed(db: &Path) -> Seeded {
 /// A wrk script: the token, and requests taken in turn from `requests` (method, path, body),
 /// each thread from its own place in the list.
 fn script(token: &str, requests: &[(&str, String, Option<String>)]) -> String {
-    let mut lua = String::new();
-    writeln!(lua, r#"wrk.headers["Authorization"] = "Bearer {token}""#).unwrap();
-    writeln!(lua, r#"wrk.headers["Content-Type"] = "application/json""#).unwrap();
+    let headers = format!(
+        "wrk.headers[\"Authorization\"] = \"Bearer {token}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+    );
+    script_with(&headers, requests)
+}
+
+/// A wrk script of GETs of the dashboard, signed in with `token` in the session cookie.
+fn page_script(token: &str, paths: &[String]) -> String {
+    let requests: Vec<_> = paths.iter().map(|p| ("GET", p.clone(), None)).collect();
+    script_with(
+        &format!("wrk.headers[\"Cookie\"] = \"outreach_phien={token}\"\n"),
+        &requests,
+    )
+}
+
+fn script_with(headers: &str, requests: &[(&str, String, Option<String>)]) -> String {
+    let mut lua = headers.to_string();
     lua.push_str("local requests = {\n");
     for (method, path, body) in requests {
         match body {
@@ -327,6 +351,34 @@ async fn main() {
         seconds,
     );
 
+    // The dashboard's pages, each request another commune or session where a page takes one.
+    let sessions: Vec<String> = seeded.sessions.iter().map(|(id, _)| format!("/ui/buoi/{id}")).collect();
+    let per_commune =
+        |page: &str| -> Vec<String> { seeded.communes.iter().map(|c| format!("{page}?commune={c}")).collect() };
+    let pages = [
+        ("Tổng quan", "overview", vec!["/ui/tong-quan".to_string()]),
+        ("Lịch buổi", "sessions", per_commune("/ui/buoi")),
+        ("Buổi", "session", sessions),
+        ("Người", "contacts", per_commune("/ui/nguoi")),
+        ("Chiến dịch", "campaigns", vec!["/ui/chien-dich".to_string()]),
+        ("Báo cáo", "report", vec!["/ui/bao-cao".to_string()]),
+    ];
+    let mut page_loads = Vec::new();
+    for (label, name, paths) in pages {
+        let load = run_wrk(
+            &format!("page-{name}"),
+            port,
+            &page_script(&token, &paths),
+            dir.path(),
+            seconds,
+        );
+        println!(
+            "page {label:<12} {:>8.0} requests/s, p99 {:.2} ms",
+            load.per_second, load.p99_ms
+        );
+        page_loads.push((label, load));
+    }
+
     let peak = megabytes(peak_kib(server.id()));
     server.kill().ok();
     server.wait().ok();
@@ -356,7 +408,7 @@ async fn main() {
         attend.per_second, attend.p99_ms
     );
     println!("server peak memory: {peak:.1} MB");
-    print_figures(&[
+    let mut figures = vec![
         Figure::new(
             "API: list sessions",
             format!("{:.0} req/s", list.per_second),
@@ -387,5 +439,14 @@ async fn main() {
             format!("<= {PEAK_TARGET_MB} MB"),
             peak <= PEAK_TARGET_MB,
         ),
-    ]);
+    ];
+    for (label, load) in &page_loads {
+        figures.push(Figure::new(
+            format!("Dashboard: {label} p99"),
+            format!("{:.2} ms", load.p99_ms),
+            format!("< {P99_TARGET_MS} ms"),
+            load.p99_ms < P99_TARGET_MS,
+        ));
+    }
+    print_figures(&figures);
 }

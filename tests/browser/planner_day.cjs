@@ -118,6 +118,7 @@ async function main() {
 
     // Create a campaign: preview with the segment count, then create and activate.
     await page.getByRole("link", { name: "Chiến dịch" }).click();
+    await shot("03-chien-dich-danh-sach");
     await page.getByRole("link", { name: "Tạo chiến dịch" }).click();
     await page.fill("#name", "Tuần lễ dịch vụ công");
     await page.selectOption("#target", "213");
@@ -127,7 +128,7 @@ async function main() {
     const segments = await page.locator("td.segment-count").allInnerTexts();
     assert.ok(segments.length >= 1 && segments.every((s) => Number(s) >= 1), segments.join());
     assert.match(await page.locator("#segments-live").innerText(), /tin/);
-    await shot("03-chien-dich-xem-truoc");
+    await shot("03-chien-dich-moi-xem-truoc");
     await page.getByRole("button", { name: "Tạo chiến dịch (bản nháp)" }).click();
     await page.getByText("Đã tạo chiến dịch").waitFor();
     await page.getByRole("button", { name: "Kích hoạt" }).click();

@@ -474,6 +474,47 @@ async fn attendance_with_a_walk_in_and_outcomes_are_recorded_through_the_page() 
 }
 
 #[tokio::test]
+async fn a_session_to_come_is_moved_with_its_reminders_and_can_be_cancelled() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let (_, page) = planner.get(&format!("/ui/buoi/{}", ui.next)).await;
+    assert!(page.contains("lời nhắc chưa gửi sẽ được dời theo giờ mới"), "{page}");
+    let csrf = planner.csrf().await;
+    let path = format!("/ui/buoi/{}/doi-lich", ui.next);
+    let (status, page, _) = planner
+        .post(
+            &path,
+            &ui.base,
+            &[("csrf", &csrf), ("date", "2026-09-13"), ("time", "8 giờ")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Hãy chọn ngày và giờ mới"), "{page}");
+    let (status, _, location) = planner
+        .post(
+            &path,
+            &ui.base,
+            &[("csrf", &csrf), ("date", "2026-09-13"), ("time", "14:00")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{location:?}");
+    let moved = ui.store.get_session(&ui.next).await.unwrap().unwrap();
+    assert_eq!(moved.starts_at, t("2026-09-13T07:00:00Z"), "14:00 in Hà Nội");
+    let (status, _, _) = planner
+        .post(
+            &format!("/ui/buoi/{}/huy", ui.next),
+            &ui.base,
+            &[("csrf", &csrf), ("reason", "Mưa bão")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cancelled = ui.store.get_session(&ui.next).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, outreach_core::session::SessionStatus::Cancelled);
+    let (_, page) = planner.get(&format!("/ui/buoi/{}?ok=huy", ui.next)).await;
+    assert!(page.contains("Đã hủy buổi") && !page.contains("/doi-lich\""), "{page}");
+}
+
+#[tokio::test]
 async fn a_refused_registration_shows_the_vietnamese_error_beside_its_field() {
     let ui = ui().await;
     let planner = ui.sign_in(Role::Planner, "213").await;
@@ -562,6 +603,75 @@ async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
     assert!(page.contains("Số điện thoại không hợp lệ."), "{page}");
     assert!(page.contains("download=\"dong-bi-tu-choi.csv\""));
     assert!(page.contains("12345"), "the refused row comes back as written");
+}
+
+#[tokio::test]
+async fn a_planner_sets_the_years_targets_allocated_to_the_communes_and_sees_them_on_the_overview() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let (status, page, _) = planner
+        .post(
+            "/ui/bao-cao/chi-tieu",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("org", "213"),
+                ("year", "2026"),
+                ("quarter", "3"),
+                ("dossiers_supported", "abc"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("hãy nhập một số không âm"), "{page}");
+    let (status, _, location) = planner
+        .post(
+            "/ui/bao-cao/chi-tieu",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("org", "213"),
+                ("year", "2026"),
+                ("quarter", "3"),
+                ("dossiers_supported", "1000"),
+                ("online_dossier_ratio", "40"),
+                ("allocate", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("/ui/bao-cao?org=213&year=2026&quarter=3&ok=chi-tieu")
+    );
+    let (_, report) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3&ok=chi-tieu").await;
+    assert!(report.contains("Đã lưu chỉ tiêu năm."), "{report}");
+    assert!(
+        report.contains("value=\"1000\"") && report.contains("value=\"40\""),
+        "the form shows the targets set"
+    );
+    // Each commune got half of the district's dossiers.
+    let (_, overview) = planner.get("/ui/tong-quan?org=07201&year=2026&quarter=3").await;
+    assert!(overview.contains("Chỉ tiêu năm</dt><dd>500</dd>"), "{overview}");
+    // An officer is not offered the form, and a forged post of theirs is refused.
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (_, page) = officer.get("/ui/bao-cao").await;
+    assert!(!page.contains("/ui/bao-cao/chi-tieu"));
+    let csrf = officer.csrf().await;
+    let (status, _, _) = officer
+        .post(
+            "/ui/bao-cao/chi-tieu",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("org", "07201"),
+                ("year", "2026"),
+                ("dossiers_supported", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

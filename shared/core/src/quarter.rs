@@ -40,6 +40,21 @@ impl Quarter {
         }
     }
 
+    /// The quarter before this one.
+    pub fn previous(self) -> Self {
+        if self.quarter == 1 {
+            Self {
+                year: self.year - 1,
+                quarter: 4,
+            }
+        } else {
+            Self {
+                year: self.year,
+                quarter: self.quarter - 1,
+            }
+        }
+    }
+
     /// The instants `[start, end)` of this quarter in a time zone.
     pub fn bounds(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
         (

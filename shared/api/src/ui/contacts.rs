@@ -82,6 +82,20 @@ pub struct ContactsQuery {
     ok: String,
 }
 
+/// The page again after a refusal (422): the form as typed with its error, or the import's.
+async fn refused(state: &AppState, session: &UiSession, draft: Draft, imported: Imported) -> Result<Response, UiError> {
+    render(
+        state,
+        session,
+        "",
+        draft,
+        None,
+        imported,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
 fn consent_state(c: &outreach_core::contact::Contact, channel: Channel) -> &'static str {
     if c.has_opted_out(channel) {
         "Đã từ chối"
@@ -245,30 +259,17 @@ pub async fn register(
         draft
     };
     if draft.commune.is_empty() {
-        let d = refuse(draft, "commune_code", "Hãy chọn xã/phường.".into());
-        return render(
+        return refused(
             &state,
             &session,
-            "",
-            d,
-            None,
+            refuse(draft, "commune_code", "Hãy chọn xã/phường.".into()),
             Imported::default(),
-            StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     }
     if !session.caller.covers(store, &draft.commune).await? {
         let d = refuse(draft, "commune_code", "Xã/phường này nằm ngoài địa bàn của bạn.".into());
-        return render(
-            &state,
-            &session,
-            "",
-            d,
-            None,
-            Imported::default(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&state, &session, d, Imported::default()).await;
     }
     let role = match draft.role.as_str() {
         "volunteer" => ContactRole::Volunteer,
@@ -311,16 +312,7 @@ pub async fn register(
                 _ => (String::new(), text::error_message(&ApiError::Core(e))),
             };
             let d = refuse(draft, &field, message);
-            render(
-                &state,
-                &session,
-                "",
-                d,
-                None,
-                Imported::default(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            refused(&state, &session, d, Imported::default()).await
         }
     }
 }
@@ -406,58 +398,22 @@ pub async fn import(
     };
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         let i = failed("Hãy chọn tệp CSV.".into());
-        return render(
-            &state,
-            &session,
-            "",
-            Draft::default(),
-            None,
-            i,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&state, &session, Draft::default(), i).await;
     };
     let Ok(text) = String::from_utf8(bytes.to_vec()) else {
         let i = failed("Không đọc được tệp CSV (cần mã hóa UTF-8).".into());
-        return render(
-            &state,
-            &session,
-            "",
-            Draft::default(),
-            None,
-            i,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&state, &session, Draft::default(), i).await;
     };
     if let Err(e) = crate::extract::check_upload(&text) {
         let i = failed(text::error_message(&e));
-        return render(
-            &state,
-            &session,
-            "",
-            Draft::default(),
-            None,
-            i,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&state, &session, Draft::default(), i).await;
     }
     let store = state.store.as_ref();
     let rows = match parse_contacts_csv(&text) {
         Ok(rows) => rows,
         Err(e) => {
             let i = failed(text::error_message(&ApiError::Core(e)));
-            return render(
-                &state,
-                &session,
-                "",
-                Draft::default(),
-                None,
-                i,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return refused(&state, &session, Draft::default(), i).await;
         }
     };
     // Rows of a commune outside the caller's area are refused, each naming its line, and

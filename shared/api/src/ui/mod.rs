@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/buoi/{id}/ket-qua", post(sessions::outcomes))
         .route("/ui/buoi/{id}/nhan-su", post(sessions::staff))
         .route("/ui/buoi/{id}/huy", post(sessions::cancel))
+        .route("/ui/buoi/{id}/doi-lich", post(sessions::move_to))
         .route("/ui/nguoi", get(contacts::list).post(contacts::register))
         .route("/ui/nguoi/nhap", post(contacts::import))
         .route("/ui/chien-dich", get(campaigns::list))
@@ -59,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/chien-dich/{id}", get(campaigns::page))
         .route("/ui/chien-dich/{id}/trang-thai", post(campaigns::act))
         .route("/ui/bao-cao", get(reports::page))
+        .route("/ui/bao-cao/chi-tieu", post(reports::set_targets))
         .route("/ui/tai-nguyen/{file}", get(assets::serve))
 }
 

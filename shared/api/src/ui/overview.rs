@@ -109,20 +109,6 @@ fn link(org: &str, q: Quarter) -> String {
     format!("/ui/tong-quan?org={org}&year={}&quarter={}", q.year, q.quarter)
 }
 
-fn previous(q: Quarter) -> Quarter {
-    if q.quarter == 1 {
-        Quarter {
-            year: q.year - 1,
-            quarter: 4,
-        }
-    } else {
-        Quarter {
-            year: q.year,
-            quarter: q.quarter - 1,
-        }
-    }
-}
-
 /// `GET /ui/tong-quan?org&year&quarter`.
 pub async fn page(
     State(state): State<AppState>,
@@ -146,7 +132,7 @@ pub async fn page(
         nav: Nav::new(&session, "/ui/tong-quan"),
         org_name: report.org_name.clone(),
         quarter_label: format!("Quý {}/{}", quarter.quarter, quarter.year),
-        previous: link(&org, previous(quarter)),
+        previous: link(&org, quarter.previous()),
         next: (quarter != current).then(|| link(&org, quarter.next())),
         targets,
         behind,

@@ -13,9 +13,17 @@ use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;
 use serde::Deserialize;
 
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use outreach_core::outcome::REPORT_METRICS;
+use outreach_core::target::{AllocationInput, TargetInput};
+
 use crate::AppState;
+use crate::audit;
+use crate::error::ApiError;
 use crate::routes::reports::{ReportFormat, export};
-use crate::ui::{Nav, Session as UiSession, UiError, charts, format, html, may};
+use crate::ui::form::FormData;
+use crate::ui::{Nav, Session as UiSession, UiError, audit_change, charts, format, html, may, require_form, text};
 
 #[derive(Deserialize, Default)]
 pub struct ReportQuery {
@@ -24,6 +32,8 @@ pub struct ReportQuery {
     org: Option<String>,
     /// `csv` or `xlsx` downloads the report.
     format: Option<String>,
+    #[serde(default)]
+    ok: String,
 }
 
 /// One row of a level's table.
@@ -44,6 +54,14 @@ pub struct Row {
 pub struct LevelTable {
     pub title: &'static str,
     pub rows: Vec<Row>,
+}
+
+/// One metric of the targets form: its current target for the year, as typed.
+pub struct TargetField {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub percent: bool,
+    pub value: String,
 }
 
 /// A quarter to switch to.
@@ -72,6 +90,10 @@ struct ReportsPage {
     chart_title: String,
     snapshots: Vec<SnapshotRow>,
     unattributed: usize,
+    can_set_targets: bool,
+    targets: Vec<TargetField>,
+    notice: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /ui/bao-cao?org&year&quarter[&format=csv|xlsx]`.
@@ -79,6 +101,17 @@ pub async fn page(
     State(state): State<AppState>,
     session: UiSession,
     Query(q): Query<ReportQuery>,
+) -> Result<Response, UiError> {
+    let notice = (q.ok == "chi-tieu").then(|| "Đã lưu chỉ tiêu năm.".to_string());
+    render(&state, &session, q, notice, None).await
+}
+
+async fn render(
+    state: &AppState,
+    session: &UiSession,
+    q: ReportQuery,
+    notice: Option<String>,
+    error: Option<(String, Vec<TargetField>)>,
 ) -> Result<Response, UiError> {
     if !may(session.role(), Method::GET, "/v1/reports/quarterly") {
         return Err(UiError::Forbidden("Vai trò của bạn không xem báo cáo.".into()));
@@ -148,8 +181,20 @@ pub async fn page(
             at: format::date_time(at),
         })
         .collect();
-    html(ReportsPage {
-        nav: Nav::new(&session, "/ui/bao-cao"),
+    let can_set_targets = may(session.role(), Method::PUT, "/v1/targets/{year}/{org_code}");
+    let (error, targets) = match error {
+        Some((message, typed)) => (Some(message), typed),
+        None => (
+            None,
+            target_fields(&usecases::targets_of(store, year, &org).await?, &org),
+        ),
+    };
+    let mut response = html(ReportsPage {
+        nav: Nav::new(session, "/ui/bao-cao"),
+        can_set_targets,
+        targets,
+        notice,
+        error: error.clone(),
         org_name: report.org_name.clone(),
         org,
         year,
@@ -165,5 +210,124 @@ pub async fn page(
         chart_title,
         snapshots,
         unattributed: report.unattributed.len(),
-    })
+    })?;
+    if error.is_some() {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// The metrics a planner sets targets for, with the unit's current ones.
+fn target_fields(current: &[outreach_core::target::TargetPlan], org: &str) -> Vec<TargetField> {
+    REPORT_METRICS
+        .iter()
+        .filter(|m| m.key != "attendees")
+        .map(|m| {
+            let percent = m.kind == MetricKind::Ratio;
+            let value = current
+                .iter()
+                .find(|t| t.org_code == org && t.metric == m.key)
+                .map(|t| {
+                    if percent {
+                        format!("{}", (t.value * 1000.0).round() / 10.0)
+                    } else {
+                        format!("{}", t.value.round() as i64)
+                    }
+                })
+                .unwrap_or_default();
+            TargetField {
+                key: m.key,
+                label: m.label,
+                percent,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// `POST /ui/bao-cao/chi-tieu` (`year`, `org`, a value per metric, `allocate`): set the
+/// unit's targets for the year, allocated equally to the units under it when asked.
+pub async fn set_targets(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    form: FormData,
+) -> Result<Response, UiError> {
+    let api = (Method::PUT, "/v1/targets/{year}/{org_code}");
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không đặt chỉ tiêu.",
+    )?;
+    let store = state.store.as_ref();
+    let year: i32 = form.get("year").and_then(|y| y.parse().ok()).unwrap_or_default();
+    let quarter: u8 = form.get("quarter").and_then(|q| q.parse().ok()).unwrap_or(1);
+    let org = form.get("org").unwrap_or_default().to_string();
+    session.caller.require_area(store, &org, "unit", &org).await?;
+    let allocate = form.get("allocate").is_some();
+    let mut typed = target_fields(&[], &org);
+    let mut inputs = Vec::new();
+    let mut fault = None;
+    for field in &mut typed {
+        field.value = form.get(field.key).unwrap_or_default().trim().to_string();
+        if field.value.is_empty() {
+            continue;
+        }
+        match field.value.replace(',', ".").parse::<f64>() {
+            Ok(v) if v >= 0.0 && (!field.percent || v <= 100.0) => inputs.push(TargetInput {
+                metric: field.key.to_string(),
+                value: v,
+                unit: field.percent.then(|| "percent".to_string()),
+                milestones: None,
+                allocate: allocate.then_some(AllocationInput::Equal),
+            }),
+            _ => {
+                fault.get_or_insert_with(|| {
+                    if field.percent {
+                        format!("{}: hãy nhập một tỷ lệ từ 0 đến 100 (%).", field.label)
+                    } else {
+                        format!("{}: hãy nhập một số không âm.", field.label)
+                    }
+                });
+            }
+        }
+    }
+    let query = |year| ReportQuery {
+        year: Some(year),
+        quarter: Some(quarter),
+        org: Some(org.clone()),
+        format: None,
+        ok: String::new(),
+    };
+    if inputs.is_empty() && fault.is_none() {
+        fault = Some("Hãy nhập ít nhất một chỉ tiêu.".into());
+    }
+    if let Some(message) = fault {
+        return render(&state, &session, query(year), None, Some((message, typed))).await;
+    }
+    let before = usecases::targets_of(store, year, &org).await?;
+    match usecases::set_targets(store, year, &org, inputs, state.clock.now(), &session.caller.actor()).await {
+        Ok(_) => {
+            let after = usecases::targets_of(store, year, &org).await?;
+            let change = audit::change("targets", &format!("{year}/{org}"), Some(&before), Some(&after)).0;
+            audit_change(
+                &state,
+                &session,
+                "/ui/bao-cao/chi-tieu",
+                "/ui/bao-cao/chi-tieu",
+                Some(&change),
+            )
+            .await;
+            Ok(Redirect::to(&format!(
+                "/ui/bao-cao?org={org}&year={year}&quarter={quarter}&ok=chi-tieu"
+            ))
+            .into_response())
+        }
+        Err(e) => {
+            let message = text::error_message(&ApiError::Core(e));
+            render(&state, &session, query(year), None, Some((message, typed))).await
+        }
+    }
 }

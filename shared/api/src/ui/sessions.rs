@@ -290,6 +290,7 @@ fn notice_of(ok: &str) -> Option<String> {
         "ket-qua" => Some("Đã lưu kết quả buổi.".into()),
         "nhan-su" => Some("Đã cập nhật tình nguyện viên phụ trách.".into()),
         "huy" => Some("Đã hủy buổi; các lời nhắc chưa gửi đã được bỏ.".into()),
+        "doi-lich" => Some("Đã dời lịch buổi; các lời nhắc chưa gửi được dời theo.".into()),
         _ => None,
     }
 }
@@ -301,6 +302,15 @@ struct AttendanceDraft {
     ticked: Option<HashSet<String>>,
     walk_ins: Vec<WalkInRow>,
     error: Option<String>,
+}
+
+/// The session's page again after a refusal (422), with `message` at its top.
+async fn refused(state: &AppState, session: &UiSession, id: &str, message: String) -> Result<Response, UiError> {
+    let draft = AttendanceDraft {
+        error: Some(message),
+        ..AttendanceDraft::default()
+    };
+    render_session(state, session, id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
 /// `GET /ui/buoi/{id}`.
@@ -668,11 +678,13 @@ pub async fn outcomes(
                 metrics.insert(m.key.to_string(), n);
             }
             Err(_) => {
-                let draft = AttendanceDraft {
-                    error: Some(format!("{}: hãy nhập một số nguyên không âm.", m.label)),
-                    ..AttendanceDraft::default()
-                };
-                return render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await;
+                return refused(
+                    &state,
+                    &session,
+                    &id,
+                    format!("{}: hãy nhập một số nguyên không âm.", m.label),
+                )
+                .await;
             }
         }
     }
@@ -699,13 +711,7 @@ pub async fn outcomes(
             .await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=ket-qua#ket-qua")).into_response())
         }
-        Err(e) => {
-            let draft = AttendanceDraft {
-                error: Some(text::error_message(&ApiError::Core(e))),
-                ..AttendanceDraft::default()
-            };
-            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
+        Err(e) => refused(&state, &session, &id, text::error_message(&ApiError::Core(e))).await,
     }
 }
 
@@ -740,6 +746,58 @@ pub async fn staff(
     )
     .await;
     Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=nhan-su")).into_response())
+}
+
+/// `POST /ui/buoi/{id}/doi-lich` (`date`, `time`, optional `venue`): move a session that has
+/// not started; its pending reminders move with it (the page said how many).
+pub async fn move_to(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    let api = (Method::POST, "/v1/sessions/{id}:{action}");
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        api,
+        "Vai trò của bạn không dời lịch buổi.",
+    )?;
+    let before = session_in_area(&state, &session, &id).await?;
+    let date = NaiveDate::parse_from_str(form.get("date").unwrap_or_default().trim(), "%Y-%m-%d").ok();
+    let time = chrono::NaiveTime::parse_from_str(form.get("time").unwrap_or_default().trim(), "%H:%M").ok();
+    let Some(starts_at) = date
+        .zip(time)
+        .and_then(|(d, t)| d.and_time(t).and_local_timezone(DEFAULT_TIME_ZONE).earliest())
+        .map(|t| t.with_timezone(&chrono::Utc))
+    else {
+        return refused(&state, &session, &id, "Hãy chọn ngày và giờ mới (HH:mm).".into()).await;
+    };
+    let venue = form
+        .get("venue")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    match usecases::move_session(state.store.as_ref(), &id, starts_at, venue, state.clock.now()).await {
+        Ok(after) => {
+            let change = audit::change("session", &id, Some(&before), Some(&after)).0;
+            audit_change(
+                &state,
+                &session,
+                "/ui/buoi/{id}/doi-lich",
+                &format!("/ui/buoi/{id}/doi-lich"),
+                Some(&change),
+            )
+            .await;
+            Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=doi-lich")).into_response())
+        }
+        Err(CoreError::Validation { field, message }) => {
+            refused(&state, &session, &id, text::field_message(&field, &message)).await
+        }
+        Err(e) => refused(&state, &session, &id, text::error_message(&ApiError::Core(e))).await,
+    }
 }
 
 /// `POST /ui/buoi/{id}/huy`: cancel a session that has not started; its pending reminders

@@ -25,18 +25,7 @@ pub fn check_quarter(year: i32, quarter: u8) -> CoreResult<Quarter> {
 
 /// The quarter that ended last before `now` (local time): the one a summary reports.
 pub fn previous_quarter(now: DateTime<Utc>) -> Quarter {
-    let current = quarter_of(now, DEFAULT_TIME_ZONE);
-    if current.quarter == 1 {
-        Quarter {
-            year: current.year - 1,
-            quarter: 4,
-        }
-    } else {
-        Quarter {
-            year: current.year,
-            quarter: current.quarter - 1,
-        }
-    }
+    quarter_of(now, DEFAULT_TIME_ZONE).previous()
 }
 
 /// The last local day of a quarter.
