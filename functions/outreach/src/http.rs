@@ -27,6 +27,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -42,18 +43,22 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let watcher = graceful.watcher();
         let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
-            // hyper's deadline runs from when it starts reading a head, which a fresh
-            // connection may never let it do: the first byte has the same deadline.
-            match tokio::time::timeout(header_timeout, stream.readable()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    tracing::debug!("connection closed: nothing sent within the header-read timeout");
-                    return;
-                }
+            // A fresh connection that sends nothing is closed at the header-read deadline,
+            // and at once when shutdown begins: an idle preconnect must not hold it up.
+            tokio::select! {
+                first = tokio::time::timeout(header_timeout, stream.readable()) => match first {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        tracing::debug!("connection closed: nothing sent within the header-read timeout");
+                        return;
+                    }
+                },
+                _ = stopping.changed() => return,
             }
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -65,6 +70,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
     if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!(
             "requests still under way {} s after shutdown began: dropped",

@@ -329,7 +329,7 @@ async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_
         (Role::Admin, "24", [200, 200, 200, 200, 200, 200, 200]),
         (Role::Planner, "213", [200, 200, 200, 200, 200, 200, 200]),
         (Role::CommuneOfficer, "07201", [200, 200, 200, 403, 403, 200, 200]),
-        (Role::Viewer, "213", [200, 403, 200, 403, 403, 403, 200]),
+        (Role::Viewer, "213", [200, 403, 403, 403, 403, 403, 200]),
     ];
     for (role, org, statuses) in expected {
         let browser = ui.sign_in(role, org).await;
@@ -348,7 +348,17 @@ async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_
             matches!(role, Role::Admin | Role::Planner),
             "{role:?}: the campaigns menu only for those who may use it"
         );
+        assert_eq!(
+            overview.contains("Tin nhắn 7 ngày qua"),
+            matches!(role, Role::Admin | Role::Planner),
+            "{role:?}: the delivery log's figures only for those who read it"
+        );
         let (_, session) = browser.get(&format!("/ui/buoi/{}", ui.past)).await;
+        assert_eq!(
+            session.contains("Tin nhắn của buổi"),
+            matches!(role, Role::Admin | Role::Planner),
+            "{role:?}: a session's message timeline only for those who read the delivery log"
+        );
         assert_eq!(
             session.contains("action=\"/ui/buoi/") && session.contains("/diem-danh\""),
             role != Role::Viewer,

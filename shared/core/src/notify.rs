@@ -62,6 +62,10 @@ pub enum ChannelError {
     /// Retrying will not help: a refused address, a malformed request.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The request may have reached the provider and its answer was lost (a timeout after
+    /// sending, an unreadable answer): the message may have been accepted.
+    #[error("unclear outcome: {0}")]
+    Unclear(String),
 }
 
 /// Sends email.

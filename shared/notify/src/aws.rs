@@ -55,13 +55,14 @@ where
                 ChannelError::Permanent(text)
             }
         }
-        SdkError::TimeoutError(_) => ChannelError::Transient(format!("{service}: timed out")),
+        // Sent, perhaps accepted, answer lost: the sender decides whether to ask again.
+        SdkError::TimeoutError(_) => ChannelError::Unclear(format!("{service}: timed out")),
         SdkError::DispatchFailure(f) if f.is_user() => {
             ChannelError::Permanent(format!("{service}: the request could not be sent as built"))
         }
-        SdkError::DispatchFailure(f) if f.is_timeout() => ChannelError::Transient(format!("{service}: timed out")),
+        SdkError::DispatchFailure(f) if f.is_timeout() => ChannelError::Unclear(format!("{service}: timed out")),
         SdkError::DispatchFailure(_) => ChannelError::Transient(format!("{service}: the service could not be reached")),
-        SdkError::ResponseError(_) => ChannelError::Transient(format!("{service}: the response could not be read")),
+        SdkError::ResponseError(_) => ChannelError::Unclear(format!("{service}: the response could not be read")),
         SdkError::ConstructionFailure(_) => {
             ChannelError::Permanent(format!("{service}: the request could not be built"))
         }

@@ -37,7 +37,8 @@ impl SesConfig {
 
 /// Sends email through AWS SES v2 (`SendEmail` with raw content).
 ///
-/// Throttling, 5xx answers, timeouts and network failures are [`ChannelError::Transient`];
+/// Throttling, 5xx answers and network failures are [`ChannelError::Transient`]; a timeout
+/// or an unreadable answer after the request went out is [`ChannelError::Unclear`];
 /// a rejected message, an unverified sender and other validation errors are
 /// [`ChannelError::Permanent`]. The message id is SES's `MessageId`.
 #[derive(Debug, Clone)]

@@ -116,7 +116,10 @@ pub(crate) async fn audit_change(
 /// Whether `role` may call the API endpoint `method path` (as the router's table says):
 /// a page offers an action only to those who may take it.
 pub fn may(role: Role, method: Method, path: &str) -> bool {
-    crate::endpoints()
+    // The table, read once: building it makes every endpoint's handler, and a page asks
+    // several times.
+    static ENDPOINTS: std::sync::LazyLock<Vec<crate::Endpoint>> = std::sync::LazyLock::new(crate::endpoints);
+    ENDPOINTS
         .iter()
         .any(|e| e.method == method && e.path == path && e.access.admits(role))
 }
@@ -132,6 +135,8 @@ pub enum UiError {
     NotFound,
     /// Anything else the API would answer with an error.
     Api(ApiError),
+    /// A template failed to render: a bug (500).
+    Render,
 }
 
 impl From<ApiError> for UiError {
@@ -154,7 +159,7 @@ impl From<CoreError> for UiError {
 impl From<askama::Error> for UiError {
     fn from(e: askama::Error) -> Self {
         tracing::error!(error.message = %e, "a page failed to render");
-        Self::Api(ApiError::Core(CoreError::Conflict("a page failed to render".into())))
+        Self::Render
     }
 }
 
@@ -176,6 +181,11 @@ impl IntoResponse for UiError {
                 StatusCode::NOT_FOUND,
                 "Không tìm thấy",
                 "Không có mục này, hoặc nó nằm ngoài địa bàn của bạn.".to_string(),
+            ),
+            UiError::Render => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Đã có lỗi",
+                "Trang không hiển thị được do lỗi của hệ thống. Hãy thử lại sau.".to_string(),
             ),
             UiError::Api(e) => {
                 let message = text::error_message(&e);

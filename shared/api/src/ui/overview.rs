@@ -93,6 +93,7 @@ struct OverviewPage {
     behind: Vec<Behind>,
     short: Vec<ShortSession>,
     messages: Vec<ChannelMessages>,
+    show_messages: bool,
     week: String,
 }
 
@@ -126,7 +127,12 @@ pub async fn page(
     let targets = target_cards(&report, &org, held.len(), ahead.len(), now, quarter);
     let behind = furthest_behind(&report);
     let short = short_of_staff(&ahead, now, &names(&report));
-    let messages = last_week_messages(store, &held, &ahead, now).await?;
+    // Messages are the delivery log's, which planners read (as `GET /v1/deliveries`).
+    let messages = if crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries") {
+        last_week_messages(store, &held, &ahead, now).await?
+    } else {
+        Vec::new()
+    };
     let current = quarter_of(now, DEFAULT_TIME_ZONE);
     html(OverviewPage {
         nav: Nav::new(&session, "/ui/tong-quan"),
@@ -137,6 +143,7 @@ pub async fn page(
         targets,
         behind,
         short,
+        show_messages: crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries"),
         messages,
         week: format!("{} – {}", format::date(now - Duration::days(7)), format::date(now)),
     })

@@ -275,7 +275,13 @@ pub async fn set_targets(
         if field.value.is_empty() {
             continue;
         }
-        match field.value.replace(',', ".").parse::<f64>() {
+        // `15.000` is fifteen thousand, `42,5` is forty-two and a half (as the pages write them).
+        let number = if field.percent {
+            field.value.replace(',', ".")
+        } else {
+            field.value.replace('.', "")
+        };
+        match number.parse::<f64>() {
             Ok(v) if v >= 0.0 && (!field.percent || v <= 100.0) => inputs.push(TargetInput {
                 metric: field.key.to_string(),
                 value: v,

@@ -273,6 +273,8 @@ struct SessionPage {
     attendance_summary: String,
     pending_reminders: usize,
     timeline: Vec<TimelineItem>,
+    /// Whether the role reads the delivery log (planners).
+    show_timeline: bool,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -347,6 +349,9 @@ async fn render_session(
     draft: AttendanceDraft,
     status_code: StatusCode,
 ) -> Result<Response, UiError> {
+    if !may(session.role(), Method::GET, "/v1/sessions/{id}") {
+        return Err(UiError::Forbidden("Vai trò của bạn không xem buổi.".into()));
+    }
     let store = state.store.as_ref();
     let now = state.clock.now();
     let s = session_in_area(state, session, id).await?;
@@ -404,6 +409,32 @@ async fn render_session(
                 _ => break,
             }
         }
+        // Those on the record from elsewhere stay on the list: a contact of another commune
+        // of the caller's area by name, a walk-in registered outside it as such.
+        let listed: HashSet<String> = people.iter().map(|p| p.id.clone()).collect();
+        for attendee in record.iter().flat_map(|r| r.attendees.iter()) {
+            if listed.contains(&attendee.contact_id) {
+                continue;
+            }
+            let person = match store.get_contact(&attendee.contact_id).await? {
+                Some(c) if session.caller.covers(store, &c.commune_code).await? => Person {
+                    checked: present.contains(&c.id),
+                    role: contact_role_label(c.role),
+                    phone: c.masked_phone(),
+                    name: c.name,
+                    id: c.id,
+                },
+                Some(_) => continue,
+                None => Person {
+                    checked: present.contains(&attendee.contact_id),
+                    role: contact_role_label(attendee.role),
+                    phone: String::new(),
+                    name: "Người đến trực tiếp (đăng ký ở địa bàn khác)".into(),
+                    id: attendee.contact_id.clone(),
+                },
+            };
+            people.push(person);
+        }
         people.sort_by(|a, b| b.checked.cmp(&a.checked).then_with(|| a.name.cmp(&b.name)));
     }
     let outcomes = REPORT_METRICS
@@ -436,7 +467,12 @@ async fn render_session(
         .iter()
         .filter(|j| j.status == JobStatus::Pending)
         .count();
-    let timeline = timeline(store, &s).await?;
+    // The delivery log is the planners' (as `GET /v1/deliveries` is).
+    let timeline = if may(role, Method::GET, "/v1/deliveries") {
+        timeline(store, &s).await?
+    } else {
+        Vec::new()
+    };
     let mut walk_ins = draft.walk_ins;
     while walk_ins.len() < 3 {
         walk_ins.push(WalkInRow {
@@ -482,6 +518,7 @@ async fn render_session(
         attendance_summary,
         pending_reminders,
         timeline,
+        show_timeline: may(role, Method::GET, "/v1/deliveries"),
         notice,
         error: draft.error,
     };

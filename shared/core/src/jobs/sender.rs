@@ -217,10 +217,7 @@ async fn send_one<S: Store + ?Sized>(
     // The sender that held this claim before may have died after the provider accepted the
     // message: only a provider that drops repeats of the key may be asked again safely.
     if let Some(started) = delivery.attempt_started_at {
-        let drops_repeats = match task.channel {
-            Channel::Sms => channels.sms.drops_repeats(),
-            Channel::Email => channels.email.drops_repeats(),
-        };
+        let drops_repeats = drops_repeats(channels, task.channel);
         if !drops_repeats && settings.after_uncertain_send == AfterUncertainSend::Record {
             let reason = format!(
                 "a sender stopped after handing it to the provider at {}; it may have arrived, and is not sent again",
@@ -348,7 +345,21 @@ async fn send_one<S: Store + ?Sized>(
             tracing::debug!(delivery_id = %delivery.id, message_id = %sent.message_id, "reminder sent");
             Ok(SendOutcome::Sent(sent.message_id))
         }
-        Err(ChannelError::Transient(reason)) if delivery.attempts < settings.max_attempts => {
+        // The provider may have accepted it: one that drops repeats is asked again, others
+        // follow the policy for an attempt without an outcome.
+        Err(ChannelError::Unclear(reason))
+            if settings.after_uncertain_send == AfterUncertainSend::Record
+                && !drops_repeats(channels, task.channel) =>
+        {
+            let reason =
+                format!("the provider's answer was lost ({reason}); it may have arrived, and is not sent again");
+            finish(store, &mut delivery, DeliveryStatus::Uncertain, Some(&reason), now).await?;
+            tracing::warn!(delivery_id = %delivery.id, "delivery uncertain: the provider's answer was lost");
+            Ok(SendOutcome::Uncertain)
+        }
+        Err(ChannelError::Transient(reason) | ChannelError::Unclear(reason))
+            if delivery.attempts < settings.max_attempts =>
+        {
             finish(store, &mut delivery, DeliveryStatus::Retrying, Some(&reason), now).await?;
             tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, error.message = %reason, "send failed; will retry");
             Ok(SendOutcome::RetryLater)
@@ -363,6 +374,14 @@ async fn send_one<S: Store + ?Sized>(
             tracing::warn!(delivery_id = %delivery.id, %to, error.message = %reason, "send failed for good");
             Ok(SendOutcome::Failed(reason))
         }
+    }
+}
+
+/// Whether the channel's provider drops a repeat of a message's key.
+fn drops_repeats(channels: Channels<'_>, channel: Channel) -> bool {
+    match channel {
+        Channel::Sms => channels.sms.drops_repeats(),
+        Channel::Email => channels.email.drops_repeats(),
     }
 }
 

@@ -168,14 +168,14 @@ where
     }
     // Who came as a walk-in by the record so far: sending the same list again keeps them
     // walk-ins (they are registered now, and resolve as registered contacts).
-    let walked_in: HashSet<String> = store
+    let walked_in: HashMap<String, Role> = store
         .get_session_record(&session.id)
         .await?
         .map(|r| {
             r.attendees
                 .into_iter()
                 .filter(|a| a.walk_in)
-                .map(|a| a.contact_id)
+                .map(|a| (a.contact_id, a.role))
                 .collect()
         })
         .unwrap_or_default();
@@ -188,7 +188,7 @@ where
         /// an id of its own, registered nowhere, the other registration left untouched.
         Unlinked(String, Role),
     }
-    let previous_ids: Vec<String> = walked_in.iter().cloned().collect();
+    let previous_ids: Vec<String> = walked_in.keys().cloned().collect();
     let mut resolved = Vec::with_capacity(input.attendees.len());
     // Each person once: by contact id, and a walk-in by their number however written.
     let mut listed: HashMap<String, usize> = HashMap::new();
@@ -204,14 +204,24 @@ where
         };
         let (who, key) = match (&a.contact_id, &a.phone) {
             (Some(id), _) => {
-                // A contact outside the actor's area is answered as one that does not exist.
-                let c = store
-                    .get_contact(id)
-                    .await?
-                    .filter(|c| actor.area.covers(&c.commune_code))
-                    .ok_or_else(|| CoreError::invalid(format!("{field}.contact_id"), format!("no contact {id:?}")))?;
-                let key = c.id.clone();
-                (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
+                // A contact outside the actor's area is answered as one that does not exist;
+                // a walk-in the record counts under an id of its own keeps it when the list
+                // is sent back as it was read.
+                match store.get_contact(id).await? {
+                    Some(c) if actor.area.covers(&c.commune_code) => {
+                        let key = c.id.clone();
+                        (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
+                    }
+                    None if walked_in.contains_key(id) => {
+                        (Who::Unlinked(id.clone(), a.role.unwrap_or(walked_in[id])), id.clone())
+                    }
+                    _ => {
+                        return Err(CoreError::invalid(
+                            format!("{field}.contact_id"),
+                            format!("no contact {id:?}"),
+                        ));
+                    }
+                }
             }
             (None, Some(phone)) => {
                 let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
@@ -264,7 +274,7 @@ where
     for who in resolved {
         attendees.push(match who {
             Who::Known(contact_id, role) => Attendee {
-                walk_in: walked_in.contains(&contact_id),
+                walk_in: walked_in.contains_key(&contact_id),
                 contact_id,
                 role,
             },
