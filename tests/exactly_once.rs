@@ -552,7 +552,19 @@ impl Moto {
             self.queue.enqueue(&feed).await.unwrap();
             outstanding += feed.len();
             let worker = || async {
-                let received = self.queue.receive(0).await.unwrap();
+                // moto answers one request at a time; under the other tests' load a receive can
+                // time out. Nothing is lost then (the messages stay on the queue): ask again.
+                let mut tries = 0;
+                let received = loop {
+                    match self.queue.receive(0).await {
+                        Ok(received) => break received,
+                        Err(e) if tries < 5 => {
+                            tries += 1;
+                            eprintln!("receive failed, asking again: {e}");
+                        }
+                        Err(e) => panic!("receive failed {tries} times: {e}"),
+                    }
+                };
                 if received.is_empty() {
                     return (0, 0);
                 }
