@@ -708,3 +708,68 @@ async fn assets_are_fingerprinted_cached_a_year_and_served_from_the_binary() {
     );
     let _ = ui.clock.now();
 }
+
+#[tokio::test]
+async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_the_schedule_ahead() {
+    let ui = ui().await;
+    let admin = ui.token(Role::Admin, "24");
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        let request = ui
+            .http
+            .request(method, format!("{}{path}", ui.base))
+            .bearer_auth(&admin)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{path}: {status} {body}");
+        }
+    };
+    let campaigns = ui
+        .store
+        .list_campaigns(None, &outreach_core::ports::PageRequest::first(10))
+        .await
+        .unwrap();
+    let campaign = &campaigns.items[0].id;
+    call(
+        reqwest::Method::POST,
+        format!("/v1/campaigns/{campaign}:activate"),
+        json!({}),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        "/v1/targets/2026/213".into(),
+        json!({"targets": [{"metric": "dossiers_supported", "value": 1000, "allocate": {"method": "equal"}}]}),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        format!("/v1/sessions/{}/outcomes", ui.past),
+        json!({"metrics": {"dossiers_supported": 10}}),
+    )
+    .await;
+    // 10 dossiers at the one session that reported; the campaign still has 16 Saturdays in
+    // 2026 after 6 September, in each of its two communes.
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let (_, commune) = planner.get("/ui/tong-quan?org=07201&year=2026&quarter=3").await;
+    assert!(
+        commune.contains("Theo nhịp này: 170 / 500 vào cuối năm"),
+        "10 + 10 × 16: {commune}"
+    );
+    let (_, district) = planner.get("/ui/tong-quan?org=213&year=2026&quarter=3").await;
+    assert!(
+        district.contains("Theo nhịp này: 330 / 1.000 vào cuối năm"),
+        "10 + 10 × 32: {district}"
+    );
+    // A paused campaign schedules nothing ahead: the projection is the year to date.
+    call(
+        reqwest::Method::POST,
+        format!("/v1/campaigns/{campaign}:pause"),
+        json!({}),
+    )
+    .await;
+    let (_, paused) = planner.get("/ui/tong-quan?org=213&year=2026&quarter=3").await;
+    assert!(paused.contains("Theo nhịp này: 10 / 1.000 vào cuối năm"), "{paused}");
+}

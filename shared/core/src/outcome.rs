@@ -160,10 +160,17 @@ pub struct SessionRecord {
     pub version: u64,
 }
 
+/// The tally of sessions that recorded attendance or outcomes, per commune and quarter.
+pub const SESSIONS_REPORTED: &str = "sessions_reported";
+
 impl SessionRecord {
     /// The values this record adds to its commune's tallies.
     pub fn tally_values(&self) -> BTreeMap<String, i64> {
         let mut values = BTreeMap::new();
+        if self.attendance_recorded_at.is_some() || self.outcomes_recorded_at.is_some() {
+            // Sessions that reported anything: what a per-session average divides by.
+            values.insert(SESSIONS_REPORTED.to_string(), 1);
+        }
         if self.attendance_recorded_at.is_some() {
             let count = |f: &dyn Fn(&Attendee) -> bool| self.attendees.iter().filter(|a| f(a)).count() as i64;
             values.insert("attendees".to_string(), self.attendees.len() as i64);

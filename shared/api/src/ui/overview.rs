@@ -5,8 +5,9 @@
 //! volunteers; and the last week's messages by channel.
 //!
 //! The figures come from the quarterly report (running tallies, never raw records); the
-//! sessions from the time-ordered session index over a bounded window; the messages from
-//! the deliveries of the last week's sessions.
+//! projection from the year's tallies and the active campaigns' schedules; the sessions
+//! from the time-ordered session index over a two-week window; the messages from the
+//! deliveries of the last week's sessions.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,10 +15,13 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
+use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::Channel;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
+use outreach_core::outcome::SESSIONS_REPORTED;
 use outreach_core::ports::{DeliveryFilter, PageRequest, SessionFilter, Store};
+use outreach_core::quarter::local_midnight;
 use outreach_core::quarter::{Quarter, quarter_of};
 use outreach_core::reminder::DeliveryStatus;
 use outreach_core::report::{QuarterlyReport, Status};
@@ -122,14 +126,21 @@ pub async fn page(
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
     session.caller.require_area(store, &org, "unit", &org).await?;
     let report = usecases::quarterly_report(store, &org, quarter.year, quarter.quarter, now).await?;
-    let area = session.caller.area(store).await?;
-    let (held, ahead) = year_sessions(store, &session, &area, quarter.year, now).await?;
-    let targets = target_cards(&report, &org, held.len(), ahead.len(), now, quarter);
+    let communes: HashSet<String> = report
+        .rows
+        .iter()
+        .filter(|r| r.level == Level::Commune)
+        .map(|r| r.code.clone())
+        .collect();
+    let reported = sessions_reported(store, &communes, quarter.year).await?;
+    let ahead = sessions_ahead(store, &communes, quarter.year, now).await?;
+    let targets = target_cards(&report, &org, reported, ahead, now, quarter);
     let behind = furthest_behind(&report);
-    let short = short_of_staff(&ahead, now, &names(&report));
+    let window = sessions_around(store, &session, &communes, now).await?;
+    let short = short_of_staff(&window, now, &names(&report));
     // Messages are the delivery log's, which planners read (as `GET /v1/deliveries`).
     let messages = if crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries") {
-        last_week_messages(store, &held, &ahead, now).await?
+        last_week_messages(store, &window, now).await?
     } else {
         Vec::new()
     };
@@ -154,59 +165,94 @@ fn names(report: &QuarterlyReport) -> BTreeMap<String, String> {
     report.rows.iter().map(|r| (r.code.clone(), r.name.clone())).collect()
 }
 
-/// The year's sessions in the caller's area: those held so far (started, not cancelled) and
-/// those still scheduled, read from the time-ordered index (a commune officer: their own).
-async fn year_sessions(
+/// Sessions of the unit's communes that reported attendance or outcomes in `year`: one
+/// read of the year's tallies, whatever the number of sessions.
+async fn sessions_reported(store: &dyn Store, communes: &HashSet<String>, year: i32) -> Result<u64, UiError> {
+    Ok(store
+        .year_tallies(year, 4)
+        .await?
+        .iter()
+        .filter(|t| t.key.metric == SESSIONS_REPORTED && communes.contains(&t.key.unit_code))
+        .map(|t| t.value.max(0) as u64)
+        .sum())
+}
+
+/// Sessions still to come in `year` in the unit's communes, by the active campaigns'
+/// schedules (the planner stores only the next few weeks of them): the campaigns are
+/// read, not the sessions. A session cancelled ahead of time still counts.
+async fn sessions_ahead(
     store: &dyn Store,
-    session: &UiSession,
-    area: &HashSet<String>,
+    communes: &HashSet<String>,
     year: i32,
     now: DateTime<Utc>,
-) -> Result<(Vec<Session>, Vec<Session>), UiError> {
-    let start = outreach_core::quarter::local_midnight(
-        chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default(),
-        DEFAULT_TIME_ZONE,
-    );
-    let end = outreach_core::quarter::local_midnight(
+) -> Result<u64, UiError> {
+    let year_end = local_midnight(
         chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1).unwrap_or_default(),
         DEFAULT_TIME_ZONE,
     );
-    let commune = (session.role() == crate::auth::Role::CommuneOfficer).then(|| session.claims().org.clone());
-    let filter = SessionFilter {
-        commune,
-        from: Some(start),
-        to: Some(end),
-        ..SessionFilter::default()
-    };
+    let mut ahead = 0u64;
     let mut page = PageRequest::first(500);
-    let (mut held, mut ahead) = (Vec::new(), Vec::new());
     loop {
-        let got = store.list_sessions(&filter, &page).await?;
-        for s in got.items {
-            if s.status == SessionStatus::Cancelled || !area.contains(&s.commune_code) {
+        let got = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
+        for campaign in &got.items {
+            let hosts = campaign.communes.iter().filter(|c| communes.contains(*c)).count() as u64;
+            if hosts == 0 {
                 continue;
             }
-            if s.starts_at <= now {
-                held.push(s);
-            } else {
-                ahead.push(s);
-            }
+            let schedule = campaign.schedule.parse()?;
+            let (start, end) = campaign.period.bounds(schedule.time_zone());
+            let dates = schedule.occurrences_between(start.max(now), end.min(year_end)).count() as u64;
+            ahead += dates * hosts;
         }
         match got.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,
         }
     }
-    Ok((held, ahead))
+    Ok(ahead)
+}
+
+/// The sessions of the unit's communes from a week ago to eight days ahead (not
+/// cancelled), read from the time-ordered index: a window of the calendar, not of the
+/// records (a commune officer: their own).
+async fn sessions_around(
+    store: &dyn Store,
+    session: &UiSession,
+    communes: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Session>, UiError> {
+    let commune = (session.role() == crate::auth::Role::CommuneOfficer).then(|| session.claims().org.clone());
+    let filter = SessionFilter {
+        commune,
+        from: Some(now - Duration::days(7)),
+        to: Some(now + Duration::days(8)),
+        ..SessionFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    let mut sessions = Vec::new();
+    loop {
+        let got = store.list_sessions(&filter, &page).await?;
+        sessions.extend(
+            got.items
+                .into_iter()
+                .filter(|s| s.status != SessionStatus::Cancelled && communes.contains(&s.commune_code)),
+        );
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(sessions)
 }
 
 /// The unit's own rows that carry a target, as cards; count targets get a projection:
-/// the year to date plus, for each session still scheduled, the average per session held.
+/// the year to date plus, for each session still scheduled, the average per session that
+/// reported.
 fn target_cards(
     report: &QuarterlyReport,
     org: &str,
-    held: usize,
-    ahead: usize,
+    held: u64,
+    ahead: u64,
     now: DateTime<Utc>,
     quarter: Quarter,
 ) -> Vec<TargetCard> {
@@ -292,10 +338,10 @@ fn furthest_behind(report: &QuarterlyReport) -> Vec<Behind> {
 }
 
 /// The coming week's sessions with fewer volunteers than they need.
-fn short_of_staff(ahead: &[Session], now: DateTime<Utc>, names: &BTreeMap<String, String>) -> Vec<ShortSession> {
-    ahead
+fn short_of_staff(window: &[Session], now: DateTime<Utc>, names: &BTreeMap<String, String>) -> Vec<ShortSession> {
+    window
         .iter()
-        .filter(|s| s.starts_at < now + Duration::days(7) && s.is_short_of_staff())
+        .filter(|s| s.starts_at > now && s.starts_at < now + Duration::days(7) && s.is_short_of_staff())
         .map(|s| ShortSession {
             id: s.id.clone(),
             when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
@@ -336,15 +382,10 @@ type Tally = (u64, u64, u64, u64, BTreeMap<&'static str, u64>);
 /// (reminders go at most a few days ahead, so the week's sessions and the next few hold them).
 async fn last_week_messages(
     store: &dyn Store,
-    held: &[Session],
-    ahead: &[Session],
+    window: &[Session],
     now: DateTime<Utc>,
 ) -> Result<Vec<ChannelMessages>, UiError> {
     let since = now - Duration::days(7);
-    let window = held
-        .iter()
-        .filter(|s| s.starts_at >= since)
-        .chain(ahead.iter().filter(|s| s.starts_at < now + Duration::days(8)));
     let mut by_channel: BTreeMap<&'static str, Tally> = BTreeMap::new();
     for s in window {
         let filter = DeliveryFilter {

@@ -162,15 +162,17 @@ async fn render(
     .filter(|t| !t.rows.is_empty())
     .collect();
     // The unit's dossiers quarter by quarter this year: each quarter's own report row.
-    let mut bars = Vec::new();
-    for qn in 1..=quarter {
-        let r = usecases::quarterly_report(store, &org, year, qn, now).await?;
-        let v = r
-            .row(&org, "dossiers_supported")
-            .and_then(|row| row.quarter_value)
-            .unwrap_or(0.0);
-        bars.push((format!("Q{qn}"), v));
-    }
+    let bars: Vec<(String, f64)> = usecases::quarterly_reports_of_year(store, &org, year, quarter, now)
+        .await?
+        .iter()
+        .map(|r| {
+            let v = r
+                .row(&org, "dossiers_supported")
+                .and_then(|row| row.quarter_value)
+                .unwrap_or(0.0);
+            (format!("Q{}", r.quarter), v)
+        })
+        .collect();
     let chart_title = format!("Hồ sơ trực tuyến được hỗ trợ theo quý, năm {year}");
     let snapshots = store
         .snapshot_revisions(&org, year, quarter)

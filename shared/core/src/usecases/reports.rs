@@ -1,5 +1,7 @@
 //! Targets, quarterly reports and their snapshots.
 
+use std::collections::{BTreeMap, HashSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use tracing::instrument;
 
@@ -34,26 +36,40 @@ pub fn last_day(q: Quarter) -> NaiveDate {
 }
 
 /// A unit and every unit under it, as they were on `on`: the unit first, then its
-/// descendants level by level.
+/// descendants level by level. Two reads (the unit's versions and its subtree), whatever
+/// the number of units.
 pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
     let versions = store.org_unit_versions(code).await?;
     let root = version_on(&versions, Some(on))
         .cloned()
         .ok_or_else(|| CoreError::invalid("org", format!("no unit {code} existed on {on}")))?;
+    // The subtree holds every version under every parent a unit had: keep those in force
+    // on `on`, by parent, each code once, ordered by code.
+    let mut by_parent: BTreeMap<String, Vec<OrgUnit>> = BTreeMap::new();
+    for unit in store.org_unit_descendants(code).await? {
+        if let Some(parent) = unit
+            .parent_code
+            .clone()
+            .filter(|p| unit.is_valid_on(on) && *p != unit.code)
+        {
+            by_parent.entry(parent).or_default().push(unit);
+        }
+    }
+    for children in by_parent.values_mut() {
+        children.sort_by(|a, b| a.code.cmp(&b.code));
+        children.dedup_by(|a, b| a.code == b.code);
+    }
     let mut units = vec![root];
+    let mut seen = HashSet::from([code.to_string()]);
     let mut next = 0;
     while next < units.len() {
         let parent = units[next].code.clone();
         next += 1;
-        let mut children: Vec<OrgUnit> = store
-            .org_unit_children(&parent)
-            .await?
-            .into_iter()
-            .filter(|u| u.is_valid_on(on) && u.code != parent)
-            .collect();
-        children.sort_by(|a, b| a.code.cmp(&b.code));
-        children.dedup_by(|a, b| a.code == b.code);
-        units.extend(children);
+        for child in by_parent.remove(&parent).unwrap_or_default() {
+            if seen.insert(child.code.clone()) {
+                units.push(child);
+            }
+        }
     }
     Ok(units)
 }
@@ -167,6 +183,39 @@ where
         targets: &targets,
         generated_at: now,
     }))
+}
+
+/// A unit's quarterly reports for each quarter of `year` from the first to `through`, from
+/// one read of the tallies and the targets (a chart of the year quarter by quarter).
+#[instrument(skip_all, fields(org = org_code, year, through))]
+pub async fn quarterly_reports_of_year<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    through: u8,
+    now: DateTime<Utc>,
+) -> CoreResult<Vec<QuarterlyReport>>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+{
+    check_quarter(year, through)?;
+    let tallies = store.year_tallies(year, through).await?;
+    let targets = store.year_targets(year).await?;
+    let mut reports = Vec::new();
+    for quarter in 1..=through {
+        let q = Quarter { year, quarter };
+        let units = unit_tree(store, org_code, last_day(q)).await?;
+        let tallies: Vec<_> = tallies.iter().filter(|t| t.key.quarter <= q).cloned().collect();
+        reports.push(build_quarterly_report(&ReportInput {
+            units: &units,
+            year,
+            quarter,
+            tallies: &tallies,
+            targets: &targets,
+            generated_at: now,
+        }));
+    }
+    Ok(reports)
 }
 
 /// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.
