@@ -1,5 +1,5 @@
 //! The API under load: `outreach serve` (release build) on a SQLite file holding a province
-//! of 192 communes, 20 citizens each, and a campaign of weekly sessions over the last 13
+//! of 192 communes, `API_LOAD_CITIZENS` citizens each, and a campaign of weekly sessions over the last 13
 //! weeks (2,496 sessions), loaded by `wrk` on 127.0.0.1 for `API_LOAD_SECONDS` (10) each:
 //!
 //! - listing a commune's sessions (`GET /v1/campaigns/{id}/sessions?commune=...`), a
@@ -10,7 +10,9 @@
 //! p99 latency < 50 ms for both, and the server's peak memory (VmHWM) <= 100 MB. Then each
 //! page of the dashboard (`/ui/…`, a signed-in cookie of the same planner), each request
 //! another commune or session where the page takes one: p99 < 50 ms each. The province has
-//! 205 units and `API_LOAD_CITIZENS` (52) citizens a commune: 9,984 contacts. Any answer
+//! the 203 units of `../shared/data/bacgiang_units.json` when that folder is beside the
+//! checkout (else 205 made-up ones) and `API_LOAD_CITIZENS` (52) citizens a commune: 9,984
+//! contacts. Any answer
 //! other than 200 fails the bench.
 //!
 //! `scripts/bench` runs it with `API_LOAD_OUTREACH` (the `outreach` binary) and `wrk` on PATH.
@@ -34,6 +36,8 @@ use outreach_store::SqliteStore;
 
 #[path = "common/figures.rs"]
 mod figures;
+#[path = "common/units.rs"]
+mod units;
 use figures::{Figure, megabytes, peak_kib, print_figures};
 
 const SECRET: &str = "api-load-bench-secret-of-at-least-32-bytes";
@@ -61,24 +65,39 @@ fn citizens_per_commune() -> usize {
         .unwrap_or(52)
 }
 
+/// The Bắc Giang list when the team's folder is there (203 units), else 12 districts of 16
+/// communes (205 units); with the communes' codes.
+fn province() -> (String, Vec<String>) {
+    let json = units::bacgiang_units().unwrap_or_else(|| {
+        let mut units = vec![r#"{"code":"24","name":"Tỉnh Bắc Giang","level":"province"}"#.to_string()];
+        for d in 0..DISTRICTS {
+            let district = format!("{}", 213 + d);
+            units.push(format!(
+                r#"{{"code":"{district}","name":"Huyện {d}","level":"district","parent_code":"24"}}"#
+            ));
+            for c in 0..COMMUNES_PER_DISTRICT {
+                let code = format!("{:05}", 7000 + d * 100 + c);
+                units.push(format!(
+                    r#"{{"code":"{code}","name":"Xã {d}-{c}","level":"commune","parent_code":"{district}"}}"#
+                ));
+            }
+        }
+        format!("[{}]", units.join(","))
+    });
+    let communes = parse_units_json(&json)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, row)| row.ok())
+        .filter(|u| u.level.as_deref() == Some("commune"))
+        .filter_map(|u| u.code)
+        .collect();
+    (json, communes)
+}
+
 async fn seed(db: &Path) -> Seeded {
     let store = SqliteStore::open(db).unwrap();
-    let mut units = vec![r#"{"code":"24","name":"Tỉnh Bắc Giang","level":"province"}"#.to_string()];
-    let mut communes = Vec::new();
-    for d in 0..DISTRICTS {
-        let district = format!("{}", 213 + d);
-        units.push(format!(
-            r#"{{"code":"{district}","name":"Huyện {d}","level":"district","parent_code":"24"}}"#
-        ));
-        for c in 0..COMMUNES_PER_DISTRICT {
-            let code = format!("{:05}", 7000 + d * 100 + c);
-            units.push(format!(
-                r#"{{"code":"{code}","name":"Xã {d}-{c}","level":"commune","parent_code":"{district}"}}"#
-            ));
-            communes.push(code);
-        }
-    }
-    let units = parse_units_json(&format!("[{}]", units.join(","))).unwrap();
+    let (units, communes) = province();
+    let units = parse_units_json(&units).unwrap();
     let setup = Utc::now() - Duration::days(100);
     usecases::import_org_units(&store, units, ImportValidity::default(), ImportScope::Anywhere)
         .await

@@ -9,6 +9,8 @@
 mod common;
 #[path = "common/figures.rs"]
 mod figures;
+#[path = "common/units.rs"]
+mod units;
 use figures::{Figure, print_figures, smoke};
 
 use std::collections::BTreeMap;
@@ -33,11 +35,10 @@ const MAX_RATIO: f64 = 1.2;
 
 /// The Bắc Giang list if present, else 10 districts of 19 or 20 communes.
 async fn load_units(store: &SqliteStore) -> Vec<String> {
-    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/bacgiang_units.json");
-    if let Ok(text) = std::fs::read_to_string(&real) {
+    if let Some(real) = units::bacgiang_units() {
         usecases::import_org_units(
             store,
-            parse_units_json(&text).unwrap(),
+            parse_units_json(&real).unwrap(),
             ImportValidity::default(),
             ImportScope::Anywhere,
         )

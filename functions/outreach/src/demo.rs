@@ -30,16 +30,31 @@ use outreach_core::usecases::{AttendanceInput, AttendeeInput, OutcomesInput};
 use outreach_notify::Outbox;
 use outreach_store::SqliteStore;
 
-/// The demo province: one district, three communes (a small slice of Bắc Giang).
-const UNITS: &str = r#"[
-  {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null},
-  {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24"},
-  {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213"},
-  {"code": "07228", "name": "Phường Đa Mai", "level": "commune", "parent_code": "213"},
-  {"code": "07441", "name": "Xã Tân Dĩnh", "level": "commune", "parent_code": "213"}
+/// The demo's units before the reform of 1 July 2025: a slice of Bắc Giang, three tiers.
+const UNITS_BEFORE: &str = r#"[
+  {"code": "24", "name": "Tỉnh Bắc Giang", "level": "province", "parent_code": null, "valid_until": "2025-06-30"},
+  {"code": "213", "name": "Thành phố Bắc Giang", "level": "district", "parent_code": "24", "valid_until": "2025-06-30"},
+  {"code": "07201", "name": "Phường Thọ Xương", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"},
+  {"code": "07207", "name": "Phường Ngô Quyền", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"},
+  {"code": "07228", "name": "Phường Đa Mai", "level": "commune", "parent_code": "213", "valid_until": "2025-06-30"}
 ]"#;
 
-const COMMUNES: [&str; 3] = ["07201", "07228", "07441"];
+/// The units in force since 1 July 2025: Bắc Ninh (which absorbed Bắc Giang, keeping code
+/// 24), two tiers, province → commune; each commune names the former units it took in.
+const UNITS_AFTER: &str = r#"[
+  {"code": "24", "name": "Tỉnh Bắc Ninh", "level": "province", "parent_code": null, "valid_from": "2025-07-01"},
+  {"code": "07210", "name": "Phường Bắc Giang", "level": "commune", "parent_code": "24", "valid_from": "2025-07-01",
+   "former_units": [{"code": "07201", "merge": "full"}, {"code": "07207", "merge": "full"}]},
+  {"code": "07228", "name": "Phường Đa Mai", "level": "commune", "parent_code": "24", "valid_from": "2025-07-01",
+   "former_units": [{"code": "07228", "merge": "full"}]},
+  {"code": "07246", "name": "Xã Xuân Lương", "level": "commune", "parent_code": "24", "valid_from": "2025-07-01"}
+]"#;
+
+/// The communes of the campaign, as they are today.
+const COMMUNES: [&str; 3] = ["07210", "07228", "07246"];
+
+/// The province: the unit the campaign targets and whose planner gets the quarterly summary.
+const PROVINCE: &str = "24";
 
 pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -52,21 +67,25 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
     let setup_time = q_start - Duration::days(14);
     let actor = Actor::named("demo-planner");
-    println!("outreach demo — {quarter} in Bắc Giang (database: {})", path.display());
+    println!("outreach demo — {quarter} in Bắc Ninh (database: {})", path.display());
     println!();
 
-    // 1. Units.
-    let summary = usecases::import_org_units(
-        &store,
-        parse_units_json(UNITS)?,
-        ImportValidity::default(),
-        ImportScope::Anywhere,
-    )
-    .await?
-    .summary;
+    // 1. Units: the three tiers before 1 July 2025, then the two tiers in force since.
+    let mut imported = Vec::new();
+    for file in [UNITS_BEFORE, UNITS_AFTER] {
+        let summary = usecases::import_org_units(
+            &store,
+            parse_units_json(file)?,
+            ImportValidity::default(),
+            ImportScope::Anywhere,
+        )
+        .await?
+        .summary;
+        imported.push(summary);
+    }
     println!(
-        "1. units: {} province, {} district, {} communes",
-        summary.provinces, summary.districts, summary.communes
+        "1. units: until 30/06/2025 {} province, {} district, {} communes (Bắc Giang); from 01/07/2025 {} province, {} communes (Bắc Ninh, two tiers)",
+        imported[0].provinces, imported[0].districts, imported[0].communes, imported[1].provinces, imported[1].communes
     );
 
     // 2. Contacts: citizens and volunteers in each commune, most with consent.
@@ -111,8 +130,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     }
     // A landline (no SMS possible) and two bad rows, through the CSV importer.
     let csv = "name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n\
-               Đỗ Văn Hùng,0204 3854 123,citizen,07441,yes,paper_form,2026-09\n\
-               Bùi Thị Lan,01662 345 678,citizen,07441,yes,paper_form,2026-09\n\
+               Đỗ Văn Hùng,0204 3854 123,citizen,07246,yes,paper_form,2026-09\n\
+               Bùi Thị Lan,01662 345 678,citizen,07246,yes,paper_form,2026-09\n\
                Ngô Văn Khoa,0912 000 001,citizen,99999,no,,\n";
     let report = usecases::import_contacts(
         &store,
@@ -167,13 +186,13 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             quarter.first_day(),
             quarter.next().first_day().pred_opt().expect("date"),
         )?,
-        target_units: vec!["213".into()],
+        target_units: vec![PROVINCE.into()],
         schedule: ScheduleSpec {
             cron: "0 8 * * 6".into(),
             time_zone: DEFAULT_TIME_ZONE,
         },
         session_minutes: 180,
-        venues: [("07201".to_string(), "Nhà văn hoá phường Thọ Xương".to_string())].into(),
+        venues: [("07210".to_string(), "Nhà văn hoá phường Bắc Giang".to_string())].into(),
         default_venue: Some("Trụ sở UBND".into()),
         capacity: 40,
         min_staff: 2,
@@ -320,15 +339,15 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         target("online_dossier_ratio", 40.0, Some("percent"), None),
         target("services_publicized_ratio", 100.0, Some("percent"), None),
     ];
-    usecases::set_targets(&store, quarter.year, "213", targets, setup_time, &actor).await?;
+    usecases::set_targets(&store, quarter.year, PROVINCE, targets, setup_time, &actor).await?;
     usecases::register_contact(
         &store,
         ContactInput {
             role: Role::Planner,
-            name: "Bí thư Thành đoàn".into(),
-            commune_code: "213".into(),
-            phone: "0988 000 213".into(),
-            email: Some("thanhdoan.bacgiang@example.vn".into()),
+            name: "Phó Bí thư Tỉnh đoàn".into(),
+            commune_code: PROVINCE.into(),
+            phone: "0988 000 024".into(),
+            email: Some("tinhdoan.bacninh@example.vn".into()),
             consents: Vec::new(),
         },
         setup_time,
@@ -336,7 +355,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     )
     .await?;
     let mut config = Config::local(path.clone(), outbox.clone());
-    config.report_orgs = vec!["213".into()];
+    config.report_orgs = vec![PROVINCE.into()];
     let app = App::build(config, None).await?;
     let summary_time = q_end + Duration::hours(7);
     let summary = app.quarterly_summary(summary_time, None).await?;
@@ -356,10 +375,44 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         summary.units.first().map_or(0, |u| u.revision),
     );
     let snapshot = store
-        .get_snapshot("213", quarter.year, quarter.quarter, None)
+        .get_snapshot(PROVINCE, quarter.year, quarter.quarter, None)
         .await?
         .context("the summary kept no snapshot")?;
     print_report(&snapshot.report);
+    across_the_reform(&store, summary_time).await
+}
+
+/// 9. A report across the reform: Q2 2025's official statistics of the wards that merged
+///    into Phường Bắc Giang count under it in the province's report of Q3 2025.
+async fn across_the_reform(store: &SqliteStore, now: DateTime<Utc>) -> Result<()> {
+    let before: Vec<OfficialStatistics> = [("07201", 300, 1000), ("07207", 200, 500), ("07228", 100, 400)]
+        .into_iter()
+        .map(|(commune, online, total)| OfficialStatistics {
+            commune_code: commune.to_string(),
+            year: 2025,
+            quarter: 2,
+            dossiers_online: online,
+            dossiers_total: total,
+            services_publicized: 150,
+            services_total: 200,
+        })
+        .collect();
+    usecases::set_official_statistics(store, before).await?;
+    let report = usecases::quarterly_report(store, PROVINCE, 2025, 3, now).await?;
+    let share = |code: &str| {
+        report
+            .row(code, "online_dossier_ratio")
+            .and_then(|r| r.ytd_value)
+            .map_or_else(|| "—".to_string(), |v| format!("{:.1} %", v * 100.0))
+    };
+    println!();
+    println!(
+        "9. across the reform: {} of Q3/2025 (units of {}) counts the Q2 statistics of Thọ Xương and Ngô Quyền under Phường Bắc Giang: online dossiers, year to date, {} (Phường Bắc Giang), {} (Phường Đa Mai)",
+        report.org_name,
+        report.as_of.format("%d/%m/%Y"),
+        share("07210"),
+        share("07228"),
+    );
     Ok(())
 }
 

@@ -209,13 +209,8 @@ async fn run(command: Command) -> Result<()> {
             let key_file = dir.path().join("outreach.key");
             let key = config::KeyArgs::file(key_file);
             let auth = key.auth_config()?;
-            let link_token = auth.mint_sign_in(
-                "demo-planner",
-                Role::Planner,
-                "213",
-                &usecases::new_id("ln"),
-                Utc::now(),
-            );
+            let link_token =
+                auth.mint_sign_in("demo-planner", Role::Planner, "24", &usecases::new_id("ln"), Utc::now());
             println!();
             println!("The dashboard of the demo: open this link within 10 minutes (Ctrl-C stops the server):");
             println!("  http://{addr}/ui/dang-nhap/lien-ket?token={link_token}");

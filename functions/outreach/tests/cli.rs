@@ -159,10 +159,16 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
     assert!(stdout.contains("Tu choi: TC"), "an SMS as sent: {stdout}");
     // Section 8 and the quarterly report.
     assert!(
-        stdout.contains("snapshot revision 1, emailed to 1 planner(s) with bao-cao-quy-4-2026-213.xlsx"),
+        stdout.contains("snapshot revision 1, emailed to 1 planner(s) with bao-cao-quy-4-2026-24.xlsx"),
         "{stdout}"
     );
-    assert!(stdout.contains("Báo cáo quý 4/2026 — Thành phố Bắc Giang"), "{stdout}");
+    assert!(stdout.contains("Báo cáo quý 4/2026 — Tỉnh Bắc Ninh"), "{stdout}");
+    // Section 9: the merged wards' figures of before 1 July 2025 under their successor:
+    // (300 + 200) of (1,000 + 500) online.
+    assert!(
+        stdout.contains("online dossiers, year to date, 33.3 % (Phường Bắc Giang), 25.0 % (Phường Đa Mai)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("online_dossier_ratio") && stdout.contains("on_track"),
         "{stdout}"
