@@ -763,6 +763,18 @@ async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_
         district.contains("Theo nhịp này: 330 / 1.000 vào cuối năm"),
         "10 + 10 × 32: {district}"
     );
+    // The tally behind the average is not a metric of the report, nor one a session records.
+    let (_, report) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3").await;
+    assert!(!report.contains("sessions_reported"), "{report}");
+    let refused = ui
+        .http
+        .put(format!("{}/v1/sessions/{}/outcomes", ui.base, ui.past))
+        .bearer_auth(&admin)
+        .json(&json!({"metrics": {"sessions_reported": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // A paused campaign schedules nothing ahead: the projection is the year to date.
     call(
         reqwest::Method::POST,

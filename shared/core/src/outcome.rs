@@ -121,6 +121,7 @@ pub fn check_outcome_metric(key: &str, field: &str) -> CoreResult<()> {
         ));
     }
     if ATTENDANCE_METRICS.contains(&key)
+        || key == SESSIONS_REPORTED
         || OFFICIAL_STATISTICS.contains(&key)
         || report_metric(key).is_some_and(|m| m.kind == MetricKind::Ratio)
     {

@@ -229,6 +229,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
             .iter()
             .any(|m| m.key == t.key.metric || m.parts.is_some_and(|(n, d)| n == t.key.metric || d == t.key.metric))
             && !crate::outcome::ATTENDANCE_METRICS.contains(&t.key.metric.as_str())
+            && t.key.metric != crate::outcome::SESSIONS_REPORTED
         {
             custom_metrics.insert(t.key.metric.clone());
         }
