@@ -766,6 +766,15 @@ async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_
     // The tally behind the average is not a metric of the report, nor one a session records.
     let (_, report) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3").await;
     assert!(!report.contains("sessions_reported"), "{report}");
+    // The district's own figures metric by metric; its communes as a grid, a row each,
+    // linked to their own report.
+    assert!(report.contains("<h2>Cấp huyện</h2>") && report.contains("<h2>Cấp xã</h2>"));
+    let communes = &report[report.find("<h2>Cấp xã</h2>").unwrap()..];
+    let row = &communes[communes
+        .find("org=07201&amp;year=2026&amp;quarter=3")
+        .expect("a link to Thọ Xương's report")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(">10<small>"), "Thọ Xương's 10 dossiers: {row}");
     let refused = ui
         .http
         .put(format!("{}/v1/sessions/{}/outcomes", ui.base, ui.past))

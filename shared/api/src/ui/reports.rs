@@ -9,6 +9,7 @@ use axum::response::Response;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
 use outreach_core::quarter::quarter_of;
+use outreach_core::report::{QuarterlyReport, ReportRow};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;
 use serde::Deserialize;
@@ -34,6 +35,28 @@ pub struct ReportQuery {
     format: Option<String>,
     #[serde(default)]
     ok: String,
+}
+
+/// The units of a level below the report's unit: one row a unit, one column a metric.
+pub struct LevelGrid {
+    pub title: &'static str,
+    pub metrics: Vec<String>,
+    pub units: Vec<GridRow>,
+}
+
+/// A unit's figures in a level's grid.
+pub struct GridRow {
+    pub name: String,
+    pub code: String,
+    pub cells: Vec<GridCell>,
+}
+
+/// A metric's year to date and share of its milestone, coloured by status.
+pub struct GridCell {
+    pub ytd: String,
+    pub percent: Option<String>,
+    pub status: &'static str,
+    pub status_label: &'static str,
 }
 
 /// One row of a level's table.
@@ -86,6 +109,7 @@ struct ReportsPage {
     quarter: u8,
     quarters: Vec<QuarterLink>,
     levels: Vec<LevelTable>,
+    grids: Vec<LevelGrid>,
     chart: String,
     chart_title: String,
     snapshots: Vec<SnapshotRow>,
@@ -129,38 +153,29 @@ async fn render(
         Some("xlsx") => return Ok(export(&report, ReportFormat::Xlsx)?),
         _ => {}
     }
-    let levels = [
+    let titles = [
         (Level::Province, "Cấp tỉnh"),
         (Level::District, "Cấp huyện"),
         (Level::Commune, "Cấp xã"),
-    ]
-    .into_iter()
-    .map(|(level, title)| LevelTable {
-        title,
-        rows: report
-            .level_rows(level)
-            .map(|r| {
-                let ratio = r.kind == MetricKind::Ratio;
-                Row {
-                    name: r.name.clone(),
-                    code: r.code.clone(),
-                    metric: outreach_report::metric_label(&r.metric).to_string(),
-                    quarter: format::figure(r.quarter_value, ratio),
-                    ytd: format::figure(r.ytd_value, ratio),
-                    target: format::figure(r.target, ratio),
-                    milestone: format::figure(r.milestone, ratio),
-                    percent: r
-                        .percent_of_milestone
-                        .map(format::percent)
-                        .unwrap_or_else(|| "—".into()),
-                    status: charts::status_class(r.status),
-                    status_label: r.status.map_or("—", |s| s.label()),
-                }
-            })
-            .collect(),
-    })
-    .filter(|t| !t.rows.is_empty())
-    .collect();
+    ];
+    let own_level = report.rows.first().map(|r| r.level);
+    // The unit's own figures in full, metric by metric.
+    let levels: Vec<LevelTable> = titles
+        .iter()
+        .filter(|(level, _)| Some(*level) == own_level)
+        .map(|(level, title)| LevelTable {
+            title,
+            rows: report.level_rows(*level).map(row).collect(),
+        })
+        .collect();
+    // Each level below it as a grid: a row a unit, a column a metric (a province's 99 to
+    // 192 communes stay one screen wide and a few hundred rows long, not eight times that).
+    let grids: Vec<LevelGrid> = titles
+        .iter()
+        .filter(|(level, _)| Some(*level) != own_level)
+        .map(|(level, title)| grid(&report, *level, title))
+        .filter(|g| !g.units.is_empty())
+        .collect();
     // The unit's dossiers quarter by quarter this year: each quarter's own report row.
     let bars: Vec<(String, f64)> = usecases::quarterly_reports_of_year(store, &org, year, quarter, now)
         .await?
@@ -208,6 +223,7 @@ async fn render(
             })
             .collect(),
         levels,
+        grids,
         chart: charts::columns(&chart_title, &bars),
         chart_title,
         snapshots,
@@ -217,6 +233,61 @@ async fn render(
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(response)
+}
+
+/// A row of the unit's own table.
+fn row(r: &ReportRow) -> Row {
+    let ratio = r.kind == MetricKind::Ratio;
+    Row {
+        name: r.name.clone(),
+        code: r.code.clone(),
+        metric: outreach_report::metric_label(&r.metric).to_string(),
+        quarter: format::figure(r.quarter_value, ratio),
+        ytd: format::figure(r.ytd_value, ratio),
+        target: format::figure(r.target, ratio),
+        milestone: format::figure(r.milestone, ratio),
+        percent: r
+            .percent_of_milestone
+            .map(format::percent)
+            .unwrap_or_else(|| "—".into()),
+        status: charts::status_class(r.status),
+        status_label: r.status.map_or("—", |s| s.label()),
+    }
+}
+
+/// The units of one level as a grid, in the report's order.
+fn grid(report: &QuarterlyReport, level: Level, title: &'static str) -> LevelGrid {
+    let mut metrics: Vec<String> = Vec::new();
+    let mut units: Vec<GridRow> = Vec::new();
+    for r in report.level_rows(level) {
+        if !metrics.contains(&r.metric) {
+            metrics.push(r.metric.clone());
+        }
+        if units.last().is_none_or(|u| u.code != r.code) {
+            units.push(GridRow {
+                name: r.name.clone(),
+                code: r.code.clone(),
+                cells: Vec::new(),
+            });
+        }
+        let ratio = r.kind == MetricKind::Ratio;
+        if let Some(unit) = units.last_mut() {
+            unit.cells.push(GridCell {
+                ytd: format::figure(r.ytd_value, ratio),
+                percent: r.percent_of_milestone.map(format::percent),
+                status: charts::status_class(r.status),
+                status_label: r.status.map_or("", |s| s.label()),
+            });
+        }
+    }
+    LevelGrid {
+        title,
+        metrics: metrics
+            .iter()
+            .map(|m| outreach_report::metric_label(m).to_string())
+            .collect(),
+        units,
+    }
 }
 
 /// The metrics a planner sets targets for, with the unit's current ones.
