@@ -19,7 +19,7 @@ use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::Channel;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
-use outreach_core::outcome::SESSIONS_REPORTED;
+use outreach_core::outcome::{SESSIONS_REPORTED, Tally};
 use outreach_core::ports::{DeliveryFilter, PageRequest, SessionFilter, Store};
 use outreach_core::quarter::local_midnight;
 use outreach_core::quarter::{Quarter, quarter_of};
@@ -125,14 +125,15 @@ pub async fn page(
     let quarter = chosen_quarter(&q, now)?;
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
     session.caller.require_area(store, &org, "unit", &org).await?;
-    let report = usecases::quarterly_report(store, &org, quarter.year, quarter.quarter, now).await?;
+    let (report, tallies) =
+        usecases::quarterly_report_and_tallies(store, &org, quarter.year, quarter.quarter, now).await?;
     let communes: HashSet<String> = report
         .rows
         .iter()
         .filter(|r| r.level == Level::Commune)
         .map(|r| r.code.clone())
         .collect();
-    let reported = sessions_reported(store, &communes, quarter.year).await?;
+    let reported = sessions_reported(&tallies, &communes);
     let ahead = sessions_ahead(store, &communes, quarter.year, now).await?;
     let targets = target_cards(&report, &org, reported, ahead, now, quarter);
     let behind = furthest_behind(&report);
@@ -165,16 +166,14 @@ fn names(report: &QuarterlyReport) -> BTreeMap<String, String> {
     report.rows.iter().map(|r| (r.code.clone(), r.name.clone())).collect()
 }
 
-/// Sessions of the unit's communes that reported attendance or outcomes in `year`: one
-/// read of the year's tallies, whatever the number of sessions.
-async fn sessions_reported(store: &dyn Store, communes: &HashSet<String>, year: i32) -> Result<u64, UiError> {
-    Ok(store
-        .year_tallies(year, 4)
-        .await?
+/// Sessions of the unit's communes that reported attendance or outcomes, from the tallies
+/// the report was built from, whatever the number of sessions.
+fn sessions_reported(tallies: &[Tally], communes: &HashSet<String>) -> u64 {
+    tallies
         .iter()
         .filter(|t| t.key.metric == SESSIONS_REPORTED && communes.contains(&t.key.unit_code))
         .map(|t| t.value.max(0) as u64)
-        .sum())
+        .sum()
 }
 
 /// Sessions still to come in `year` in the unit's communes, by the active campaigns'
@@ -376,7 +375,7 @@ pub fn suppression_label(reason: &str) -> &'static str {
 }
 
 /// A channel's counts: sent, failed, suppressed, other, and the suppressions by reason.
-type Tally = (u64, u64, u64, u64, BTreeMap<&'static str, u64>);
+type ChannelTally = (u64, u64, u64, u64, BTreeMap<&'static str, u64>);
 
 /// The last week's messages by channel, from the deliveries of the sessions they were for
 /// (reminders go at most a few days ahead, so the week's sessions and the next few hold them).
@@ -386,7 +385,7 @@ async fn last_week_messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<ChannelMessages>, UiError> {
     let since = now - Duration::days(7);
-    let mut by_channel: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut by_channel: BTreeMap<&'static str, ChannelTally> = BTreeMap::new();
     for s in window {
         let filter = DeliveryFilter {
             session: Some(s.id.clone()),

@@ -147,12 +147,28 @@ async fn render(
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
     usecases::check_quarter(year, quarter)?;
     session.caller.require_area(store, &org, "unit", &org).await?;
-    let report = usecases::quarterly_report(store, &org, year, quarter, now).await?;
-    match q.format.as_deref() {
-        Some("csv") => return Ok(export(&report, ReportFormat::Csv)?),
-        Some("xlsx") => return Ok(export(&report, ReportFormat::Xlsx)?),
-        _ => {}
+    let download = match q.format.as_deref() {
+        Some("csv") => Some(ReportFormat::Csv),
+        Some("xlsx") => Some(ReportFormat::Xlsx),
+        _ => None,
+    };
+    if let Some(format) = download {
+        let report = usecases::quarterly_report(store, &org, year, quarter, now).await?;
+        return Ok(export(&report, format)?);
     }
+    // The quarter's report is the last of the year's, which the chart reads quarter by quarter.
+    let mut year_reports = usecases::quarterly_reports_of_year(store, &org, year, quarter, now).await?;
+    let bars: Vec<(String, f64)> = year_reports
+        .iter()
+        .map(|r| {
+            let v = r
+                .row(&org, "dossiers_supported")
+                .and_then(|row| row.quarter_value)
+                .unwrap_or(0.0);
+            (format!("Q{}", r.quarter), v)
+        })
+        .collect();
+    let report = year_reports.pop().ok_or(UiError::NotFound)?;
     let titles = [
         (Level::Province, "Cấp tỉnh"),
         (Level::District, "Cấp huyện"),
@@ -177,17 +193,6 @@ async fn render(
         .filter(|g| !g.units.is_empty())
         .collect();
     // The unit's dossiers quarter by quarter this year: each quarter's own report row.
-    let bars: Vec<(String, f64)> = usecases::quarterly_reports_of_year(store, &org, year, quarter, now)
-        .await?
-        .iter()
-        .map(|r| {
-            let v = r
-                .row(&org, "dossiers_supported")
-                .and_then(|row| row.quarter_value)
-                .unwrap_or(0.0);
-            (format!("Q{}", r.quarter), v)
-        })
-        .collect();
     let chart_title = format!("Hồ sơ trực tuyến được hỗ trợ theo quý, năm {year}");
     let snapshots = store
         .snapshot_revisions(&org, year, quarter)

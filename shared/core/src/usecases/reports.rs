@@ -7,6 +7,7 @@ use tracing::instrument;
 
 use crate::error::{CoreError, CoreResult};
 use crate::org::{OrgUnit, version_on};
+use crate::outcome::Tally;
 use crate::ports::{OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
 use crate::quarter::{Quarter, quarter_of};
 use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report};
@@ -171,22 +172,40 @@ pub async fn quarterly_report<S>(
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
 {
+    Ok(quarterly_report_and_tallies(store, org_code, year, quarter, now)
+        .await?
+        .0)
+}
+
+/// A unit's quarterly report, and the tallies of the year through that quarter it was
+/// built from (every unit's), for figures the report does not carry.
+pub async fn quarterly_report_and_tallies<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    quarter: u8,
+    now: DateTime<Utc>,
+) -> CoreResult<(QuarterlyReport, Vec<Tally>)>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+{
     let q = check_quarter(year, quarter)?;
     let units = unit_tree(store, org_code, last_day(q)).await?;
     let tallies = store.year_tallies(year, quarter).await?;
     let targets = store.year_targets(year).await?;
-    Ok(build_quarterly_report(&ReportInput {
+    let report = build_quarterly_report(&ReportInput {
         units: &units,
         year,
         quarter,
         tallies: &tallies,
         targets: &targets,
         generated_at: now,
-    }))
+    });
+    Ok((report, tallies))
 }
 
-/// A unit's quarterly reports for each quarter of `year` from the first to `through`, from
-/// one read of the tallies and the targets (a chart of the year quarter by quarter).
+/// A unit's quarterly reports for each quarter of `year` from the first to `through` (the
+/// last is `through`'s own report), from one read of the tallies and the targets.
 #[instrument(skip_all, fields(org = org_code, year, through))]
 pub async fn quarterly_reports_of_year<S>(
     store: &S,
