@@ -665,6 +665,69 @@ async fn a_refused_registration_shows_the_vietnamese_error_beside_its_field() {
 }
 
 #[tokio::test]
+async fn the_people_list_filters_by_role_consent_and_name_or_number_as_links() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    // One who agreed to nothing, and one who opted out of SMS.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "Hoàng Thị Phương"),
+        ("phone", "0981000009"),
+        ("commune", "07202"),
+        ("role", "citizen"),
+    ];
+    let (status, _, _) = planner.post("/ui/nguoi", &ui.base, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    outreach_core::usecases::opt_out(
+        ui.store.as_ref(),
+        &ui.citizen,
+        Some(outreach_core::contact::Channel::Sms),
+        "planner",
+        ui.clock.now(),
+    )
+    .await
+    .unwrap();
+    let names = ["Nguyễn Văn An", "Lê Thị Bích", "Trần Minh Đức", "Hoàng Thị Phương"];
+    let cases: [(&str, [bool; 4]); 8] = [
+        ("", [true, true, true, true]),
+        ("?role=volunteer", [false, false, true, false]),
+        ("?role=citizen&commune=07202", [false, true, false, true]),
+        ("?consent=sms", [false, true, true, false]),
+        ("?consent=tu-choi", [true, false, false, false]),
+        ("?consent=chua-dong-y", [false, false, false, true]),
+        ("?q=tran+minh", [false, false, true, false]),
+        ("?q=%2B84981000003", [false, true, false, false]),
+    ];
+    for (query, shown) in cases {
+        let (status, page) = planner.get(&format!("/ui/nguoi{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        let list = &page[page.find("id=\"h-list\"").unwrap()..];
+        for (name, expected) in names.iter().zip(shown) {
+            assert_eq!(list.contains(name), expected, "{name} for {query}: {list}");
+        }
+    }
+    let (_, page) = planner
+        .get("/ui/nguoi?role=volunteer&consent=tu-choi&q=0981000002")
+        .await;
+    assert!(page.contains("Không có ai khớp bộ lọc."), "{page}");
+    assert!(
+        page.contains("<option value=\"volunteer\" selected>") && page.contains("value=\"0981000002\""),
+        "the filters show what is chosen"
+    );
+    let (_, page) = planner.get("/ui/nguoi?q=0981000001").await;
+    assert!(page.contains("Đã từ chối"), "the list shows the opt-out: {page}");
+    // An officer filters within their commune only.
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (_, page) = officer.get("/ui/nguoi?role=citizen&commune=07202").await;
+    let list = &page[page.find("id=\"h-list\"").unwrap()..];
+    assert!(
+        list.contains("Nguyễn Văn An") && !list.contains("Lê Thị Bích") && !list.contains("Trần Minh Đức"),
+        "{list}"
+    );
+}
+
+#[tokio::test]
 async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
     let ui = ui().await;
     let planner = ui.sign_in(Role::Planner, "213").await;
