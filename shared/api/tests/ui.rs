@@ -187,17 +187,33 @@ impl Browser<'_> {
         page[at..at + 32].to_string()
     }
 
+    /// Post a form as this browser from `origin`: the status, the page and where it leads.
     async fn post(&self, path: &str, origin: &str, fields: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
-        let response = self
+        self.send(path, origin, |request| request.form(fields)).await
+    }
+
+    /// Post `body` (a multipart form) as this browser from this site.
+    async fn post_multipart(&self, path: &str, boundary: &str, body: String) -> (StatusCode, String, Option<String>) {
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.send(path, &self.ui.base, |request| {
+            request.header("content-type", content_type).body(body)
+        })
+        .await
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        origin: &str,
+        body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> (StatusCode, String, Option<String>) {
+        let request = self
             .ui
             .http
             .post(format!("{}{path}", self.ui.base))
             .header(COOKIE, &self.cookie)
-            .header(ORIGIN, origin)
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .header(ORIGIN, origin);
+        let response = body(request).send().await.unwrap();
         let location = response
             .headers()
             .get(LOCATION)
@@ -484,6 +500,54 @@ async fn attendance_with_a_walk_in_and_outcomes_are_recorded_through_the_page() 
 }
 
 #[tokio::test]
+async fn a_refused_outcome_form_keeps_every_figure_typed_with_the_error_beside_the_bad_one() {
+    let ui = ui().await;
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let csrf = officer.csrf().await;
+    let path = format!("/ui/buoi/{}/ket-qua", ui.past);
+    let (status, page, _) = officer
+        .post(
+            &path,
+            &ui.base,
+            &[("csrf", &csrf), ("dossiers_supported", "7"), ("accounts_created", "ba")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error_at = page
+        .find("id=\"err-m_accounts_created\"")
+        .expect("the error beside its field");
+    assert!(page[error_at..].starts_with("id=\"err-m_accounts_created\">Hãy nhập một số nguyên không âm."));
+    assert!(
+        page.contains("name=\"dossiers_supported\" value=\"7\""),
+        "the good figure is kept: {page}"
+    );
+    assert!(
+        page.contains("name=\"accounts_created\" value=\"ba\""),
+        "the bad one as typed"
+    );
+    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none());
+    // A figure the use case refuses is named beside its field too.
+    let (status, page, _) = officer
+        .post(
+            &path,
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("dossiers_supported", "2000000"),
+                ("accounts_created", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("id=\"err-m_dossiers_supported\">Quá lớn cho một buổi (tối đa 1.000.000).</p>"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"accounts_created\" value=\"3\""), "{page}");
+    assert!(ui.store.get_session_record(&ui.past).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_session_to_come_is_moved_with_its_reminders_and_can_be_cancelled() {
     let ui = ui().await;
     let planner = ui.sign_in(Role::Planner, "213").await;
@@ -500,6 +564,23 @@ async fn a_session_to_come_is_moved_with_its_reminders_and_can_be_cancelled() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Hãy chọn ngày và giờ mới"), "{page}");
+    assert!(
+        page.contains("id=\"err-move\"") && page.contains("value=\"8 giờ\"") && page.contains("value=\"2026-09-13\""),
+        "the move form keeps what was typed: {page}"
+    );
+    // A person who is not in the commune's team: the reason beside the staff form.
+    let (status, page, _) = planner
+        .post(
+            &format!("/ui/buoi/{}/nhan-su", ui.next),
+            &ui.base,
+            &[("csrf", &csrf), ("volunteer", &ui.citizen)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("id=\"err-staff\"") && page.contains("Người này không thuộc đội tình nguyện của xã."),
+        "{page}"
+    );
     let (status, _, location) = planner
         .post(
             &path,
@@ -584,6 +665,69 @@ async fn a_refused_registration_shows_the_vietnamese_error_beside_its_field() {
 }
 
 #[tokio::test]
+async fn the_people_list_filters_by_role_consent_and_name_or_number_as_links() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    // One who agreed to nothing, and one who opted out of SMS.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "Hoàng Thị Phương"),
+        ("phone", "0981000009"),
+        ("commune", "07202"),
+        ("role", "citizen"),
+    ];
+    let (status, _, _) = planner.post("/ui/nguoi", &ui.base, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    outreach_core::usecases::opt_out(
+        ui.store.as_ref(),
+        &ui.citizen,
+        Some(outreach_core::contact::Channel::Sms),
+        "planner",
+        ui.clock.now(),
+    )
+    .await
+    .unwrap();
+    let names = ["Nguyễn Văn An", "Lê Thị Bích", "Trần Minh Đức", "Hoàng Thị Phương"];
+    let cases: [(&str, [bool; 4]); 8] = [
+        ("", [true, true, true, true]),
+        ("?role=volunteer", [false, false, true, false]),
+        ("?role=citizen&commune=07202", [false, true, false, true]),
+        ("?consent=sms", [false, true, true, false]),
+        ("?consent=tu-choi", [true, false, false, false]),
+        ("?consent=chua-dong-y", [false, false, false, true]),
+        ("?q=tran+minh", [false, false, true, false]),
+        ("?q=%2B84981000003", [false, true, false, false]),
+    ];
+    for (query, shown) in cases {
+        let (status, page) = planner.get(&format!("/ui/nguoi{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        let list = &page[page.find("id=\"h-list\"").unwrap()..];
+        for (name, expected) in names.iter().zip(shown) {
+            assert_eq!(list.contains(name), expected, "{name} for {query}: {list}");
+        }
+    }
+    let (_, page) = planner
+        .get("/ui/nguoi?role=volunteer&consent=tu-choi&q=0981000002")
+        .await;
+    assert!(page.contains("Không có ai khớp bộ lọc."), "{page}");
+    assert!(
+        page.contains("<option value=\"volunteer\" selected>") && page.contains("value=\"0981000002\""),
+        "the filters show what is chosen"
+    );
+    let (_, page) = planner.get("/ui/nguoi?q=0981000001").await;
+    assert!(page.contains("Đã từ chối"), "the list shows the opt-out: {page}");
+    // An officer filters within their commune only.
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (_, page) = officer.get("/ui/nguoi?role=citizen&commune=07202").await;
+    let list = &page[page.find("id=\"h-list\"").unwrap()..];
+    assert!(
+        list.contains("Nguyễn Văn An") && !list.contains("Lê Thị Bích") && !list.contains("Trần Minh Đức"),
+        "{list}"
+    );
+}
+
+#[tokio::test]
 async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
     let ui = ui().await;
     let planner = ui.sign_in(Role::Planner, "213").await;
@@ -593,18 +737,8 @@ async fn an_import_lists_each_refused_row_by_its_line_and_offers_them_back() {
     let body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"danh-sach.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
     );
-    let response = ui
-        .http
-        .post(format!("{}/ui/nguoi/nhap", ui.base))
-        .header(COOKIE, &planner.cookie)
-        .header(ORIGIN, &ui.base)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = response.text().await.unwrap();
+    let (status, page, _) = planner.post_multipart("/ui/nguoi/nhap", boundary, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Đã nhập 2 người."), "{page}");
     assert!(
         page.contains("<td class=\"num\">3</td>"),

@@ -61,6 +61,12 @@ struct ContactsPage {
     rows: Vec<ContactRow>,
     communes: Vec<UnitOption>,
     commune: String,
+    role: String,
+    consent: String,
+    consents: Vec<FilterOption>,
+    search: String,
+    /// Whether a filter other than the commune is set (the empty list says so).
+    filtered: bool,
     /// A commune officer's page is their commune's: no picker.
     fixed_commune: bool,
     more: bool,
@@ -74,12 +80,106 @@ struct ContactsPage {
     refused_csv: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// The list's filters, as query parameters so a filtered list is a link: `commune`,
+/// `role` (`citizen`, `volunteer`, `planner`), `consent` (see [`ConsentFilter`]) and `q`
+/// (part of a name, accents optional, or of a phone number).
+#[derive(Deserialize, Default, Clone)]
 pub struct ContactsQuery {
     #[serde(default)]
     commune: String,
     #[serde(default)]
+    role: String,
+    #[serde(default)]
+    consent: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
     ok: String,
+}
+
+/// Whom the consent filter keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ConsentFilter {
+    /// Agreed to SMS and not opted out of it.
+    Sms,
+    /// Agreed to email and not opted out of it.
+    Email,
+    /// Opted out of a channel (by reply, link or a planner).
+    OptedOut,
+    /// Agreed to nothing and refused nothing: no reminder reaches them.
+    None,
+}
+
+impl ConsentFilter {
+    const ALL: [(&'static str, &'static str, ConsentFilter); 4] = [
+        ("sms", "Đồng ý nhận SMS", ConsentFilter::Sms),
+        ("email", "Đồng ý nhận email", ConsentFilter::Email),
+        ("tu-choi", "Đã từ chối nhận tin", ConsentFilter::OptedOut),
+        ("chua-dong-y", "Chưa đồng ý kênh nào", ConsentFilter::None),
+    ];
+
+    fn parse(value: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(v, _, _)| *v == value).map(|(_, _, f)| *f)
+    }
+
+    fn keeps(self, c: &outreach_core::contact::Contact) -> bool {
+        let channels = [Channel::Sms, Channel::Email];
+        match self {
+            Self::Sms => c.has_consent(Channel::Sms) && !c.has_opted_out(Channel::Sms),
+            Self::Email => c.has_consent(Channel::Email) && !c.has_opted_out(Channel::Email),
+            Self::OptedOut => channels.iter().any(|ch| c.has_opted_out(*ch)),
+            Self::None => channels.iter().all(|ch| !c.has_consent(*ch) && !c.has_opted_out(*ch)),
+        }
+    }
+}
+
+/// A name or number search: a name matches with or without accents, in any case; a number
+/// matches by its digits, written from 0 or from +84.
+struct Search {
+    name: String,
+    digits: String,
+}
+
+impl Search {
+    fn parse(q: &str) -> Option<Self> {
+        let q = q.trim();
+        if q.is_empty() {
+            return None;
+        }
+        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+        let looks_like_number = digits.len() >= 3 && q.chars().all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+        Some(Self {
+            name: fold(q),
+            digits: if looks_like_number {
+                digits
+                    .strip_prefix('0')
+                    .map_or(digits.clone(), |rest| format!("84{rest}"))
+            } else {
+                String::new()
+            },
+        })
+    }
+
+    fn keeps(&self, c: &outreach_core::contact::Contact) -> bool {
+        if !self.digits.is_empty() {
+            return c
+                .phone
+                .as_ref()
+                .is_some_and(|p| p.e164.trim_start_matches('+').contains(&self.digits));
+        }
+        fold(&c.name).contains(&self.name)
+    }
+}
+
+/// A name without accents, in lower case, for matching what a person types.
+fn fold(s: &str) -> String {
+    outreach_core::sms::unaccent(s).to_lowercase()
+}
+
+/// An option of a filter's select.
+pub struct FilterOption {
+    pub value: &'static str,
+    pub label: &'static str,
 }
 
 /// The page again after a refusal (422): the form as typed with its error, or the import's.
@@ -87,7 +187,7 @@ async fn refused(state: &AppState, session: &UiSession, draft: Draft, imported: 
     render(
         state,
         session,
-        "",
+        &ContactsQuery::default(),
         draft,
         None,
         imported,
@@ -106,7 +206,7 @@ fn consent_state(c: &outreach_core::contact::Contact, channel: Channel) -> &'sta
     }
 }
 
-/// `GET /ui/nguoi?commune`.
+/// `GET /ui/nguoi?commune&role&consent&q`.
 pub async fn list(
     State(state): State<AppState>,
     session: UiSession,
@@ -116,7 +216,7 @@ pub async fn list(
     render(
         &state,
         &session,
-        &q.commune,
+        &q,
         Draft::default(),
         notice,
         Imported::default(),
@@ -137,7 +237,7 @@ struct Imported {
 async fn render(
     state: &AppState,
     session: &UiSession,
-    commune: &str,
+    q: &ContactsQuery,
     draft: Draft,
     notice: Option<String>,
     imported: Imported,
@@ -152,8 +252,16 @@ async fn render(
     let commune = if fixed {
         session.claims().org.clone()
     } else {
-        commune.trim().to_string()
+        q.commune.trim().to_string()
     };
+    let role = match q.role.as_str() {
+        "citizen" => Some(ContactRole::Citizen),
+        "volunteer" => Some(ContactRole::Volunteer),
+        "planner" => Some(ContactRole::Planner),
+        _ => None,
+    };
+    let consent = ConsentFilter::parse(&q.consent);
+    let search = Search::parse(&q.q);
     if !commune.is_empty() {
         session
             .caller
@@ -164,7 +272,7 @@ async fn render(
     let area: HashSet<String> = session.caller.area(store).await?;
     let filter = ContactFilter {
         commune: (!commune.is_empty()).then(|| commune.clone()),
-        role: None,
+        role,
     };
     let mut rows = Vec::new();
     let mut more = false;
@@ -175,6 +283,7 @@ async fn render(
             .items
             .into_iter()
             .filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none())
+            .filter(|c| consent.is_none_or(|f| f.keeps(c)) && search.as_ref().is_none_or(|s| s.keeps(c)))
         {
             if rows.len() == 300 {
                 more = true;
@@ -207,6 +316,14 @@ async fn render(
         rows,
         communes,
         commune,
+        role: role.map_or("", |_| q.role.as_str()).to_string(),
+        consent: consent.map_or("", |_| q.consent.as_str()).to_string(),
+        consents: ConsentFilter::ALL
+            .iter()
+            .map(|(value, label, _)| FilterOption { value, label })
+            .collect(),
+        search: q.q.trim().to_string(),
+        filtered: role.is_some() || consent.is_some() || search.is_some(),
         fixed_commune: fixed,
         more,
         can_register: may(session.role(), Method::POST, "/v1/contacts"),
@@ -465,5 +582,14 @@ pub async fn import(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    render(&state, &session, "", Draft::default(), None, imported, status).await
+    render(
+        &state,
+        &session,
+        &ContactsQuery::default(),
+        Draft::default(),
+        None,
+        imported,
+        status,
+    )
+    .await
 }

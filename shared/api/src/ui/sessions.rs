@@ -229,6 +229,7 @@ pub struct OutcomeField {
     pub key: &'static str,
     pub label: &'static str,
     pub value: String,
+    pub error: Option<String>,
 }
 
 /// A volunteer of the commune's team.
@@ -275,6 +276,8 @@ struct SessionPage {
     timeline: Vec<TimelineItem>,
     /// Whether the role reads the delivery log (planners).
     show_timeline: bool,
+    staff_error: Option<String>,
+    moved: MoveForm,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -297,21 +300,35 @@ fn notice_of(ok: &str) -> Option<String> {
     }
 }
 
-/// What a failed attendance post leaves on the page: the walk-ins as typed, each with its
-/// error, the ticked people, and a message for the rest.
+/// What a refused form leaves on the page: every value as typed, and each error beside the
+/// field or row it names (a message for the rest at the top).
 #[derive(Default)]
-struct AttendanceDraft {
+struct Draft {
+    /// The attendance form: the ticked people and the walk-in rows, each with its error.
     ticked: Option<HashSet<String>>,
     walk_ins: Vec<WalkInRow>,
+    /// The outcome figures as typed, by metric, and the error of each bad one.
+    outcomes: Option<HashMap<String, String>>,
+    outcome_errors: HashMap<String, String>,
+    /// The staff form: the volunteers as ticked, and its error.
+    staffed: Option<HashSet<String>>,
+    staff_error: Option<String>,
+    /// The move form as typed, and its error.
+    moved: Option<MoveForm>,
     error: Option<String>,
 }
 
-/// The session's page again after a refusal (422), with `message` at its top.
-async fn refused(state: &AppState, session: &UiSession, id: &str, message: String) -> Result<Response, UiError> {
-    let draft = AttendanceDraft {
-        error: Some(message),
-        ..AttendanceDraft::default()
-    };
+/// The move form as typed, with its error.
+#[derive(Default)]
+pub struct MoveForm {
+    pub date: String,
+    pub time: String,
+    pub venue: String,
+    pub error: Option<String>,
+}
+
+/// The session's page again after a refusal (422), with what was typed.
+async fn refused(state: &AppState, session: &UiSession, id: &str, draft: Draft) -> Result<Response, UiError> {
     render_session(state, session, id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
@@ -327,7 +344,7 @@ pub async fn page(
         &session,
         &id,
         notice_of(&q.ok),
-        AttendanceDraft::default(),
+        Draft::default(),
         StatusCode::OK,
     )
     .await
@@ -346,7 +363,7 @@ async fn render_session(
     session: &UiSession,
     id: &str,
     notice: Option<String>,
-    draft: AttendanceDraft,
+    draft: Draft,
     status_code: StatusCode,
 ) -> Result<Response, UiError> {
     if !may(session.role(), Method::GET, "/v1/sessions/{id}") {
@@ -372,7 +389,10 @@ async fn render_session(
             volunteers.push(Volunteer {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                assigned: s.staff.contains(&c.id),
+                assigned: match &draft.staffed {
+                    Some(ticked) => ticked.contains(&c.id),
+                    None => s.staff.contains(&c.id),
+                },
             });
         }
     }
@@ -443,11 +463,15 @@ async fn render_session(
         .map(|m| OutcomeField {
             key: m.key,
             label: m.label,
-            value: record
-                .as_ref()
-                .and_then(|r| r.outcomes.get(m.key))
-                .map(u64::to_string)
-                .unwrap_or_default(),
+            value: match &draft.outcomes {
+                Some(typed) => typed.get(m.key).cloned().unwrap_or_default(),
+                None => record
+                    .as_ref()
+                    .and_then(|r| r.outcomes.get(m.key))
+                    .map(u64::to_string)
+                    .unwrap_or_default(),
+            },
+            error: draft.outcome_errors.get(m.key).cloned(),
         })
         .collect();
     let attendance_summary = match &record {
@@ -519,6 +543,8 @@ async fn render_session(
         pending_reminders,
         timeline,
         show_timeline: may(role, Method::GET, "/v1/deliveries"),
+        staff_error: draft.staff_error,
+        moved: draft.moved.unwrap_or_default(),
         notice,
         error: draft.error,
     };
@@ -659,10 +685,10 @@ pub async fn attendance(
                 .and_then(|r| r.split(']').next())
                 .and_then(|n| n.parse::<usize>().ok());
             let said = text::field_message(&field, &message);
-            let mut draft = AttendanceDraft {
+            let mut draft = Draft {
                 ticked: Some(ticked.iter().cloned().collect()),
                 walk_ins,
-                error: None,
+                ..Draft::default()
             };
             match index
                 .and_then(|i| i.checked_sub(ticked.len()))
@@ -671,15 +697,16 @@ pub async fn attendance(
                 Some(&row) => draft.walk_ins[row].error = Some(said),
                 None => draft.error = Some(said),
             }
-            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
+            refused(&state, &session, &id, draft).await
         }
         Err(e) => {
-            let draft = AttendanceDraft {
+            let draft = Draft {
                 ticked: Some(ticked.into_iter().collect()),
                 walk_ins,
                 error: Some(text::error_message(&ApiError::Core(e))),
+                ..Draft::default()
             };
-            render_session(&state, &session, &id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
+            refused(&state, &session, &id, draft).await
         }
     }
 }
@@ -701,12 +728,16 @@ pub async fn outcomes(
         "Vai trò của bạn không ghi nhận kết quả.",
     )?;
     session_in_area(&state, &session, &id).await?;
+    // Every figure as typed: a refusal shows them all again, the bad ones with their error.
+    let mut typed = HashMap::new();
+    let mut errors = HashMap::new();
     let mut metrics = BTreeMap::new();
     for m in REPORT_METRICS
         .iter()
         .filter(|m| m.kind == MetricKind::Count && !ATTENDANCE_METRICS.contains(&m.key))
     {
         let value = form.get(m.key).unwrap_or_default().trim();
+        typed.insert(m.key.to_string(), value.to_string());
         if value.is_empty() {
             continue;
         }
@@ -715,15 +746,18 @@ pub async fn outcomes(
                 metrics.insert(m.key.to_string(), n);
             }
             Err(_) => {
-                return refused(
-                    &state,
-                    &session,
-                    &id,
-                    format!("{}: hãy nhập một số nguyên không âm.", m.label),
-                )
-                .await;
+                errors.insert(m.key.to_string(), "Hãy nhập một số nguyên không âm.".to_string());
             }
         }
+    }
+    let refuse = |errors: HashMap<String, String>, error: Option<String>| Draft {
+        outcomes: Some(typed.clone()),
+        outcome_errors: errors,
+        error,
+        ..Draft::default()
+    };
+    if !errors.is_empty() {
+        return refused(&state, &session, &id, refuse(errors, None)).await;
     }
     let store = state.store.as_ref();
     let before = store.get_session_record(&id).await?;
@@ -748,7 +782,18 @@ pub async fn outcomes(
             .await;
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=ket-qua#ket-qua")).into_response())
         }
-        Err(e) => refused(&state, &session, &id, text::error_message(&ApiError::Core(e))).await,
+        Err(CoreError::Validation { field, message }) => {
+            let said = text::field_message(&field, &message);
+            let draft = match field.strip_prefix("metrics.").filter(|k| typed.contains_key(*k)) {
+                Some(key) => refuse(HashMap::from([(key.to_string(), said)]), None),
+                None => refuse(HashMap::new(), Some(said)),
+            };
+            refused(&state, &session, &id, draft).await
+        }
+        Err(e) => {
+            let draft = refuse(HashMap::new(), Some(text::error_message(&ApiError::Core(e))));
+            refused(&state, &session, &id, draft).await
+        }
     }
 }
 
@@ -769,10 +814,20 @@ pub async fn staff(
         "Vai trò của bạn không phân công tình nguyện viên.",
     )?;
     let before = session_in_area(&state, &session, &id).await?;
-    let ids = form.all("volunteer").map(str::to_string).collect();
-    let after = usecases::assign_staff(state.store.as_ref(), &id, ids, state.clock.now())
-        .await
-        .map_err(ApiError::from)?;
+    let ids: Vec<String> = form.all("volunteer").map(str::to_string).collect();
+    let after = match usecases::assign_staff(state.store.as_ref(), &id, ids.clone(), state.clock.now()).await {
+        Ok(after) => after,
+        Err(e @ (CoreError::Validation { .. } | CoreError::Conflict(_))) => {
+            // The ticks stay as they were, with the reason beside the form.
+            let draft = Draft {
+                staffed: Some(ids.into_iter().collect()),
+                staff_error: Some(text::error_message(&ApiError::Core(e))),
+                ..Draft::default()
+            };
+            return refused(&state, &session, &id, draft).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let change = audit::change("session", &id, Some(&before), Some(&after)).0;
     audit_change(
         &state,
@@ -803,20 +858,31 @@ pub async fn move_to(
         "Vai trò của bạn không dời lịch buổi.",
     )?;
     let before = session_in_area(&state, &session, &id).await?;
-    let date = NaiveDate::parse_from_str(form.get("date").unwrap_or_default().trim(), "%Y-%m-%d").ok();
-    let time = chrono::NaiveTime::parse_from_str(form.get("time").unwrap_or_default().trim(), "%H:%M").ok();
+    let get = |k: &str| form.get(k).unwrap_or_default().trim().to_string();
+    let typed = MoveForm {
+        date: get("date"),
+        time: get("time"),
+        venue: get("venue"),
+        error: None,
+    };
+    let refuse = |typed: MoveForm, error: String| Draft {
+        moved: Some(MoveForm {
+            error: Some(error),
+            ..typed
+        }),
+        ..Draft::default()
+    };
+    let date = NaiveDate::parse_from_str(&typed.date, "%Y-%m-%d").ok();
+    let time = chrono::NaiveTime::parse_from_str(&typed.time, "%H:%M").ok();
     let Some(starts_at) = date
         .zip(time)
         .and_then(|(d, t)| d.and_time(t).and_local_timezone(DEFAULT_TIME_ZONE).earliest())
         .map(|t| t.with_timezone(&chrono::Utc))
     else {
-        return refused(&state, &session, &id, "Hãy chọn ngày và giờ mới (HH:mm).".into()).await;
+        let draft = refuse(typed, "Hãy chọn ngày và giờ mới (HH:mm).".into());
+        return refused(&state, &session, &id, draft).await;
     };
-    let venue = form
-        .get("venue")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string);
+    let venue = (!typed.venue.is_empty()).then(|| typed.venue.clone());
     match usecases::move_session(state.store.as_ref(), &id, starts_at, venue, state.clock.now()).await {
         Ok(after) => {
             let change = audit::change("session", &id, Some(&before), Some(&after)).0;
@@ -831,9 +897,13 @@ pub async fn move_to(
             Ok(Redirect::to(&format!("/ui/buoi/{id}?ok=doi-lich")).into_response())
         }
         Err(CoreError::Validation { field, message }) => {
-            refused(&state, &session, &id, text::field_message(&field, &message)).await
+            let draft = refuse(typed, text::field_message(&field, &message));
+            refused(&state, &session, &id, draft).await
         }
-        Err(e) => refused(&state, &session, &id, text::error_message(&ApiError::Core(e))).await,
+        Err(e) => {
+            let draft = refuse(typed, text::error_message(&ApiError::Core(e)));
+            refused(&state, &session, &id, draft).await
+        }
     }
 }
 

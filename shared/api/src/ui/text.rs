@@ -109,6 +109,15 @@ pub fn field_message(field: &str, message: &str) -> String {
         format!("Tệp CSV thiếu cột: {columns}.")
     } else if m.contains("unreadable CSV") || m.contains("not UTF-8") {
         "Không đọc được tệp CSV (cần mã hóa UTF-8).".into()
+    } else if let Some(most) = m
+        .split("more than one session can achieve (at most ")
+        .nth(1)
+        .map(|r| r.trim_end_matches(')'))
+    {
+        let most = most
+            .parse::<i64>()
+            .map_or_else(|_| most.to_string(), super::format::count);
+        format!("Quá lớn cho một buổi (tối đa {most}).")
     } else if m.contains("in the future") {
         "Thời điểm không được ở tương lai.".into()
     } else {
