@@ -352,6 +352,8 @@ async fn plan_and_dispatch_twice(
             attempts: 1,
             lease_until: at(DUE) + Duration::minutes(5),
             attempt_started_at: None,
+            segments: 0,
+            cost_milli_vnd: 0,
             updated_at: at(DUE),
             expires_at: at(DUE) + Duration::days(365),
             version: 1,

@@ -62,6 +62,12 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_SMS_GATEWAY_ID_FIELD", Need::On(&["sender"])),
     ("OUTREACH_SMS_GATEWAY_DROPS_REPEATS", Need::On(&["sender"])),
     ("OUTREACH_AFTER_UNCERTAIN_SEND", Need::On(&["sender"])),
+    // The sender costs each message; the api estimates a campaign's.
+    ("OUTREACH_PRICES", Need::On(&["api", "sender"])),
+    (
+        "OUTREACH_PRICES_FILE",
+        Need::Local("on Lambda the table is in OUTREACH_PRICES"),
+    ),
     ("OUTREACH_JWT_SECRET", Need::On(&["api", "sender"])),
     ("OUTREACH_WEBHOOK_SECRET", Need::On(&["api"])),
     ("OUTREACH_JWKS", Need::On(&["api"])),

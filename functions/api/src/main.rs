@@ -12,12 +12,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env(None)?;
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();
+    let prices = config.sender.prices;
     let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
     let state = AppState {
         store: app.store.clone(),
         auth,
         clock: Arc::new(SystemClock),
         webhook_secret,
+        prices,
     };
     lambda_http::run(outreach_api::router(state)).await
 }

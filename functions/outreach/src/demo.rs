@@ -626,6 +626,7 @@ fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Sms => "sms",
         Channel::Email => "email",
+        Channel::Zns => "zns",
     }
 }
 

@@ -402,6 +402,7 @@ async fn serve(
         auth,
         clock: clock.clone(),
         webhook_secret: app.config.webhook_secret.clone(),
+        prices: app.config.sender.prices,
     };
     let router = outreach_api::router(state);
     let listener = tokio::net::TcpListener::bind(addr)

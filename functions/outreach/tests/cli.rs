@@ -491,3 +491,36 @@ fn an_erased_contact_is_in_no_database_file_and_sigterm_stops_serve_gracefully()
     let found = found_in_sqlite_files(&db, &values);
     assert!(found.is_empty(), "after serve stopped: {found:?}");
 }
+
+#[test]
+fn a_price_table_that_cannot_be_right_stops_the_start_naming_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prices.db");
+    let run = |prices: &str| {
+        Command::new(env!("CARGO_BIN_EXE_outreach"))
+            .args(["run", "planner", "--db", db.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env_remove("OUTREACH_STORE")
+            .env_remove("OUTREACH_PRICES_FILE")
+            .env("OUTREACH_PRICES", prices)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the outreach binary runs")
+    };
+    for (prices, field) in [
+        (r#"{"usd_vnd": 0}"#, "usd_vnd"),
+        (r#"{"zns_sms_fallback_share": 2}"#, "zns_sms_fallback_share"),
+        (r#"{"sms_price": 250}"#, "sms_price"),
+        ("not json", "OUTREACH_PRICES"),
+    ] {
+        let out = run(prices);
+        assert!(!out.status.success(), "{prices} was accepted");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("OUTREACH_PRICES") && stderr.contains(field),
+            "{prices}: {stderr}"
+        );
+    }
+    let out = run(r#"{"zns_vnd_per_message": 250}"#);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Shared secret the inbound webhooks (SMS replies, SES events) must present as
     /// `?key=` or `X-Outreach-Webhook-Key`; without one the webhooks are closed.
     pub webhook_secret: Option<String>,
+    /// What messages cost, for a campaign's estimate (`OUTREACH_PRICES`).
+    pub prices: outreach_core::cost::PriceTable,
 }
 
 /// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of

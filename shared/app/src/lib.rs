@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use outreach_auth::{AuthConfig, LOCAL_ISSUER, SignedUnsubscribeLinks};
+use outreach_core::cost::{PriceTable, SmsRoute};
 use outreach_core::jobs::{
     Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, ReportRenderer, SendOutcome,
     SenderReport, SenderSettings, SummaryReport, SummarySettings, run_dispatcher, run_planner, run_quarterly_summary,
@@ -109,6 +110,31 @@ fn number(name: &str, default: i64, range: std::ops::RangeInclusive<i64>) -> Res
     }
 }
 
+/// `OUTREACH_PRICES` (a JSON price table) or `OUTREACH_PRICES_FILE` (its path), each field
+/// defaulting to `PriceTable::default()`; without a route, SMS are costed by the route
+/// `OUTREACH_SMS` uses. A table that cannot be right stops the start, naming the field.
+fn prices_from_env(channels: &ChannelConfig) -> Result<PriceTable> {
+    let (name, text) = match (var("OUTREACH_PRICES"), var("OUTREACH_PRICES_FILE")) {
+        (None, None) => ("OUTREACH_PRICES", "{}".to_string()),
+        (Some(_), Some(_)) => bail!("set OUTREACH_PRICES or OUTREACH_PRICES_FILE, not both"),
+        (Some(json), None) => ("OUTREACH_PRICES", json),
+        (None, Some(path)) => (
+            "OUTREACH_PRICES_FILE",
+            std::fs::read_to_string(&path).with_context(|| format!("OUTREACH_PRICES_FILE={path}: cannot read it"))?,
+        ),
+    };
+    let mut prices = PriceTable::parse_json(&text)
+        .map_err(anyhow::Error::msg)
+        .context(name)?;
+    if prices.sms_route.is_none() {
+        prices.sms_route = Some(match channels.sms {
+            outreach_notify::SmsChannelConfig::Sns(_) => SmsRoute::Sns,
+            _ => SmsRoute::Brandname,
+        });
+    }
+    Ok(prices)
+}
+
 impl Config {
     /// Read the configuration; `default_store` applies when `OUTREACH_STORE` is unset
     /// (the local command passes its `--db`; Lambda functions pass None and require it).
@@ -118,6 +144,7 @@ impl Config {
             None => default_store.context("OUTREACH_STORE is not set (sqlite:PATH or dynamodb:TABLE)")?,
         };
         let channels = ChannelConfig::from_env()?;
+        let prices = prices_from_env(&channels)?;
         let retention = number("OUTREACH_DELIVERY_RETENTION_DAYS", 365, 1..=3650)?;
         Ok(Self {
             store,
@@ -136,6 +163,7 @@ impl Config {
                     .map_err(anyhow::Error::msg)
                     .context("OUTREACH_AFTER_UNCERTAIN_SEND")?
                     .unwrap_or_default(),
+                prices,
                 ..SenderSettings::default()
             },
             dispatch: DispatchSettings::default(),

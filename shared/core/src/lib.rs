@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod campaign;
 pub mod contact;
+pub mod cost;
 pub mod error;
 pub mod jobs;
 pub mod notify;

@@ -1,12 +1,13 @@
 //! Ports: what the use cases need from storage. Adapters live in `outreach-store`.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::AuditEntry;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::contact::Channel;
 use crate::contact::{Contact, Role};
+use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta};
@@ -180,6 +181,18 @@ pub trait DeliveryStore: Send + Sync {
     /// Record the outcome of a claimed delivery: replaces the record whose stored version
     /// is `delivery.version - 1`; `Conflict` otherwise.
     async fn record_delivery(&self, delivery: &Delivery) -> CoreResult<()>;
+    /// Record a delivery's final outcome (as `record_delivery`) and add `tally` to the
+    /// running delivery tallies, atomically: a delivery settled once is tallied once, and a
+    /// repeat of the same settle (stale version) is a `Conflict` that adds nothing.
+    async fn settle_delivery(&self, delivery: &Delivery, tally: &DeliveryTally) -> CoreResult<()>;
+    /// The delivery tallies of these communes on local days `from..=to`, in a number of
+    /// reads that depends on the days, never on the deliveries.
+    async fn delivery_tallies(
+        &self,
+        communes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> CoreResult<Vec<DeliveryTally>>;
     /// A delivery by its campaign and id (the campaign is part of its key on DynamoDB).
     async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>>;
     /// A page of the delivery log, in an order stable for paging (by id on SQLite; by the

@@ -134,7 +134,7 @@ pub fn shift_out_of_quiet_hours(due: DateTime<Utc>, session_start: DateTime<Utc>
 }
 
 /// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// A sender holds it (until `lease_until`).
@@ -213,6 +213,14 @@ pub struct Delivery {
     /// on a claimed delivery, its sender may have died after the provider accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_started_at: Option<DateTime<Utc>>,
+    /// SMS segments of the text sent; 1 for an email or a ZNS message; 0 while nothing was
+    /// sent (older records, written before segments were kept, read as 0).
+    #[serde(default)]
+    pub segments: u32,
+    /// What it cost, in thousandths of a đồng, at the prices of the day it was sent (0 when
+    /// nothing was charged: suppressed, failed, or a ZNS message not delivered).
+    #[serde(default)]
+    pub cost_milli_vnd: u64,
     pub updated_at: DateTime<Utc>,
     /// When the record expires (TTL), for data retention.
     pub expires_at: DateTime<Utc>,
@@ -225,6 +233,7 @@ impl Delivery {
         let channel = match channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::Zns => "zns",
         };
         format!("{session_id}|{rule_id}|{contact_id}|{channel}")
     }
@@ -345,7 +354,9 @@ pub fn check_send_policy(p: &PolicyInput<'_>) -> Result<(), Suppression> {
         return Err(Suppression::NoConsent);
     }
     match p.channel {
-        Channel::Sms if !contact.phone.as_ref().is_some_and(Phone::is_mobile) => return Err(Suppression::NotMobile),
+        Channel::Sms | Channel::Zns if !contact.phone.as_ref().is_some_and(Phone::is_mobile) => {
+            return Err(Suppression::NotMobile);
+        }
         Channel::Email if contact.email.is_none() => return Err(Suppression::NoEmail),
         _ => {}
     }
@@ -390,6 +401,8 @@ mod tests {
             attempts: 1,
             lease_until,
             attempt_started_at: None,
+            segments: 0,
+            cost_milli_vnd: 0,
             updated_at: at,
             expires_at: at + chrono::Duration::days(365),
             version: 3,

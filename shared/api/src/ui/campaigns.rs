@@ -622,6 +622,7 @@ pub async fn page(
                 .map(|c| match c {
                     Channel::Sms => "SMS",
                     Channel::Email => "email",
+                    Channel::Zns => "Zalo ZNS",
                 })
                 .collect();
             format!(

@@ -6,8 +6,8 @@
 //!
 //! The figures come from the quarterly report (running tallies, never raw records); the
 //! projection from the year's tallies and the active campaigns' schedules; the sessions
-//! from the time-ordered session index over a two-week window; the messages from the
-//! deliveries of the last week's sessions.
+//! from the time-ordered session index over a one-week window; the messages from the
+//! running delivery tallies of the unit's communes.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,7 +20,7 @@ use outreach_core::contact::Channel;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
 use outreach_core::outcome::{SESSIONS_REPORTED, Tally};
-use outreach_core::ports::{DeliveryFilter, PageRequest, SessionFilter, Store};
+use outreach_core::ports::{PageRequest, SessionFilter, Store};
 use outreach_core::quarter::local_midnight;
 use outreach_core::quarter::{Quarter, quarter_of};
 use outreach_core::reminder::DeliveryStatus;
@@ -141,7 +141,7 @@ pub async fn page(
     let short = short_of_staff(&window, now, &names(&report));
     // Messages are the delivery log's, which planners read (as `GET /v1/deliveries`).
     let messages = if crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries") {
-        last_week_messages(store, &window, now).await?
+        last_week_messages(store, &communes, now).await?
     } else {
         Vec::new()
     };
@@ -211,9 +211,9 @@ async fn sessions_ahead(
     Ok(ahead)
 }
 
-/// The sessions of the unit's communes from a week ago to eight days ahead (not
-/// cancelled), read from the time-ordered index: a window of the calendar, not of the
-/// records (a commune officer: their own).
+/// The sessions of the unit's communes in the coming week (not cancelled), read from the
+/// time-ordered index: a window of the calendar, not of the records (a commune officer:
+/// their own).
 async fn sessions_around(
     store: &dyn Store,
     session: &UiSession,
@@ -223,8 +223,8 @@ async fn sessions_around(
     let commune = (session.role() == crate::auth::Role::CommuneOfficer).then(|| session.claims().org.clone());
     let filter = SessionFilter {
         commune,
-        from: Some(now - Duration::days(7)),
-        to: Some(now + Duration::days(8)),
+        from: Some(now),
+        to: Some(now + Duration::days(7)),
         ..SessionFilter::default()
     };
     let mut page = PageRequest::first(500);
@@ -377,50 +377,34 @@ pub fn suppression_label(reason: &str) -> &'static str {
 /// A channel's counts: sent, failed, suppressed, other, and the suppressions by reason.
 type ChannelTally = (u64, u64, u64, u64, BTreeMap<&'static str, u64>);
 
-/// The last week's messages by channel, from the deliveries of the sessions they were for
-/// (reminders go at most a few days ahead, so the week's sessions and the next few hold them).
+/// The last week's messages by channel, from the running delivery tallies of the unit's
+/// communes (one or two reads of the month partitions, however many messages went).
 async fn last_week_messages(
     store: &dyn Store,
-    window: &[Session],
+    area: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Result<Vec<ChannelMessages>, UiError> {
-    let since = now - Duration::days(7);
+    let day = |t: DateTime<Utc>| t.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let communes: Vec<String> = area.iter().cloned().collect();
+    let tallies = store
+        .delivery_tallies(&communes, day(now - Duration::days(7)), day(now))
+        .await?;
     let mut by_channel: BTreeMap<&'static str, ChannelTally> = BTreeMap::new();
-    for s in window {
-        let filter = DeliveryFilter {
-            session: Some(s.id.clone()),
-            ..DeliveryFilter::default()
+    for t in tallies {
+        let channel = match t.key.channel {
+            Channel::Sms => "SMS",
+            Channel::Email => "Email",
+            Channel::Zns => "Zalo ZNS",
         };
-        let mut page = PageRequest::first(500);
-        loop {
-            let got = store.list_deliveries(&filter, &page).await?;
-            for d in got
-                .items
-                .iter()
-                .filter(|d| d.updated_at >= since && d.updated_at <= now)
-            {
-                let channel = match d.channel {
-                    Channel::Sms => "SMS",
-                    Channel::Email => "Email",
-                };
-                let entry = by_channel.entry(channel).or_default();
-                match d.status {
-                    DeliveryStatus::Sent => entry.0 += 1,
-                    DeliveryStatus::Failed => entry.1 += 1,
-                    DeliveryStatus::Suppressed => {
-                        entry.2 += 1;
-                        *entry
-                            .4
-                            .entry(suppression_label(d.reason.as_deref().unwrap_or_default()))
-                            .or_default() += 1;
-                    }
-                    _ => entry.3 += 1,
-                }
+        let entry = by_channel.entry(channel).or_default();
+        match t.key.status {
+            DeliveryStatus::Sent => entry.0 += t.count,
+            DeliveryStatus::Failed => entry.1 += t.count,
+            DeliveryStatus::Suppressed => {
+                entry.2 += t.count;
+                *entry.4.entry(suppression_label(&t.key.reason)).or_default() += t.count;
             }
-            match got.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => break,
-            }
+            _ => entry.3 += t.count,
         }
     }
     Ok(by_channel

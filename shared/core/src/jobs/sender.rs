@@ -11,6 +11,7 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, ReminderRule, SMS_NAME_CHARS};
 use crate::contact::{Channel, Contact, mask_email};
+use crate::cost::{DeliveryTally, DeliveryTallyKey, PriceTable};
 use crate::error::{CoreError, CoreResult};
 use crate::notify::{
     ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, SmsChannel, UnsubscribeLinks,
@@ -20,8 +21,9 @@ use crate::ports::{Claim, Store};
 use crate::reminder::{
     Delivery, DeliveryStatus, FREQUENCY_CAP, PolicyInput, ReminderJob, Suppression, check_send_policy,
 };
+use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::session::Session;
-use crate::sms::prepare_sms_text;
+use crate::sms::{count_segments, prepare_sms_text};
 use crate::template::render;
 use crate::testing::{Pause, pause_at};
 
@@ -62,6 +64,8 @@ pub struct SenderSettings {
     pub retention: Duration,
     /// A taken-over delivery whose attempt started without an outcome.
     pub after_uncertain_send: AfterUncertainSend,
+    /// What each message costs, recorded on its delivery and in the tallies.
+    pub prices: PriceTable,
 }
 
 impl Default for SenderSettings {
@@ -71,6 +75,7 @@ impl Default for SenderSettings {
             max_attempts: 5,
             retention: Duration::days(365),
             after_uncertain_send: AfterUncertainSend::default(),
+            prices: PriceTable::default(),
         }
     }
 }
@@ -204,6 +209,8 @@ async fn send_one<S: Store + ?Sized>(
         attempts: 1,
         lease_until: now + settings.lease,
         attempt_started_at: None,
+        segments: 0,
+        cost_milli_vnd: 0,
         updated_at: now,
         expires_at: now + settings.retention,
         version: 1,
@@ -212,6 +219,13 @@ async fn send_one<S: Store + ?Sized>(
         Claim::Claimed(d) => d,
         Claim::Taken(d) if d.status.is_final() => return Ok(SendOutcome::AlreadyDone),
         Claim::Taken(_) => return Ok(SendOutcome::RetryLater),
+    };
+
+    let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
+    // Where the delivery is tallied when it settles: its commune and the local day.
+    let place = Place {
+        commune: job.as_ref().map(|j| j.commune_code.clone()).unwrap_or_default(),
+        day: now.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     };
 
     // The sender that held this claim before may have died after the provider accepted the
@@ -223,14 +237,21 @@ async fn send_one<S: Store + ?Sized>(
                 "a sender stopped after handing it to the provider at {}; it may have arrived, and is not sent again",
                 started.to_rfc3339()
             );
-            finish(store, &mut delivery, DeliveryStatus::Uncertain, Some(&reason), now).await?;
+            finish(
+                store,
+                &place,
+                &mut delivery,
+                DeliveryStatus::Uncertain,
+                Some(&reason),
+                now,
+            )
+            .await?;
             tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, "delivery uncertain: not sent again");
             return Ok(SendOutcome::Uncertain);
         }
         tracing::info!(delivery_id = %delivery.id, attempts = delivery.attempts, drops_repeats, "sending again after an attempt without an outcome");
     }
 
-    let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
     let session = cached(&mut lookups.sessions, &task.session_id, || {
         store.get_session(&task.session_id)
     })
@@ -247,6 +268,7 @@ async fn send_one<S: Store + ?Sized>(
     let (Some(job), Some(rule)) = (job, rule) else {
         return finish(
             store,
+            &place,
             &mut delivery,
             DeliveryStatus::Suppressed,
             Some(Suppression::SessionCancelled.as_str()),
@@ -277,6 +299,7 @@ async fn send_one<S: Store + ?Sized>(
     if let Err(rule) = verdict {
         finish(
             store,
+            &place,
             &mut delivery,
             DeliveryStatus::Suppressed,
             Some(rule.as_str()),
@@ -309,6 +332,8 @@ async fn send_one<S: Store + ?Sized>(
             let text = render_sms(&rule, &campaign, &session, &contact, &commune);
             // The policy suppressed SMS to a contact without a number (erased) already.
             let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
+            delivery.segments = count_segments(&text).segments as u32;
+            delivery.cost_milli_vnd = settings.prices.message_milli_vnd(Channel::Sms, delivery.segments, &to);
             let sms = OutboundSms {
                 to,
                 text,
@@ -330,10 +355,14 @@ async fn send_one<S: Store + ?Sized>(
                     channels.links.link(&contact.id),
                 )
             };
+            delivery.segments = 1;
+            delivery.cost_milli_vnd = settings.prices.email_milli_vnd();
             pause_at(Pause::Claimed);
             start_attempt(store, &mut delivery, now).await?;
             channels.email.send_email(&email).await
         }
+        // Sending by Zalo ZNS is not part of this build: the delivery fails for good, costing nothing.
+        Channel::Zns => Err(ChannelError::Permanent("ZNS is not configured".into())),
     };
     if result.is_ok() {
         pause_at(Pause::Accepted);
@@ -341,7 +370,7 @@ async fn send_one<S: Store + ?Sized>(
     match result {
         Ok(sent) => {
             delivery.message_id = Some(sent.message_id.clone());
-            finish(store, &mut delivery, DeliveryStatus::Sent, None, now).await?;
+            finish(store, &place, &mut delivery, DeliveryStatus::Sent, None, now).await?;
             tracing::debug!(delivery_id = %delivery.id, message_id = %sent.message_id, "reminder sent");
             Ok(SendOutcome::Sent(sent.message_id))
         }
@@ -353,22 +382,38 @@ async fn send_one<S: Store + ?Sized>(
         {
             let reason =
                 format!("the provider's answer was lost ({reason}); it may have arrived, and is not sent again");
-            finish(store, &mut delivery, DeliveryStatus::Uncertain, Some(&reason), now).await?;
+            finish(
+                store,
+                &place,
+                &mut delivery,
+                DeliveryStatus::Uncertain,
+                Some(&reason),
+                now,
+            )
+            .await?;
             tracing::warn!(delivery_id = %delivery.id, "delivery uncertain: the provider's answer was lost");
             Ok(SendOutcome::Uncertain)
         }
         Err(ChannelError::Transient(reason) | ChannelError::Unclear(reason))
             if delivery.attempts < settings.max_attempts =>
         {
-            finish(store, &mut delivery, DeliveryStatus::Retrying, Some(&reason), now).await?;
+            finish(
+                store,
+                &place,
+                &mut delivery,
+                DeliveryStatus::Retrying,
+                Some(&reason),
+                now,
+            )
+            .await?;
             tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, error.message = %reason, "send failed; will retry");
             Ok(SendOutcome::RetryLater)
         }
         Err(e) => {
             let reason = e.to_string();
-            finish(store, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
+            finish(store, &place, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
             let to = match task.channel {
-                Channel::Sms => contact.masked_phone(),
+                Channel::Sms | Channel::Zns => contact.masked_phone(),
                 Channel::Email => contact.email.as_deref().map(mask_email).unwrap_or_default(),
             };
             tracing::warn!(delivery_id = %delivery.id, %to, error.message = %reason, "send failed for good");
@@ -382,6 +427,7 @@ fn drops_repeats(channels: Channels<'_>, channel: Channel) -> bool {
     match channel {
         Channel::Sms => channels.sms.drops_repeats(),
         Channel::Email => channels.email.drops_repeats(),
+        Channel::Zns => false,
     }
 }
 
@@ -394,8 +440,16 @@ async fn start_attempt<S: Store + ?Sized>(store: &S, delivery: &mut Delivery, no
     store.record_delivery(delivery).await
 }
 
+/// Where a delivery is tallied: the commune of its session and the local day it settles.
+struct Place {
+    commune: String,
+    day: chrono::NaiveDate,
+}
+
+/// Record a delivery's new status; a final one is settled with its tally in one write.
 async fn finish<S: Store + ?Sized>(
     store: &S,
+    place: &Place,
     delivery: &mut Delivery,
     status: DeliveryStatus,
     reason: Option<&str>,
@@ -405,11 +459,22 @@ async fn finish<S: Store + ?Sized>(
         // The provider answered (a temporary refusal): the next attempt starts afresh.
         delivery.attempt_started_at = None;
     }
+    // Nothing is charged for what did not go (an uncertain message may have: it keeps its cost).
+    if matches!(status, DeliveryStatus::Failed | DeliveryStatus::Suppressed) {
+        delivery.cost_milli_vnd = 0;
+    }
     delivery.status = status;
     delivery.reason = reason.map(str::to_string);
     delivery.updated_at = now;
     delivery.version += 1;
-    store.record_delivery(delivery).await
+    if status.is_final() {
+        let key = DeliveryTallyKey::of(delivery, &place.commune, place.day);
+        store
+            .settle_delivery(delivery, &DeliveryTally::one(key, delivery))
+            .await
+    } else {
+        store.record_delivery(delivery).await
+    }
 }
 
 fn values<'a>(

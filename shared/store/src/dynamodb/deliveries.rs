@@ -1,6 +1,53 @@
 //! `DynamoStore` as DeliveryStore: one delivery per (session, rule, person, channel), claimed and settled.
 
+use chrono::{Datelike, NaiveDate};
+use outreach_core::cost::{DeliveryTally, DeliveryTallyKey};
+
 use super::*;
+
+fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Sms => "sms",
+        Channel::Email => "email",
+        Channel::Zns => "zns",
+    }
+}
+
+fn parse_channel(v: &str) -> Option<Channel> {
+    [Channel::Sms, Channel::Email, Channel::Zns]
+        .into_iter()
+        .find(|c| channel_name(*c) == v)
+}
+
+/// A delivery tally from its item: the key from the sort key, the counters from attributes.
+fn tally_of(raw: &RawItem) -> Result<DeliveryTally, StoreError> {
+    let bad = |what: &str| StoreError::Decode(format!("a delivery tally without {what}"));
+    let sk = match raw.get("SK") {
+        Some(AttributeValue::S(sk)) => sk,
+        _ => return Err(bad("its sort key")),
+    };
+    let parts: Vec<&str> = sk.splitn(6, '#').collect();
+    let [day, commune, channel, carried_by, status, reason] = parts[..] else {
+        return Err(bad("a well-formed sort key"));
+    };
+    let number = |name: &str| match raw.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<u64>().map_err(|_| bad(name)),
+        _ => Ok(0),
+    };
+    Ok(DeliveryTally {
+        key: DeliveryTallyKey {
+            commune_code: commune.to_string(),
+            day: day.parse().map_err(|_| bad("a day"))?,
+            channel: parse_channel(channel).ok_or_else(|| bad("a channel"))?,
+            carried_by: parse_channel(carried_by).ok_or_else(|| bad("a carrying channel"))?,
+            status: DeliveryStatus::parse(status).ok_or_else(|| bad("a status"))?,
+            reason: reason.to_string(),
+        },
+        count: number("count")?,
+        segments: number("segments")?,
+        cost_milli_vnd: number("cost_milli_vnd")?,
+    })
+}
 
 #[async_trait]
 impl DeliveryStore for DynamoStore {
@@ -52,6 +99,63 @@ impl DeliveryStore for DynamoStore {
         let raw = items::with_delivery_attributes(items::encode(&items::recorded_delivery(delivery))?, delivery);
         self.update_versioned(raw, delivery.version, "delivery", &delivery.id)
             .await
+    }
+
+    async fn settle_delivery(&self, delivery: &Delivery, tally: &DeliveryTally) -> CoreResult<()> {
+        // One transaction: the delivery at its next version and the tally's counters, so a
+        // settle that lost the race (or is repeated) adds nothing to the tally.
+        let raw = items::with_delivery_attributes(items::encode(&items::recorded_delivery(delivery))?, delivery);
+        let prev = HashMap::from([(":prev".to_string(), n(delivery.version.saturating_sub(1)))]);
+        let put = transact_put(&self.table, raw, "version = :prev", Some(prev))?;
+        let k = &tally.key;
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::delivery_tallies_pk(&k.day.format("%Y-%m").to_string())))
+            .key(
+                "SK",
+                s(keys::delivery_tally_sk(
+                    k,
+                    channel_name(k.channel),
+                    channel_name(k.carried_by),
+                )),
+            )
+            .update_expression("SET entity_type = :e ADD #count :count, #segments :segments, #cost :cost")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#segments", "segments")
+            .expression_attribute_names("#cost", "cost_milli_vnd")
+            .expression_attribute_values(":e", s("delivery_tally"))
+            .expression_attribute_values(":count", n(tally.count))
+            .expression_attribute_values(":segments", n(tally.segments))
+            .expression_attribute_values(":cost", n(tally.cost_milli_vnd))
+            .build()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let add = TransactWriteItem::builder().update(update).build();
+        self.transact(vec![put, add], "delivery", &delivery.id).await
+    }
+
+    async fn delivery_tallies(
+        &self,
+        communes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> CoreResult<Vec<DeliveryTally>> {
+        let communes: std::collections::HashSet<&str> = communes.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        let mut month = NaiveDate::from_ymd_opt(from.year(), from.month(), 1).unwrap_or(from);
+        while month <= to {
+            let q = Query::on(None, keys::delivery_tallies_pk(&month.format("%Y-%m").to_string()))
+                .sort_range(Some(format!("{from}#")), Some(format!("{to}#~")));
+            for raw in self.query_raw(q).await? {
+                let tally = tally_of(&raw)?;
+                if communes.contains(tally.key.commune_code.as_str()) {
+                    out.push(tally);
+                }
+            }
+            month = month
+                .checked_add_months(chrono::Months::new(1))
+                .ok_or_else(|| CoreError::invalid("to", "a date too far ahead"))?;
+        }
+        Ok(out)
     }
 
     async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
@@ -112,6 +216,7 @@ impl DeliveryStore for DynamoStore {
         let channel = match channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::Zns => "zns",
         };
         let q = Query::on(Some(table::GSI2), keys::contact_deliveries(contact_id))
             .sort_range(

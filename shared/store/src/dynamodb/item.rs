@@ -77,9 +77,21 @@ pub struct StoredDelivery {
     pub lease_until: chrono::DateTime<chrono::Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub segments: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub cost_milli_vnd: u64,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub version: u64,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<&Delivery> for StoredDelivery {
@@ -96,6 +108,8 @@ impl From<&Delivery> for StoredDelivery {
             attempts: d.attempts,
             lease_until: d.lease_until,
             attempt_started_at: d.attempt_started_at,
+            segments: d.segments,
+            cost_milli_vnd: d.cost_milli_vnd,
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,
@@ -118,6 +132,8 @@ impl From<StoredDelivery> for Delivery {
             attempts: d.attempts,
             lease_until: d.lease_until,
             attempt_started_at: d.attempt_started_at,
+            segments: d.segments,
+            cost_milli_vnd: d.cost_milli_vnd,
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,
@@ -230,6 +246,7 @@ pub mod items {
         let channel = match d.channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::Zns => "zns",
         };
         claimed_delivery(d).gsi2(
             keys::contact_deliveries(&d.contact_id),

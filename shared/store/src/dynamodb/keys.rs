@@ -165,3 +165,19 @@ pub fn snapshots_pk(org_code: &str, year: i32, quarter: u8) -> String {
 pub fn snapshot_sk(revision: u32) -> String {
     format!("REV#{revision:06}")
 }
+
+/// Delivery tallies of a month (`2026-10`): one partition a month, so a week or a quarter is
+/// one to three queries whatever the number of deliveries.
+pub fn delivery_tallies_pk(month: &str) -> String {
+    format!("DTALLY#{month}")
+}
+/// A delivery tally: local day first, so a range of days is a range of sort keys.
+pub fn delivery_tally_sk(k: &outreach_core::cost::DeliveryTallyKey, channel: &str, carried_by: &str) -> String {
+    format!(
+        "{}#{}#{channel}#{carried_by}#{}#{}",
+        k.day,
+        k.commune_code,
+        k.status.as_str(),
+        k.reason
+    )
+}

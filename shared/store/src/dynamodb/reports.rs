@@ -73,7 +73,7 @@ fn tally_of(year: i32, raw: &RawItem) -> Result<Tally, StoreError> {
 impl DynamoStore {
     /// Run transactions of at most 100 writes each; `Conflict` when a condition failed or
     /// a concurrent transaction touched the same items.
-    async fn transact(&self, writes: Vec<TransactWriteItem>, entity: &str, id: &str) -> CoreResult<()> {
+    pub(super) async fn transact(&self, writes: Vec<TransactWriteItem>, entity: &str, id: &str) -> CoreResult<()> {
         for chunk in writes.chunks(TRANSACTION_LIMIT) {
             let result = self
                 .client

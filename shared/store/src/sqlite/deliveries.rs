@@ -1,5 +1,8 @@
 //! `SqliteStore` as DeliveryStore: one delivery per (session, rule, person, channel), claimed and settled.
 
+use chrono::NaiveDate;
+use outreach_core::cost::{DeliveryTally, DeliveryTallyKey};
+
 use super::*;
 
 #[async_trait]
@@ -38,6 +41,94 @@ impl DeliveryStore for SqliteStore {
             Ok(if n == 1 { Ok(()) } else { Err(stale("delivery", &d.id)) })
         })
         .await?
+    }
+
+    async fn settle_delivery(&self, delivery: &Delivery, tally: &DeliveryTally) -> CoreResult<()> {
+        let (d, t) = (delivery.clone(), tally.clone());
+        self.call(move |c| {
+            // A savepoint: the settled delivery and its tally land together or not at all, and
+            // a stale settle (another sender's, or a retry of this one) adds nothing.
+            let tx = c.savepoint()?;
+            if update_delivery(&tx, &d)? != 1 {
+                return Ok(Err(stale("delivery", &d.id)));
+            }
+            let k = &t.key;
+            tx.prepare_cached(
+                "INSERT INTO delivery_tallies
+                 (day, commune_code, channel, carried_by, status, reason, count, segments, cost_milli_vnd)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (day, commune_code, channel, carried_by, status, reason) DO UPDATE SET
+                 count = count + excluded.count, segments = segments + excluded.segments,
+                 cost_milli_vnd = cost_milli_vnd + excluded.cost_milli_vnd",
+            )?
+            .execute(params![
+                k.day.to_string(),
+                k.commune_code,
+                channel_str(k.channel),
+                channel_str(k.carried_by),
+                k.status.as_str(),
+                k.reason,
+                t.count as i64,
+                t.segments as i64,
+                t.cost_milli_vnd as i64
+            ])?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    async fn delivery_tallies(
+        &self,
+        communes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> CoreResult<Vec<DeliveryTally>> {
+        let communes: std::collections::HashSet<String> = communes.iter().cloned().collect();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT day, commune_code, channel, carried_by, status, reason, count, segments, cost_milli_vnd
+                 FROM delivery_tallies WHERE day >= ? AND day <= ? ORDER BY day, commune_code",
+            )?;
+            let rows = stmt.query_map(params![from.to_string(), to.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (day, commune, channel, carried_by, status, reason, count, segments, cost) = row?;
+                if !communes.contains(&commune) {
+                    continue;
+                }
+                out.push(DeliveryTally {
+                    key: DeliveryTallyKey {
+                        commune_code: commune,
+                        day: day
+                            .parse()
+                            .map_err(|_| StoreError::Decode(format!("a tally's day {day:?}")))?,
+                        channel: parse_channel(&channel)?,
+                        carried_by: parse_channel(&carried_by)?,
+                        status: DeliveryStatus::parse(&status)
+                            .ok_or_else(|| StoreError::Decode(format!("a tally's status {status:?}")))?,
+                        reason,
+                    },
+                    count: count as u64,
+                    segments: segments as u64,
+                    cost_milli_vnd: cost as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn get_delivery(&self, _campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {

@@ -147,6 +147,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX delivery_queue_visible ON delivery_queue (visible_at, id);
     "#,
+    // 7: running tallies of settled deliveries (count, SMS segments, cost in thousandths of
+    // a đồng) by local day, commune, channel, carrying channel, status and suppression reason.
+    r#"
+    CREATE TABLE delivery_tallies (
+        day            TEXT NOT NULL,
+        commune_code   TEXT NOT NULL,
+        channel        TEXT NOT NULL,
+        carried_by     TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        count          INTEGER NOT NULL,
+        segments       INTEGER NOT NULL,
+        cost_milli_vnd INTEGER NOT NULL,
+        PRIMARY KEY (day, commune_code, channel, carried_by, status, reason)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

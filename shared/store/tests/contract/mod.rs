@@ -48,6 +48,7 @@ macro_rules! contract_tests {
             concurrent_claims_let_exactly_one_sender_through,
             an_attempt_handed_to_the_provider_survives_a_take_over_and_an_uncertain_delivery_counts_toward_the_cap,
             deliveries_are_listed_by_campaign_session_contact_and_status,
+            a_settled_delivery_is_tallied_once_with_its_segments_and_cost,
             a_session_record_and_its_tallies_are_written_together,
             official_statistics_set_tallies_and_reports_read_quarters_to_date,
             targets_are_replaced_by_unit_and_metric,
@@ -659,6 +660,8 @@ fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) 
         attempts: 1,
         lease_until: now + Duration::minutes(5),
         attempt_started_at: None,
+        segments: 0,
+        cost_milli_vnd: 0,
         updated_at: now,
         expires_at: now + Duration::days(365),
         version: 1,
@@ -728,6 +731,164 @@ pub async fn reminder_jobs_are_planned_once_and_found_when_due(store: &dyn Store
     assert!(of_s1.contains(&jobs[0].id) && of_s1.contains(&jobs[1].id));
 }
 
+/// A delivery tally's key as a tuple: commune, day, channel, carried by, status, reason.
+type TallyRow = (String, NaiveDate, Channel, Channel, DeliveryStatus, String);
+
+pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store: &dyn Store) {
+    let now = t("2026-10-02T01:00:00Z");
+    let today = day("2026-10-02");
+    let settle = |d: &Delivery, status: DeliveryStatus, reason: Option<&str>, segments: u32, cost: u64| Delivery {
+        status,
+        reason: reason.map(str::to_string),
+        segments,
+        cost_milli_vnd: cost,
+        version: d.version + 1,
+        ..d.clone()
+    };
+    let mut expected: BTreeMap<TallyRow, (u64, u64, u64)> = BTreeMap::new();
+    let cases = [
+        (
+            "ses_1",
+            "ct_1",
+            Channel::Sms,
+            "07201",
+            today,
+            DeliveryStatus::Sent,
+            None,
+            2,
+            500_000,
+        ),
+        (
+            "ses_1",
+            "ct_2",
+            Channel::Sms,
+            "07201",
+            today,
+            DeliveryStatus::Sent,
+            None,
+            1,
+            250_000,
+        ),
+        (
+            "ses_1",
+            "ct_3",
+            Channel::Sms,
+            "07201",
+            today,
+            DeliveryStatus::Suppressed,
+            Some("no_consent"),
+            0,
+            0,
+        ),
+        (
+            "ses_1",
+            "ct_4",
+            Channel::Email,
+            "07201",
+            today,
+            DeliveryStatus::Sent,
+            None,
+            1,
+            2_600,
+        ),
+        (
+            "ses_2",
+            "ct_5",
+            Channel::Sms,
+            "07202",
+            today,
+            DeliveryStatus::Failed,
+            Some("refused"),
+            1,
+            0,
+        ),
+        // The last day of September, in another month's partition on DynamoDB.
+        (
+            "ses_3",
+            "ct_6",
+            Channel::Sms,
+            "07201",
+            day("2026-09-30"),
+            DeliveryStatus::Sent,
+            None,
+            1,
+            250_000,
+        ),
+        // Another province's commune: never read for this area.
+        (
+            "ses_4",
+            "ct_7",
+            Channel::Sms,
+            "09901",
+            today,
+            DeliveryStatus::Sent,
+            None,
+            1,
+            250_000,
+        ),
+    ];
+    for (session, contact, channel, commune, on, status, reason, segments, cost) in cases {
+        let d = delivery(session, contact, channel, now);
+        store.claim_delivery(&d, now).await.unwrap();
+        let settled = settle(&d, status, reason, segments, cost);
+        let key = outreach_core::cost::DeliveryTallyKey::of(&settled, commune, on);
+        let tally = outreach_core::cost::DeliveryTally::one(key.clone(), &settled);
+        store.settle_delivery(&settled, &tally).await.unwrap();
+        // A retry of the same settle (or another sender's) is refused and adds nothing.
+        assert!(
+            matches!(
+                store.settle_delivery(&settled, &tally).await,
+                Err(CoreError::Conflict(_))
+            ),
+            "settled twice"
+        );
+        assert_eq!(store.get_delivery(&d.campaign_id, &d.id).await.unwrap(), Some(settled));
+        if commune != "09901" {
+            let e = expected
+                .entry((
+                    key.commune_code,
+                    key.day,
+                    key.channel,
+                    key.carried_by,
+                    key.status,
+                    key.reason,
+                ))
+                .or_default();
+            *e = (e.0 + 1, e.1 + u64::from(segments), e.2 + cost);
+        }
+    }
+    let area = ["07201".to_string(), "07202".to_string(), "213".to_string()];
+    let read = |from: &str, to: &str| store.delivery_tallies(&area, day(from), day(to));
+    let got: BTreeMap<_, _> = read("2026-09-25", "2026-10-02")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let k = t.key;
+            (
+                (k.commune_code, k.day, k.channel, k.carried_by, k.status, k.reason),
+                (t.count, t.segments, t.cost_milli_vnd),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let sms_sent = got
+        .iter()
+        .filter(|(k, _)| k.0 == "07201" && k.1 == today && k.2 == Channel::Sms && k.4 == DeliveryStatus::Sent)
+        .map(|(_, v)| *v)
+        .collect::<Vec<_>>();
+    assert_eq!(sms_sent, vec![(2, 3, 750_000)]);
+    // The reason is kept for suppressions only: a provider's text would make a key a message.
+    assert!(
+        got.keys()
+            .any(|k| k.4 == DeliveryStatus::Suppressed && k.5 == "no_consent")
+    );
+    assert!(got.keys().any(|k| k.4 == DeliveryStatus::Failed && k.5.is_empty()));
+    // A range of days reads only those days.
+    assert_eq!(read("2026-10-01", "2026-10-01").await.unwrap(), vec![]);
+    assert_eq!(read("2026-09-30", "2026-09-30").await.unwrap().len(), 1);
+}
+
 pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(store: &dyn Store) {
     let now = t("2026-10-02T01:00:00Z");
     let d = delivery("ses_1", "ct_1", Channel::Sms, now);
@@ -741,6 +902,8 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
     let retry = Delivery {
         lease_until: later + Duration::minutes(5),
         attempt_started_at: None,
+        segments: 0,
+        cost_milli_vnd: 0,
         updated_at: later,
         ..d.clone()
     };
