@@ -928,3 +928,45 @@ async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_
     let (_, paused) = planner.get("/ui/tong-quan?org=213&year=2026&quarter=3").await;
     assert!(paused.contains("Theo nhịp này: 10 / 1.000 vào cuối năm"), "{paused}");
 }
+
+#[tokio::test]
+async fn a_snapshot_revision_downloads_as_it_was_frozen() {
+    let ui = ui().await;
+    let admin = ui.token(Role::Admin, "24");
+    let record = |dossiers: u64| {
+        let request = ui
+            .http
+            .put(format!("{}/v1/sessions/{}/outcomes", ui.base, ui.past))
+            .bearer_auth(&admin)
+            .json(&json!({"metrics": {"dossiers_supported": dossiers}}));
+        async move { assert!(request.send().await.unwrap().status().is_success()) }
+    };
+    record(7).await;
+    outreach_core::usecases::take_snapshot(&*ui.store, "213", 2026, 3, "manual", ui.clock.now())
+        .await
+        .unwrap();
+    record(12).await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let (_, page) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3").await;
+    assert!(
+        page.contains("revision=1&amp;format=xlsx") && page.contains("revision=1&amp;format=csv"),
+        "{page}"
+    );
+    let dossiers = |csv: &str| {
+        csv.lines()
+            .find(|l| l.contains("07201") && l.contains("dossiers_supported"))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no dossiers row of 07201 in {csv}"))
+    };
+    let (status, frozen) = planner
+        .get("/ui/bao-cao?org=213&year=2026&quarter=3&revision=1&format=csv")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, live) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3&format=csv").await;
+    assert!(dossiers(&frozen).contains(",7,"), "{}", dossiers(&frozen));
+    assert!(dossiers(&live).contains(",12,"), "{}", dossiers(&live));
+    let (status, _) = planner
+        .get("/ui/bao-cao?org=213&year=2026&quarter=3&revision=9&format=csv")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

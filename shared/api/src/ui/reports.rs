@@ -33,6 +33,8 @@ pub struct ReportQuery {
     org: Option<String>,
     /// `csv` or `xlsx` downloads the report.
     format: Option<String>,
+    /// With `format`: download this snapshot revision instead of the report built now.
+    revision: Option<u32>,
     #[serde(default)]
     ok: String,
 }
@@ -153,7 +155,17 @@ async fn render(
         _ => None,
     };
     if let Some(format) = download {
-        let report = usecases::quarterly_report(store, &org, year, quarter, now).await?;
+        // A revision downloads the report as it was frozen; without one, as it is now.
+        let report = match q.revision {
+            Some(revision) => {
+                store
+                    .get_snapshot(&org, year, quarter, Some(revision))
+                    .await?
+                    .ok_or(UiError::NotFound)?
+                    .report
+            }
+            None => usecases::quarterly_report(store, &org, year, quarter, now).await?,
+        };
         return Ok(export(&report, format)?);
     }
     // The quarter's report is the last of the year's, which the chart reads quarter by quarter.
@@ -383,6 +395,7 @@ pub async fn set_targets(
         quarter: Some(quarter),
         org: Some(org.clone()),
         format: None,
+        revision: None,
         ok: String::new(),
     };
     if inputs.is_empty() && fault.is_none() {
