@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use outreach_api::AppState;
+use outreach_api::{AppState, Oidc};
 use outreach_app::{App, Config, Needs};
 use outreach_core::ports::SystemClock;
 
@@ -12,12 +12,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env(None)?;
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();
+    let oidc = config.oidc.clone().map(Oidc::new).transpose()?.map(Arc::new);
     let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
     let state = AppState {
         store: app.store.clone(),
         auth,
         clock: Arc::new(SystemClock),
         webhook_secret,
+        oidc,
     };
     lambda_http::run(outreach_api::router(state)).await
 }

@@ -23,6 +23,7 @@ pub use access::{Access, Endpoint, Foreign};
 pub use auth::{AuthConfig, Role};
 pub use error::{ApiError, ApiResult};
 pub use openapi::openapi;
+pub use ui::Oidc;
 
 /// Largest request body (JSON or an import file).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// Shared secret the inbound webhooks (SMS replies, SES events) must present as
     /// `?key=` or `X-Outreach-Webhook-Key`; without one the webhooks are closed.
     pub webhook_secret: Option<String>,
+    /// The dashboard's sign-in through the identity provider, when one is configured.
+    pub oidc: Option<Arc<ui::Oidc>>,
 }
 
 /// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of

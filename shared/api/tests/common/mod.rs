@@ -51,6 +51,7 @@ pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Opti
         auth,
         clock,
         webhook_secret: webhook_secret.map(str::to_string),
+        oidc: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
