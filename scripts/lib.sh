@@ -13,6 +13,8 @@ SCHEMATHESIS_VERSION=4.32.5
 CARGO_FUZZ_VERSION=0.13.2
 # The dashboard's browser test: playwright-core from npm driving Debian's chromium.
 PLAYWRIGHT_CORE_VERSION=1.65.1
+# The identity provider the dashboard's sign-in is tested against (OpenID Connect, npm).
+OIDC_PROVIDER_VERSION=9.13.3
 
 # Pinned tools live outside the checkout, one directory per tool and version, shared by
 # every clone on the machine as cargo shares its registry: a clean clone reuses what an
@@ -28,6 +30,7 @@ CHECKOV_VENV=$TOOLS/checkov-$CHECKOV_VERSION
 ST_VENV=$TOOLS/schemathesis-$SCHEMATHESIS_VERSION
 CARGO_FUZZ_ROOT=$TOOLS/cargo-fuzz-$CARGO_FUZZ_VERSION
 PLAYWRIGHT_DIR=$TOOLS/playwright-core-$PLAYWRIGHT_CORE_VERSION
+OIDC_PROVIDER_DIR=$TOOLS/oidc-provider-$OIDC_PROVIDER_VERSION
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 LOGS=target/test-servers
 mkdir -p "$LOGS"
@@ -72,8 +75,9 @@ install_cargo_fuzz() {
   ) 9> "$CARGO_FUZZ_ROOT.lock" || die "cannot install cargo-fuzz $CARGO_FUZZ_VERSION into $CARGO_FUZZ_ROOT"
 }
 
-# playwright-core under $PLAYWRIGHT_DIR (npm, once), and Debian's chromium (apt, once, when
-# missing and this user may install packages). Either failing fails the run.
+# playwright-core under $PLAYWRIGHT_DIR and oidc-provider under $OIDC_PROVIDER_DIR (npm,
+# once), and Debian's chromium (apt, once, when missing and this user may install
+# packages). Any of them failing fails the run.
 install_browser() {
   if [ ! -x "$CHROMIUM" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -84,15 +88,22 @@ install_browser() {
     fi
   fi
   command -v node >/dev/null || die "the browser test needs Node.js (node) to drive chromium"
-  [ -f "$PLAYWRIGHT_DIR/.installed" ] && return 0
+  npm_tool "$PLAYWRIGHT_DIR" "playwright-core@$PLAYWRIGHT_CORE_VERSION"
+  npm_tool "$OIDC_PROVIDER_DIR" "oidc-provider@$OIDC_PROVIDER_VERSION"
+}
+
+# The npm PACKAGE@VERSION under DIR (DIR/node_modules), installed once, as tool_venv does.
+npm_tool() {
+  local dir=$1 package=$2
+  [ -f "$dir/.installed" ] && return 0
   mkdir -p "$TOOLS"
   (
     flock 9
-    [ -f "$PLAYWRIGHT_DIR/.installed" ] && exit 0
-    rm -rf "$PLAYWRIGHT_DIR" && mkdir -p "$PLAYWRIGHT_DIR" || exit 1
-    npm install --silent --no-audit --no-fund --prefix "$PLAYWRIGHT_DIR" "playwright-core@$PLAYWRIGHT_CORE_VERSION" || exit 1
-    touch "$PLAYWRIGHT_DIR/.installed"
-  ) 9> "$PLAYWRIGHT_DIR.lock" || die "cannot install playwright-core $PLAYWRIGHT_CORE_VERSION into $PLAYWRIGHT_DIR"
+    [ -f "$dir/.installed" ] && exit 0
+    rm -rf "$dir" && mkdir -p "$dir" || exit 1
+    npm install --silent --no-audit --no-fund --prefix "$dir" "$package" || exit 1
+    touch "$dir/.installed"
+  ) 9> "$dir.lock" || die "cannot install $package into $dir"
 }
 
 free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -77,6 +77,12 @@ const NEEDS: &[(&str, Need)] = &[
     ),
     ("OUTREACH_JWT_ISSUER", Need::On(&["api"])),
     ("OUTREACH_JWT_AUDIENCE", Need::On(&["api"])),
+    ("OUTREACH_OIDC_CLIENT_ID", Need::On(&["api"])),
+    ("OUTREACH_OIDC_CLIENT_SECRET", Need::On(&["api"])),
+    ("OUTREACH_OIDC_SCOPES", Need::On(&["api"])),
+    ("OUTREACH_OIDC_NAME", Need::On(&["api"])),
+    // The api function's sign-in builds its callback URL from the request (the template
+    // cannot name the API's URL in the function the API is built from).
     ("OUTREACH_PUBLIC_URL", Need::On(&["sender"])),
     ("OUTREACH_PLANNER_HORIZON_DAYS", Need::On(&["planner"])),
     ("OUTREACH_DELIVERY_RETENTION_DAYS", Need::On(&["sender"])),
@@ -98,6 +104,7 @@ const SECRETS: &[&str] = &[
     "OUTREACH_JWT_SECRET",
     "OUTREACH_WEBHOOK_SECRET",
     "OUTREACH_SMS_GATEWAY_KEY",
+    "OUTREACH_OIDC_CLIENT_SECRET",
 ];
 
 /// Actions without a resource ARN: the only ones a role may grant on `*`.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use outreach_api::AppState;
+use outreach_api::{AppState, Oidc};
 use outreach_app::{App, Config, Needs};
 use outreach_core::ports::SystemClock;
 
@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();
     let prices = config.sender.prices;
+    let oidc = config.oidc.clone().map(Oidc::new).transpose()?.map(Arc::new);
     let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
     let state = AppState {
         store: app.store.clone(),
@@ -20,6 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: Arc::new(SystemClock),
         webhook_secret,
         prices,
+        oidc,
     };
     lambda_http::run(outreach_api::router(state)).await
 }

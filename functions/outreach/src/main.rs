@@ -403,6 +403,14 @@ async fn serve(
         clock: clock.clone(),
         webhook_secret: app.config.webhook_secret.clone(),
         prices: app.config.sender.prices,
+        oidc: app
+            .config
+            .oidc
+            .clone()
+            .map(outreach_api::Oidc::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new),
     };
     let router = outreach_api::router(state);
     let listener = tokio::net::TcpListener::bind(addr)

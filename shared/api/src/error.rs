@@ -62,6 +62,7 @@ impl From<outreach_auth::TokenError> for ApiError {
     fn from(e: outreach_auth::TokenError) -> Self {
         match e {
             outreach_auth::TokenError::Invalid(message) => Self::Unauthorized(message.to_string()),
+            outreach_auth::TokenError::Claims => Self::Unauthorized(e.to_string()),
             outreach_auth::TokenError::Unsubscribe => Self::bad("token", e.to_string()),
         }
     }

@@ -23,6 +23,7 @@ pub use access::{Access, Endpoint, Foreign};
 pub use auth::{AuthConfig, Role};
 pub use error::{ApiError, ApiResult};
 pub use openapi::openapi;
+pub use ui::Oidc;
 
 /// Largest request body (JSON or an import file).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub webhook_secret: Option<String>,
     /// What messages cost, for a campaign's estimate (`OUTREACH_PRICES`).
     pub prices: outreach_core::cost::PriceTable,
+    /// The dashboard's sign-in through the identity provider, when one is configured.
+    pub oidc: Option<Arc<ui::Oidc>>,
 }
 
 /// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of

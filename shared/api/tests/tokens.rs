@@ -192,3 +192,52 @@ fn a_jwks_without_public_keys_or_with_a_shared_key_is_refused() {
         assert!(hs256.clone().with_jwks(&jwks, ISSUER, AUDIENCE).is_err(), "{what}");
     }
 }
+
+/// The dashboard's sign-in through the provider: its ID token is checked as an API token
+/// and must carry the sign-in's nonce; the flow cookie is this server's, unaltered.
+#[test]
+fn id_tokens_need_the_sign_in_nonce_and_flows_cannot_be_altered() {
+    let signer = Signer::new("key-1");
+    let jwks = json!({"keys": [signer.jwk()]}).to_string();
+    let auth = AuthConfig::hs256(SECRET, LOCAL_ISSUER)
+        .unwrap()
+        .with_jwks(&jwks, ISSUER, AUDIENCE)
+        .unwrap();
+    let now = Utc::now().timestamp();
+    let mut claims = cognito_claims(now);
+    claims["nonce"] = json!("n-1");
+    let token = signer.sign(&claims);
+    let verified = auth.verify_id_token(&token, "n-1").unwrap();
+    assert_eq!((verified.role, verified.org.as_str()), (Role::Planner, "24"));
+    assert!(auth.verify_id_token(&token, "n-2").is_err(), "another sign-in's nonce");
+    assert!(
+        auth.verify_id_token(&signer.sign(&cognito_claims(now)), "n-1").is_err(),
+        "no nonce"
+    );
+    let mut roleless = claims.clone();
+    roleless.as_object_mut().unwrap().remove("custom:role");
+    assert_eq!(
+        auth.verify_id_token(&signer.sign(&roleless), "n-1").unwrap_err(),
+        outreach_api::auth::TokenError::Claims
+    );
+
+    let flow = outreach_auth::OidcFlow {
+        state: "s".into(),
+        nonce: "n".into(),
+        verifier: "v".repeat(43),
+        redirect_uri: "https://example.gov.vn/ui/dang-nhap/oidc".into(),
+    };
+    let cookie = auth.mint_oidc_flow(&flow, Utc::now());
+    assert_eq!(auth.verify_oidc_flow(&cookie).unwrap(), flow);
+    let (head, rest) = cookie.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let altered = URL_SAFE_NO_PAD.encode(
+        json!({"state": "s2", "nonce": "n", "verifier": "v", "redirect_uri": "x",
+            "iss": LOCAL_ISSUER, "aud": outreach_auth::OIDC_FLOW_AUDIENCE, "exp": now + 600})
+        .to_string(),
+    );
+    assert!(auth.verify_oidc_flow(&format!("{head}.{altered}.{signature}")).is_err());
+    let expired = auth.mint_oidc_flow(&flow, Utc::now() - Duration::minutes(11));
+    assert!(auth.verify_oidc_flow(&expired).is_err());
+    assert!(auth.verify(&cookie).is_err(), "a flow is no API token");
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use outreach_auth::{AuthConfig, LOCAL_ISSUER, SignedUnsubscribeLinks};
+use outreach_auth::{AuthConfig, LOCAL_ISSUER, OidcSettings, SignedUnsubscribeLinks};
 use outreach_core::cost::{PriceTable, SmsRoute};
 use outreach_core::jobs::{
     Channels, DEFAULT_HORIZON_DAYS, DispatchReport, DispatchSettings, PlannerReport, ReportRenderer, SendOutcome,
@@ -43,6 +43,10 @@ pub struct Config {
     /// provider's public keys; API tokens are then checked with them (RS256), for
     /// `OUTREACH_JWT_ISSUER` and `OUTREACH_JWT_AUDIENCE`.
     pub jwks: Option<Jwks>,
+    /// `OUTREACH_OIDC_CLIENT_ID` (with `OUTREACH_OIDC_CLIENT_SECRET`, `OUTREACH_OIDC_SCOPES`,
+    /// `OUTREACH_OIDC_NAME`): the dashboard signs in through the JWKS's issuer with this app
+    /// client (authorization code flow with PKCE).
+    pub oidc: Option<OidcSettings>,
     /// `OUTREACH_WEBHOOK_SECRET`: the key inbound webhooks must present.
     pub webhook_secret: Option<String>,
     /// `OUTREACH_PUBLIC_URL`: the API's public URL, for unsubscribe links in email.
@@ -86,6 +90,35 @@ impl Jwks {
             audience: var("OUTREACH_JWT_AUDIENCE").context("OUTREACH_JWT_AUDIENCE must be set with a JWKS")?,
         }))
     }
+}
+
+/// The dashboard's sign-in through the identity provider, when `OUTREACH_OIDC_CLIENT_ID` is
+/// set: it needs the provider's keys (`jwks`), as its ID tokens are checked as API tokens,
+/// and the client must be the tokens' audience.
+fn oidc_from_env(jwks: Option<&Jwks>, public_url: Option<String>) -> Result<Option<OidcSettings>> {
+    let Some(client_id) = var("OUTREACH_OIDC_CLIENT_ID") else {
+        return Ok(None);
+    };
+    let jwks = jwks.context(
+        "OUTREACH_OIDC_CLIENT_ID needs the provider's keys (OUTREACH_JWKS or OUTREACH_JWKS_FILE, OUTREACH_JWT_ISSUER, OUTREACH_JWT_AUDIENCE)",
+    )?;
+    if client_id != jwks.audience {
+        bail!(
+            "OUTREACH_OIDC_CLIENT_ID must equal OUTREACH_JWT_AUDIENCE: the ID tokens the dashboard gets name their client as audience"
+        );
+    }
+    let scopes = var("OUTREACH_OIDC_SCOPES").unwrap_or_else(|| "openid".into());
+    if !scopes.split_whitespace().any(|s| s == "openid") {
+        bail!("OUTREACH_OIDC_SCOPES={scopes:?} must include openid");
+    }
+    Ok(Some(OidcSettings {
+        issuer: jwks.issuer.clone(),
+        client_id,
+        client_secret: var("OUTREACH_OIDC_CLIENT_SECRET"),
+        scopes,
+        public_url,
+        name: var("OUTREACH_OIDC_NAME").unwrap_or_else(|| "nhà cung cấp danh tính".into()),
+    }))
 }
 
 fn var(name: &str) -> Option<String> {
@@ -146,12 +179,15 @@ impl Config {
         let channels = ChannelConfig::from_env()?;
         let prices = prices_from_env(&channels)?;
         let retention = number("OUTREACH_DELIVERY_RETENTION_DAYS", 365, 1..=3650)?;
+        let jwks = Jwks::from_env()?;
+        let oidc = oidc_from_env(jwks.as_ref(), var("OUTREACH_PUBLIC_URL"))?;
         Ok(Self {
             store,
             queue_url: var("OUTREACH_QUEUE_URL"),
             channels,
             jwt_secret: var("OUTREACH_JWT_SECRET"),
-            jwks: Jwks::from_env()?,
+            jwks,
+            oidc,
             webhook_secret: var("OUTREACH_WEBHOOK_SECRET"),
             public_url: var("OUTREACH_PUBLIC_URL"),
             horizon: Duration::days(number("OUTREACH_PLANNER_HORIZON_DAYS", DEFAULT_HORIZON_DAYS, 1..=366)?),
@@ -189,6 +225,7 @@ impl Config {
             channels: ChannelConfig::outbox(outbox),
             jwt_secret: None,
             jwks: None,
+            oidc: None,
             webhook_secret: None,
             public_url: None,
             horizon: Duration::days(DEFAULT_HORIZON_DAYS),

@@ -18,6 +18,10 @@ pub enum TokenError {
     /// An API token that is not valid: its signature, issuer, audience, window or claims.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A genuine token whose claims do not say who the caller is here: no valid `role` and
+    /// `org` (an identity-provider account nobody has given a role and unit yet).
+    #[error("the token's claims are not valid (sub, role and org are required)")]
+    Claims,
     /// An unsubscribe link that is forged, altered or expired.
     #[error("this unsubscribe link is not valid")]
     Unsubscribe,
@@ -198,6 +202,22 @@ impl AuthConfig {
     /// Verify a token's signature, issuer, audience and validity window (`exp`, and `nbf`
     /// when present), and read its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verified(token)
+    }
+
+    /// Verify an ID token the identity provider returned to the dashboard's sign-in exactly
+    /// as an API token ([`AuthConfig::verify`]), and that it carries the `nonce` the
+    /// sign-in sent (a token replayed from another sign-in does not).
+    pub fn verify_id_token(&self, token: &str, nonce: &str) -> Result<Claims, TokenError> {
+        let id: IdTokenClaims = self.verified(token)?;
+        if id.nonce.as_deref() != Some(nonce) {
+            return Err(unauthorized("the ID token's nonce is not this sign-in's"));
+        }
+        Ok(id.claims)
+    }
+
+    /// The claims `T` of an API token, after every check [`AuthConfig::verify`] names.
+    fn verified<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is not a JWT"))?;
         let (algorithm, key) = match &self.keys {
             TokenKeys::Hs256 => (Algorithm::HS256, &self.decoding),
@@ -218,10 +238,21 @@ impl AuthConfig {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        jsonwebtoken::decode::<T>(token, key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| unauthorized(token_error(e.kind())))
+            .map_err(|e| match e.kind() {
+                ErrorKind::Json(_) => TokenError::Claims,
+                kind => unauthorized(token_error(kind)),
+            })
     }
+}
+
+/// An ID token's claims: those of an API token, and the sign-in's `nonce`.
+#[derive(Deserialize)]
+struct IdTokenClaims {
+    #[serde(flatten)]
+    claims: Claims,
+    nonce: Option<String>,
 }
 
 fn unauthorized(message: &'static str) -> TokenError {
@@ -359,5 +390,81 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
             self.base_url.trim_end_matches('/'),
             self.auth.mint_unsubscribe(contact_id, Utc::now())
         ))
+    }
+}
+
+/// The dashboard's sign-in through the identity provider that issues the API's tokens
+/// (OpenID Connect authorization code flow with PKCE, e.g. Cognito's hosted sign-in page).
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// The issuer (its discovery document is `{issuer}/.well-known/openid-configuration`):
+    /// the issuer API tokens are checked against.
+    pub issuer: String,
+    /// The app client the dashboard signs in as: the audience of the ID tokens it gets, so
+    /// the API's audience.
+    pub client_id: String,
+    /// The client's secret, for a confidential client (a Cognito app client with a secret).
+    pub client_secret: Option<String>,
+    /// The scopes asked for, space-separated (`openid` at least).
+    pub scopes: String,
+    /// The site's public URL (`https://…`), where the provider sends the browser back; without
+    /// it, the URL the request reached.
+    pub public_url: Option<String>,
+    /// The provider's name on the sign-in button ("Đăng nhập qua …").
+    pub name: String,
+}
+
+/// Audience of the cookie that carries a sign-in through the identity provider (never
+/// accepted as an API token).
+pub const OIDC_FLOW_AUDIENCE: &str = "outreach-oidc-flow";
+
+/// Minutes a sign-in through the identity provider may take.
+pub const OIDC_FLOW_MINUTES: i64 = 10;
+
+/// What the dashboard keeps of a sign-in under way at the identity provider, until the
+/// browser comes back with the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcFlow {
+    /// Sent to the provider and expected back: the code was asked for by this browser.
+    pub state: String,
+    /// Sent to the provider and expected in the ID token.
+    pub nonce: String,
+    /// The PKCE code verifier whose S256 challenge the provider was sent.
+    pub verifier: String,
+    /// Where the provider was told to send the browser back (the token request repeats it).
+    pub redirect_uri: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OidcFlowClaims {
+    #[serde(flatten)]
+    flow: OidcFlow,
+    iss: String,
+    aud: String,
+    exp: i64,
+}
+
+impl AuthConfig {
+    /// The flow signed with the shared secret, valid ten minutes: Lambda keeps nothing
+    /// between requests, so the browser holds it (an HttpOnly cookie) and cannot alter it.
+    pub fn mint_oidc_flow(&self, flow: &OidcFlow, now: DateTime<Utc>) -> String {
+        let claims = OidcFlowClaims {
+            flow: flow.clone(),
+            iss: LOCAL_ISSUER.to_string(),
+            aud: OIDC_FLOW_AUDIENCE.to_string(),
+            exp: (now + chrono::Duration::minutes(OIDC_FLOW_MINUTES)).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// The flow a cookie carries, if this server signed it and it has not expired.
+    pub fn verify_oidc_flow(&self, token: &str) -> Result<OidcFlow, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[OIDC_FLOW_AUDIENCE]);
+        validation.set_issuer(&[LOCAL_ISSUER]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<OidcFlowClaims>(token, &self.decoding, &validation)
+            .map(|d| d.claims.flow)
+            .map_err(|e| unauthorized(token_error(e.kind())))
     }
 }

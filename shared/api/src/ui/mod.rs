@@ -14,6 +14,7 @@ mod charts;
 mod contacts;
 mod form;
 mod format;
+mod oidc;
 mod overview;
 mod reports;
 mod session;
@@ -28,6 +29,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use outreach_core::CoreError;
 
+pub use oidc::Oidc;
 pub use session::{COOKIE_NAME, Session, csrf_of};
 
 use crate::AppState;
@@ -44,6 +46,8 @@ pub fn routes() -> Router<AppState> {
             "/ui/dang-nhap/lien-ket",
             get(signin::link_page).post(signin::link_submit),
         )
+        .route(oidc::CALLBACK_PATH, get(oidc::callback))
+        .route("/ui/dang-nhap/oidc/bat-dau", get(oidc::start))
         .route("/ui/dang-xuat", post(signin::sign_out))
         .route("/ui/tong-quan", get(overview::page))
         .route("/ui/buoi", get(sessions::list))

@@ -110,7 +110,7 @@ pub fn check_form(headers: &HeaderMap, session: &Session, csrf: Option<&str>) ->
 }
 
 /// Whether the request reached the site over HTTPS (directly or through the API gateway).
-fn over_https(headers: &HeaderMap) -> bool {
+pub(crate) fn over_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())

@@ -1,6 +1,7 @@
 //! Signing in and out. Locally a planner pastes a token from `outreach token`, or opens a
 //! one-time link from `outreach login-link` (a GET shows a button, the POST signs in, so a
-//! link preview cannot use it up). On AWS the token comes from the identity provider.
+//! link preview cannot use it up). On AWS the token comes from the identity provider,
+//! through its sign-in page (`oidc`) or pasted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,14 +39,33 @@ fn use_link(jti: &str, exp: i64) -> bool {
 struct SignInPage<'a> {
     css: &'a str,
     error: Option<String>,
+    /// The identity provider's name, when the dashboard signs in through it.
+    provider: Option<&'a str>,
 }
 
 /// `GET /ui/dang-nhap`.
-pub async fn page() -> Result<Response, UiError> {
+pub async fn page(State(state): State<AppState>) -> Result<Response, UiError> {
     html(SignInPage {
         css: assets::css_url(),
         error: None,
+        provider: state.oidc.as_deref().map(|o| o.name()),
     })
+}
+
+/// The sign-in page with `message` (Vietnamese) saying why the sign-in failed.
+pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
+    let page = SignInPage {
+        css: assets::css_url(),
+        error: Some(message.to_string()),
+        provider: state.oidc.as_deref().map(|o| o.name()),
+    };
+    match html(page) {
+        Ok(mut r) => {
+            *r.status_mut() = status;
+            r
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -84,28 +104,16 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form
         return UiError::Forbidden("Yêu cầu không xuất phát từ trang này nên bị từ chối.".into()).into_response();
     }
     let token = form.token.trim();
-    let refused = |message: &str| {
-        let page = SignInPage {
-            css: assets::css_url(),
-            error: Some(message.to_string()),
-        };
-        match html(page) {
-            Ok(mut r) => {
-                *r.status_mut() = StatusCode::UNAUTHORIZED;
-                r
-            }
-            Err(e) => e.into_response(),
-        }
-    };
+    let refuse = |message: &str| refused(&state, StatusCode::UNAUTHORIZED, message);
     if token.is_empty() {
-        return refused("Hãy dán mã đăng nhập (token).");
+        return refuse("Hãy dán mã đăng nhập (token).");
     }
     match state.auth.verify(token) {
         Ok(claims) => {
             tracing::info!(sub = %claims.sub, role = claims.role.as_str(), "signed in to the dashboard");
             signed_in(&headers, token, &claims)
         }
-        Err(_) => refused("Mã đăng nhập không hợp lệ hoặc đã hết hạn."),
+        Err(_) => refuse("Mã đăng nhập không hợp lệ hoặc đã hết hạn."),
     }
 }
 

@@ -52,6 +52,7 @@ pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Opti
         clock,
         webhook_secret: webhook_secret.map(str::to_string),
         prices: outreach_core::cost::PriceTable::default(),
+        oidc: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
