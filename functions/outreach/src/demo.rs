@@ -186,6 +186,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 sms_template: None,
                 email_subject: None,
                 email_template: None,
+                zns_template_id: None,
+                zns_params: Default::default(),
             },
             ReminderRuleInput {
                 id: Some("staff-2h".into()),
@@ -195,6 +197,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 sms_template: None,
                 email_subject: None,
                 email_template: None,
+                zns_template_id: None,
+                zns_params: Default::default(),
             },
         ],
         sms_unicode: false,
@@ -573,6 +577,7 @@ fn channel_name(channel: Channel) -> &'static str {
     match channel {
         Channel::Sms => "sms",
         Channel::Email => "email",
+        Channel::Zns => "zns",
     }
 }
 

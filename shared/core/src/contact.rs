@@ -44,6 +44,7 @@ impl Role {
 pub enum Channel {
     Sms,
     Email,
+    Zns,
 }
 
 /// Evidence that a contact agreed to reminders on a channel.

@@ -15,6 +15,7 @@ use crate::report::ReportSnapshot;
 use crate::session::{Session, SessionStatus};
 use crate::target::TargetPlan;
 use crate::team::VolunteerTeam;
+use crate::zns::ZnsTokenStore;
 
 /// Default page size of a list.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -252,6 +253,7 @@ pub trait Store:
     + TargetStore
     + SnapshotStore
     + AuditStore
+    + ZnsTokenStore
 {
 }
 
@@ -267,6 +269,7 @@ impl<T> Store for T where
         + TargetStore
         + SnapshotStore
         + AuditStore
+        + ZnsTokenStore
 {
 }
 

@@ -362,6 +362,7 @@ async fn last_week_messages(
                 let channel = match d.channel {
                     Channel::Sms => "SMS",
                     Channel::Email => "Email",
+                    Channel::Zns => "Zalo ZNS",
                 };
                 let entry = by_channel.entry(channel).or_default();
                 match d.status {

@@ -561,7 +561,7 @@ async fn timeline(store: &dyn Store, s: &Session) -> Result<Vec<TimelineItem>, U
     for d in deliveries {
         let contact = store.get_contact(&d.contact_id).await?;
         let to = match (d.channel, &contact) {
-            (Channel::Sms, Some(c)) => c.masked_phone(),
+            (Channel::Sms | Channel::Zns, Some(c)) => c.masked_phone(),
             (Channel::Email, Some(c)) => c
                 .email
                 .as_deref()
@@ -575,6 +575,7 @@ async fn timeline(store: &dyn Store, s: &Session) -> Result<Vec<TimelineItem>, U
             channel: match d.channel {
                 Channel::Sms => "SMS",
                 Channel::Email => "Email",
+                Channel::Zns => "Zalo ZNS",
             },
             to,
             status,

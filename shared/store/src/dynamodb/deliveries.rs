@@ -112,6 +112,7 @@ impl DeliveryStore for DynamoStore {
         let channel = match channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::Zns => "zns",
         };
         let q = Query::on(Some(table::GSI2), keys::contact_deliveries(contact_id))
             .sort_range(

@@ -201,6 +201,16 @@ pub mod items {
         Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
     }
 
+    pub fn zns_token(t: &outreach_core::zns::ZnsToken) -> Item<&outreach_core::zns::ZnsToken> {
+        Item::new(
+            keys::ZNS_TOKEN_PK.to_string(),
+            keys::ZNS_TOKEN_SK,
+            "zns_token",
+            t.version,
+            t,
+        )
+    }
+
     pub fn job(j: &ReminderJob) -> Item<&ReminderJob> {
         let item = Item::new(keys::job_pk(&j.id), keys::JOB_SK, "job", j.version, j)
             .gsi2(keys::session_jobs(&j.session_id), j.id.clone());
@@ -230,6 +240,7 @@ pub mod items {
         let channel = match d.channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::Zns => "zns",
         };
         claimed_delivery(d).gsi2(
             keys::contact_deliveries(&d.contact_id),

@@ -147,6 +147,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX delivery_queue_visible ON delivery_queue (visible_at, id);
     "#,
+    // 7: the Zalo OA's token pair, one row, versioned for the refresher's conditional writes.
+    r#"
+    CREATE TABLE zns_token (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        data    TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

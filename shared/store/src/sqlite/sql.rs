@@ -83,5 +83,6 @@ pub(super) fn channel_str(c: Channel) -> &'static str {
     match c {
         Channel::Sms => "sms",
         Channel::Email => "email",
+        Channel::Zns => "zns",
     }
 }
