@@ -80,6 +80,9 @@ pub struct StoredDelivery {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub version: u64,
+    /// A ZNS delivery that SMS carried: its id (the sort key) still names `zns`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zns_fallback: bool,
 }
 
 impl From<&Delivery> for StoredDelivery {
@@ -99,14 +102,16 @@ impl From<&Delivery> for StoredDelivery {
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,
+            zns_fallback: d.fell_back_to_sms(),
         }
     }
 }
 
 impl From<StoredDelivery> for Delivery {
     fn from(d: StoredDelivery) -> Self {
+        let id_channel = if d.zns_fallback { Channel::Zns } else { d.channel };
         Self {
-            id: Delivery::id_for(&d.session_id, &d.rule_id, &d.contact_id, d.channel),
+            id: Delivery::id_for(&d.session_id, &d.rule_id, &d.contact_id, id_channel),
             campaign_id: d.campaign_id,
             session_id: d.session_id,
             rule_id: d.rule_id,
