@@ -150,3 +150,23 @@ build_lambda() {
 
 # Where cargo lambda leaves the x86-64 binary of a package built by build_lambda.
 lambda_binary_dir() { echo "$(realpath "${CARGO_TARGET_DIR:-target}")/x86_64-unknown-linux-gnu/release"; }
+
+# The local Zalo ZNS server (Python's standard library only) on a free port of 127.0.0.1;
+# OUTREACH_TEST_ZNS names it for the tests, which fail without it.
+start_zns_server() {
+  local port
+  port=$(free_port)
+  "$VENV/bin/python" scripts/zns_server.py -H 127.0.0.1 -p "$port" > "$LOGS/zns.log" 2>&1 &
+  pids+=($!)
+  local up=0
+  for _ in $(seq 1 100); do
+    if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/admin/state', timeout=1)" 2>/dev/null; then
+      up=1; break
+    fi
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ "$up" = 1 ] || { cat "$LOGS/zns.log" >&2; die "zns_server did not start on 127.0.0.1:$port"; }
+  echo "zns_server listening on 127.0.0.1:$port"
+  export OUTREACH_TEST_ZNS="http://127.0.0.1:$port"
+}

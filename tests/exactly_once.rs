@@ -238,6 +238,8 @@ fn day_before_campaign() -> CampaignInput {
         sms_template: None,
         email_subject: None,
         email_template: None,
+        zns_template_id: None,
+        zns_params: Default::default(),
     };
     CampaignInput {
         name: "Thứ Bảy dịch vụ công".into(),
@@ -412,6 +414,7 @@ async fn send_then_die(
     let channels = Channels {
         email: &dying,
         sms: &dying,
+        zns: None,
         links: &NoUnsubscribeLinks,
     };
     let mut died = Vec::new();
@@ -539,6 +542,7 @@ impl Moto {
             store,
             email: self.clone(),
             sms: self.clone(),
+            zns: None,
             links: Arc::new(NoUnsubscribeLinks),
             queue: DeliveryQueue::Sqs(self.queue.clone()),
             config,
@@ -790,6 +794,7 @@ async fn two_thousand_deliveries_on_the_local_parts_arrive_exactly_once() {
     let channels = Channels {
         email: &email_channel,
         sms: &sms_channel,
+        zns: None,
         links: &NoUnsubscribeLinks,
     };
     let mut now = at(DUE) + Duration::minutes(1);

@@ -97,6 +97,18 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_SMTP_STARTTLS", Need::Local(SES_NOT_SMTP)),
     ("OUTREACH_SMTP_USERNAME", Need::Local(SES_NOT_SMTP)),
     ("OUTREACH_SMTP_PASSWORD", Need::Local(SES_NOT_SMTP)),
+    // ZNS: the sender sends with the token the planner (the one refresher) keeps fresh.
+    ("OUTREACH_ZNS_APP_ID", Need::On(&["planner", "sender"])),
+    ("OUTREACH_ZNS_SECRET_KEY", Need::On(&["planner"])),
+    ("OUTREACH_ZNS_REFRESH_TOKEN", Need::On(&["planner"])),
+    (
+        "OUTREACH_ZNS_API_URL",
+        Need::Local("Lambda talks to Zalo's own endpoints (the default)"),
+    ),
+    (
+        "OUTREACH_ZNS_OAUTH_URL",
+        Need::Local("Lambda talks to Zalo's own endpoints (the default)"),
+    ),
 ];
 
 /// Secrets go only where they are needed.
@@ -105,6 +117,8 @@ const SECRETS: &[&str] = &[
     "OUTREACH_WEBHOOK_SECRET",
     "OUTREACH_SMS_GATEWAY_KEY",
     "OUTREACH_OIDC_CLIENT_SECRET",
+    "OUTREACH_ZNS_SECRET_KEY",
+    "OUTREACH_ZNS_REFRESH_TOKEN",
 ];
 
 /// Actions without a resource ARN: the only ones a role may grant on `*`.

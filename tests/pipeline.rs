@@ -53,6 +53,8 @@ fn rule(id: &str, offset_minutes: u32, audience: Audience, channels: Vec<Channel
         sms_template: None,
         email_subject: None,
         email_template: None,
+        zns_template_id: None,
+        zns_params: Default::default(),
     }
 }
 
@@ -184,6 +186,7 @@ impl World {
         let channels = Channels {
             email: &self.outbox,
             sms: &self.outbox,
+            zns: None,
             links: &NoUnsubscribeLinks,
         };
         let tasks = self.queue.drain(usize::MAX);
@@ -403,6 +406,7 @@ async fn a_reminder_for_a_cancelled_session_is_never_sent() {
     let channels = Channels {
         email: &w.outbox,
         sms: &w.outbox,
+        zns: None,
         links: &NoUnsubscribeLinks,
     };
     let tasks = w.queue.drain(usize::MAX);
@@ -570,6 +574,7 @@ async fn a_large_audience_is_dispatched_in_runs_that_resume_where_they_stopped()
     let channels = Channels {
         email: &w.outbox,
         sms: &w.outbox,
+        zns: None,
         links: &NoUnsubscribeLinks,
     };
     let tasks = w.queue.drain(usize::MAX);

@@ -205,6 +205,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 sms_template: None,
                 email_subject: None,
                 email_template: None,
+                zns_template_id: None,
+                zns_params: Default::default(),
             },
             ReminderRuleInput {
                 id: Some("staff-2h".into()),
@@ -214,6 +216,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 sms_template: None,
                 email_subject: None,
                 email_template: None,
+                zns_template_id: None,
+                zns_params: Default::default(),
             },
         ],
         sms_unicode: false,

@@ -430,8 +430,14 @@ async fn serve(
         let mut tick = every(planner_every_minutes.max(1) * 60);
         loop {
             tick.tick().await;
-            if let Err(e) = planner_app.plan(planner_clock.now()).await {
+            let now = planner_clock.now();
+            if let Err(e) = planner_app.plan(now).await {
                 tracing::error!(error.message = %e, "planner run failed");
+            }
+            // The one refresher of the Zalo OA's token (nothing without ZNS configured).
+            if let Err(e) = planner_app.refresh_zns_token(now).await {
+                tracing::error!(alarm = outreach_core::notify::ZNS_ALARM_MARKER, error.message = %e,
+                    "ZNS_ALARM: the ZNS token refresh failed");
             }
         }
     });

@@ -1482,6 +1482,7 @@ async fn the_delivery_log_lists_by_campaign_session_contact_and_status() {
     let channels = Channels {
         email: &outbox,
         sms: &outbox,
+        zns: None,
         links: &NoUnsubscribeLinks,
     };
     run_sender(

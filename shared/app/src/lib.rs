@@ -19,12 +19,13 @@ use outreach_core::jobs::{
 };
 use outreach_core::notify::{
     ChannelError, DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, OutboundEmail, OutboundSms, Queue, Sent,
-    SmsChannel, UnsubscribeLinks,
+    SmsChannel, UnsubscribeLinks, ZnsChannel,
 };
 use outreach_core::ports::Store;
 use outreach_core::quarter::Quarter;
 use outreach_core::report::QuarterlyReport;
-use outreach_notify::{ChannelConfig, SqsConfig, SqsQueue, build_channels};
+use outreach_core::zns::{RefreshOutcome, ZnsTokenStore, refresh_zns_token, seed_zns_token};
+use outreach_notify::{ChannelConfig, SqsConfig, SqsQueue, ZaloOAuth, ZaloZns, build_channels};
 use outreach_store::StoreUrl;
 
 /// Everything a binary reads from the environment, once, at start.
@@ -302,6 +303,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub email: Arc<dyn EmailChannel>,
     pub sms: Arc<dyn SmsChannel>,
+    /// Zalo ZNS when an OA is configured (its token read from the store).
+    pub zns: Option<Arc<dyn ZnsChannel>>,
     pub links: Arc<dyn UnsubscribeLinks>,
     pub queue: DeliveryQueue,
     pub config: Config,
@@ -424,6 +427,13 @@ impl App {
         } else {
             (Arc::new(NotBuilt), Arc::new(NotBuilt))
         };
+        let zns: Option<Arc<dyn ZnsChannel>> = match &config.channels.zns {
+            Some(zns) if needs.channels => {
+                let tokens: Arc<dyn ZnsTokenStore> = store.clone();
+                Some(Arc::new(ZaloZns::new(zns, tokens)?))
+            }
+            _ => None,
+        };
         let queue = match (&config.queue_url, &aws) {
             (Some(url), Some(sdk)) if needs.queue => {
                 DeliveryQueue::Sqs(SqsQueue::new(sdk, SqsConfig::new(url.clone())))
@@ -443,6 +453,7 @@ impl App {
             store,
             email,
             sms,
+            zns,
             links,
             queue,
             config,
@@ -454,8 +465,25 @@ impl App {
         Channels {
             email: self.email.as_ref(),
             sms: self.sms.as_ref(),
+            zns: self.zns.as_deref(),
             links: self.links.as_ref(),
         }
+    }
+
+    /// Refresh the Zalo OA's access token when it is near expiry (the one refresher: the
+    /// planner's schedule on AWS, a timer of `outreach serve` locally). The first refresh
+    /// token comes from the configuration when the store holds none. Nothing without ZNS.
+    pub async fn refresh_zns_token(&self, now: DateTime<Utc>) -> Result<RefreshOutcome> {
+        let Some(config) = &self.config.channels.zns else {
+            return Ok(RefreshOutcome::NotConfigured);
+        };
+        if let Some(first) = &config.first_refresh_token
+            && seed_zns_token(self.store.as_ref(), first.expose(), now).await?
+        {
+            tracing::info!("ZNS: the first refresh token from the configuration is stored");
+        }
+        let oauth = ZaloOAuth::new(config)?;
+        Ok(refresh_zns_token(self.store.as_ref(), &oauth, now).await?)
     }
 
     /// One planner run.

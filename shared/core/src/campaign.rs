@@ -124,7 +124,18 @@ pub struct ReminderRule {
     pub sms_template: Option<String>,
     pub email_subject: Option<String>,
     pub email_template: Option<String>,
+    /// The Zalo ZNS template (approved in the Zalo OA's ZNS account) sent when the rule's
+    /// channels name `zns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zns_template_id: Option<String>,
+    /// The ZNS template's parameters: parameter name → session field (one of
+    /// [`ZNS_FIELDS`]), filled per person when it is sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zns_params: BTreeMap<String, String>,
 }
+
+/// The session fields a ZNS template parameter can take (as the text templates' placeholders).
+pub const ZNS_FIELDS: [&str; 6] = ["name", "campaign", "commune", "venue", "date", "time"];
 
 /// A reminder rule as a planner writes it; templates default to the Vietnamese texts.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -141,6 +152,67 @@ pub struct ReminderRuleInput {
     pub email_subject: Option<String>,
     #[serde(default)]
     pub email_template: Option<String>,
+    /// Required when `channels` names `zns`: the approved ZNS template's id.
+    #[serde(default)]
+    pub zns_template_id: Option<String>,
+    /// ZNS template parameter → session field (`name`, `campaign`, `commune`, `venue`,
+    /// `date`, `time`), e.g. `{"ten_khach_hang": "name", "ngay": "date"}`.
+    #[serde(default)]
+    pub zns_params: BTreeMap<String, String>,
+}
+
+/// Check a rule's ZNS template id and parameter map: every parameter names a known session
+/// field, and the error (in Vietnamese, for the planner) names the one that does not.
+fn validate_zns(
+    index: usize,
+    template_id: Option<String>,
+    params: BTreeMap<String, String>,
+) -> CoreResult<(Option<String>, BTreeMap<String, String>)> {
+    let at = |f: &str| format!("reminder_rules[{index}].{f}");
+    let id = template_id.as_deref().map(str::trim).unwrap_or_default();
+    if id.is_empty() {
+        return Err(CoreError::invalid(
+            at("zns_template_id"),
+            "kênh zns cần mã mẫu ZNS đã được Zalo duyệt (zns_template_id)",
+        ));
+    }
+    if id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(CoreError::invalid(
+            at("zns_template_id"),
+            "mã mẫu ZNS chỉ gồm chữ và số, tối đa 32 ký tự",
+        ));
+    }
+    if params.is_empty() {
+        return Err(CoreError::invalid(
+            at("zns_params"),
+            "mẫu ZNS cần ít nhất một tham số (zns_params: tên tham số → trường của buổi)",
+        ));
+    }
+    if params.len() > 20 {
+        return Err(CoreError::invalid(at("zns_params"), "tối đa 20 tham số"));
+    }
+    let mut out = BTreeMap::new();
+    for (param, field) in params {
+        let name = param.trim();
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(CoreError::invalid(
+                at("zns_params"),
+                format!("tên tham số \"{param}\" không hợp lệ: chỉ gồm chữ không dấu, số và _"),
+            ));
+        }
+        let field = field.trim();
+        if !ZNS_FIELDS.contains(&field) {
+            return Err(CoreError::invalid(
+                at(&format!("zns_params.{name}")),
+                format!(
+                    "trường \"{field}\" không tồn tại; tham số \"{name}\" phải lấy một trong các trường: {}",
+                    ZNS_FIELDS.join(", ")
+                ),
+            ));
+        }
+        out.insert(name.to_string(), field.to_string());
+    }
+    Ok((Some(id.to_string()), out))
 }
 
 /// Longest reminder lead time: 30 days.
@@ -168,7 +240,7 @@ impl ReminderRuleInput {
         if self.channels.is_empty() {
             return Err(CoreError::invalid(
                 at("channels"),
-                "name at least one channel (sms, email)",
+                "name at least one channel (sms, email, zns)",
             ));
         }
         let mut channels = self.channels;
@@ -201,6 +273,11 @@ impl ReminderRuleInput {
         if let Some(t) = &email_template {
             validate_template(&at("email_template"), t, 20_000)?;
         }
+        let (zns_template_id, zns_params) = if wants(Channel::Zns) {
+            validate_zns(index, self.zns_template_id, self.zns_params)?
+        } else {
+            (None, BTreeMap::new())
+        };
         Ok(ReminderRule {
             id,
             offset_minutes: self.offset_minutes,
@@ -209,6 +286,8 @@ impl ReminderRuleInput {
             sms_template,
             email_subject,
             email_template,
+            zns_template_id,
+            zns_params,
         })
     }
 }
@@ -585,6 +664,42 @@ mod tests {
             panic!("overlapping sessions accepted")
         };
         assert!(message.contains("at least 120 minutes apart"), "{message}");
+    }
+
+    fn zns_rule(params: &[(&str, &str)], template: Option<&str>) -> ReminderRuleInput {
+        ReminderRuleInput {
+            id: None,
+            offset_minutes: 1440,
+            audience: Audience::Citizens,
+            channels: vec![Channel::Zns, Channel::Sms],
+            sms_template: None,
+            email_subject: None,
+            email_template: None,
+            zns_template_id: template.map(str::to_string),
+            zns_params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn a_zns_rule_names_its_template_and_maps_each_parameter_to_a_known_field() {
+        let rule = zns_rule(&[("ten", "name"), ("ngay", "date")], Some("246810"))
+            .validate(0)
+            .unwrap();
+        assert_eq!(rule.channels, [Channel::Sms, Channel::Zns]);
+        assert_eq!(rule.zns_template_id.as_deref(), Some("246810"));
+        assert_eq!(rule.zns_params["ngay"], "date");
+        let Err(CoreError::Validation { field, message }) =
+            zns_rule(&[("ten", "name"), ("ngay", "ngay_hen")], Some("246810")).validate(2)
+        else {
+            panic!("an unknown field accepted")
+        };
+        assert_eq!(field, "reminder_rules[2].zns_params.ngay");
+        assert!(message.contains("trường \"ngay_hen\" không tồn tại"), "{message}");
+        let Err(CoreError::Validation { field, .. }) = zns_rule(&[("ten", "name")], None).validate(0) else {
+            panic!("no template id accepted")
+        };
+        assert_eq!(field, "reminder_rules[0].zns_template_id");
+        assert!(zns_rule(&[], Some("1")).validate(0).is_err(), "no parameter");
     }
 
     #[test]

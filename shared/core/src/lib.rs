@@ -25,5 +25,6 @@ pub mod team;
 pub mod template;
 pub mod testing;
 pub mod usecases;
+pub mod zns;
 
 pub use error::{CoreError, CoreResult, RowError};

@@ -91,6 +91,64 @@ pub trait SmsChannel: Send + Sync {
     }
 }
 
+/// A Zalo ZNS message: an approved template with its parameters, to the Zalo account of a
+/// phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundZns {
+    /// The number as ZNS takes it: `84…`, digits only.
+    pub phone: String,
+    pub template_id: String,
+    /// Template parameter → value.
+    pub template_data: std::collections::BTreeMap<String, String>,
+    /// The delivery's id, echoed by Zalo's delivery callbacks.
+    pub tracking_id: String,
+}
+
+impl OutboundZns {
+    /// `+84912345678` → `84912345678`.
+    pub fn phone_from_e164(e164: &str) -> String {
+        e164.trim_start_matches('+').to_string()
+    }
+}
+
+/// What the sender does after ZNS did not take a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZnsNext {
+    /// The person cannot get it on Zalo (no account, old app, refused ZNS) or the OA cannot
+    /// send now (quota): the same delivery goes by SMS when the rule names SMS. Also where
+    /// a temporary failure ends once its retries are spent.
+    FallBackToSms,
+    /// The number itself is wrong: no SMS either, the delivery fails.
+    Fail,
+    /// The app, OA link, token or template is misconfigured: the delivery fails, no SMS,
+    /// and the operators are alarmed (every such message would fail the same way).
+    FailAndAlarm,
+}
+
+/// Why ZNS did not take a message, and what follows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct ZnsError {
+    pub error: ChannelError,
+    pub next: ZnsNext,
+}
+
+/// The stable marker of a ZNS misconfiguration in the logs, which the template's metric
+/// filter counts and alarms on.
+pub const ZNS_ALARM_MARKER: &str = "ZNS_ALARM";
+
+/// Sends Zalo ZNS template messages.
+#[async_trait]
+pub trait ZnsChannel: Send + Sync {
+    async fn send_zns(&self, zns: &OutboundZns) -> Result<Sent, ZnsError>;
+
+    /// As [`EmailChannel::drops_repeats`], by `tracking_id`.
+    fn drops_repeats(&self) -> bool {
+        false
+    }
+}
+
 /// One delivery for the sender to attempt: a reminder rule of a session to one contact
 /// on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

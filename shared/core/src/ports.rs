@@ -16,6 +16,7 @@ use crate::report::ReportSnapshot;
 use crate::session::{Session, SessionStatus};
 use crate::target::TargetPlan;
 use crate::team::VolunteerTeam;
+use crate::zns::ZnsTokenStore;
 
 /// Default page size of a list.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -265,6 +266,7 @@ pub trait Store:
     + TargetStore
     + SnapshotStore
     + AuditStore
+    + ZnsTokenStore
 {
 }
 
@@ -280,6 +282,7 @@ impl<T> Store for T where
         + TargetStore
         + SnapshotStore
         + AuditStore
+        + ZnsTokenStore
 {
 }
 

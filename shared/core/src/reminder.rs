@@ -84,13 +84,34 @@ impl ReminderJob {
 }
 
 /// When a rule's reminder is due for a session starting at `starts_at`: its offset before
-/// the start, moved out of quiet hours when the rule sends SMS.
+/// the start, moved out of quiet hours when the rule sends SMS or ZNS.
 pub fn due_time(rule: &ReminderRule, starts_at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     let due = starts_at - Duration::minutes(i64::from(rule.offset_minutes));
-    if rule.channels.contains(&Channel::Sms) {
+    if rule.channels.contains(&Channel::Sms) || rule.channels.contains(&Channel::Zns) {
         shift_out_of_quiet_hours(due, starts_at, tz)
     } else {
         due
+    }
+}
+
+/// The deliveries a rule's channels make for one person (rule 13): a rule naming both `zns`
+/// and `sms` makes one delivery on `zns` that falls back to SMS, never one on each.
+pub fn delivery_channels(channels: &[Channel]) -> Vec<Channel> {
+    let zns = channels.contains(&Channel::Zns);
+    channels
+        .iter()
+        .copied()
+        .filter(|c| !(zns && *c == Channel::Sms))
+        .collect()
+}
+
+/// The channel a delivery task's record is keyed on: an SMS task of a rule that also names
+/// ZNS (a queue message written before the rule changed, say) is the ZNS delivery's.
+pub fn delivery_key_channel(task_channel: Channel, rule_channels: &[Channel]) -> Channel {
+    if task_channel == Channel::Sms && rule_channels.contains(&Channel::Zns) {
+        Channel::Zns
+    } else {
+        task_channel
     }
 }
 
@@ -238,6 +259,12 @@ impl Delivery {
         format!("{session_id}|{rule_id}|{contact_id}|{channel}")
     }
 
+    /// Whether this delivery went by SMS because ZNS could not carry it (its `reason` says
+    /// why): its id names `zns`, its channel is `sms`.
+    pub fn fell_back_to_sms(&self) -> bool {
+        self.channel == Channel::Sms && self.id.ends_with("|zns")
+    }
+
     /// What a new `claim` makes of this stored delivery at `now`: the stored one claimed
     /// again (one more attempt, the claim's lease) when it is free to take, that is waiting
     /// for a retry or claimed by a sender whose lease ran out (it died); `None` while another
@@ -360,7 +387,7 @@ pub fn check_send_policy(p: &PolicyInput<'_>) -> Result<(), Suppression> {
         Channel::Email if contact.email.is_none() => return Err(Suppression::NoEmail),
         _ => {}
     }
-    if p.channel == Channel::Sms && in_quiet_hours(p.now, campaign.schedule.time_zone) {
+    if matches!(p.channel, Channel::Sms | Channel::Zns) && in_quiet_hours(p.now, campaign.schedule.time_zone) {
         return Err(Suppression::QuietHours);
     }
     if p.sent_last_24h >= FREQUENCY_CAP {
@@ -436,6 +463,19 @@ mod tests {
                 "{settled:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_rule_naming_zns_and_sms_makes_one_delivery_keyed_on_zns() {
+        use Channel::*;
+        assert_eq!(delivery_channels(&[Sms, Email, Zns]), [Email, Zns]);
+        assert_eq!(delivery_channels(&[Sms, Email]), [Sms, Email]);
+        assert_eq!(delivery_key_channel(Sms, &[Sms, Zns]), Zns);
+        assert_eq!(delivery_key_channel(Sms, &[Sms]), Sms);
+        assert_eq!(delivery_key_channel(Email, &[Email, Zns]), Email);
+        let mut d = delivery(DeliveryStatus::Sent, local("2026-10-03 08:00"));
+        d.id = Delivery::id_for("s1", "r1", "c1", Zns);
+        assert!(d.fell_back_to_sms(), "{}", d.id);
     }
 
     #[test]

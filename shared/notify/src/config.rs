@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use crate::error::{NotifyError, Secret};
 use crate::{
     HttpSmsGateway, HttpSmsGatewayConfig, Outbox, SesConfig, SesEmail, SmtpConfig, SmtpCredentials, SmtpEmail,
-    SnsConfig, SnsSms,
+    SnsConfig, SnsSms, ZnsConfig,
 };
 
 /// The email adapter to use.
@@ -39,6 +39,9 @@ pub enum SmsChannelConfig {
 pub struct ChannelConfig {
     pub email: EmailChannelConfig,
     pub sms: SmsChannelConfig,
+    /// Zalo ZNS, when an OA is configured (`OUTREACH_ZNS_APP_ID`); built with the store,
+    /// which keeps its token ([`crate::ZaloZns`]).
+    pub zns: Option<ZnsConfig>,
 }
 
 impl ChannelConfig {
@@ -48,6 +51,7 @@ impl ChannelConfig {
         Self {
             email: EmailChannelConfig::Outbox(dir.clone()),
             sms: SmsChannelConfig::Outbox(dir),
+            zns: None,
         }
     }
 
@@ -68,6 +72,10 @@ impl ChannelConfig {
     /// | `OUTREACH_SMS_GATEWAY_KEY_HEADER` | header carrying the key (default `Authorization: Bearer <key>`) |
     /// | `OUTREACH_SMS_GATEWAY_ID_FIELD` | JSON field of the message id in the answer (default `message_id`) |
     /// | `OUTREACH_SMS_GATEWAY_DROPS_REPEATS` | `true` when the gateway drops a second request with the same `request_id` (default `false`) |
+    /// | `OUTREACH_ZNS_APP_ID` | the Zalo app of the OA: ZNS is on when it is set |
+    /// | `OUTREACH_ZNS_SECRET_KEY` | the app's secret key (the refresher only: `outreach serve`, the planner) |
+    /// | `OUTREACH_ZNS_REFRESH_TOKEN` | the first OA refresh token, stored when the store holds none |
+    /// | `OUTREACH_ZNS_API_URL`, `OUTREACH_ZNS_OAUTH_URL` | Zalo's endpoints (defaults `https://business.openapi.zalo.me`, `https://oauth.zaloapp.com`) |
     /// | `OUTREACH_CHANNEL_TIMEOUT_SECS` | timeout of every send (default 10) |
     ///
     /// AWS adapters take region, credentials and endpoint from the AWS SDK's own variables.
@@ -112,8 +120,32 @@ impl ChannelConfig {
             Some("http") => SmsChannelConfig::Http(gateway_config(&vars, timeout)?),
             Some(other) => return Err(invalid("OUTREACH_SMS", "outbox, sns or http", other)),
         };
-        Ok(Self { email, sms })
+        let zns = zns_config(&vars, timeout)?;
+        Ok(Self { email, sms, zns })
     }
+}
+
+fn zns_config(vars: &Vars<'_>, timeout: Duration) -> Result<Option<ZnsConfig>, NotifyError> {
+    let Some(app_id) = vars.get("OUTREACH_ZNS_APP_ID") else {
+        return Ok(None);
+    };
+    // Only the refresher needs the secret: senders read the token from the store.
+    let secret_key = Secret::new(vars.get("OUTREACH_ZNS_SECRET_KEY").unwrap_or_default());
+    let url = |name: &'static str, default: &str| -> Result<Url, NotifyError> {
+        let v = vars.get(name).unwrap_or_else(|| default.to_string());
+        match Url::parse(&v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+            _ => Err(invalid(name, "an http(s) URL", &v)),
+        }
+    };
+    Ok(Some(ZnsConfig {
+        api_url: url("OUTREACH_ZNS_API_URL", crate::ZNS_API_URL)?,
+        oauth_url: url("OUTREACH_ZNS_OAUTH_URL", crate::ZALO_OAUTH_URL)?,
+        app_id,
+        secret_key,
+        first_refresh_token: vars.get("OUTREACH_ZNS_REFRESH_TOKEN").map(Secret::new),
+        timeout,
+    }))
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);

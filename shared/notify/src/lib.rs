@@ -5,6 +5,7 @@
 //! - SMS: [`SnsSms`] (AWS SNS `Publish`) and [`HttpSmsGateway`] (a JSON POST as Vietnamese
 //!   brandname aggregators take);
 //! - [`Outbox`]: email and SMS as JSON lines in a directory, for local runs and tests;
+//! - Zalo ZNS: [`ZaloZns`] (template messages) and [`ZaloOAuth`] (the OA token's refresh);
 //! - [`SqsQueue`]: the delivery queue between the dispatcher and the sender.
 //!
 //! [`ChannelConfig::from_env`] reads which adapters to use and [`build_channels`] builds them.
@@ -21,6 +22,7 @@ mod ses;
 mod smtp;
 mod sns;
 mod sqs;
+mod zns;
 
 pub use config::{ChannelConfig, EmailChannelConfig, SmsChannelConfig, build_channels};
 pub use error::{NotifyError, Secret};
@@ -30,6 +32,7 @@ pub use ses::{SesConfig, SesEmail};
 pub use smtp::{SmtpConfig, SmtpCredentials, SmtpEmail};
 pub use sns::{SnsConfig, SnsSms};
 pub use sqs::{QueueError, SqsConfig, SqsQueue};
+pub use zns::{ZALO_OAUTH_URL, ZNS_API_URL, ZaloOAuth, ZaloZns, ZnsConfig, classify_zns_error};
 
 /// An email address with an optional display name (`Đoàn Thanh niên <noreply@example.org>`),
 /// as the email adapters take their sender.

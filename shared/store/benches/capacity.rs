@@ -28,6 +28,8 @@ fn main() {
         sms_template: None,
         email_subject: None,
         email_template: None,
+        zns_template_id: None,
+        zns_params: Default::default(),
     };
     let input = CampaignInput {
         name: "Thứ Bảy dịch vụ công trực tuyến".into(),

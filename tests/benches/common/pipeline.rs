@@ -95,6 +95,8 @@ pub async fn seed<S: Store + ?Sized>(store: &S, recipients: usize) -> (Campaign,
             sms_template: None,
             email_subject: None,
             email_template: None,
+            zns_template_id: None,
+            zns_params: Default::default(),
         }],
         sms_unicode: false,
         max_sms_segments: 2,
@@ -153,6 +155,7 @@ pub async fn dispatch_and_send<S: Store + Clone + 'static>(
                 let channels = Channels {
                     email: outbox.as_ref(),
                     sms: outbox.as_ref(),
+                    zns: None,
                     links: &NoUnsubscribeLinks,
                 };
                 run_sender(&store, channels, &tasks, now, SenderSettings::default()).await

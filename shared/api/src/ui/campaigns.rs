@@ -228,6 +228,8 @@ impl CampaignForm {
                 sms_template: self.sms.then(|| self.sms_template.clone()),
                 email_subject: self.email.then(|| DEFAULT_EMAIL_SUBJECT.to_string()),
                 email_template: self.email.then(|| DEFAULT_EMAIL_BODY.to_string()),
+                zns_template_id: None,
+                zns_params: BTreeMap::new(),
             }],
             sms_unicode: self.unicode,
             max_sms_segments: 2,

@@ -14,7 +14,7 @@ use crate::contact::Role;
 use crate::error::{CoreError, CoreResult};
 use crate::notify::{DeliveryTask, Queue};
 use crate::ports::{ContactFilter, PageRequest, Store};
-use crate::reminder::{JobStatus, ReminderJob};
+use crate::reminder::{JobStatus, ReminderJob, delivery_channels};
 use crate::session::SessionStatus;
 
 /// Limits of one dispatcher run.
@@ -175,10 +175,11 @@ async fn dispatch_job<S: Store + ?Sized>(
         } else {
             None
         };
+        let channels = delivery_channels(&job.channels);
         let tasks: Vec<DeliveryTask> = contact_ids
             .iter()
             .flat_map(|contact_id| {
-                job.channels.iter().map(|channel| DeliveryTask {
+                channels.iter().map(|channel| DeliveryTask {
                     job_id: job.id.clone(),
                     campaign_id: job.campaign_id.clone(),
                     session_id: job.session_id.clone(),

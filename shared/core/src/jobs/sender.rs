@@ -14,12 +14,14 @@ use crate::contact::{Channel, Contact, mask_email};
 use crate::cost::{DeliveryTally, DeliveryTallyKey, PriceTable};
 use crate::error::{CoreError, CoreResult};
 use crate::notify::{
-    ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, SmsChannel, UnsubscribeLinks,
+    ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, OutboundZns, SmsChannel, UnsubscribeLinks,
+    ZNS_ALARM_MARKER, ZnsChannel, ZnsError, ZnsNext,
 };
 use crate::org::version_on;
 use crate::ports::{Claim, Store};
 use crate::reminder::{
     Delivery, DeliveryStatus, FREQUENCY_CAP, PolicyInput, ReminderJob, Suppression, check_send_policy,
+    delivery_key_channel,
 };
 use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::session::Session;
@@ -85,6 +87,8 @@ impl Default for SenderSettings {
 pub struct Channels<'a> {
     pub email: &'a dyn EmailChannel,
     pub sms: &'a dyn SmsChannel,
+    /// Zalo ZNS, when the deployment has an OA; without it a ZNS delivery falls back to SMS.
+    pub zns: Option<&'a dyn ZnsChannel>,
     pub links: &'a dyn UnsubscribeLinks,
 }
 
@@ -196,13 +200,18 @@ async fn send_one<S: Store + ?Sized>(
     settings: SenderSettings,
     lookups: &mut Lookups,
 ) -> CoreResult<SendOutcome> {
+    // The job first: a rule naming ZNS and SMS has one delivery, keyed on ZNS (rule 13).
+    let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
+    let key_channel = job
+        .as_ref()
+        .map_or(task.channel, |j| delivery_key_channel(task.channel, &j.channels));
     let claim = Delivery {
-        id: Delivery::id_for(&task.session_id, &task.rule_id, &task.contact_id, task.channel),
+        id: Delivery::id_for(&task.session_id, &task.rule_id, &task.contact_id, key_channel),
         campaign_id: task.campaign_id.clone(),
         session_id: task.session_id.clone(),
         rule_id: task.rule_id.clone(),
         contact_id: task.contact_id.clone(),
-        channel: task.channel,
+        channel: key_channel,
         status: DeliveryStatus::Claimed,
         message_id: None,
         reason: None,
@@ -220,18 +229,19 @@ async fn send_one<S: Store + ?Sized>(
         Claim::Taken(d) if d.status.is_final() => return Ok(SendOutcome::AlreadyDone),
         Claim::Taken(_) => return Ok(SendOutcome::RetryLater),
     };
-
-    let job = cached(&mut lookups.jobs, &task.job_id, || store.get_job(&task.job_id)).await?;
     // Where the delivery is tallied when it settles: its commune and the local day.
     let place = Place {
         commune: job.as_ref().map(|j| j.commune_code.clone()).unwrap_or_default(),
         day: now.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     };
+    // The channel carrying it now: SMS once a ZNS delivery fell back (the stored record says).
+    let mut carrier = delivery.channel;
+    let mut fallback: Option<String> = delivery.fell_back_to_sms().then(|| delivery.reason.clone()).flatten();
 
     // The sender that held this claim before may have died after the provider accepted the
     // message: only a provider that drops repeats of the key may be asked again safely.
     if let Some(started) = delivery.attempt_started_at {
-        let drops_repeats = drops_repeats(channels, task.channel);
+        let drops_repeats = drops_repeats(channels, carrier);
         if !drops_repeats && settings.after_uncertain_send == AfterUncertainSend::Record {
             let reason = format!(
                 "a sender stopped after handing it to the provider at {}; it may have arrived, and is not sent again",
@@ -277,149 +287,244 @@ async fn send_one<S: Store + ?Sized>(
         .await
         .map(|()| SendOutcome::Suppressed(Suppression::SessionCancelled));
     };
-    let mut policy = PolicyInput {
-        now,
-        channel: task.channel,
-        planned_start: job.session_starts_at,
-        session: session.as_ref(),
-        campaign: campaign.as_ref(),
-        contact: contact.as_ref(),
-        audience: job.audience,
-        sent_last_24h: 0,
-    };
-    let mut verdict = check_send_policy(&policy);
-    if verdict.is_ok() {
-        // The frequency cap is read last, so the common refusals cost no extra query.
-        policy.sent_last_24h = store
-            .count_sent_since(&task.contact_id, task.channel, now - Duration::hours(24))
-            .await?;
-        verdict = check_send_policy(&policy);
-        debug_assert!(verdict.is_ok() || policy.sent_last_24h >= FREQUENCY_CAP);
-    }
-    if let Err(rule) = verdict {
-        finish(
-            store,
-            &place,
-            &mut delivery,
-            DeliveryStatus::Suppressed,
-            Some(rule.as_str()),
+    let sms_fallback = carrier == Channel::Zns && job.channels.contains(&Channel::Sms);
+    let mut commune: Option<String> = None;
+    loop {
+        let mut policy = PolicyInput {
             now,
-        )
-        .await?;
-        tracing::debug!(delivery_id = %delivery.id, reason = rule.as_str(), "delivery suppressed");
-        return Ok(SendOutcome::Suppressed(rule));
-    }
-    let (Some(session), Some(campaign), Some(contact)) = (session, campaign, contact) else {
-        return Err(CoreError::Conflict("the policy passed without its inputs".into()));
-    };
-    let commune = match lookups.commune_names.get(&session.commune_code) {
-        Some(name) => name.clone(),
-        None => {
-            let versions = store.org_unit_versions(&session.commune_code).await?;
-            let on = session
-                .starts_at
-                .with_timezone(&campaign.schedule.time_zone)
-                .date_naive();
-            let name = version_on(&versions, Some(on))
-                .or(versions.last())
-                .map_or(session.commune_code.clone(), |u| u.name.clone());
-            lookups.commune_names.insert(session.commune_code.clone(), name.clone());
-            name
+            channel: carrier,
+            planned_start: job.session_starts_at,
+            session: session.as_ref(),
+            campaign: campaign.as_ref(),
+            contact: contact.as_ref(),
+            audience: job.audience,
+            sent_last_24h: 0,
+        };
+        let mut verdict = check_send_policy(&policy);
+        if verdict.is_ok() {
+            // The frequency cap is read last, so the common refusals cost no extra query.
+            policy.sent_last_24h = store
+                .count_sent_since(&task.contact_id, carrier, now - Duration::hours(24))
+                .await?;
+            verdict = check_send_policy(&policy);
+            debug_assert!(verdict.is_ok() || policy.sent_last_24h >= FREQUENCY_CAP);
         }
-    };
-    let result = match task.channel {
-        Channel::Sms => {
-            let text = render_sms(&rule, &campaign, &session, &contact, &commune);
-            // The policy suppressed SMS to a contact without a number (erased) already.
-            let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
-            delivery.segments = count_segments(&text).segments as u32;
-            delivery.cost_milli_vnd = settings.prices.message_milli_vnd(Channel::Sms, delivery.segments, &to);
-            let sms = OutboundSms {
-                to,
-                text,
-                idempotency_key: Some(delivery.id.clone()),
+        if let Err(rule) = verdict {
+            // No consent to ZNS (or refused it) while the rule also names SMS: SMS carries it.
+            if carrier == Channel::Zns && sms_fallback && matches!(rule, Suppression::NoConsent | Suppression::OptedOut)
+            {
+                carrier = Channel::Sms;
+                fallback = Some(format!("zns: {}", rule.as_str()));
+                continue;
+            }
+            let reason = match &fallback {
+                Some(why) => format!("{why}; sms: {}", rule.as_str()),
+                None => rule.as_str().to_string(),
             };
-            pause_at(Pause::Claimed);
-            start_attempt(store, &mut delivery, now).await?;
-            channels.sms.send_sms(&sms).await
+            delivery.channel = carrier;
+            finish(
+                store,
+                &place,
+                &mut delivery,
+                DeliveryStatus::Suppressed,
+                Some(&reason),
+                now,
+            )
+            .await?;
+            tracing::debug!(delivery_id = %delivery.id, reason = rule.as_str(), "delivery suppressed");
+            return Ok(SendOutcome::Suppressed(rule));
         }
-        Channel::Email => {
-            let email = OutboundEmail {
-                idempotency_key: Some(delivery.id.clone()),
-                ..render_email(
-                    &rule,
-                    &campaign,
-                    &session,
-                    &contact,
-                    &commune,
-                    channels.links.link(&contact.id),
+        let (Some(session), Some(campaign), Some(contact)) = (&session, &campaign, &contact) else {
+            return Err(CoreError::Conflict("the policy passed without its inputs".into()));
+        };
+        let commune = match &commune {
+            Some(name) => name.clone(),
+            None => {
+                let name = commune_name(store, lookups, session, campaign).await?;
+                commune = Some(name.clone());
+                name
+            }
+        };
+        delivery.channel = carrier;
+        delivery.reason = fallback.clone();
+        let result = match carrier {
+            Channel::Sms => {
+                let text = render_sms(&rule, campaign, session, contact, &commune);
+                // The policy suppressed SMS to a contact without a number (erased) already.
+                let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
+                delivery.segments = count_segments(&text).segments as u32;
+                delivery.cost_milli_vnd = settings.prices.message_milli_vnd(Channel::Sms, delivery.segments, &to);
+                let sms = OutboundSms {
+                    to,
+                    text,
+                    idempotency_key: Some(delivery.id.clone()),
+                };
+                pause_at(Pause::Claimed);
+                start_attempt(store, &mut delivery, now).await?;
+                channels.sms.send_sms(&sms).await.map_err(|error| ZnsError {
+                    error,
+                    next: ZnsNext::Fail,
+                })
+            }
+            Channel::Email => {
+                let email = OutboundEmail {
+                    idempotency_key: Some(delivery.id.clone()),
+                    ..render_email(
+                        &rule,
+                        campaign,
+                        session,
+                        contact,
+                        &commune,
+                        channels.links.link(&contact.id),
+                    )
+                };
+                delivery.segments = 1;
+                delivery.cost_milli_vnd = settings.prices.email_milli_vnd();
+                pause_at(Pause::Claimed);
+                start_attempt(store, &mut delivery, now).await?;
+                channels.email.send_email(&email).await.map_err(|error| ZnsError {
+                    error,
+                    next: ZnsNext::Fail,
+                })
+            }
+            Channel::Zns => match channels.zns {
+                None => Err(ZnsError {
+                    error: ChannelError::Permanent("ZNS is not configured in this deployment".into()),
+                    next: ZnsNext::FallBackToSms,
+                }),
+                Some(zns) => {
+                    let message = render_zns(&rule, campaign, session, contact, &commune, &delivery.id);
+                    // Charged when delivered: the cost stays only on a delivery that is sent.
+                    delivery.segments = 1;
+                    delivery.cost_milli_vnd = settings.prices.zns_milli_vnd();
+                    pause_at(Pause::Claimed);
+                    start_attempt(store, &mut delivery, now).await?;
+                    zns.send_zns(&message).await
+                }
+            },
+        };
+        if result.is_ok() {
+            pause_at(Pause::Accepted);
+        }
+        let drops = drops_repeats(channels, carrier);
+        match result {
+            Ok(sent) => {
+                delivery.message_id = Some(sent.message_id.clone());
+                finish(
+                    store,
+                    &place,
+                    &mut delivery,
+                    DeliveryStatus::Sent,
+                    fallback.as_deref(),
+                    now,
                 )
-            };
-            delivery.segments = 1;
-            delivery.cost_milli_vnd = settings.prices.email_milli_vnd();
-            pause_at(Pause::Claimed);
-            start_attempt(store, &mut delivery, now).await?;
-            channels.email.send_email(&email).await
+                .await?;
+                tracing::debug!(delivery_id = %delivery.id, channel = ?carrier, message_id = %sent.message_id, "reminder sent");
+                return Ok(SendOutcome::Sent(sent.message_id));
+            }
+            // The provider may have accepted it: one that drops repeats is asked again, others
+            // follow the policy for an attempt without an outcome (never SMS on top of a ZNS
+            // message that may have arrived).
+            Err(ZnsError {
+                error: ChannelError::Unclear(reason),
+                ..
+            }) if settings.after_uncertain_send == AfterUncertainSend::Record && !drops => {
+                let reason =
+                    format!("the provider's answer was lost ({reason}); it may have arrived, and is not sent again");
+                finish(
+                    store,
+                    &place,
+                    &mut delivery,
+                    DeliveryStatus::Uncertain,
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                tracing::warn!(delivery_id = %delivery.id, channel = ?carrier, "delivery uncertain: the provider's answer was lost");
+                return Ok(SendOutcome::Uncertain);
+            }
+            Err(ZnsError {
+                error: ChannelError::Transient(reason) | ChannelError::Unclear(reason),
+                ..
+            }) if delivery.attempts < settings.max_attempts => {
+                let reason = match &fallback {
+                    Some(why) => format!("{why}; {reason}"),
+                    None => reason,
+                };
+                finish(
+                    store,
+                    &place,
+                    &mut delivery,
+                    DeliveryStatus::Retrying,
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                tracing::warn!(delivery_id = %delivery.id, channel = ?carrier, attempts = delivery.attempts, error.message = %reason, "send failed; will retry");
+                return Ok(SendOutcome::RetryLater);
+            }
+            Err(ZnsError { error, next }) => {
+                let spent = matches!(error, ChannelError::Transient(_) | ChannelError::Unclear(_));
+                let next = if carrier == Channel::Zns && spent {
+                    ZnsNext::FallBackToSms
+                } else {
+                    next
+                };
+                if carrier == Channel::Zns && next == ZnsNext::FallBackToSms && sms_fallback {
+                    // The same delivery goes by SMS: recorded before the SMS call (by its
+                    // start_attempt), so a sender taking it over knows SMS carries it.
+                    tracing::info!(delivery_id = %delivery.id, error.message = %error, "ZNS did not take it; falling back to SMS");
+                    fallback = Some(format!("zns: {error}"));
+                    carrier = Channel::Sms;
+                    // Attempts were ZNS's; SMS gets its own.
+                    delivery.attempts = 1;
+                    continue;
+                }
+                let reason = match &fallback {
+                    Some(why) => format!("{why}; sms: {error}"),
+                    None => error.to_string(),
+                };
+                finish(store, &place, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
+                let to = match carrier {
+                    Channel::Sms | Channel::Zns => contact.masked_phone(),
+                    Channel::Email => contact.email.as_deref().map(mask_email).unwrap_or_default(),
+                };
+                if carrier == Channel::Zns && next == ZnsNext::FailAndAlarm {
+                    tracing::error!(
+                        alarm = ZNS_ALARM_MARKER,
+                        delivery_id = %delivery.id,
+                        error.message = %reason,
+                        "{ZNS_ALARM_MARKER}: ZNS is misconfigured; the delivery failed and no SMS was sent"
+                    );
+                } else {
+                    tracing::warn!(delivery_id = %delivery.id, channel = ?carrier, %to, error.message = %reason, "send failed for good");
+                }
+                return Ok(SendOutcome::Failed(reason));
+            }
         }
-        // Sending by Zalo ZNS is not part of this build: the delivery fails for good, costing nothing.
-        Channel::Zns => Err(ChannelError::Permanent("ZNS is not configured".into())),
-    };
-    if result.is_ok() {
-        pause_at(Pause::Accepted);
     }
-    match result {
-        Ok(sent) => {
-            delivery.message_id = Some(sent.message_id.clone());
-            finish(store, &place, &mut delivery, DeliveryStatus::Sent, None, now).await?;
-            tracing::debug!(delivery_id = %delivery.id, message_id = %sent.message_id, "reminder sent");
-            Ok(SendOutcome::Sent(sent.message_id))
-        }
-        // The provider may have accepted it: one that drops repeats is asked again, others
-        // follow the policy for an attempt without an outcome.
-        Err(ChannelError::Unclear(reason))
-            if settings.after_uncertain_send == AfterUncertainSend::Record
-                && !drops_repeats(channels, task.channel) =>
-        {
-            let reason =
-                format!("the provider's answer was lost ({reason}); it may have arrived, and is not sent again");
-            finish(
-                store,
-                &place,
-                &mut delivery,
-                DeliveryStatus::Uncertain,
-                Some(&reason),
-                now,
-            )
-            .await?;
-            tracing::warn!(delivery_id = %delivery.id, "delivery uncertain: the provider's answer was lost");
-            Ok(SendOutcome::Uncertain)
-        }
-        Err(ChannelError::Transient(reason) | ChannelError::Unclear(reason))
-            if delivery.attempts < settings.max_attempts =>
-        {
-            finish(
-                store,
-                &place,
-                &mut delivery,
-                DeliveryStatus::Retrying,
-                Some(&reason),
-                now,
-            )
-            .await?;
-            tracing::warn!(delivery_id = %delivery.id, attempts = delivery.attempts, error.message = %reason, "send failed; will retry");
-            Ok(SendOutcome::RetryLater)
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            finish(store, &place, &mut delivery, DeliveryStatus::Failed, Some(&reason), now).await?;
-            let to = match task.channel {
-                Channel::Sms | Channel::Zns => contact.masked_phone(),
-                Channel::Email => contact.email.as_deref().map(mask_email).unwrap_or_default(),
-            };
-            tracing::warn!(delivery_id = %delivery.id, %to, error.message = %reason, "send failed for good");
-            Ok(SendOutcome::Failed(reason))
-        }
+}
+
+/// The commune's name on the session's date, read once a pass.
+async fn commune_name<S: Store + ?Sized>(
+    store: &S,
+    lookups: &mut Lookups,
+    session: &Session,
+    campaign: &Campaign,
+) -> CoreResult<String> {
+    if let Some(name) = lookups.commune_names.get(&session.commune_code) {
+        return Ok(name.clone());
     }
+    let versions = store.org_unit_versions(&session.commune_code).await?;
+    let on = session
+        .starts_at
+        .with_timezone(&campaign.schedule.time_zone)
+        .date_naive();
+    let name = version_on(&versions, Some(on))
+        .or(versions.last())
+        .map_or(session.commune_code.clone(), |u| u.name.clone());
+    lookups.commune_names.insert(session.commune_code.clone(), name.clone());
+    Ok(name)
 }
 
 /// Whether the channel's provider drops a repeat of a message's key.
@@ -427,7 +532,7 @@ fn drops_repeats(channels: Channels<'_>, channel: Channel) -> bool {
     match channel {
         Channel::Sms => channels.sms.drops_repeats(),
         Channel::Email => channels.email.drops_repeats(),
-        Channel::Zns => false,
+        Channel::Zns => channels.zns.is_some_and(|z| z.drops_repeats()),
     }
 }
 
@@ -468,7 +573,15 @@ async fn finish<S: Store + ?Sized>(
     delivery.updated_at = now;
     delivery.version += 1;
     if status.is_final() {
-        let key = DeliveryTallyKey::of(delivery, &place.commune, place.day);
+        let mut key = DeliveryTallyKey::of(delivery, &place.commune, place.day);
+        if delivery.fell_back_to_sms() {
+            // First tried by ZNS, carried by SMS: the estimate's fallback share reads these.
+            key = DeliveryTallyKey {
+                channel: Channel::Zns,
+                ..key
+            }
+            .carried_by(Channel::Sms);
+        }
         store
             .settle_delivery(delivery, &DeliveryTally::one(key, delivery))
             .await
@@ -510,6 +623,35 @@ pub fn render_sms(
         &render(template, values(campaign, session, contact, commune, SMS_NAME_CHARS)),
         campaign.sms_unicode,
     )
+}
+
+/// `{name}` in a ZNS parameter is cut to this many characters (Zalo's limit for a name).
+pub const ZNS_NAME_CHARS: usize = 30;
+
+/// The ZNS message of a rule for one person: each template parameter filled from its field.
+pub fn render_zns(
+    rule: &ReminderRule,
+    campaign: &Campaign,
+    session: &Session,
+    contact: &Contact,
+    commune: &str,
+    delivery_id: &str,
+) -> OutboundZns {
+    let v = values(campaign, session, contact, commune, ZNS_NAME_CHARS);
+    OutboundZns {
+        phone: contact
+            .phone
+            .as_ref()
+            .map(|p| OutboundZns::phone_from_e164(&p.e164))
+            .unwrap_or_default(),
+        template_id: rule.zns_template_id.clone().unwrap_or_default(),
+        template_data: rule
+            .zns_params
+            .iter()
+            .map(|(param, field)| (param.clone(), v(field)))
+            .collect(),
+        tracking_id: delivery_id.to_string(),
+    }
 }
 
 /// The email of a rule for one person, with the one-click unsubscribe link when there is one.

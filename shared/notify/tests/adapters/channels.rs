@@ -43,6 +43,7 @@ async fn aws_config_is_loaded_when_ses_and_sns_are_chosen() {
     let config = ChannelConfig {
         email: EmailChannelConfig::Ses(SesConfig::new(mailbox(&from))),
         sms: SmsChannelConfig::Sns(SnsConfig::default()),
+        zns: None,
     };
 
     // No SDK settings given: they are loaded from the environment.

@@ -84,6 +84,9 @@ pub struct StoredDelivery {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub version: u64,
+    /// A ZNS delivery that SMS carried: its id (the sort key) still names `zns`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zns_fallback: bool,
 }
 
 fn is_zero_u32(n: &u32) -> bool {
@@ -113,14 +116,16 @@ impl From<&Delivery> for StoredDelivery {
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,
+            zns_fallback: d.fell_back_to_sms(),
         }
     }
 }
 
 impl From<StoredDelivery> for Delivery {
     fn from(d: StoredDelivery) -> Self {
+        let id_channel = if d.zns_fallback { Channel::Zns } else { d.channel };
         Self {
-            id: Delivery::id_for(&d.session_id, &d.rule_id, &d.contact_id, d.channel),
+            id: Delivery::id_for(&d.session_id, &d.rule_id, &d.contact_id, id_channel),
             campaign_id: d.campaign_id,
             session_id: d.session_id,
             rule_id: d.rule_id,
@@ -215,6 +220,16 @@ pub mod items {
 
     pub fn team(t: &VolunteerTeam) -> Item<&VolunteerTeam> {
         Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
+    }
+
+    pub fn zns_token(t: &outreach_core::zns::ZnsToken) -> Item<&outreach_core::zns::ZnsToken> {
+        Item::new(
+            keys::ZNS_TOKEN_PK.to_string(),
+            keys::ZNS_TOKEN_SK,
+            "zns_token",
+            t.version,
+            t,
+        )
     }
 
     pub fn job(j: &ReminderJob) -> Item<&ReminderJob> {

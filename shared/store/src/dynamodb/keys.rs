@@ -90,6 +90,10 @@ pub fn team_pk(commune: &str) -> String {
 }
 pub const TEAM_SK: &str = "TEAM";
 
+/// The Zalo OA's token pair: one item.
+pub const ZNS_TOKEN_PK: &str = "ZNS#TOKEN";
+pub const ZNS_TOKEN_SK: &str = "ZNS#TOKEN";
+
 /// GSI3: every item of one entity type (administrative lists only; never a job path).
 pub fn entity_index(entity_type: &str) -> String {
     format!("ENTITY#{entity_type}")

@@ -16,6 +16,7 @@ pub mod size;
 pub mod table;
 mod teams;
 mod units;
+mod zns;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -208,14 +208,16 @@ pub(super) fn insert_delivery(c: &Connection, d: &Delivery) -> Result<usize, Sto
 }
 
 /// Replace the delivery stored at `d.version - 1`. Only the columns that change over a
-/// delivery's life are set: its campaign, session, contact and channel are those its id
-/// names, and leaving them (and the key) alone spares the indexes over them a rewrite.
+/// delivery's life are set: its campaign, session and contact are those its id names, and
+/// leaving them (and the key) alone spares the indexes over them a rewrite. The channel
+/// changes once when a ZNS delivery falls back to SMS.
 pub(super) fn update_delivery(c: &Connection, d: &Delivery) -> Result<usize, StoreError> {
     let mut stmt = c.prepare_cached(
-        "UPDATE deliveries SET status = ?, updated_at = ?, lease_until = ?, version = ?, data = ?
+        "UPDATE deliveries SET channel = ?, status = ?, updated_at = ?, lease_until = ?, version = ?, data = ?
          WHERE id = ? AND version = ?",
     )?;
     Ok(stmt.execute(params![
+        channel_str(d.channel),
         d.status.as_str(),
         instant(d.updated_at),
         instant(d.lease_until),

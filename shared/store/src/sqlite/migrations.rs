@@ -163,6 +163,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, commune_code, channel, carried_by, status, reason)
     ) WITHOUT ROWID;
     "#,
+    // 8: the Zalo OA's token pair, one row, versioned for the refresher's conditional writes.
+    r#"
+    CREATE TABLE zns_token (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        data    TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

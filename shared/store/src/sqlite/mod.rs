@@ -13,6 +13,7 @@ mod sql;
 mod teams;
 mod units;
 mod worker;
+mod zns;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -56,6 +56,8 @@ macro_rules! contract_tests {
             concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount,
             the_audit_log_keeps_each_year_in_order_and_never_overwrites,
             an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence,
+            the_zns_token_is_written_conditionally_and_one_racing_writer_wins,
+            a_zns_delivery_that_falls_back_counts_as_sms,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -643,6 +645,8 @@ fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
         sms_template: Some("Hẹn {time} ngày {date}".into()),
         email_subject: None,
         email_template: None,
+        zns_template_id: None,
+        zns_params: Default::default(),
     }
 }
 
@@ -1588,4 +1592,81 @@ pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 3);
+}
+
+pub async fn the_zns_token_is_written_conditionally_and_one_racing_writer_wins(store: &dyn Store) {
+    use outreach_core::zns::ZnsToken;
+    let now = t("2026-10-01T00:00:00Z");
+    assert!(store.get_zns_token().await.unwrap().is_none());
+    let first = ZnsToken {
+        access_token: String::new(),
+        access_expires_at: now,
+        refresh_token: "rt-1".into(),
+        refreshing_until: None,
+        updated_at: now,
+        version: 1,
+    };
+    store.put_zns_token(&first).await.unwrap();
+    assert!(matches!(
+        store.put_zns_token(&first).await,
+        Err(CoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.get_zns_token().await.unwrap(), Some(first.clone()));
+    // Two refreshers read version 1 and both try to take the refresh: one write wins.
+    let a = ZnsToken {
+        refreshing_until: Some(now + Duration::minutes(2)),
+        version: 2,
+        ..first.clone()
+    };
+    let b = ZnsToken {
+        refresh_token: "rt-1".into(),
+        refreshing_until: Some(now + Duration::minutes(3)),
+        version: 2,
+        ..first.clone()
+    };
+    let (ra, rb) = futures_join(store.put_zns_token(&a), store.put_zns_token(&b)).await;
+    assert_eq!(
+        [ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{ra:?} {rb:?}"
+    );
+    let loser = if ra.is_ok() { rb } else { ra };
+    assert!(matches!(loser, Err(CoreError::Conflict(_))), "{loser:?}");
+    let stored = store.get_zns_token().await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    let next = ZnsToken {
+        access_token: "at-2".into(),
+        refresh_token: "rt-2".into(),
+        refreshing_until: None,
+        version: 3,
+        ..stored
+    };
+    store.put_zns_token(&next).await.unwrap();
+    assert_eq!(store.get_zns_token().await.unwrap().unwrap().refresh_token, "rt-2");
+}
+
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
+
+pub async fn a_zns_delivery_that_falls_back_counts_as_sms(store: &dyn Store) {
+    let now = t("2026-10-03T01:00:00Z");
+    let mut d = delivery("ses_1", "ct_7", Channel::Zns, now);
+    assert!(matches!(
+        store.claim_delivery(&d, now).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    // ZNS could not carry it: the same delivery goes by SMS.
+    d.channel = Channel::Sms;
+    d.reason = Some("zns: ZNS error -118: Zalo account not existed".into());
+    d.status = DeliveryStatus::Sent;
+    d.message_id = Some("m-1".into());
+    d.version += 1;
+    store.record_delivery(&d).await.unwrap();
+    let stored = store.get_delivery(&d.campaign_id, &d.id).await.unwrap().unwrap();
+    assert_eq!(stored.channel, Channel::Sms);
+    assert!(stored.fell_back_to_sms());
+    let since = now - Duration::hours(24);
+    assert_eq!(store.count_sent_since("ct_7", Channel::Sms, since).await.unwrap(), 1);
+    assert_eq!(store.count_sent_since("ct_7", Channel::Zns, since).await.unwrap(), 0);
 }
