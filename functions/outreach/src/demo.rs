@@ -10,13 +10,15 @@ use outreach_app::{App, Config};
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::cost::PriceTable;
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::Level;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{
-    ContactFilter, ContactStore, DeliveryFilter, PageRequest, SessionFilter, SessionStore, SnapshotStore, Store,
+    ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionFilter, SessionStore,
+    SnapshotStore, Store,
 };
 use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
@@ -224,6 +226,10 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         max_sms_segments: 2,
     };
     let campaign = usecases::create_campaign(&store, input, setup_time).await?;
+    // Rule 14: what it will cost, before it is activated.
+    let prices = PriceTable::default();
+    let estimate = usecases::estimate_campaign(&store, &campaign, &prices, setup_time).await?;
+    print_estimate(&estimate);
     let campaign = usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time).await?;
     println!(
         "4. campaign {:?}: {} in {} communes, {} reminder rules, {}",
@@ -286,6 +292,25 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let reminders = simulate_reminders(&app, &campaign.id, q_start, q_start + Duration::days(14)).await?;
     let dropped = session_jobs_cancelled(&app, &cancelled.id).await?;
     print_reminders(&reminders, dropped, &outbox)?;
+    let (first_day, last_day) = (
+        quarter.first_day(),
+        quarter.next().first_day().pred_opt().expect("date"),
+    );
+    let spent: u64 = store
+        .delivery_tallies(
+            &estimate.communes.iter().map(|c| c.code.clone()).collect::<Vec<_>>(),
+            first_day,
+            last_day,
+        )
+        .await?
+        .iter()
+        .map(|t| t.cost_milli_vnd)
+        .sum();
+    println!(
+        "   chi phí đã ghi (recorded cost) of these reminders: {} đ; the whole quarter was estimated at {} đ",
+        format_vnd(outreach_core::cost::vnd(spent)),
+        format_vnd(estimate.total_cost_vnd)
+    );
 
     // What a planner sees.
     let sessions = all_sessions(&store, &campaign.id).await?;
@@ -578,6 +603,45 @@ async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap
 async fn session_jobs_cancelled(app: &App, session_id: &str) -> Result<usize> {
     let jobs = app.store.session_jobs(session_id).await?;
     Ok(jobs.iter().filter(|j| j.status == JobStatus::Cancelled).count())
+}
+
+/// `1234567` as `1.234.567`, as Vietnamese writes amounts.
+fn format_vnd(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_estimate(e: &usecases::CampaignEstimate) {
+    println!(
+        "   ước tính chi phí (estimate, before activation): {} sessions, {} đ in all ({:?} SMS route)",
+        e.sessions,
+        format_vnd(e.total_cost_vnd),
+        e.sms_route
+    );
+    for c in &e.channels {
+        println!(
+            "     {}: {} people, {} messages, {} segments (at most {} a message), {} đ",
+            channel_name(c.channel),
+            c.recipients,
+            c.messages,
+            c.segments,
+            c.max_segments_per_message,
+            format_vnd(c.cost_vnd)
+        );
+    }
+    let per_commune: Vec<String> = e
+        .communes
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.sms_segments_per_message))
+        .collect();
+    println!("     SMS segments a message, by commune: {}", per_commune.join(", "));
 }
 
 fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {

@@ -75,6 +75,8 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET,    "/v1/campaigns/{id}",                 InArea(PLANNERS, Forbidden),  get(campaigns::get_one)),
         e(Method::POST,   "/v1/campaigns/{id}:{action}",        InArea(PLANNERS, Forbidden),  post(campaigns::action)),
         e(Method::GET,    "/v1/campaigns/{id}/sessions",        InArea(OFFICERS, Forbidden),  get(campaigns::sessions)),
+        // Counts of a commune's consenting people: another area's campaign does not exist.
+        e(Method::GET,    "/v1/campaigns/{id}/estimate",        InArea(PLANNERS, NotFound),   get(campaigns::estimate)),
         e(Method::POST,   "/v1/schedule:preview",               Anywhere(PLANNERS),           post(campaigns::preview)),
         e(Method::GET,    "/v1/sessions",                       InArea(OFFICERS, Forbidden),  get(sessions::list)),
         e(Method::GET,    "/v1/sessions/{id}",                  InArea(OFFICERS, Forbidden),  get(sessions::get_one)),

@@ -305,6 +305,7 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("GET", "/v1/campaigns/{id}") => plain(format!("/v1/campaigns/{campaign}")),
         ("POST", "/v1/campaigns/{id}:{action}") => plain(format!("/v1/campaigns/{campaign}:pause")),
         ("GET", "/v1/campaigns/{id}/sessions") => plain(format!("/v1/campaigns/{campaign}/sessions")),
+        ("GET", "/v1/campaigns/{id}/estimate") => plain(format!("/v1/campaigns/{campaign}/estimate")),
         ("POST", "/v1/schedule:preview") => with("/v1/schedule:preview".into(), json(json!({"cron": "0 8 * * 6"}))),
         ("GET", "/v1/sessions") => plain(format!("/v1/sessions?commune={commune}")),
         ("GET", "/v1/sessions/{id}") => plain(format!("/v1/sessions/{next}")),

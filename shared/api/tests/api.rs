@@ -1814,3 +1814,163 @@ fn report_row(report: &Value, code: &str, metric: &str) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("no row {code} {metric} in {report}"))
 }
+
+#[tokio::test]
+async fn a_campaign_estimate_matches_what_its_deliveries_record_within_rounding() {
+    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    use outreach_core::ports::{DeliveryFilter, DeliveryStore, PageRequest};
+    let api = spawn().await;
+    api.seed_units().await;
+    // Viettel, Vinaphone and Vietnamobile numbers (three brandname prices), one with email
+    // too, one without any consent, and one in a commune whose name is longer.
+    for (phone, commune) in [
+        ("0983000001", "07201"),
+        ("0913000002", "07201"),
+        ("0923000003", "07441"),
+    ] {
+        api.new_contact(phone, commune, "citizen").await;
+    }
+    let (status, body) = api
+        .post(
+            "/v1/contacts",
+            json!({"role": "citizen", "name": "Trần Thị Bích Ngọc", "commune_code": "07201", "phone": "0983000004",
+                   "email": "ngoc@example.vn",
+                   "consents": [{"channel": "sms", "method": "paper_form", "wording_version": "v1"},
+                                {"channel": "email", "method": "paper_form", "wording_version": "v1"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.post(
+        "/v1/contacts",
+        json!({"role": "citizen", "name": "B", "commune_code": "07201", "phone": "0983000005"}),
+    )
+    .await;
+    let mut body = campaign_body("0 8 * * 6", json!(["07201", "07441"]));
+    body["reminder_rules"][0]["channels"] = json!(["sms", "email"]);
+    let (status, campaign) = api.post("/v1/campaigns", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+
+    // A draft is estimated before it is activated.
+    let (status, estimate) = api.get(&format!("/v1/campaigns/{id}/estimate")).await;
+    assert_eq!(status, StatusCode::OK, "{estimate}");
+    // Thirteen Saturdays from October to December, in two communes.
+    assert_eq!(estimate["sessions"], 26, "{estimate}");
+    let channel = |name: &str| {
+        estimate["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {estimate}"))
+    };
+    let (sms, email) = (channel("sms"), channel("email"));
+    assert_eq!(
+        (sms["recipients"].as_u64(), sms["messages"].as_u64()),
+        (Some(4), Some(52))
+    );
+    assert_eq!(
+        (email["recipients"].as_u64(), email["messages"].as_u64()),
+        (Some(1), Some(13))
+    );
+    assert_eq!(email["segments"], 13);
+    let max = sms["max_segments_per_message"].as_u64().unwrap();
+    assert!((1..=2).contains(&max), "{sms}");
+    assert_eq!(
+        estimate["total_cost_vnd"].as_u64(),
+        Some(sms["cost_vnd"].as_u64().unwrap() + email["cost_vnd"].as_u64().unwrap())
+    );
+    assert_eq!(estimate["communes"].as_array().unwrap().len(), 2);
+    assert_eq!(estimate["communes"][1]["name"], "Xã Tân Dĩnh");
+
+    // Another province's planner is told it does not exist.
+    let stranger = api
+        .auth
+        .mint("planner-9", Role::Planner, "99", Utc::now(), Duration::hours(1));
+    let (status, _) = api
+        .send(
+            Method::GET,
+            &format!("/v1/campaigns/{id}/estimate"),
+            None,
+            Some(&stranger),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.get("/v1/campaigns/cmp_nothing/estimate").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Run it through: every session's reminder dispatched and sent to the outbox.
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(100))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+    let channels = Channels {
+        email: &outbox,
+        sms: &outbox,
+        zns: None,
+        links: &NoUnsubscribeLinks,
+    };
+    // Each Friday at 08:00 local, the day before each Saturday's sessions.
+    let mut due = t("2026-10-02T01:00:00Z");
+    while due < t("2027-01-01T00:00:00Z") {
+        let queue = MemoryQueue::default();
+        run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
+            .await
+            .unwrap();
+        run_sender(
+            api.store.as_ref(),
+            channels,
+            &queue.drain(1000),
+            due,
+            SenderSettings::default(),
+        )
+        .await;
+        due += Duration::days(7);
+    }
+    let mut logged: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+    let filter = DeliveryFilter {
+        campaign: Some(id.to_string()),
+        ..DeliveryFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = api.store.list_deliveries(&filter, &page).await.unwrap();
+        for d in got.items.iter().filter(|d| d.status.may_have_arrived()) {
+            let e = logged.entry(format!("{:?}", d.channel)).or_default();
+            *e = (e.0 + 1, e.1 + u64::from(d.segments), e.2 + d.cost_milli_vnd);
+        }
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    for (name, key) in [("sms", "Sms"), ("email", "Email")] {
+        let estimated = channel(name);
+        let (messages, segments, cost) = logged[key];
+        assert_eq!(estimated["messages"].as_u64(), Some(messages), "{name}: {logged:?}");
+        assert_eq!(estimated["segments"].as_u64(), Some(segments), "{name}: {logged:?}");
+        let cost_vnd = cost as f64 / 1000.0;
+        let off = (estimated["cost_vnd"].as_f64().unwrap() - cost_vnd).abs();
+        assert!(off <= 1.0, "{name}: estimated {estimated}, recorded {cost_vnd} đ");
+    }
+    // The tallies hold the same, and the estimate of the campaign now reads them.
+    let tallies = api
+        .store
+        .delivery_tallies(
+            &["07201".to_string(), "07441".to_string()],
+            "2026-10-01".parse().unwrap(),
+            "2026-12-31".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let sent_cost: u64 = tallies
+        .iter()
+        .filter(|t| t.key.status.may_have_arrived())
+        .map(|t| t.cost_milli_vnd)
+        .sum();
+    assert_eq!(sent_cost, logged.values().map(|v| v.2).sum::<u64>());
+}

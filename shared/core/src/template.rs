@@ -5,8 +5,11 @@ use crate::error::{CoreError, CoreResult};
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 6] = ["name", "campaign", "commune", "venue", "date", "time"];
 
-/// Default SMS text (rendered unaccented unless the campaign opts into Unicode).
-pub const DEFAULT_SMS_CITIZEN: &str = "Đoàn Thanh niên {commune}: hướng dẫn dịch vụ công trực tuyến lúc {time} ngày {date} tại {venue}. Mang CCCD và điện thoại. dichvucong.bacgiang.gov.vn. Từ chối: TC";
+/// Default SMS text (rendered unaccented unless the campaign opts into Unicode). One GSM-7
+/// segment (160 characters) for every commune of Bắc Giang and Bắc Ninh (the longest name
+/// is 20 characters) with a venue of up to 21: 119 characters without them. The former
+/// text was 165–179 characters, two segments everywhere, doubling the bill.
+pub const DEFAULT_SMS_CITIZEN: &str = "Đoàn TN {commune}: hướng dẫn dịch vụ công {time} {date} tại {venue}. Mang CCCD, điện thoại. dichvucong.bacgiang.gov.vn. Từ chối: TC";
 /// Default SMS text to volunteers assigned to a session.
 pub const DEFAULT_SMS_VOLUNTEER: &str =
     "Đoàn Thanh niên: bạn trực buổi hỗ trợ dịch vụ công lúc {time} ngày {date} tại {venue}, {commune}. Từ chối: TC";
@@ -91,6 +94,54 @@ pub fn render(text: &str, value: impl Fn(&str) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every commune name of the reference units (`/work/shared/data`, read when present, as
+    /// the benchmarks do), else the longest names they hold.
+    fn commune_names() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        let mut names = Vec::new();
+        for file in ["bacgiang_units.json", "bacninh_2025_units.json"] {
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            let units: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+            names.extend(
+                units
+                    .iter()
+                    .filter(|u| u["level"] == "commune")
+                    .map(|u| u["name"].as_str().unwrap().to_string()),
+            );
+        }
+        if names.is_empty() {
+            names = vec![
+                "Phường Hoàng Văn Thụ".into(),
+                "Thị trấn Nham Biền".into(),
+                "Xã Tân Dĩnh".into(),
+            ];
+        }
+        names
+    }
+
+    #[test]
+    fn default_sms_fit_one_gsm7_segment_for_every_commune_name() {
+        let names = commune_names();
+        for template in [DEFAULT_SMS_CITIZEN, DEFAULT_SMS_VOLUNTEER] {
+            for commune in &names {
+                let text = crate::sms::prepare_sms_text(
+                    &render(template, |key| match key {
+                        "commune" => commune.clone(),
+                        "venue" => "Nhà văn hoá thôn Đông".into(),
+                        "date" => "03/10/2026".into(),
+                        "time" => "08:00".into(),
+                        _ => String::new(),
+                    }),
+                    false,
+                );
+                let cost = crate::sms::count_segments(&text);
+                assert_eq!(cost.segments, 1, "{commune}: {} characters: {text}", cost.units);
+            }
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -102,6 +102,22 @@ pub async fn get_one(
     Ok(Json(campaign_in_area(&state, &caller, &id, false).await?))
 }
 
+/// What a campaign is expected to cost (a draft too, before activation): its sessions from
+/// the schedule, the people each reminder reaches today by channel, SMS segments per
+/// commune, and the cost per channel in đồng at the configured prices.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/estimate", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = usecases::CampaignEstimate), (status = 404, body = ErrorBody)))]
+pub async fn estimate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<usecases::CampaignEstimate>> {
+    let campaign = campaign_in_area(&state, &caller, &id, false).await?;
+    let estimate =
+        usecases::estimate_campaign(state.store.as_ref(), &campaign, &state.prices, state.clock.now()).await?;
+    Ok(Json(estimate))
+}
+
 /// Lifecycle: `POST /v1/campaigns/{id}:activate` (also `:pause`, `:cancel`, `:complete`).
 /// draft → active → paused ⇄ active; draft/active/paused → cancelled (its sessions to
 /// come are cancelled too); active/paused → completed. Other transitions answer 409.

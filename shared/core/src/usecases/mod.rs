@@ -2,6 +2,7 @@
 
 mod campaigns;
 mod contacts;
+mod estimate;
 mod inbound;
 mod outcomes;
 mod reports;
@@ -10,6 +11,7 @@ mod units;
 
 pub use campaigns::*;
 pub use contacts::*;
+pub use estimate::*;
 pub use inbound::*;
 pub use outcomes::*;
 pub use reports::*;
