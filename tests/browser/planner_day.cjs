@@ -1,8 +1,8 @@
 // A planner's day in a real browser (headless Chromium driven by playwright-core), against
 // `outreach serve` on SQLite: sign in with a one-time link; import a contact CSV with a bad
 // row and see that row's error; create and activate a campaign, seeing the preview and the
-// SMS segment count; open a session, add a walk-in, record attendance and outcomes; see the
-// overview's figures move; sign in as a commune officer and see only that commune; a forged
+// SMS segment count; see the sessions as a list, a week and a month; open a session, add a
+// walk-in, record attendance and outcomes; see the overview's figures move; sign in as a commune officer and see only that commune; a forged
 // cross-site form post is refused. Screenshots of every page go to $SCREENSHOTS.
 //
 //   OUTREACH_BIN=target/debug/outreach SCREENSHOTS=target/screenshots \
@@ -142,6 +142,22 @@ async function main() {
     await page.fill("#from", localDate(yesterday));
     await page.getByRole("button", { name: "Lọc" }).click();
     await shot("05-lich-buoi");
+    // The same sessions as a week and as a month, the commune's filter carried along.
+    await page.getByRole("link", { name: "Tuần", exact: true }).click();
+    await page.locator(".calendar.tuan").waitFor();
+    assert.match(await page.locator("#h-calendar").innerText(), /^Tuần \d\d\/\d\d\/\d{4} – \d\d\/\d\d\/\d{4}/);
+    assert.equal(await page.locator("#commune").inputValue(), "07201");
+    const today = page.locator(".calendar .day.today li").filter({ hasText: "Hỗ trợ dịch vụ công hằng ngày" });
+    assert.equal(await today.count(), 1, "today's session in the week");
+    assert.match(await today.innerText(), /TNV 0\/1/);
+    await shot("05b-lich-tuan");
+    await page.getByRole("link", { name: "Tháng", exact: true }).click();
+    await page.locator(".calendar.thang").waitFor();
+    assert.match(await page.locator("#h-calendar").innerText(), /^Tháng \d{1,2}\/\d{4}/);
+    assert.ok(await page.locator(".calendar .day li").count() >= 1);
+    await shot("05c-lich-thang");
+    await page.getByRole("link", { name: "Danh sách", exact: true }).click();
+    await page.locator("table.sessions").waitFor();
     await page.locator("table.sessions tbody tr").filter({ hasText: "Hỗ trợ dịch vụ công hằng ngày" }).filter({ hasText: localDate(now).split("-").reverse().join("/") }).getByRole("link").click();
     await page.getByRole("heading", { name: "Tham dự" }).waitFor();
     await page.getByLabel(/Nguyễn Văn An/).check();
@@ -191,6 +207,10 @@ async function main() {
     await phone.waitForURL(`${base}/ui/tong-quan`);
     await phone.goto(sessionUrl);
     await shot("11-buoi-tren-dien-thoai", phone);
+    await phone.goto(`${base}/ui/buoi/lich?view=tuan`);
+    assert.equal(await phone.locator(".calendar .weekday-head").first().isVisible(), false, "a week is a list of days on a phone");
+    await shot("11b-lich-tuan-tren-dien-thoai", phone);
+    await phone.goto(sessionUrl);
     const evilPort = await freePort();
     const sessionId = sessionUrl.split("/").pop();
     const evil = http.createServer((_, res) => {

@@ -334,6 +334,7 @@ async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_
     let pages = [
         "/ui/tong-quan",
         "/ui/buoi",
+        "/ui/buoi/lich?view=thang",
         "/ui/buoi/PAST",
         "/ui/chien-dich",
         "/ui/chien-dich/moi",
@@ -342,10 +343,10 @@ async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_
     ];
     // What each role gets on each page, in the order above.
     let expected = [
-        (Role::Admin, "24", [200, 200, 200, 200, 200, 200, 200]),
-        (Role::Planner, "213", [200, 200, 200, 200, 200, 200, 200]),
-        (Role::CommuneOfficer, "07201", [200, 200, 200, 403, 403, 200, 200]),
-        (Role::Viewer, "213", [200, 403, 403, 403, 403, 403, 200]),
+        (Role::Admin, "24", [200, 200, 200, 200, 200, 200, 200, 200]),
+        (Role::Planner, "213", [200, 200, 200, 200, 200, 200, 200, 200]),
+        (Role::CommuneOfficer, "07201", [200, 200, 200, 200, 403, 403, 200, 200]),
+        (Role::Viewer, "213", [200, 403, 403, 403, 403, 403, 403, 200]),
     ];
     for (role, org, statuses) in expected {
         let browser = ui.sign_in(role, org).await;
@@ -400,6 +401,75 @@ async fn a_commune_officer_sees_only_their_commune() {
     let foreign = ui.sign_in(Role::Planner, "99").await;
     let (status, _) = foreign.get(&format!("/ui/buoi/{}", ui.past)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_calendar_shows_a_week_or_a_month_of_sessions_with_the_lists_filters() {
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let link = |id: &str| format!("href=\"/ui/buoi/{id}\"");
+    let (status, week) = planner.get("/ui/buoi/lich?view=tuan&from=2026-09-10").await;
+    assert_eq!(status, StatusCode::OK, "{week}");
+    assert!(week.contains("Tuần 07/09/2026 – 13/09/2026"), "{week}");
+    assert!(
+        week.contains(&link(&ui.next)) && week.contains(&link(&ui.other_commune)) && !week.contains(&link(&ui.past)),
+        "the week's sessions only: {week}"
+    );
+    assert!(week.contains("aria-label=\"Thứ Bảy 12/09/2026\""), "{week}");
+    assert!(week.contains("TNV 0/1 — thiếu"), "staffing x/y: {week}");
+    assert!(
+        week.contains("href=\"/ui/buoi/lich?view=tuan&#38;from=2026-08-31\""),
+        "the week before: {week}"
+    );
+    let (_, month) = planner.get("/ui/buoi/lich?view=thang&from=2026-09-20").await;
+    assert!(month.contains("Tháng 9/2026") && month.contains("3 buổi"), "{month}");
+    for id in [&ui.past, &ui.next, &ui.other_commune] {
+        assert!(month.contains(&link(id)), "{id} in the month: {month}");
+    }
+    assert!(
+        month.contains("href=\"/ui/buoi/lich?view=thang&#38;from=2026-10-01\""),
+        "the month after"
+    );
+    // The list's filters: commune, campaign, status; carried by every link of the page.
+    let (_, one) = planner
+        .get("/ui/buoi/lich?view=thang&from=2026-09-01&commune=07202")
+        .await;
+    assert!(
+        one.contains(&link(&ui.other_commune)) && !one.contains(&link(&ui.next)),
+        "{one}"
+    );
+    assert!(one.contains("view=tuan&#38;from=2026-09-01&#38;commune=07202"), "{one}");
+    let campaign = ui.store.get_session(&ui.past).await.unwrap().unwrap().campaign_id;
+    let (_, by_campaign) = planner
+        .get(&format!("/ui/buoi/lich?view=thang&from=2026-09-01&campaign={campaign}"))
+        .await;
+    assert!(by_campaign.contains(&format!("<option value=\"{campaign}\" selected>")));
+    assert!(by_campaign.contains("3 buổi"), "{by_campaign}");
+    let (_, cancelled) = planner
+        .get("/ui/buoi/lich?view=thang&from=2026-09-01&status=cancelled")
+        .await;
+    assert!(cancelled.contains("0 buổi") && !cancelled.contains(&link(&ui.next)));
+    // The list links to the calendar of the same filters.
+    let (_, list) = planner
+        .get("/ui/buoi?from=2026-09-01&commune=07201&status=scheduled")
+        .await;
+    assert!(
+        list.contains("href=\"/ui/buoi/lich?view=tuan&#38;from=2026-09-01&#38;commune=07201&#38;status=scheduled\""),
+        "{list}"
+    );
+    // An officer's calendar is their commune's, whatever the query says.
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (status, month) = officer
+        .get("/ui/buoi/lich?view=thang&from=2026-09-01&commune=07202")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        month.contains(&link(&ui.past)) && month.contains(&link(&ui.next)) && !month.contains(&link(&ui.other_commune)),
+        "{month}"
+    );
+    let viewer = ui.sign_in(Role::Viewer, "213").await;
+    let (status, _) = viewer.get("/ui/buoi/lich?view=tuan").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

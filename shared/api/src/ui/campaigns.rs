@@ -61,7 +61,7 @@ struct CampaignsPage {
 }
 
 /// Whether a campaign holds sessions in one of `area`'s units.
-fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
+pub(crate) fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
     campaign
         .communes
         .iter()

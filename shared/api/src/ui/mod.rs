@@ -9,6 +9,7 @@
 //! role may not take is not offered, and its form post is refused as the API refuses it.
 
 mod assets;
+mod calendar;
 mod campaigns;
 mod charts;
 mod contacts;
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/dang-xuat", post(signin::sign_out))
         .route("/ui/tong-quan", get(overview::page))
         .route("/ui/buoi", get(sessions::list))
+        .route("/ui/buoi/lich", get(calendar::page))
         .route("/ui/buoi/{id}", get(sessions::page))
         .route("/ui/buoi/{id}/diem-danh", post(sessions::attendance))
         .route("/ui/buoi/{id}/ket-qua", post(sessions::outcomes))

@@ -40,6 +40,8 @@ pub struct SessionRow {
     pub status_class: &'static str,
     pub staffing: String,
     pub short: bool,
+    /// The local day it starts on, for the calendar.
+    pub local_day: NaiveDate,
 }
 
 /// A unit the picker offers.
@@ -48,30 +50,69 @@ pub struct UnitOption {
     pub name: String,
 }
 
+/// A campaign the filter offers.
+pub struct CampaignOption {
+    pub id: String,
+    pub name: String,
+}
+
+/// The filters the list and the calendar share, as chosen, and what their pickers offer.
+pub struct Filters {
+    pub communes: Vec<UnitOption>,
+    pub commune: String,
+    pub campaigns: Vec<CampaignOption>,
+    pub campaign: String,
+    pub status: String,
+    /// A commune officer's sessions are their commune's: no picker.
+    pub fixed_commune: bool,
+}
+
+impl Filters {
+    /// The filters as query pairs (those set), to carry into another view's link.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        [
+            ("commune", &self.commune),
+            ("campaign", &self.campaign),
+            ("status", &self.status),
+        ]
+        .into_iter()
+        // An officer's commune is no choice of theirs: their links leave it out.
+        .filter(|(k, v)| !(v.is_empty() || (self.fixed_commune && *k == "commune")))
+        .map(|(k, v)| (k, v.clone()))
+        .collect()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "ui/sessions.html")]
 struct SessionsPage {
     nav: Nav,
     rows: Vec<SessionRow>,
-    communes: Vec<UnitOption>,
-    commune: String,
-    status: String,
+    filters: Filters,
     from: String,
     to: String,
-    fixed_commune: bool,
+    /// The calendar of the same filters, from the first day.
+    week_link: String,
+    month_link: String,
     more: bool,
 }
 
+/// The query of the sessions' list and calendar: `commune`, `campaign`, `status`, `from`,
+/// `to` (the list's days; the calendar shows the week or month of `from`), `view`.
 #[derive(Deserialize, Default)]
 pub struct SessionsQuery {
     #[serde(default)]
-    commune: String,
+    pub commune: String,
     #[serde(default)]
-    status: String,
+    pub campaign: String,
     #[serde(default)]
-    from: String,
+    pub status: String,
     #[serde(default)]
-    to: String,
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub view: String,
 }
 
 pub fn status_label(status: SessionStatus) -> (&'static str, &'static str) {
@@ -82,7 +123,7 @@ pub fn status_label(status: SessionStatus) -> (&'static str, &'static str) {
 }
 
 /// A local date from the form (`yyyy-mm-dd`, as a date input sends it), or `default`.
-fn local_day(value: &str, default: NaiveDate) -> NaiveDate {
+pub fn local_day(value: &str, default: NaiveDate) -> NaiveDate {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").unwrap_or(default)
 }
 
@@ -106,21 +147,51 @@ pub async fn area_communes(
     Ok(communes)
 }
 
-/// `GET /ui/buoi?commune&status&from&to`: the sessions of the caller's area between two
-/// local dates (the coming 30 days by default), by start.
+/// `GET /ui/buoi?commune&campaign&status&from&to`: the sessions of the caller's area
+/// between two local dates (the coming 30 days by default), by start.
 pub async fn list(
     State(state): State<AppState>,
     session: UiSession,
     Query(q): Query<SessionsQuery>,
 ) -> Result<Response, UiError> {
+    let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let from = local_day(&q.from, today);
+    let to = local_day(&q.to, from + Duration::days(30));
+    let (filters, rows, more) = sessions_between(&state, &session, &q, from, to).await?;
+    let calendar = |view: &str| {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        link.append_pair("view", view);
+        link.append_pair("from", &from.format("%Y-%m-%d").to_string());
+        link.extend_pairs(filters.query());
+        format!("/ui/buoi/lich?{}", link.finish())
+    };
+    html(SessionsPage {
+        nav: Nav::new(&session, "/ui/buoi"),
+        week_link: calendar("tuan"),
+        month_link: calendar("thang"),
+        rows,
+        filters,
+        from: from.format("%Y-%m-%d").to_string(),
+        to: to.format("%Y-%m-%d").to_string(),
+        more,
+    })
+}
+
+/// The sessions of the caller's area from local day `from` to `to` (both included) that
+/// `q`'s filters keep, by start (at most 500; `true` when there were more), with the
+/// filters as chosen and what their pickers offer.
+pub async fn sessions_between(
+    state: &AppState,
+    session: &UiSession,
+    q: &SessionsQuery,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Filters, Vec<SessionRow>, bool), UiError> {
     if !may(session.role(), Method::GET, "/v1/sessions") {
         return Err(UiError::Forbidden("Vai trò của bạn không xem lịch buổi.".into()));
     }
     let store = state.store.as_ref();
-    let now = state.clock.now();
-    let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
-    let from = local_day(&q.from, today);
-    let to = local_day(&q.to, from + Duration::days(30));
+    let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let fixed_commune = session.role() == crate::auth::Role::CommuneOfficer;
     let commune = if fixed_commune {
         session.claims().org.clone()
@@ -138,17 +209,26 @@ pub async fn list(
         "cancelled" => Some(SessionStatus::Cancelled),
         _ => None,
     };
+    let area = session.caller.area(store).await?;
+    let communes = area_communes(store, session, today).await?;
+    let campaigns = area_campaigns(store, &area).await?;
+    // A campaign is a filter only if it reaches the area (another's is no filter at all).
+    let campaign = q.campaign.trim();
+    let campaign = campaigns
+        .iter()
+        .find(|c| c.id == campaign)
+        .map(|c| c.id.clone())
+        .unwrap_or_default();
     let filter = SessionFilter {
         commune: (!commune.is_empty()).then(|| commune.clone()),
+        campaign: (!campaign.is_empty()).then(|| campaign.clone()),
         status,
         from: Some(local_midnight(from, DEFAULT_TIME_ZONE)),
         to: Some(local_midnight(to + Duration::days(1), DEFAULT_TIME_ZONE)),
-        ..SessionFilter::default()
     };
-    let area = session.caller.area(store).await?;
-    let communes = area_communes(store, &session, today).await?;
     let names: HashMap<&str, &str> = communes.iter().map(|c| (c.code.as_str(), c.name.as_str())).collect();
-    let mut campaigns: HashMap<String, String> = HashMap::new();
+    let mut campaign_names: HashMap<String, String> =
+        campaigns.iter().map(|c| (c.id.clone(), c.name.clone())).collect();
     let mut rows = Vec::new();
     let mut page = PageRequest::first(500);
     let mut more = false;
@@ -159,18 +239,17 @@ pub async fn list(
                 more = true;
                 break;
             }
-            let campaign = match campaigns.get(&s.campaign_id) {
-                Some(name) => name.clone(),
-                None => {
-                    let name = store
-                        .get_campaign(&s.campaign_id)
-                        .await?
-                        .map(|c| c.name)
-                        .unwrap_or_default();
-                    campaigns.insert(s.campaign_id.clone(), name.clone());
-                    name
-                }
-            };
+            // A session in a unit that took over one of its campaign's communes: the
+            // campaign does not list that unit, so its name is read once.
+            if !campaign_names.contains_key(&s.campaign_id) {
+                let name = store
+                    .get_campaign(&s.campaign_id)
+                    .await?
+                    .map(|c| c.name)
+                    .unwrap_or_default();
+                campaign_names.insert(s.campaign_id.clone(), name);
+            }
+            let campaign = campaign_names.get(&s.campaign_id).cloned().unwrap_or_default();
             rows.push(row(&s, names.get(s.commune_code.as_str()).copied(), campaign));
         }
         match got.next_cursor {
@@ -178,17 +257,36 @@ pub async fn list(
             _ => break,
         }
     }
-    html(SessionsPage {
-        nav: Nav::new(&session, "/ui/buoi"),
-        rows,
+    let filters = Filters {
         communes,
         commune,
-        status: q.status,
-        from: from.format("%Y-%m-%d").to_string(),
-        to: to.format("%Y-%m-%d").to_string(),
+        campaigns,
+        campaign,
+        status: status.map_or("", |_| q.status.as_str()).to_string(),
         fixed_commune,
-        more,
-    })
+    };
+    Ok((filters, rows, more))
+}
+
+/// The campaigns that hold sessions in the caller's area, newest first.
+async fn area_campaigns(store: &dyn Store, area: &HashSet<String>) -> Result<Vec<CampaignOption>, UiError> {
+    let mut campaigns = Vec::new();
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = store.list_campaigns(None, &page).await?;
+        campaigns.extend(
+            got.items
+                .into_iter()
+                .filter(|c| crate::ui::campaigns::reaches(c, area))
+                .map(|c| CampaignOption { id: c.id, name: c.name }),
+        );
+        match got.next_cursor {
+            Some(c) if campaigns.len() < 1000 => page.cursor = Some(c),
+            _ => break,
+        }
+    }
+    campaigns.reverse();
+    Ok(campaigns)
 }
 
 fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow {
@@ -204,6 +302,7 @@ fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow 
         status_class,
         staffing: format!("{}/{}", s.staff.len(), s.min_staff),
         short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
+        local_day: s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     }
 }
 
