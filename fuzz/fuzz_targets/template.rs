@@ -136,6 +136,8 @@ fn fixture(template: &str, name: &str, venue: &str, sms_unicode: bool) -> (Campa
             sms_template: Some(template.to_string()),
             email_subject: Some(template.to_string()),
             email_template: Some(template.to_string()),
+            zns_template_id: None,
+            zns_params: BTreeMap::new(),
         }],
         sms_unicode,
         max_sms_segments: 3,
