@@ -577,6 +577,24 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
     }
     assert_eq!(zns_per.values().sum::<usize>(), messages.len());
     assert!(sms_per.keys().all(|p| p.starts_with("+84359")), "no SMS to anyone else");
+    // The quarter's spend: what the log recorded, the fallbacks as SMS.
+    let report = usecases::quarterly_report(s, "24", 2026, 4, now).await.unwrap();
+    let spend = |c: Channel| report.spend_of("24").find(|r| r.channel == c).unwrap().clone();
+    let (by_sms, by_zns) = (spend(Channel::Sms), spend(Channel::Zns));
+    assert_eq!(by_sms.zns_fallbacks, tally["sms fallback"] as u64);
+    assert_eq!(by_sms.messages, tally["sms fallback"] as u64);
+    assert_eq!(
+        by_sms.cost_milli_vnd + by_zns.cost_milli_vnd,
+        log.values().map(|d| d.cost_milli_vnd).sum::<u64>()
+    );
+    assert_eq!(
+        by_zns.messages,
+        log.values()
+            .filter(
+                |d| d.channel == Channel::Zns && matches!(d.status, DeliveryStatus::Sent | DeliveryStatus::Uncertain)
+            )
+            .count() as u64
+    );
     println!(
         "exactly once across ZNS and SMS: {PEOPLE} deliveries ({enqueued} tasks enqueued twice + {} strays), {rounds} rounds in {:.1} s: {tally:?}",
         strays.len(),

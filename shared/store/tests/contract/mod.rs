@@ -1369,6 +1369,7 @@ pub async fn snapshots_keep_every_revision(store: &dyn Store) {
         tallies_read: 0,
         rows: Vec::new(),
         unattributed: Vec::new(),
+        spend: Vec::new(),
     };
     let snap = |revision: u32, at: &str| ReportSnapshot {
         org_code: "24".into(),
