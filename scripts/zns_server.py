@@ -22,12 +22,22 @@ Admin endpoints, for tests to set up and read what the "provider" received:
   POST /admin/expire    expires every access token now
   GET  /admin/messages  {"messages": [{"phone", "template_id", "template_data", "tracking_id", "msg_id"}]}
   GET  /admin/state     {"refreshes": n, "refused_refreshes": n, "locked": bool, "sends": n}
+  POST /admin/callback  {"url": webhook URL, "event": "user_received_message"|"user_seen_message",
+                         "tracking_id", "msg_id" (default: the message sent with that tracking
+                         id), "oa_secret_key" (default "local-oa-secret"), "timestamp" (ms,
+                         default now), "signature" (to send a wrong one)}
+                        -> posts the OA webhook event as Zalo does, signed in X-ZEvent-Signature
+                        with "mac=" + sha256(app_id + body + timestamp + OA secret key);
+                        answers {"status": the webhook's HTTP status, "body": its answer}
 
 Run: zns_server.py -H 127.0.0.1 -p PORT
 """
 
 import argparse
+import hashlib
 import json
+import urllib.request
+import urllib.error
 import secrets
 import threading
 import time
@@ -122,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
                         "times": int(f.get("times", 1)), "seconds": float(f.get("seconds", 2.0)),
                     })
             return self.answer(200, {"ok": True})
+        if self.path == "/admin/callback":
+            return self.answer(200, self.callback(json.loads(raw)))
         if self.path == "/admin/expire":
             with LOCK:
                 for t in STATE["access_tokens"]:
@@ -132,6 +144,40 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/message/template":
             return self.send_template(raw)
         self.answer(404, {"error": 404, "message": "not found"})
+
+    def callback(self, req):
+        """Post a ZNS delivery or seen event to the webhook at req["url"], as Zalo's OA webhook."""
+        tracking_id = req.get("tracking_id")
+        with LOCK:
+            app_id = STATE["app_id"]
+            sent = [m for m in STATE["messages"] if m["tracking_id"] == tracking_id]
+        msg_id = req.get("msg_id") or (sent[-1]["msg_id"] if sent else "unknown-msg")
+        timestamp = str(req.get("timestamp") or int(time.time() * 1000))
+        event = req.get("event", "user_received_message")
+        message = {"msg_id": msg_id, "tracking_id": tracking_id}
+        if event == "user_received_message":
+            message["delivery_time"] = timestamp
+        else:
+            message["msg_ids"] = [msg_id]
+        body = json.dumps({
+            "app_id": app_id, "oa_id": "local-oa", "event_name": event, "timestamp": timestamp,
+            "sender": {"id": "local-oa"}, "recipient": {"id": "zalo-user"}, "message": message,
+        }).encode()
+        secret = req.get("oa_secret_key", "local-oa-secret")
+        mac = hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode()).hexdigest()
+        signature = req.get("signature", "mac=" + mac)
+        request = urllib.request.Request(req["url"], data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-ZEvent-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                status, answer = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, e.read()
+        try:
+            answer = json.loads(answer or b"null")
+        except ValueError:
+            answer = answer.decode(errors="replace")
+        return {"status": status, "body": answer}
 
     def refresh(self, raw):
         form = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}

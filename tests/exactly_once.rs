@@ -356,6 +356,8 @@ async fn plan_and_dispatch_twice(
             attempt_started_at: None,
             segments: 0,
             cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
             updated_at: at(DUE),
             expires_at: at(DUE) + Duration::days(365),
             version: 1,

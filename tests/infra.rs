@@ -98,7 +98,9 @@ const NEEDS: &[(&str, Need)] = &[
     ("OUTREACH_SMTP_USERNAME", Need::Local(SES_NOT_SMTP)),
     ("OUTREACH_SMTP_PASSWORD", Need::Local(SES_NOT_SMTP)),
     // ZNS: the sender sends with the token the planner (the one refresher) keeps fresh.
-    ("OUTREACH_ZNS_APP_ID", Need::On(&["planner", "sender"])),
+    // The API verifies Zalo's OA webhook (ZNS receipts) with the app id and OA secret key.
+    ("OUTREACH_ZNS_APP_ID", Need::On(&["api", "planner", "sender"])),
+    ("OUTREACH_ZNS_OA_SECRET_KEY", Need::On(&["api"])),
     ("OUTREACH_ZNS_SECRET_KEY", Need::On(&["planner"])),
     ("OUTREACH_ZNS_REFRESH_TOKEN", Need::On(&["planner"])),
     (
@@ -118,6 +120,7 @@ const SECRETS: &[&str] = &[
     "OUTREACH_SMS_GATEWAY_KEY",
     "OUTREACH_OIDC_CLIENT_SECRET",
     "OUTREACH_ZNS_SECRET_KEY",
+    "OUTREACH_ZNS_OA_SECRET_KEY",
     "OUTREACH_ZNS_REFRESH_TOKEN",
 ];
 
@@ -945,6 +948,7 @@ fn only_health_openapi_and_webhooks_skip_the_jwt_authorizer() {
         "GET /ui",
         "POST /v1/inbound/sms",
         "POST /v1/inbound/email-events",
+        "POST /v1/inbound/zns-events",
         "GET /v1/inbound/unsubscribe",
         "POST /v1/inbound/unsubscribe",
     ]

@@ -588,3 +588,72 @@ async fn a_large_audience_is_dispatched_in_runs_that_resume_where_they_stopped()
     .await;
     assert_eq!(w.all_sms(), 1201, "1200 new citizens and the consenting one");
 }
+
+#[tokio::test]
+async fn the_quarterly_report_shows_the_spend_of_the_delivery_log() {
+    let w = world(
+        "0 8 * * 6",
+        vec![rule(
+            "day-before",
+            24 * 60,
+            Audience::All,
+            vec![Channel::Sms, Channel::Email],
+        )],
+    )
+    .await;
+    // Every Friday of October 2026, the day before its Saturday session.
+    for day in [2, 9, 16, 23, 30] {
+        w.tick(local(&format!("2026-10-{day:02} 08:00"))).await;
+    }
+    let filter = DeliveryFilter {
+        campaign: Some(w.campaign.clone()),
+        ..Default::default()
+    };
+    let log = w
+        .store
+        .list_deliveries(&filter, &PageRequest::first(500))
+        .await
+        .unwrap()
+        .items;
+    let sent = |c: Channel| {
+        log.iter()
+            .filter(move |d| d.channel == c && d.status == DeliveryStatus::Sent)
+    };
+    assert_eq!(
+        sent(Channel::Sms).count(),
+        5,
+        "one SMS a week to the consenting citizen"
+    );
+    let report = usecases::quarterly_report(&w.store, "24", 2026, 4, local("2026-11-01 09:00"))
+        .await
+        .unwrap();
+    for code in ["24", "213", "07441"] {
+        let spend: Vec<_> = report.spend_of(code).collect();
+        assert_eq!(spend.len(), 3, "{code}: SMS, email, ZNS");
+        let total: u64 = spend.iter().map(|s| s.cost_milli_vnd).sum();
+        assert_eq!(total, log.iter().map(|d| d.cost_milli_vnd).sum::<u64>(), "{code}");
+        assert!(total > 0);
+        for s in spend {
+            let channel: Vec<_> = sent(s.channel).collect();
+            assert_eq!(s.messages, channel.len() as u64, "{code} {:?}", s.channel);
+            assert_eq!(
+                s.segments,
+                channel.iter().map(|d| u64::from(d.segments)).sum::<u64>(),
+                "{code} {:?}",
+                s.channel
+            );
+            assert_eq!(
+                s.cost_milli_vnd,
+                channel.iter().map(|d| d.cost_milli_vnd).sum::<u64>(),
+                "{code} {:?}",
+                s.channel
+            );
+            assert_eq!(s.zns_fallbacks, 0);
+        }
+    }
+    // The quarter before has no spend.
+    let q3 = usecases::quarterly_report(&w.store, "24", 2026, 3, local("2026-11-01 09:00"))
+        .await
+        .unwrap();
+    assert!(q3.spend.iter().all(|s| s.messages == 0 && s.cost_milli_vnd == 0));
+}

@@ -457,6 +457,8 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
             attempt_started_at: None,
             segments: 0,
             cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
             updated_at: now0,
             expires_at: now0 + Duration::days(365),
             version: 1,
@@ -577,9 +579,178 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
     }
     assert_eq!(zns_per.values().sum::<usize>(), messages.len());
     assert!(sms_per.keys().all(|p| p.starts_with("+84359")), "no SMS to anyone else");
+    // The quarter's spend: what the log recorded, the fallbacks as SMS.
+    let report = usecases::quarterly_report(s, "24", 2026, 4, now).await.unwrap();
+    let spend = |c: Channel| report.spend_of("24").find(|r| r.channel == c).unwrap().clone();
+    let (by_sms, by_zns) = (spend(Channel::Sms), spend(Channel::Zns));
+    assert_eq!(by_sms.zns_fallbacks, tally["sms fallback"] as u64);
+    assert_eq!(by_sms.messages, tally["sms fallback"] as u64);
+    assert_eq!(
+        by_sms.cost_milli_vnd + by_zns.cost_milli_vnd,
+        log.values().map(|d| d.cost_milli_vnd).sum::<u64>()
+    );
+    assert_eq!(
+        by_zns.messages,
+        log.values()
+            .filter(
+                |d| d.channel == Channel::Zns && matches!(d.status, DeliveryStatus::Sent | DeliveryStatus::Uncertain)
+            )
+            .count() as u64
+    );
     println!(
         "exactly once across ZNS and SMS: {PEOPLE} deliveries ({enqueued} tasks enqueued twice + {} strays), {rounds} rounds in {:.1} s: {tally:?}",
         strays.len(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The router on a socket over `store`, verifying Zalo's events with the ZNS server's keys.
+async fn serve_router(store: Arc<SqliteStore>) -> String {
+    let state = outreach_api::AppState {
+        store,
+        auth: outreach_api::AuthConfig::hs256(b"a-local-secret-of-32-bytes-or-more!", "outreach-local").unwrap(),
+        clock: Arc::new(outreach_core::ports::SystemClock),
+        webhook_secret: None,
+        zalo_webhook: Some(outreach_core::zns::ZaloWebhookKeys {
+            app_id: "local-app".into(),
+            oa_secret_key: "local-oa-secret".into(),
+        }),
+        prices: Default::default(),
+        oidc: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, outreach_api::router(state)).await.unwrap() });
+    format!("http://{addr}/v1/inbound/zns-events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zalo_delivery_and_seen_callbacks_reach_the_delivery_log_through_the_router() {
+    let _one = SERVER.lock().await;
+    admin(
+        "/admin/reset",
+        json!({"no_zalo": ["84359100002"], "templates": ["246810"], "quota": 100}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = at(DUE);
+    let store = store_with_token(&dir, now).await;
+    let zns = ZaloZns::new(&config(3000), store.clone()).unwrap();
+    let sms = Outbox::new(dir.path().join("outbox")).unwrap();
+    let s: &dyn Store = store.as_ref();
+    let units = r#"[{"code":"24","name":"Tỉnh Bắc Giang","level":"province"},
+        {"code":"07441","name":"Xã Tân Dĩnh","level":"commune","parent_code":"24"}]"#;
+    usecases::import_org_units(
+        s,
+        parse_units_json(units).unwrap(),
+        ImportValidity::default(),
+        ImportScope::Anywhere,
+    )
+    .await
+    .unwrap();
+    let consent = |channel| ConsentInput {
+        channel,
+        method: "paper_form".into(),
+        wording_version: "v1".into(),
+        granted_at: Some(at(SETUP)),
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let input = ContactInput {
+            role: Role::Citizen,
+            name: format!("Công dân {i}"),
+            commune_code: "07441".into(),
+            phone: phone(i),
+            email: None,
+            consents: vec![consent(Channel::Sms), consent(Channel::Zns)],
+        };
+        let c = usecases::register_contact(s, input, at(SETUP), &usecases::Actor::default())
+            .await
+            .unwrap();
+        ids.push(c.id);
+    }
+    let campaign = usecases::create_campaign(s, zns_campaign(), at(SETUP)).await.unwrap();
+    usecases::act_on_campaign(s, &campaign.id, CampaignAction::Activate, at(SETUP))
+        .await
+        .unwrap();
+    run_planner(s, at(SETUP), Duration::days(60)).await.unwrap();
+    let queue = MemoryQueue::default();
+    run_dispatcher(s, &queue, now, DispatchSettings::default())
+        .await
+        .unwrap();
+    let channels = Channels {
+        email: &sms,
+        sms: &sms,
+        zns: Some(&zns),
+        links: &NoUnsubscribeLinks,
+    };
+    let tasks = queue.drain(usize::MAX);
+    run_sender(s, channels, &tasks, now, SenderSettings::default()).await;
+    let delivery = |i: usize| {
+        let task = tasks.iter().find(|t| t.contact_id == ids[i]).unwrap().clone();
+        let id = Delivery::id_for(&task.session_id, &task.rule_id, &task.contact_id, Channel::Zns);
+        let campaign = campaign.id.clone();
+        async move { s.get_delivery(&campaign, &id).await.unwrap().unwrap() }
+    };
+    let by_zns = delivery(0).await;
+    assert_eq!((by_zns.channel, by_zns.status), (Channel::Zns, DeliveryStatus::Sent));
+    assert_eq!(delivery(2).await.channel, Channel::Sms, "no Zalo: SMS carried it");
+
+    let url = serve_router(store.clone()).await;
+    let callback = |event: &str, i: usize, extra: Value| {
+        let mut body = json!({"url": url, "event": event, "tracking_id": Delivery::id_for(
+            &by_zns.session_id, &by_zns.rule_id, &ids[i], Channel::Zns)});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            body[k] = v;
+        }
+        async move { admin("/admin/callback", body).await }
+    };
+    let answer = callback("user_received_message", 0, Value::Null).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(answer["body"]["outcome"], "recorded", "{answer}");
+    let d = delivery(0).await;
+    assert!(d.delivered_at.is_some() && d.seen_at.is_none(), "{d:?}");
+    assert_eq!(
+        (d.status, d.cost_milli_vnd, d.updated_at),
+        (by_zns.status, by_zns.cost_milli_vnd, by_zns.updated_at)
+    );
+    // Zalo retries: the first report stands.
+    let again = callback("user_received_message", 0, Value::Null).await;
+    assert_eq!(again["body"]["outcome"], "already_recorded", "{again}");
+    assert_eq!(delivery(0).await.delivered_at, d.delivered_at);
+    let seen = callback("user_seen_message", 0, Value::Null).await;
+    assert_eq!(seen["body"]["outcome"], "recorded", "{seen}");
+    assert!(delivery(0).await.seen_at.is_some());
+
+    // Refused: a wrong signature, another OA secret key, an old timestamp (a replay).
+    let old = (Utc::now() - Duration::hours(1)).timestamp_millis();
+    for extra in [
+        json!({"signature": "mac=00"}),
+        json!({"oa_secret_key": "another-secret"}),
+        json!({"timestamp": old.to_string()}),
+    ] {
+        let refused = callback("user_received_message", 1, extra.clone()).await;
+        assert_eq!(refused["status"], 401, "{extra}: {refused}");
+    }
+    assert_eq!(
+        delivery(1).await.delivered_at,
+        None,
+        "nothing recorded by a refused event"
+    );
+
+    // A message SMS carried, and an id of nobody's: 200, nothing changed.
+    let fallback = callback("user_received_message", 2, Value::Null).await;
+    assert_eq!(
+        (fallback["status"].clone(), fallback["body"]["outcome"].clone()),
+        (json!(200), json!("unknown"))
+    );
+    assert_eq!(delivery(2).await.delivered_at, None);
+    let nobody = callback("user_received_message", 0, json!({"tracking_id": "s|r|c|zns"})).await;
+    assert_eq!(nobody["body"]["outcome"], "unknown", "{nobody}");
+    // The delivery log's wire format: the new fields only where set.
+    let log = serde_json::to_value(delivery(1).await).unwrap();
+    assert!(
+        log.get("delivered_at").is_none() && log.get("seen_at").is_none(),
+        "{log}"
     );
 }

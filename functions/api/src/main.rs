@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env(None)?;
     let auth = config.auth(None)?;
     let webhook_secret = config.webhook_secret.clone();
+    let zalo_webhook = config.zalo_webhook.clone();
     let prices = config.sender.prices;
     let oidc = config.oidc.clone().map(Oidc::new).transpose()?.map(Arc::new);
     let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
@@ -20,6 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         auth,
         clock: Arc::new(SystemClock),
         webhook_secret,
+        zalo_webhook,
         prices,
         oidc,
     };

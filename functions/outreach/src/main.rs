@@ -402,6 +402,7 @@ async fn serve(
         auth,
         clock: clock.clone(),
         webhook_secret: app.config.webhook_secret.clone(),
+        zalo_webhook: app.config.zalo_webhook.clone(),
         prices: app.config.sender.prices,
         oidc: app
             .config

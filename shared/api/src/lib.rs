@@ -23,6 +23,7 @@ pub use access::{Access, Endpoint, Foreign};
 pub use auth::{AuthConfig, Role};
 pub use error::{ApiError, ApiResult};
 pub use openapi::openapi;
+pub use outreach_core::zns::ZaloWebhookKeys;
 pub use ui::Oidc;
 
 /// Largest request body (JSON or an import file).
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Shared secret the inbound webhooks (SMS replies, SES events) must present as
     /// `?key=` or `X-Outreach-Webhook-Key`; without one the webhooks are closed.
     pub webhook_secret: Option<String>,
+    /// Zalo's OA webhook keys: without them `inbound/zns-events` is closed.
+    pub zalo_webhook: Option<ZaloWebhookKeys>,
     /// What messages cost, for a campaign's estimate (`OUTREACH_PRICES`).
     pub prices: outreach_core::cost::PriceTable,
     /// The dashboard's sign-in through the identity provider, when one is configured.
@@ -99,6 +102,7 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET,    "/v1/audit",                          Anywhere(ADMINS),             get(routes::audit::list)),
         e(Method::POST,   "/v1/inbound/sms",                    Public,                       post(inbound::sms)),
         e(Method::POST,   "/v1/inbound/email-events",           Public,                       post(inbound::email_events)),
+        e(Method::POST,   "/v1/inbound/zns-events",             Public,                       post(inbound::zns_events)),
         e(Method::GET,    "/v1/inbound/unsubscribe",            Public,                       get(inbound::unsubscribe_page)),
         e(Method::POST,   "/v1/inbound/unsubscribe",            Public,                       post(inbound::unsubscribe)),
     ]

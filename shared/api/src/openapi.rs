@@ -22,7 +22,7 @@ use crate::routes;
         routes::reports::put_statistics, routes::reports::import_statistics,
         routes::reports::put_targets, routes::reports::get_targets,
         routes::reports::quarterly, routes::reports::snapshot, routes::reports::snapshots,
-        routes::inbound::sms, routes::inbound::email_events, routes::inbound::unsubscribe,
+        routes::inbound::sms, routes::inbound::email_events, routes::inbound::zns_events, routes::inbound::unsubscribe,
         routes::inbound::unsubscribe_page,
     ),
     components(schemas(outreach_core::campaign::CampaignAction)),

@@ -197,6 +197,8 @@ fn campaign_body(commune: &str) -> Value {
 enum Body {
     None,
     Typed(&'static str, String),
+    /// A Zalo OA webhook event (JSON) and its `X-ZEvent-Signature`.
+    Zalo(String, String),
 }
 
 impl Body {
@@ -217,8 +219,15 @@ async fn call(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    if let Body::Typed(content_type, text) = body {
-        request = request.header("content-type", content_type).body(text);
+    match body {
+        Body::Typed(content_type, text) => request = request.header("content-type", content_type).body(text),
+        Body::Zalo(text, signature) => {
+            request = request
+                .header("content-type", "application/json")
+                .header("x-zevent-signature", signature)
+                .body(text)
+        }
+        Body::None => {}
     }
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -373,6 +382,7 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
                 .to_string(),
             ),
         ),
+        ("POST", "/v1/inbound/zns-events") => with("/v1/inbound/zns-events".into(), zalo_event("2026-09-05T03:00:00Z")),
         ("GET", "/v1/inbound/unsubscribe") => plain(format!(
             "/v1/inbound/unsubscribe?token={}",
             server.auth.mint_unsubscribe(citizen, Utc::now())
@@ -386,6 +396,22 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ),
         (method, path) => panic!("no access case for {method} {path}: add one to shared/api/tests/access.rs"),
     }
+}
+
+/// A ZNS delivery event for no delivery of ours, at `at`, signed as Zalo signs it.
+fn zalo_event(at: &str) -> Body {
+    use sha2::{Digest, Sha256};
+    let timestamp = common::t(at).timestamp_millis().to_string();
+    let body = json!({"app_id": common::ZALO_APP_ID, "event_name": "user_received_message", "timestamp": timestamp,
+        "message": {"msg_id": "m-1", "tracking_id": "s-1|r-1|c-1|zns"}})
+    .to_string();
+    let mac = Sha256::digest(format!(
+        "{}{body}{timestamp}{}",
+        common::ZALO_APP_ID,
+        common::ZALO_OA_SECRET_KEY
+    ));
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    Body::Zalo(body, format!("mac={hex}"))
 }
 
 /// What a request should get.
@@ -1081,6 +1107,8 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
             attempt_started_at: None,
             segments: 0,
             cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
             updated_at: now,
             expires_at: now + Duration::days(365),
             version: 1,
@@ -1194,6 +1222,8 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence(
         attempt_started_at: None,
         segments: 0,
         cost_milli_vnd: 0,
+        delivered_at: None,
+        seen_at: None,
         updated_at: now,
         expires_at: now + Duration::days(365),
         version: 1,

@@ -50,6 +50,9 @@ pub struct Config {
     pub oidc: Option<OidcSettings>,
     /// `OUTREACH_WEBHOOK_SECRET`: the key inbound webhooks must present.
     pub webhook_secret: Option<String>,
+    /// `OUTREACH_ZNS_OA_SECRET_KEY` with `OUTREACH_ZNS_APP_ID`: the OA secret key of the
+    /// Zalo app's webhook settings, which signs Zalo's ZNS delivery and seen events.
+    pub zalo_webhook: Option<outreach_core::zns::ZaloWebhookKeys>,
     /// `OUTREACH_PUBLIC_URL`: the API's public URL, for unsubscribe links in email.
     pub public_url: Option<String>,
     /// `OUTREACH_PLANNER_HORIZON_DAYS` (default 35).
@@ -190,6 +193,12 @@ impl Config {
             jwks,
             oidc,
             webhook_secret: var("OUTREACH_WEBHOOK_SECRET"),
+            zalo_webhook: match (var("OUTREACH_ZNS_APP_ID"), var("OUTREACH_ZNS_OA_SECRET_KEY")) {
+                (Some(app_id), Some(oa_secret_key)) => {
+                    Some(outreach_core::zns::ZaloWebhookKeys { app_id, oa_secret_key })
+                }
+                _ => None,
+            },
             public_url: var("OUTREACH_PUBLIC_URL"),
             horizon: Duration::days(number("OUTREACH_PLANNER_HORIZON_DAYS", DEFAULT_HORIZON_DAYS, 1..=366)?),
             sender: SenderSettings {
@@ -228,6 +237,7 @@ impl Config {
             jwks: None,
             oidc: None,
             webhook_secret: None,
+            zalo_webhook: None,
             public_url: None,
             horizon: Duration::days(DEFAULT_HORIZON_DAYS),
             sender: SenderSettings::default(),

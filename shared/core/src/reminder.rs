@@ -242,6 +242,13 @@ pub struct Delivery {
     /// nothing was charged: suppressed, failed, or a ZNS message not delivered).
     #[serde(default)]
     pub cost_milli_vnd: u64,
+    /// When Zalo reported the ZNS message delivered to the person's phone (its
+    /// `user_received_message` callback); absent until then, and on other channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When Zalo reported the ZNS message seen (`user_seen_message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     /// When the record expires (TTL), for data retention.
     pub expires_at: DateTime<Utc>,
@@ -430,6 +437,8 @@ mod tests {
             attempt_started_at: None,
             segments: 0,
             cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
             updated_at: at,
             expires_at: at + chrono::Duration::days(365),
             version: 3,

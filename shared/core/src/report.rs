@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::contact::Channel;
+use crate::cost::{DeliveryTally, vnd};
 use crate::org::{Level, MergeKind, OrgUnit};
 use crate::outcome::{MetricKind, REPORT_METRICS, Tally};
 use crate::quarter::Quarter;
+use crate::reminder::DeliveryStatus;
 use crate::target::{DEFAULT_COUNT_MILESTONES, TargetPlan};
 
 /// Where a unit stands against its milestone.
@@ -103,12 +106,50 @@ pub struct QuarterlyReport {
     /// The units are those valid on this local date (the quarter's last day).
     pub as_of: NaiveDate,
     pub generated_at: DateTime<Utc>,
-    /// Tallies read to build the report (it never reads raw records).
+    /// Tallies read to build the report, metric and delivery tallies (it never reads raw
+    /// records).
     pub tallies_read: usize,
     /// Units in the order of the report: each unit, then the units under it.
     pub rows: Vec<ReportRow>,
     /// Figures of former units that no current unit took over.
     pub unattributed: Vec<Unattributed>,
+    /// What the quarter's messages cost, per unit (in the order of `rows`) and per channel
+    /// that carried them, from the delivery tallies of the quarter's local days. Empty in
+    /// snapshots taken before it was reported.
+    #[serde(default)]
+    pub spend: Vec<SpendRow>,
+}
+
+/// The channels of a spend table, in its order.
+pub const SPEND_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Email, Channel::Zns];
+
+/// What one unit's messages on one channel cost in the quarter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SpendRow {
+    pub code: String,
+    pub name: String,
+    pub level: Level,
+    pub parent_code: Option<String>,
+    /// The channel that carried the messages: a ZNS message that fell back is SMS spend.
+    pub channel: Channel,
+    /// Messages handed to the provider: sent, or uncertain (it may have arrived, and keeps
+    /// its cost).
+    pub messages: u64,
+    /// Their SMS segments (1 a message for email and ZNS).
+    pub segments: u64,
+    /// Their cost, in thousandths of a đồng, at the prices of the days they went.
+    pub cost_milli_vnd: u64,
+    /// The same in whole đồng, rounded.
+    pub cost_vnd: u64,
+    /// On the SMS row: how many of its messages were ZNS messages carried by SMS instead.
+    pub zns_fallbacks: u64,
+}
+
+impl QuarterlyReport {
+    /// The spend rows of a unit, one per channel.
+    pub fn spend_of<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a SpendRow> {
+        self.spend.iter().filter(move |r| r.code == code)
+    }
 }
 
 impl QuarterlyReport {
@@ -144,6 +185,8 @@ pub struct ReportInput<'a> {
     pub quarter: u8,
     pub tallies: &'a [Tally],
     pub targets: &'a [TargetPlan],
+    /// The delivery tallies of the quarter's local days (any commune: others are left out).
+    pub delivery_tallies: &'a [DeliveryTally],
     pub generated_at: DateTime<Utc>,
 }
 
@@ -415,6 +458,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
     let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
     let metric_position: HashMap<&str, usize> = metrics.iter().enumerate().map(|(i, m)| (m.0.as_str(), i)).collect();
     rows.sort_by_key(|r| (position[r.code.as_str()], metric_position[r.metric.as_str()]));
+    let spend = spend_rows(root, &order, &children, input.delivery_tallies);
 
     QuarterlyReport {
         org_code: root.code.clone(),
@@ -423,7 +467,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         quarter: input.quarter,
         as_of,
         generated_at: input.generated_at,
-        tallies_read: input.tallies.len(),
+        tallies_read: input.tallies.len() + input.delivery_tallies.len(),
         rows,
         unattributed: unattributed
             .into_iter()
@@ -434,5 +478,80 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
                 value,
             })
             .collect(),
+        spend,
     }
+}
+
+/// Spend per unit of `order` and channel: each commune's own tallies, summed up the tree.
+fn spend_rows(
+    root: &OrgUnit,
+    order: &[&OrgUnit],
+    children: &HashMap<&str, Vec<&OrgUnit>>,
+    tallies: &[DeliveryTally],
+) -> Vec<SpendRow> {
+    /// messages, segments, cost, fallbacks.
+    type Sum = [u64; 4];
+    let index = |c: Channel| SPEND_CHANNELS.iter().position(|&x| x == c).unwrap_or(0);
+    let mut own: HashMap<&str, [Sum; 3]> = HashMap::new();
+    for t in tallies {
+        let sums = own.entry(t.key.commune_code.as_str()).or_default();
+        let sum = &mut sums[index(t.key.carried_by)];
+        // Failed and suppressed deliveries cost nothing, but their cost is added all the
+        // same so the spend is the delivery log's to the thousandth of a đồng.
+        sum[2] += t.cost_milli_vnd;
+        if matches!(t.key.status, DeliveryStatus::Sent | DeliveryStatus::Uncertain) {
+            sum[0] += t.count;
+            sum[1] += t.segments;
+            if t.key.channel == Channel::Zns && t.key.carried_by == Channel::Sms {
+                sum[3] += t.count;
+            }
+        }
+    }
+    fn total<'a>(
+        unit: &'a OrgUnit,
+        children: &HashMap<&str, Vec<&'a OrgUnit>>,
+        own: &HashMap<&str, [Sum; 3]>,
+        out: &mut HashMap<&'a str, [Sum; 3]>,
+    ) -> [Sum; 3] {
+        let mut sums = if unit.level == Level::Commune {
+            own.get(unit.code.as_str()).copied().unwrap_or_default()
+        } else {
+            [Sum::default(); 3]
+        };
+        for child in children.get(unit.code.as_str()).into_iter().flatten() {
+            let s = total(child, children, own, out);
+            for (a, b) in sums.iter_mut().zip(s) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+            }
+        }
+        out.insert(unit.code.as_str(), sums);
+        sums
+    }
+    let mut totals = HashMap::new();
+    total(root, children, &own, &mut totals);
+    let mut rows = Vec::with_capacity(order.len() * SPEND_CHANNELS.len());
+    for unit in order {
+        let sums = totals.get(unit.code.as_str()).copied().unwrap_or_default();
+        for (channel, [messages, segments, cost, fallbacks]) in SPEND_CHANNELS.into_iter().zip(sums) {
+            rows.push(SpendRow {
+                code: unit.code.clone(),
+                name: unit.name.clone(),
+                level: unit.level,
+                parent_code: if unit.code == root.code {
+                    None
+                } else {
+                    unit.parent_code.clone()
+                },
+                channel,
+                messages,
+                segments,
+                cost_milli_vnd: cost,
+                cost_vnd: vnd(cost),
+                zns_fallbacks: fallbacks,
+            });
+        }
+    }
+    rows
 }

@@ -187,3 +187,19 @@ pub async fn refresh_zns_token<S: ZnsTokenStore + ?Sized>(
         }
     }
 }
+
+/// What verifies Zalo's OA webhook: the app's id and the OA secret key of its webhook
+/// settings (`OUTREACH_ZNS_APP_ID`, `OUTREACH_ZNS_OA_SECRET_KEY`).
+#[derive(Clone)]
+pub struct ZaloWebhookKeys {
+    pub app_id: String,
+    pub oa_secret_key: String,
+}
+
+impl std::fmt::Debug for ZaloWebhookKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZaloWebhookKeys")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use outreach_core::report::QuarterlyReport;
 
-use crate::{Cell, Figure, HEADERS, ReportExportError, cells};
+use crate::{Cell, Figure, HEADERS, ReportExportError, cells, spend_cells};
 
 /// The UTF-8 byte-order mark Excel needs to read the file as UTF-8.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -37,7 +37,8 @@ pub struct CsvRow {
     pub status: Option<String>,
 }
 
-/// The report as CSV: a BOM, the header line of [`HEADERS`], then one line per report row.
+/// The report as CSV: a BOM, the header line of [`HEADERS`], one line per report row, then
+/// one line per spend figure ([`crate::SPEND_METRICS`]) of each unit.
 ///
 /// Counts are whole numbers, ratios fractions with up to 4 decimals, the percentage of the
 /// milestone has 1 decimal; a missing figure is an empty cell.
@@ -47,6 +48,10 @@ pub fn to_csv(report: &QuarterlyReport) -> Vec<u8> {
         writer.write_record(HEADERS)?;
         for row in &report.rows {
             let fields: Vec<Cow<'_, str>> = cells(row).iter().map(field).collect();
+            writer.write_record(fields.iter().map(|f| f.as_bytes()))?;
+        }
+        for line in spend_cells(report) {
+            let fields: Vec<Cow<'_, str>> = line.iter().map(field).collect();
             writer.write_record(fields.iter().map(|f| f.as_bytes()))?;
         }
         writer.into_inner().map_err(|e| e.into_error().into())

@@ -6,18 +6,21 @@
 //! [`XLSX_TITLE_ROW`] and [`XLSX_HEADER_ROW`]), frozen with the code and name columns;
 //! report rows follow from row 3 ([`XLSX_FIRST_DATA_ROW`]) in the report's order.
 //!
+//! The quarter's spend on messages has a sheet of its own, `Chi phí tin nhắn`: a line per
+//! unit and channel that carried messages (a ZNS message that fell back is SMS).
+//!
 //! Every sheet prints on landscape A4 with page numbers: a table sheet one page wide over
 //! as many pages as it needs, its title and column titles repeated on each; the chart
 //! sheet on one page, which is all a chart sheet can print on.
 
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
-use outreach_core::report::{QuarterlyReport, ReportRow, Unattributed};
+use outreach_core::report::{QuarterlyReport, ReportRow, SpendRow, Unattributed};
 use rust_xlsxwriter::{
     Chart, ChartDataLabel, ChartType, ColNum, Format, FormatAlign, FormatBorder, RowNum, Workbook, Worksheet, XlsxError,
 };
 
-use crate::{Cell, Figure, HEADERS, ReportExportError, cells, level_label, metric_label};
+use crate::{Cell, Figure, HEADERS, ReportExportError, cells, channel_label, level_label, metric_label};
 
 /// Row (0-based) of each sheet's title, e.g. `Báo cáo quý 2/2025 — Tỉnh Bắc Ninh`.
 pub const XLSX_TITLE_ROW: RowNum = 0;
@@ -41,6 +44,8 @@ const CHART_NAME_COL: ColNum = HEADERS.len() as ColNum + 1;
 const CHART_VALUE_COL: ColNum = CHART_NAME_COL + 1;
 /// Name of the sheet of figures no current unit took over.
 const UNATTRIBUTED_SHEET: &str = "Chưa phân bổ";
+/// Name of the sheet of the quarter's spend on messages.
+pub const SPEND_SHEET: &str = "Chi phí tin nhắn";
 /// Name of the chart sheet.
 const CHART_SHEET: &str = "Biểu đồ";
 /// A4 among Excel's paper sizes.
@@ -114,6 +119,9 @@ pub fn to_xlsx(report: &QuarterlyReport) -> Result<Vec<u8>, ReportExportError> {
     // After the level sheets, so the tables read province to commune without a break.
     if let Some(chart) = chart {
         workbook.push_worksheet(chart);
+    }
+    if !report.spend.is_empty() {
+        workbook.push_worksheet(spend_sheet(&title, &report.spend, &formats)?);
     }
     if !report.unattributed.is_empty() {
         workbook.push_worksheet(unattributed_sheet(&title, &report.unattributed, &formats)?);
@@ -337,6 +345,51 @@ fn chart_units<'a>(units: &[&'a ReportRow], measure: Measure) -> Vec<&'a ReportR
         units.truncate(CHART_MAX_UNITS);
     }
     units
+}
+
+/// The sheet of the quarter's spend: a line per unit and channel, in the report's order.
+fn spend_sheet(title: &str, rows: &[SpendRow], formats: &Formats) -> Result<Worksheet, XlsxError> {
+    const COLUMNS: [(&str, f64); 9] = [
+        ("Mã đơn vị", 12.0),
+        ("Tên đơn vị", 30.0),
+        ("Cấp", 8.0),
+        ("Mã đơn vị cấp trên", 14.0),
+        ("Kênh", 12.0),
+        ("Tin đã gửi", 12.0),
+        ("Số phần tin", 12.0),
+        ("Chi phí (đồng)", 16.0),
+        ("Trong đó: Zalo ZNS chuyển sang SMS", 18.0),
+    ];
+    let mut sheet = Worksheet::new();
+    sheet.set_name(SPEND_SHEET)?;
+    sheet.write_string_with_format(XLSX_TITLE_ROW, 0, format!("{title} — chi phí tin nhắn"), &formats.title)?;
+    for (col, (header, width)) in COLUMNS.into_iter().enumerate() {
+        let col = col as ColNum;
+        sheet.write_string_with_format(XLSX_HEADER_ROW, col, header, &formats.header)?;
+        sheet.set_column_width(col, width)?;
+    }
+    sheet.set_row_height(XLSX_HEADER_ROW, 32)?;
+    for (i, row) in rows.iter().enumerate() {
+        let r = XLSX_FIRST_DATA_ROW + i as RowNum;
+        sheet.write_string(r, 0, &row.code)?;
+        sheet.write_string(r, 1, &row.name)?;
+        sheet.write_string(r, 2, level_label(row.level))?;
+        if let Some(parent) = &row.parent_code {
+            sheet.write_string(r, 3, parent)?;
+        }
+        sheet.write_string(r, 4, channel_label(row.channel))?;
+        sheet.write_number_with_format(r, 5, row.messages as f64, &formats.integer)?;
+        sheet.write_number_with_format(r, 6, row.segments as f64, &formats.integer)?;
+        sheet.write_number_with_format(r, 7, row.cost_vnd as f64, &formats.integer)?;
+        if row.channel == outreach_core::contact::Channel::Sms {
+            sheet.write_number_with_format(r, 8, row.zns_fallbacks as f64, &formats.integer)?;
+        }
+    }
+    let last = XLSX_FIRST_DATA_ROW + rows.len() as RowNum - 1;
+    sheet.autofilter(XLSX_HEADER_ROW, 0, last, COLUMNS.len() as ColNum - 1)?;
+    sheet.set_freeze_panes(XLSX_FIRST_DATA_ROW, 2)?;
+    print_table(&mut sheet, last, COLUMNS.len() as ColNum - 1)?;
+    Ok(sheet)
 }
 
 /// The sheet of figures of former units that no current unit took over.

@@ -6,11 +6,13 @@ use std::io::{Cursor, Read};
 
 use calamine::{Data, DataType, Range, Reader, Xlsx, open_workbook_from_rs};
 use chrono::{NaiveDate, TimeZone, Utc};
+use outreach_core::contact::Channel;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
-use outreach_core::report::{QuarterlyReport, ReportRow, Status, Unattributed};
+use outreach_core::report::{QuarterlyReport, ReportRow, SpendRow, Status, Unattributed};
 use outreach_report::{
-    HEADERS, XLSX_FIRST_DATA_ROW, XLSX_HEADER_ROW, XLSX_TITLE_ROW, from_csv, level_label, to_csv, to_json, to_xlsx,
+    HEADERS, SPEND_SHEET, XLSX_FIRST_DATA_ROW, XLSX_HEADER_ROW, XLSX_TITLE_ROW, from_csv, level_label, to_csv, to_json,
+    to_xlsx,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -103,6 +105,7 @@ fn report(rows: Vec<ReportRow>) -> QuarterlyReport {
         tallies_read: 42,
         rows,
         unattributed: Vec::new(),
+        spend: Vec::new(),
     }
 }
 
@@ -572,4 +575,99 @@ fn unit_names_that_are_formulas_stay_text_in_csv_and_xlsx() {
         .map(|row| text(&communes, row, 1))
         .collect();
     assert_eq!(cells, names, "XLSX keeps each name as a string cell");
+}
+
+/// The spend of a province and one commune: SMS (2 of them ZNS fallbacks), email, ZNS.
+fn spend(u: (&str, &str, Level, Option<&str>), sms: (u64, u64, u64, u64), email: u64, zns: u64) -> Vec<SpendRow> {
+    let row = |channel, messages, segments, cost_milli_vnd: u64, zns_fallbacks| SpendRow {
+        code: u.0.into(),
+        name: u.1.into(),
+        level: u.2,
+        parent_code: u.3.map(Into::into),
+        channel,
+        messages,
+        segments,
+        cost_milli_vnd,
+        cost_vnd: outreach_core::cost::vnd(cost_milli_vnd),
+        zns_fallbacks,
+    };
+    vec![
+        row(Channel::Sms, sms.0, sms.1, sms.2, sms.3),
+        row(Channel::Email, email, email, email * 2_600, 0),
+        row(Channel::Zns, zns, zns, zns * 300_000, 0),
+    ]
+}
+
+fn report_with_spend() -> QuarterlyReport {
+    let mut r = province_report();
+    r.spend = spend(PROVINCE, (12, 15, 3_250_000, 2), 4, 7);
+    r.spend.extend(spend(COMMUNE_AN, (5, 6, 1_400_000, 1), 1, 3));
+    r
+}
+
+#[test]
+fn csv_lists_the_spend_per_unit_and_channel_after_the_metrics() {
+    let r = report_with_spend();
+    let back = from_csv(&to_csv(&r)).unwrap();
+    let spend: Vec<_> = back[r.rows.len()..].iter().collect();
+    assert_eq!(spend.len(), 16, "8 figures a unit: {spend:?}");
+    let figure = |code: &str, metric: &str| {
+        spend
+            .iter()
+            .find(|l| l.code == code && l.metric == metric)
+            .and_then(|l| l.quarter_value)
+    };
+    assert_eq!(figure("01", "sms_messages"), Some(12.0));
+    assert_eq!(figure("01", "sms_segments"), Some(15.0));
+    assert_eq!(figure("01", "sms_cost_vnd"), Some(3_250.0));
+    assert_eq!(figure("01", "sms_zns_fallbacks"), Some(2.0));
+    assert_eq!(figure("01", "email_cost_vnd"), Some(10.0), "4 × 2.6 đ, rounded once");
+    assert_eq!(figure("01", "zns_cost_vnd"), Some(2_100.0));
+    assert_eq!(figure("00001", "zns_messages"), Some(3.0));
+    let line = spend.iter().find(|l| l.metric == "sms_cost_vnd").unwrap();
+    assert_eq!(line.metric_label, "Chi phí SMS (đồng)");
+    assert_eq!(line.level, "Tỉnh");
+    assert_eq!(
+        (line.ytd_value, line.target, line.status.as_deref()),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn xlsx_has_a_spend_sheet_with_a_line_per_unit_and_channel() {
+    let r = report_with_spend();
+    let mut workbook = open(to_xlsx(&r).unwrap());
+    assert_eq!(workbook.sheet_names(), ["Tỉnh", "Huyện", "Xã", "Biểu đồ", SPEND_SHEET]);
+    assert_eq!(SPEND_SHEET, "Chi phí tin nhắn");
+    let s = sheet(&mut workbook, SPEND_SHEET);
+    assert!(text(&s, XLSX_TITLE_ROW, 0).contains("chi phí tin nhắn"));
+    assert_eq!(text(&s, XLSX_HEADER_ROW, 4), "Kênh");
+    assert_eq!(text(&s, XLSX_HEADER_ROW, 7), "Chi phí (đồng)");
+    let first = XLSX_FIRST_DATA_ROW;
+    assert_eq!(text(&s, first, CODE), "01");
+    assert_eq!(text(&s, first, 4), "SMS");
+    assert_eq!(number(&s, first, 5), Some(12.0));
+    assert_eq!(number(&s, first, 6), Some(15.0));
+    assert_eq!(number(&s, first, 7), Some(3_250.0));
+    assert_eq!(number(&s, first, 8), Some(2.0));
+    assert_eq!(text(&s, first + 2, 4), "Zalo ZNS");
+    assert_eq!(number(&s, first + 2, 7), Some(2_100.0));
+    assert!(is_blank(&s, first + 2, 8), "fallbacks only on the SMS line");
+    assert_eq!(text(&s, first + 3, CODE), "00001");
+    assert_eq!(text(&s, first + 3, 3), "001");
+    assert!(is_blank(&s, first + 6, CODE), "six lines");
+    // Without spend (a report from before it was kept), no sheet.
+    let workbook = open(to_xlsx(&province_report()).unwrap());
+    assert!(!workbook.sheet_names().contains(&SPEND_SHEET.to_string()));
+}
+
+#[test]
+fn a_stored_report_without_spend_still_reads() {
+    let r = report_with_spend();
+    let back: QuarterlyReport = serde_json::from_slice(&to_json(&r)).unwrap();
+    assert_eq!(back, r);
+    let mut old = serde_json::to_value(province_report()).unwrap();
+    old.as_object_mut().unwrap().remove("spend");
+    let back: QuarterlyReport = serde_json::from_value(old).unwrap();
+    assert!(back.spend.is_empty());
 }

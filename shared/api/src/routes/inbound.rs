@@ -1,5 +1,6 @@
 //! Webhooks from the outside: SMS replies (opt-out keywords), SES bounce and complaint
-//! notifications (through SNS), and the one-click unsubscribe link of every email.
+//! notifications (through SNS), Zalo's ZNS delivery and seen events (signed by Zalo), and
+//! the one-click unsubscribe link of every email.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,6 +10,7 @@ use axum::{Extension, Json};
 use outreach_core::contact::{Channel, Contact};
 use outreach_core::phone::Phone;
 use outreach_core::usecases::{self, SmsReplyOutcome};
+use outreach_core::zns::ZaloWebhookKeys;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -195,6 +197,145 @@ pub async fn email_events(
     }
     let (_, answer) = outcome(label, suppressed);
     Ok((Extension(AuditChanges(changes)), answer))
+}
+
+/// How far an event's timestamp may be from now: Zalo retries within about an hour, each
+/// retry signed anew, so an older timestamp is a replay.
+const ZALO_EVENT_MAX_AGE_MS: i64 = 5 * 60 * 1000;
+
+/// The part of a Zalo OA webhook event this system reads.
+#[derive(Debug, Deserialize)]
+struct ZaloEvent {
+    app_id: String,
+    event_name: String,
+    /// Milliseconds since the epoch, as a string (or a number).
+    timestamp: serde_json::Value,
+    #[serde(default)]
+    message: Option<ZaloEventMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ZaloEventMessage {
+    #[serde(default)]
+    msg_id: Option<String>,
+    #[serde(default)]
+    msg_ids: Vec<String>,
+    #[serde(default)]
+    tracking_id: Option<String>,
+}
+
+/// What a Zalo event did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ZnsEventOutcome {
+    /// The event's name, e.g. `user_received_message`.
+    pub event: String,
+    /// What it did to the delivery log; absent for events other than ZNS receipts.
+    pub outcome: Option<usecases::ZnsReceiptOutcome>,
+}
+
+/// Zalo's OA webhook, for ZNS receipts: `user_received_message` (the message reached the
+/// phone: the delivery records `delivered_at`) and `user_seen_message` (`seen_at`), found by
+/// `message.tracking_id`, which is the delivery's id. Signed by Zalo, with no token:
+/// `X-ZEvent-Signature` is `mac=` and the hex SHA-256 of app id + body + timestamp + OA
+/// secret key; an event without a valid signature, for another app, or whose timestamp is
+/// more than 5 minutes from now (a replay) is refused with 401. An unknown tracking id or
+/// any other event is answered 200, so Zalo does not retry it.
+#[utoipa::path(post, path = "/v1/inbound/zns-events", tag = "inbound",
+    params(("X-ZEvent-Signature" = String, Header, description = "mac=<hex sha256(app_id + body + timestamp + OA secret key)>")),
+    request_body(content = String, description = "Zalo OA webhook event JSON"), security(),
+    responses((status = 200, body = ZnsEventOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn zns_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(Extension<AuditChanges>, Json<ZnsEventOutcome>)> {
+    let Some(keys) = state.zalo_webhook.as_ref() else {
+        return Err(ApiError::Forbidden(
+            "the Zalo webhook is not configured (OUTREACH_ZNS_OA_SECRET_KEY)".into(),
+        ));
+    };
+    let event: ZaloEvent = parse_json(&body)?;
+    let timestamp = match &event.timestamp {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return Err(ApiError::Unauthorized("a signed timestamp is required".into())),
+    };
+    let signature = headers
+        .get("x-zevent-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !zalo_signature_is_valid(keys, &event.app_id, &body, &timestamp, signature) {
+        return Err(ApiError::Unauthorized("a valid X-ZEvent-Signature is required".into()));
+    }
+    let now = state.clock.now();
+    let at = timestamp
+        .parse::<i64>()
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .filter(|at| (now - *at).num_milliseconds().abs() <= ZALO_EVENT_MAX_AGE_MS)
+        .ok_or_else(|| ApiError::Unauthorized("the event's timestamp is too old (a replay) or unreadable".into()))?;
+    let receipt = match event.event_name.as_str() {
+        "user_received_message" => Some(usecases::ZnsReceipt::Delivered),
+        "user_seen_message" => Some(usecases::ZnsReceipt::Seen),
+        _ => None,
+    };
+    let outcome = match receipt {
+        None => None,
+        Some(receipt) => {
+            let message = event.message.unwrap_or_default();
+            let msg_id = message.msg_id.or_else(|| message.msg_ids.into_iter().next());
+            let outcome = usecases::record_zns_receipt(
+                state.store.as_ref(),
+                message.tracking_id.as_deref(),
+                msg_id.as_deref(),
+                receipt,
+                at,
+            )
+            .await?;
+            if outcome == usecases::ZnsReceiptOutcome::Unknown {
+                // Ids only: a tracking id names a delivery, never a person's number.
+                tracing::warn!(event = %event.event_name, tracking_id = ?message.tracking_id, "ZNS receipt for no delivery of ours");
+            }
+            Some(outcome)
+        }
+    };
+    Ok((
+        Extension(AuditChanges::default()),
+        Json(ZnsEventOutcome {
+            event: event.event_name,
+            outcome,
+        }),
+    ))
+}
+
+/// Whether `signature` (with or without its `mac=`) is Zalo's for this event, compared in
+/// constant time; the event must be for this app.
+fn zalo_signature_is_valid(
+    keys: &ZaloWebhookKeys,
+    app_id: &str,
+    body: &[u8],
+    timestamp: &str,
+    signature: &str,
+) -> bool {
+    use sha2::{Digest, Sha256};
+    if app_id != keys.app_id {
+        return false;
+    }
+    let given = signature.trim();
+    let given = given.strip_prefix("mac=").unwrap_or(given).to_ascii_lowercase();
+    let mut hash = Sha256::new();
+    hash.update(app_id.as_bytes());
+    hash.update(body);
+    hash.update(timestamp.as_bytes());
+    hash.update(keys.oa_secret_key.as_bytes());
+    let expected: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -81,6 +81,16 @@ pub struct LevelTable {
     pub rows: Vec<Row>,
 }
 
+/// One line of the spend table: a channel, or the total.
+pub struct SpendLine {
+    pub channel: &'static str,
+    /// The SMS line: how many were ZNS messages carried by SMS.
+    pub note: Option<String>,
+    pub messages: String,
+    pub segments: String,
+    pub cost: String,
+}
+
 /// One metric of the targets form: its current target for the year, as typed.
 pub struct TargetField {
     pub key: &'static str,
@@ -114,6 +124,8 @@ struct ReportsPage {
     grids: Vec<LevelGrid>,
     chart: String,
     chart_title: String,
+    spend: Vec<SpendLine>,
+    spend_total: SpendLine,
     snapshots: Vec<SnapshotRow>,
     unattributed: usize,
     can_set_targets: bool,
@@ -204,6 +216,7 @@ async fn render(
         .map(|(level, title)| grid(&report, *level, title))
         .filter(|g| !g.units.is_empty())
         .collect();
+    let (spend, spend_total) = spend_lines(&report);
     // The unit's dossiers quarter by quarter this year: each quarter's own report row.
     let chart_title = format!("Hồ sơ trực tuyến được hỗ trợ theo quý, năm {year}");
     let snapshots = store
@@ -243,6 +256,8 @@ async fn render(
         grids,
         chart: charts::columns(&chart_title, &bars),
         chart_title,
+        spend,
+        spend_total,
         snapshots,
         unattributed: report.unattributed.len(),
     })?;
@@ -250,6 +265,35 @@ async fn render(
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(response)
+}
+
+/// The unit's own spend per channel, and the total.
+fn spend_lines(report: &QuarterlyReport) -> (Vec<SpendLine>, SpendLine) {
+    let n = |v: u64| format::count(i64::try_from(v).unwrap_or(i64::MAX));
+    let (mut messages, mut segments, mut cost) = (0, 0, 0);
+    let lines = report
+        .spend_of(&report.org_code)
+        .map(|s| {
+            messages += s.messages;
+            segments += s.segments;
+            cost += s.cost_milli_vnd;
+            SpendLine {
+                channel: outreach_report::channel_label(s.channel),
+                note: (s.zns_fallbacks > 0).then(|| format!("gồm {} tin Zalo ZNS chuyển sang SMS", n(s.zns_fallbacks))),
+                messages: n(s.messages),
+                segments: n(s.segments),
+                cost: n(s.cost_vnd),
+            }
+        })
+        .collect();
+    let total = SpendLine {
+        channel: "Tổng",
+        note: None,
+        messages: n(messages),
+        segments: n(segments),
+        cost: n(outreach_core::cost::vnd(cost)),
+    };
+    (lines, total)
 }
 
 /// A row of the unit's own table.

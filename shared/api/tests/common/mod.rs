@@ -41,6 +41,11 @@ pub struct Served {
     pub dir: tempfile::TempDir,
 }
 
+/// The Zalo app and OA secret key the served router verifies ZNS events with (those of
+/// `scripts/zns_server.py`'s defaults).
+pub const ZALO_APP_ID: &str = "local-app";
+pub const ZALO_OA_SECRET_KEY: &str = "local-oa-secret";
+
 /// Serve the router on a free port over a new SQLite file.
 pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Option<&str>) -> Served {
     let dir = tempfile::tempdir().unwrap();
@@ -51,6 +56,10 @@ pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Opti
         auth,
         clock,
         webhook_secret: webhook_secret.map(str::to_string),
+        zalo_webhook: Some(outreach_api::ZaloWebhookKeys {
+            app_id: ZALO_APP_ID.into(),
+            oa_secret_key: ZALO_OA_SECRET_KEY.into(),
+        }),
         prices: outreach_core::cost::PriceTable::default(),
         oidc: None,
     };

@@ -220,6 +220,8 @@ async fn send_one<S: Store + ?Sized>(
         attempt_started_at: None,
         segments: 0,
         cost_milli_vnd: 0,
+        delivered_at: None,
+        seen_at: None,
         updated_at: now,
         expires_at: now + settings.retention,
         version: 1,

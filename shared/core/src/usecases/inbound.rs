@@ -3,9 +3,9 @@ use serde::Serialize;
 use tracing::instrument;
 
 use crate::contact::{Channel, Contact, mask_email};
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 use crate::phone::Phone;
-use crate::ports::ContactStore;
+use crate::ports::{ContactStore, DeliveryStore, SessionStore};
 use crate::sms::unaccent;
 use crate::usecases::opt_out;
 
@@ -139,4 +139,81 @@ mod tests {
             assert!(!is_opt_out_reply(text), "{text:?}");
         }
     }
+}
+
+/// What Zalo reported of a ZNS message through its OA webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZnsReceipt {
+    /// `user_received_message`: the message reached the person's phone.
+    Delivered,
+    /// `user_seen_message`: the person opened it (which means it was delivered too).
+    Seen,
+}
+
+/// What a ZNS receipt did to the delivery log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZnsReceiptOutcome {
+    /// The delivery now records it (`delivered_at`, `seen_at`).
+    Recorded,
+    /// The delivery recorded it already (Zalo retries its webhook).
+    AlreadyRecorded,
+    /// No ZNS delivery of this system has that tracking id (or its message id differs).
+    Unknown,
+}
+
+/// Record a ZNS receipt on the delivery whose id is the message's `tracking_id` (every ZNS
+/// message is sent with its delivery's id as tracking id): `delivered_at`, and `seen_at`
+/// for a seen message, each kept at its first report. Its status, cost and tallies stay as
+/// they were settled; `updated_at` too, so the frequency cap's window does not move.
+#[instrument(skip_all, fields(receipt = ?receipt))]
+pub async fn record_zns_receipt<S: SessionStore + DeliveryStore + ?Sized>(
+    store: &S,
+    tracking_id: Option<&str>,
+    msg_id: Option<&str>,
+    receipt: ZnsReceipt,
+    at: DateTime<Utc>,
+) -> CoreResult<ZnsReceiptOutcome> {
+    let Some(id) = tracking_id.filter(|id| id.ends_with("|zns") && id.split('|').count() == 4) else {
+        return Ok(ZnsReceiptOutcome::Unknown);
+    };
+    let session_id = id.split('|').next().unwrap_or_default();
+    let Some(session) = store.get_session(session_id).await? else {
+        return Ok(ZnsReceiptOutcome::Unknown);
+    };
+    // A concurrent write (another receipt, Zalo's retry) moves the version: read again.
+    for _ in 0..5 {
+        let Some(mut delivery) = store.get_delivery(&session.campaign_id, id).await? else {
+            return Ok(ZnsReceiptOutcome::Unknown);
+        };
+        let other_message = matches!((msg_id, delivery.message_id.as_deref()), (Some(a), Some(b)) if a != b);
+        // A message that fell back went by SMS: Zalo has nothing of it to report.
+        if delivery.channel != Channel::Zns || !delivery.status.may_have_arrived() || other_message {
+            return Ok(ZnsReceiptOutcome::Unknown);
+        }
+        let before = (delivery.delivered_at, delivery.seen_at);
+        delivery.delivered_at.get_or_insert(at);
+        if receipt == ZnsReceipt::Seen {
+            delivery.seen_at.get_or_insert(at);
+        }
+        if (delivery.delivered_at, delivery.seen_at) == before {
+            return Ok(ZnsReceiptOutcome::AlreadyRecorded);
+        }
+        // An uncertain message's id is known now.
+        if delivery.message_id.is_none() {
+            delivery.message_id = msg_id.map(str::to_string);
+        }
+        delivery.version += 1;
+        match store.record_delivery(&delivery).await {
+            Ok(()) => {
+                tracing::info!(delivery_id = %delivery.id, "ZNS receipt recorded");
+                return Ok(ZnsReceiptOutcome::Recorded);
+            }
+            Err(CoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CoreError::Conflict(format!(
+        "delivery {id} kept changing while its ZNS receipt was recorded"
+    )))
 }

@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use tracing::instrument;
 
+use crate::cost::DeliveryTally;
 use crate::error::{CoreError, CoreResult};
+use crate::org::Level;
 use crate::org::{OrgUnit, version_on};
 use crate::outcome::Tally;
-use crate::ports::{OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
+use crate::ports::{DeliveryStore, OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
 use crate::quarter::{Quarter, quarter_of};
 use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report};
 use crate::schedule::DEFAULT_TIME_ZONE;
@@ -170,7 +172,7 @@ pub async fn quarterly_report<S>(
     now: DateTime<Utc>,
 ) -> CoreResult<QuarterlyReport>
 where
-    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
     Ok(quarterly_report_and_tallies(store, org_code, year, quarter, now)
         .await?
@@ -187,25 +189,29 @@ pub async fn quarterly_report_and_tallies<S>(
     now: DateTime<Utc>,
 ) -> CoreResult<(QuarterlyReport, Vec<Tally>)>
 where
-    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
     let q = check_quarter(year, quarter)?;
     let units = unit_tree(store, org_code, last_day(q)).await?;
     let tallies = store.year_tallies(year, quarter).await?;
     let targets = store.year_targets(year).await?;
+    let deliveries = quarter_delivery_tallies(store, &units, q).await?;
     let report = build_quarterly_report(&ReportInput {
         units: &units,
         year,
         quarter,
         tallies: &tallies,
         targets: &targets,
+        delivery_tallies: &deliveries,
         generated_at: now,
     });
     Ok((report, tallies))
 }
 
 /// A unit's quarterly reports for each quarter of `year` from the first to `through` (the
-/// last is `through`'s own report), from one read of the tallies and the targets.
+/// last is `through`'s own report), from one read of the tallies and the targets. Only the
+/// last carries its spend: the earlier ones are read for their figures, and reading their
+/// delivery tallies would cost a read per month for nothing.
 #[instrument(skip_all, fields(org = org_code, year, through))]
 pub async fn quarterly_reports_of_year<S>(
     store: &S,
@@ -215,7 +221,7 @@ pub async fn quarterly_reports_of_year<S>(
     now: DateTime<Utc>,
 ) -> CoreResult<Vec<QuarterlyReport>>
 where
-    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
     check_quarter(year, through)?;
     let tallies = store.year_tallies(year, through).await?;
@@ -225,16 +231,40 @@ where
         let q = Quarter { year, quarter };
         let units = unit_tree(store, org_code, last_day(q)).await?;
         let tallies: Vec<_> = tallies.iter().filter(|t| t.key.quarter <= q).cloned().collect();
+        let deliveries = if quarter == through {
+            quarter_delivery_tallies(store, &units, q).await?
+        } else {
+            Vec::new()
+        };
         reports.push(build_quarterly_report(&ReportInput {
             units: &units,
             year,
             quarter,
             tallies: &tallies,
             targets: &targets,
+            delivery_tallies: &deliveries,
             generated_at: now,
         }));
     }
     Ok(reports)
+}
+
+/// The delivery tallies of a report's communes on the quarter's local days: one read per
+/// month on DynamoDB, whatever the number of deliveries.
+async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
+    store: &S,
+    units: &[OrgUnit],
+    q: Quarter,
+) -> CoreResult<Vec<DeliveryTally>> {
+    let communes: Vec<String> = units
+        .iter()
+        .filter(|u| u.level == Level::Commune)
+        .map(|u| u.code.clone())
+        .collect();
+    if communes.is_empty() {
+        return Ok(Vec::new());
+    }
+    store.delivery_tallies(&communes, q.first_day(), last_day(q)).await
 }
 
 /// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.
@@ -248,7 +278,7 @@ pub async fn take_snapshot<S>(
     now: DateTime<Utc>,
 ) -> CoreResult<ReportSnapshot>
 where
-    S: OrgUnitStore + OutcomeStore + TargetStore + SnapshotStore + ?Sized,
+    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + SnapshotStore + ?Sized,
 {
     let report = quarterly_report(store, org_code, year, quarter, now).await?;
     let mut tries = 0;

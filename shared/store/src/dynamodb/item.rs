@@ -81,6 +81,10 @@ pub struct StoredDelivery {
     pub segments: u32,
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub cost_milli_vnd: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub version: u64,
@@ -113,6 +117,8 @@ impl From<&Delivery> for StoredDelivery {
             attempt_started_at: d.attempt_started_at,
             segments: d.segments,
             cost_milli_vnd: d.cost_milli_vnd,
+            delivered_at: d.delivered_at,
+            seen_at: d.seen_at,
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,
@@ -139,6 +145,8 @@ impl From<StoredDelivery> for Delivery {
             attempt_started_at: d.attempt_started_at,
             segments: d.segments,
             cost_milli_vnd: d.cost_milli_vnd,
+            delivered_at: d.delivered_at,
+            seen_at: d.seen_at,
             updated_at: d.updated_at,
             expires_at: d.expires_at,
             version: d.version,

@@ -666,6 +666,8 @@ fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) 
         attempt_started_at: None,
         segments: 0,
         cost_milli_vnd: 0,
+        delivered_at: None,
+        seen_at: None,
         updated_at: now,
         expires_at: now + Duration::days(365),
         version: 1,
@@ -746,6 +748,8 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         reason: reason.map(str::to_string),
         segments,
         cost_milli_vnd: cost,
+        delivered_at: None,
+        seen_at: None,
         version: d.version + 1,
         ..d.clone()
     };
@@ -908,6 +912,8 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
         attempt_started_at: None,
         segments: 0,
         cost_milli_vnd: 0,
+        delivered_at: None,
+        seen_at: None,
         updated_at: later,
         ..d.clone()
     };
@@ -1369,6 +1375,7 @@ pub async fn snapshots_keep_every_revision(store: &dyn Store) {
         tallies_read: 0,
         rows: Vec::new(),
         unattributed: Vec::new(),
+        spend: Vec::new(),
     };
     let snap = |revision: u32, at: &str| ReportSnapshot {
         org_code: "24".into(),
