@@ -10,7 +10,7 @@ use crate::org::{OrgUnit, version_on};
 use crate::outcome::Tally;
 use crate::ports::{OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
 use crate::quarter::{Quarter, quarter_of};
-use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report};
+use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report, quarter_value};
 use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::target::{TargetInput, TargetPlan, allocate};
 use crate::usecases::Actor;
@@ -41,16 +41,22 @@ pub fn last_day(q: Quarter) -> NaiveDate {
 /// the number of units.
 pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
     let versions = store.org_unit_versions(code).await?;
-    let root = version_on(&versions, Some(on))
+    let descendants = store.org_unit_descendants(code).await?;
+    tree_on(code, &versions, &descendants, on)
+}
+
+/// A unit's tree on `on` (as `unit_tree`) from its versions and its subtree as read.
+fn tree_on(code: &str, versions: &[OrgUnit], descendants: &[OrgUnit], on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
+    let root = version_on(versions, Some(on))
         .cloned()
         .ok_or_else(|| CoreError::invalid("org", format!("no unit {code} existed on {on}")))?;
     // The subtree holds every version under every parent a unit had: keep those in force
     // on `on`, by parent, each code once, ordered by code.
-    let mut by_parent: BTreeMap<String, Vec<OrgUnit>> = BTreeMap::new();
-    for unit in store.org_unit_descendants(code).await? {
+    let mut by_parent: BTreeMap<&str, Vec<&OrgUnit>> = BTreeMap::new();
+    for unit in descendants {
         if let Some(parent) = unit
             .parent_code
-            .clone()
+            .as_deref()
             .filter(|p| unit.is_valid_on(on) && *p != unit.code)
         {
             by_parent.entry(parent).or_default().push(unit);
@@ -66,9 +72,9 @@ pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: Naiv
     while next < units.len() {
         let parent = units[next].code.clone();
         next += 1;
-        for child in by_parent.remove(&parent).unwrap_or_default() {
+        for child in by_parent.remove(parent.as_str()).unwrap_or_default() {
             if seen.insert(child.code.clone()) {
-                units.push(child);
+                units.push(child.clone());
             }
         }
     }
@@ -235,6 +241,60 @@ where
         }));
     }
     Ok(reports)
+}
+
+/// A unit's quarterly report, and one metric's figure for the unit in each quarter of the
+/// year from the first to `quarter` (each quarter's own, as that quarter's report has it
+/// as `quarter_value`), from one read of the tallies and the targets: the earlier
+/// quarters' figures are counted from that metric's tallies alone, not from whole reports.
+pub async fn quarterly_report_and_quarter_values<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    quarter: u8,
+    metric: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<(QuarterlyReport, Vec<Option<f64>>)>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + ?Sized,
+{
+    check_quarter(year, quarter)?;
+    let tallies = store.year_tallies(year, quarter).await?;
+    let targets = store.year_targets(year).await?;
+    // The unit's versions and subtree read once, its tree taken on each quarter's last day.
+    let versions = store.org_unit_versions(org_code).await?;
+    let descendants = store.org_unit_descendants(org_code).await?;
+    let mut values = Vec::new();
+    for earlier in 1..quarter {
+        let units = tree_on(
+            org_code,
+            &versions,
+            &descendants,
+            last_day(Quarter { year, quarter: earlier }),
+        )?;
+        values.push(quarter_value(
+            &ReportInput {
+                units: &units,
+                year,
+                quarter: earlier,
+                tallies: &tallies,
+                targets: &targets,
+                generated_at: now,
+            },
+            metric,
+        ));
+    }
+    let units = tree_on(org_code, &versions, &descendants, last_day(Quarter { year, quarter }))?;
+    let report = build_quarterly_report(&ReportInput {
+        units: &units,
+        year,
+        quarter,
+        tallies: &tallies,
+        targets: &targets,
+        generated_at: now,
+    });
+    values.push(report.row(org_code, metric).and_then(|r| r.quarter_value));
+    Ok((report, values))
 }
 
 /// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.
