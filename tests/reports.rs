@@ -340,6 +340,7 @@ async fn golden_quarterly_report_rolls_up_counts_and_ratios() {
         .map(|r| r.code.as_str())
         .collect();
     assert_eq!(order, ["24", "213", "07441", "07444", "215", "07501"]);
+    each_quarter_as_its_report(&store, &["24", "213", "07441"], 2026, 2, later).await;
 }
 
 /// A year across the 1 July 2025 reform: the Q3 report counts what old communes did in Q1
@@ -427,6 +428,68 @@ async fn a_year_across_the_reform_maps_old_units_to_new_ones() {
     assert_eq!(count(&before, "213", "dossiers_supported"), (22.0, 22.0));
     assert_eq!(count(&before, "07300", "dossiers_supported"), (7.0, 7.0));
     assert_eq!(count(&before, "07210", "dossiers_supported"), (5.0, 5.0));
+    each_quarter_as_its_report(&store, &["24", "07210"], 2025, 3, now).await;
+}
+
+/// The figures of each quarter of the year (the report page's chart), counted without the
+/// earlier quarters' reports, are those reports' own; the last report is the quarter's.
+async fn each_quarter_as_its_report(store: &SqliteStore, orgs: &[&str], year: i32, through: u8, now: DateTime<Utc>) {
+    for org in orgs {
+        for metric in outreach_core::outcome::REPORT_METRICS.iter().map(|m| m.key) {
+            let (last, values) = usecases::quarterly_report_and_quarter_values(store, org, year, through, metric, now)
+                .await
+                .unwrap();
+            assert_eq!(last, quarterly_report(store, org, year, through, now).await.unwrap());
+            assert_eq!(values.len(), usize::from(through));
+            for (quarter, value) in (1..=through).zip(values) {
+                let report = quarterly_report(store, org, year, quarter, now).await.unwrap();
+                let expected = report.row(org, metric).and_then(|r| r.quarter_value);
+                assert_eq!(value, expected, "{org} {metric} Q{quarter}");
+            }
+        }
+    }
+}
+
+/// The year's tallies as read after each write: this store's own writes, and another
+/// connection's (the kept tallies of a year are dropped on either).
+#[tokio::test]
+async fn year_tallies_follow_writes_from_this_store_and_from_another_connection() {
+    use outreach_core::outcome::{Tally, TallyKey};
+    use outreach_core::quarter::Quarter;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tallies.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let tally = |quarter: u8, unit: &str, value: i64| Tally {
+        key: TallyKey {
+            unit_code: unit.into(),
+            quarter: Quarter { year: 2026, quarter },
+            metric: "dossiers_supported".into(),
+        },
+        value,
+    };
+    assert!(store.year_tallies(2026, 4).await.unwrap().is_empty());
+    store
+        .set_tallies(&[tally(2, "07441", 5), tally(1, "07441", 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.year_tallies(2026, 4).await.unwrap(),
+        [tally(1, "07441", 3), tally(2, "07441", 5)]
+    );
+    assert_eq!(store.year_tallies(2026, 1).await.unwrap(), [tally(1, "07441", 3)]);
+    assert!(store.year_tallies(2025, 4).await.unwrap().is_empty());
+    // Read again (kept), then changed by another connection to the same file.
+    assert_eq!(store.year_tallies(2026, 2).await.unwrap().len(), 2);
+    let other = SqliteStore::open(&path).unwrap();
+    other
+        .set_tallies(&[tally(2, "07441", 8), tally(3, "07444", 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.year_tallies(2026, 4).await.unwrap(),
+        [tally(1, "07441", 3), tally(2, "07441", 8), tally(3, "07444", 1)]
+    );
+    assert_eq!(store.year_tallies(2026, 2).await.unwrap().len(), 2);
 }
 
 /// Attendance waits for the session to start, and needs a session that exists.

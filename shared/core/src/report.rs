@@ -193,27 +193,219 @@ pub struct ReportInput<'a> {
 /// A metric as the report lays it out: key, kind and, for a ratio, its parts.
 type ReportedMetric = (String, MetricKind, Option<(&'static str, &'static str)>);
 
-/// Sums of one unit: per metric, the quarter's and the year-to-date totals.
+/// Sums of one unit: per metric (by its index in `Attributed::metrics`), the quarter's and
+/// the year-to-date totals.
 #[derive(Debug, Default, Clone)]
 struct Sums {
-    quarter: BTreeMap<String, i64>,
-    ytd: BTreeMap<String, i64>,
+    quarter: Vec<i64>,
+    ytd: Vec<i64>,
 }
 
 impl Sums {
-    fn add(&mut self, metric: &str, value: i64, in_quarter: bool) {
-        *self.ytd.entry(metric.to_string()).or_default() += value;
+    fn zero(metrics: usize) -> Self {
+        Self {
+            quarter: vec![0; metrics],
+            ytd: vec![0; metrics],
+        }
+    }
+
+    fn add(&mut self, metric: usize, value: i64, in_quarter: bool) {
+        self.ytd[metric] += value;
         if in_quarter {
-            *self.quarter.entry(metric.to_string()).or_default() += value;
+            self.quarter[metric] += value;
         }
     }
 
     fn add_all(&mut self, other: &Sums) {
-        for (m, v) in &other.quarter {
-            *self.quarter.entry(m.clone()).or_default() += v;
+        for (a, b) in self.quarter.iter_mut().zip(&other.quarter) {
+            *a += b;
         }
-        for (m, v) in &other.ytd {
-            *self.ytd.entry(m.clone()).or_default() += v;
+        for (a, b) in self.ytd.iter_mut().zip(&other.ytd) {
+            *a += b;
+        }
+    }
+}
+
+/// The units of a report as a tree: by code, and each unit's children ordered by code.
+struct Tree<'a> {
+    by_code: HashMap<&'a str, &'a OrgUnit>,
+    children: HashMap<&'a str, Vec<&'a OrgUnit>>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(units: &'a [OrgUnit]) -> Self {
+        let by_code: HashMap<&str, &OrgUnit> = units.iter().map(|u| (u.code.as_str(), u)).collect();
+        let mut children: HashMap<&str, Vec<&OrgUnit>> = HashMap::new();
+        for u in &units[1..] {
+            if let Some(p) = &u.parent_code {
+                children.entry(p.as_str()).or_default().push(u);
+            }
+        }
+        for list in children.values_mut() {
+            list.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+        Self { by_code, children }
+    }
+
+    /// The units in the order of the report: each unit, then the units under it.
+    fn order(&self, root: &'a OrgUnit) -> Vec<&'a OrgUnit> {
+        fn walk<'a>(unit: &'a OrgUnit, children: &HashMap<&str, Vec<&'a OrgUnit>>, order: &mut Vec<&'a OrgUnit>) {
+            order.push(unit);
+            for child in children.get(unit.code.as_str()).into_iter().flatten() {
+                walk(child, children, order);
+            }
+        }
+        let mut order = Vec::new();
+        walk(root, &self.children, &mut order);
+        order
+    }
+}
+
+/// The tallies of a report counted into its communes.
+struct Attributed<'a> {
+    /// The metrics of the tallies counted, in the order first met.
+    metrics: Vec<&'a str>,
+    index: HashMap<&'a str, usize>,
+    commune_sums: HashMap<&'a str, Sums>,
+    unattributed: BTreeMap<(String, u8, String), i64>,
+    /// Metrics of the tallies that are neither reported nor parts of a reported one.
+    custom_metrics: BTreeSet<String>,
+}
+
+impl Attributed<'_> {
+    /// A metric's total in `sums` (0 for a metric no tally counted).
+    fn get(&self, sums: &[i64], metric: &str) -> i64 {
+        self.index.get(metric).map_or(0, |&i| sums[i])
+    }
+}
+
+/// Count the tallies of the year through `input.quarter` that `keep` keeps into the
+/// report's communes.
+///
+/// Figures are counted under the unit that existed in the tally's quarter; a tally of an
+/// earlier quarter kept under a unit that no longer exists (the 2025 reform) goes to the
+/// units that took it over (`former_units`): whole to a full merge, in equal whole shares
+/// to the units of a partial one.
+fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally) -> bool) -> Attributed<'a> {
+    // Old code → the report's communes that took it over.
+    let mut successors: HashMap<&str, Vec<(&str, MergeKind)>> = HashMap::new();
+    for u in input.units.iter().filter(|u| u.level == Level::Commune) {
+        for f in &u.former_units {
+            successors
+                .entry(f.code.as_str())
+                .or_default()
+                .push((u.code.as_str(), f.merge));
+        }
+    }
+    let tallies: Vec<&'a Tally> = input
+        .tallies
+        .iter()
+        .filter(|t| t.key.quarter.year == input.year && t.key.quarter.quarter <= input.quarter && keep(t))
+        .collect();
+    let mut metrics: Vec<&'a str> = Vec::new();
+    let mut index: HashMap<&'a str, usize> = HashMap::new();
+    let mut custom_metrics: BTreeSet<String> = BTreeSet::new();
+    for t in &tallies {
+        let metric = t.key.metric.as_str();
+        if index.contains_key(metric) {
+            continue;
+        }
+        index.insert(metric, metrics.len());
+        metrics.push(metric);
+        if !REPORT_METRICS
+            .iter()
+            .any(|m| m.key == metric || m.parts.is_some_and(|(n, d)| n == metric || d == metric))
+            && !crate::outcome::ATTENDANCE_METRICS.contains(&metric)
+            && metric != crate::outcome::SESSIONS_REPORTED
+        {
+            custom_metrics.insert(metric.to_string());
+        }
+    }
+
+    let mut commune_sums: HashMap<&'a str, Sums> = HashMap::new();
+    let mut unattributed: BTreeMap<(String, u8, String), i64> = BTreeMap::new();
+    // The last day of each quarter of the year.
+    let last_days: Vec<NaiveDate> = (1..=4)
+        .map(|quarter| {
+            let q = Quarter {
+                year: input.year,
+                quarter,
+            };
+            q.next().first_day().pred_opt().unwrap_or(q.first_day())
+        })
+        .collect();
+    for t in tallies {
+        let q = t.key.quarter;
+        let in_quarter = q.quarter == input.quarter;
+        let quarter_last_day = match q.quarter {
+            1..=4 => last_days[usize::from(q.quarter - 1)],
+            _ => q.next().first_day().pred_opt().unwrap_or(q.first_day()),
+        };
+        let metric = index[t.key.metric.as_str()];
+        let unit = tree
+            .by_code
+            .get(t.key.unit_code.as_str())
+            .filter(|u| u.level == Level::Commune && u.valid_from.is_none_or(|f| f <= quarter_last_day));
+        if let Some(unit) = unit {
+            commune_sums
+                .entry(unit.code.as_str())
+                .or_insert_with(|| Sums::zero(metrics.len()))
+                .add(metric, t.value, in_quarter);
+            continue;
+        }
+        match successors.get(t.key.unit_code.as_str()) {
+            Some(to) => {
+                let n = to.len() as i64;
+                let (base, extra) = (t.value.div_euclid(n), t.value.rem_euclid(n));
+                for (i, (code, _)) in to.iter().enumerate() {
+                    let share = base + i64::from((i as i64) < extra);
+                    commune_sums
+                        .entry(code)
+                        .or_insert_with(|| Sums::zero(metrics.len()))
+                        .add(metric, share, in_quarter);
+                }
+            }
+            None => {
+                *unattributed
+                    .entry((t.key.unit_code.clone(), q.quarter, t.key.metric.clone()))
+                    .or_default() += t.value;
+            }
+        }
+    }
+    Attributed {
+        metrics,
+        index,
+        commune_sums,
+        unattributed,
+        custom_metrics,
+    }
+}
+
+/// The quarter's own figure (not the year to date) of one metric for `input.units[0]`:
+/// the `quarter_value` of its row in `build_quarterly_report(input)`, read from the
+/// tallies of that metric (or of its parts) in that quarter alone, without the report.
+pub fn quarter_value(input: &ReportInput<'_>, metric: &str) -> Option<f64> {
+    let root = &input.units[0];
+    let tree = Tree::new(input.units);
+    let parts = crate::outcome::report_metric(metric).and_then(|m| m.parts);
+    let wanted = |m: &str| match parts {
+        None => m == metric,
+        Some((n, d)) => m == n || m == d,
+    };
+    let attributed = attribute(input, &tree, |t| {
+        t.key.quarter.quarter == input.quarter && wanted(&t.key.metric)
+    });
+    let mut total = Sums::zero(attributed.metrics.len());
+    for unit in tree.order(root) {
+        if let Some(s) = attributed.commune_sums.get(unit.code.as_str()) {
+            total.add_all(s);
+        }
+    }
+    match parts {
+        None => Some(attributed.get(&total.quarter, metric) as f64),
+        Some((n, d)) => {
+            let (qn, qd) = (attributed.get(&total.quarter, n), attributed.get(&total.quarter, d));
+            (qd > 0).then(|| qn as f64 / qd as f64)
         }
     }
 }
@@ -235,94 +427,40 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         .first_day()
         .pred_opt()
         .unwrap_or(this_quarter.first_day());
-    let by_code: HashMap<&str, &OrgUnit> = input.units.iter().map(|u| (u.code.as_str(), u)).collect();
-    let mut children: HashMap<&str, Vec<&OrgUnit>> = HashMap::new();
-    for u in &input.units[1..] {
-        if let Some(p) = &u.parent_code {
-            children.entry(p.as_str()).or_default().push(u);
-        }
-    }
-    for list in children.values_mut() {
-        list.sort_by(|a, b| a.code.cmp(&b.code));
-    }
-    // Old code → the report's communes that took it over.
-    let mut successors: HashMap<&str, Vec<(&str, MergeKind)>> = HashMap::new();
-    for u in input.units.iter().filter(|u| u.level == Level::Commune) {
-        for f in &u.former_units {
-            successors
-                .entry(f.code.as_str())
-                .or_default()
-                .push((u.code.as_str(), f.merge));
-        }
-    }
+    let tree = Tree::new(input.units);
+    let children = &tree.children;
 
     // Tallies into the report's communes.
-    let mut commune_sums: HashMap<&str, Sums> = HashMap::new();
-    let mut unattributed: BTreeMap<(String, u8, String), i64> = BTreeMap::new();
-    let mut custom_metrics: BTreeSet<String> = BTreeSet::new();
-    for t in input
-        .tallies
-        .iter()
-        .filter(|t| t.key.quarter.year == input.year && t.key.quarter.quarter <= input.quarter)
-    {
-        let q = t.key.quarter;
-        let in_quarter = q.quarter == input.quarter;
-        let quarter_last_day = q.next().first_day().pred_opt().unwrap_or(q.first_day());
-        if !REPORT_METRICS
-            .iter()
-            .any(|m| m.key == t.key.metric || m.parts.is_some_and(|(n, d)| n == t.key.metric || d == t.key.metric))
-            && !crate::outcome::ATTENDANCE_METRICS.contains(&t.key.metric.as_str())
-            && t.key.metric != crate::outcome::SESSIONS_REPORTED
-        {
-            custom_metrics.insert(t.key.metric.clone());
-        }
-        let existed = by_code
-            .get(t.key.unit_code.as_str())
-            .is_some_and(|u| u.level == Level::Commune && u.valid_from.is_none_or(|f| f <= quarter_last_day));
-        if existed {
-            commune_sums
-                .entry(by_code[t.key.unit_code.as_str()].code.as_str())
-                .or_default()
-                .add(&t.key.metric, t.value, in_quarter);
-            continue;
-        }
-        match successors.get(t.key.unit_code.as_str()) {
-            Some(to) => {
-                let n = to.len() as i64;
-                let (base, extra) = (t.value.div_euclid(n), t.value.rem_euclid(n));
-                for (i, (code, _)) in to.iter().enumerate() {
-                    let share = base + i64::from((i as i64) < extra);
-                    commune_sums
-                        .entry(code)
-                        .or_default()
-                        .add(&t.key.metric, share, in_quarter);
-                }
-            }
-            None => {
-                *unattributed
-                    .entry((t.key.unit_code.clone(), q.quarter, t.key.metric.clone()))
-                    .or_default() += t.value;
-            }
-        }
-    }
+    let Attributed {
+        metrics: counted,
+        index,
+        commune_sums,
+        unattributed,
+        mut custom_metrics,
+    } = attribute(input, &tree, |_| true);
+    let get = |sums: &[i64], m: &str| index.get(m).map_or(0, |&i| sums[i]);
 
     // Roll up: a unit's sums are its communes' sums (a commune's are its own).
     fn roll_up<'a>(
         unit: &'a OrgUnit,
         children: &HashMap<&str, Vec<&'a OrgUnit>>,
         commune_sums: &HashMap<&str, Sums>,
+        metrics: usize,
         out: &mut HashMap<&'a str, Sums>,
     ) -> Sums {
-        let mut sums = commune_sums.get(unit.code.as_str()).cloned().unwrap_or_default();
+        let mut sums = commune_sums
+            .get(unit.code.as_str())
+            .cloned()
+            .unwrap_or_else(|| Sums::zero(metrics));
         for child in children.get(unit.code.as_str()).into_iter().flatten() {
-            let s = roll_up(child, children, commune_sums, out);
+            let s = roll_up(child, children, commune_sums, metrics, out);
             sums.add_all(&s);
         }
         out.insert(unit.code.as_str(), sums.clone());
         sums
     }
     let mut unit_sums: HashMap<&str, Sums> = HashMap::new();
-    roll_up(root, &children, &commune_sums, &mut unit_sums);
+    roll_up(root, children, &commune_sums, counted.len(), &mut unit_sums);
 
     // Targets: a unit's own; else a count adds up its children's (when each has one) and a
     // ratio holds its parent's.
@@ -343,17 +481,12 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         .collect();
     metrics.extend(custom_metrics.into_iter().map(|m| (m, MetricKind::Count, None)));
 
-    let mut order = Vec::new();
-    fn walk<'a>(unit: &'a OrgUnit, children: &HashMap<&str, Vec<&'a OrgUnit>>, order: &mut Vec<&'a OrgUnit>) {
-        order.push(unit);
-        for child in children.get(unit.code.as_str()).into_iter().flatten() {
-            walk(child, children, order);
-        }
-    }
-    walk(root, &children, &mut order);
+    let order = tree.order(root);
 
-    let mut rows = Vec::new();
-    for (metric, kind, parts) in &metrics {
+    // Units first, then metrics, so a unit's figures sit together: each row with its place.
+    let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
+    let mut rows: Vec<((usize, usize), ReportRow)> = Vec::with_capacity(order.len() * metrics.len());
+    for (metric_position, (metric, kind, parts)) in metrics.iter().enumerate() {
         let mut effective: HashMap<&str, (f64, [f64; 4])> = HashMap::new();
         match kind {
             MetricKind::Count => {
@@ -399,7 +532,6 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         }
         for unit in &order {
             let sums = &unit_sums[unit.code.as_str()];
-            let get = |map: &BTreeMap<String, i64>, m: &str| map.get(m).copied().unwrap_or(0);
             let target = effective.get(unit.code.as_str()).copied();
             let milestone = target.map(|(v, m)| v * m[usize::from(input.quarter - 1)]);
             let mut row = ReportRow {
@@ -451,14 +583,12 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
                     }
                 }
             }
-            rows.push(row);
+            rows.push(((position[unit.code.as_str()], metric_position), row));
         }
     }
-    // Units first, then metrics, so a unit's figures sit together.
-    let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
-    let metric_position: HashMap<&str, usize> = metrics.iter().enumerate().map(|(i, m)| (m.0.as_str(), i)).collect();
-    rows.sort_by_key(|r| (position[r.code.as_str()], metric_position[r.metric.as_str()]));
-    let spend = spend_rows(root, &order, &children, input.delivery_tallies);
+    rows.sort_by_key(|(place, _)| *place);
+    let rows: Vec<ReportRow> = rows.into_iter().map(|(_, row)| row).collect();
+    let spend = spend_rows(root, &order, children, input.delivery_tallies);
 
     QuarterlyReport {
         org_code: root.code.clone(),

@@ -180,19 +180,14 @@ async fn render(
         };
         return Ok(export(&report, format)?);
     }
-    // The quarter's report is the last of the year's, which the chart reads quarter by quarter.
-    let mut year_reports = usecases::quarterly_reports_of_year(store, &org, year, quarter, now).await?;
-    let bars: Vec<(String, f64)> = year_reports
+    // The quarter's report, and the unit's dossiers of each quarter of the year for the chart.
+    let (report, values) =
+        usecases::quarterly_report_and_quarter_values(store, &org, year, quarter, "dossiers_supported", now).await?;
+    let bars: Vec<(String, f64)> = values
         .iter()
-        .map(|r| {
-            let v = r
-                .row(&org, "dossiers_supported")
-                .and_then(|row| row.quarter_value)
-                .unwrap_or(0.0);
-            (format!("Q{}", r.quarter), v)
-        })
+        .zip(1..)
+        .map(|(v, n)| (format!("Q{n}"), v.unwrap_or(0.0)))
         .collect();
-    let report = year_reports.pop().ok_or(UiError::NotFound)?;
     let titles = [
         (Level::Province, "Cấp tỉnh"),
         (Level::District, "Cấp huyện"),

@@ -12,7 +12,7 @@ use crate::org::{OrgUnit, version_on};
 use crate::outcome::Tally;
 use crate::ports::{DeliveryStore, OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
 use crate::quarter::{Quarter, quarter_of};
-use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report};
+use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report, quarter_value};
 use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::target::{TargetInput, TargetPlan, allocate};
 use crate::usecases::Actor;
@@ -43,16 +43,22 @@ pub fn last_day(q: Quarter) -> NaiveDate {
 /// the number of units.
 pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
     let versions = store.org_unit_versions(code).await?;
-    let root = version_on(&versions, Some(on))
+    let descendants = store.org_unit_descendants(code).await?;
+    tree_on(code, &versions, &descendants, on)
+}
+
+/// A unit's tree on `on` (as `unit_tree`) from its versions and its subtree as read.
+fn tree_on(code: &str, versions: &[OrgUnit], descendants: &[OrgUnit], on: NaiveDate) -> CoreResult<Vec<OrgUnit>> {
+    let root = version_on(versions, Some(on))
         .cloned()
         .ok_or_else(|| CoreError::invalid("org", format!("no unit {code} existed on {on}")))?;
     // The subtree holds every version under every parent a unit had: keep those in force
     // on `on`, by parent, each code once, ordered by code.
-    let mut by_parent: BTreeMap<String, Vec<OrgUnit>> = BTreeMap::new();
-    for unit in store.org_unit_descendants(code).await? {
+    let mut by_parent: BTreeMap<&str, Vec<&OrgUnit>> = BTreeMap::new();
+    for unit in descendants {
         if let Some(parent) = unit
             .parent_code
-            .clone()
+            .as_deref()
             .filter(|p| unit.is_valid_on(on) && *p != unit.code)
         {
             by_parent.entry(parent).or_default().push(unit);
@@ -68,9 +74,9 @@ pub async fn unit_tree<S: OrgUnitStore + ?Sized>(store: &S, code: &str, on: Naiv
     while next < units.len() {
         let parent = units[next].code.clone();
         next += 1;
-        for child in by_parent.remove(&parent).unwrap_or_default() {
+        for child in by_parent.remove(parent.as_str()).unwrap_or_default() {
             if seen.insert(child.code.clone()) {
-                units.push(child);
+                units.push(child.clone());
             }
         }
     }
@@ -208,47 +214,6 @@ where
     Ok((report, tallies))
 }
 
-/// A unit's quarterly reports for each quarter of `year` from the first to `through` (the
-/// last is `through`'s own report), from one read of the tallies and the targets. Only the
-/// last carries its spend: the earlier ones are read for their figures, and reading their
-/// delivery tallies would cost a read per month for nothing.
-#[instrument(skip_all, fields(org = org_code, year, through))]
-pub async fn quarterly_reports_of_year<S>(
-    store: &S,
-    org_code: &str,
-    year: i32,
-    through: u8,
-    now: DateTime<Utc>,
-) -> CoreResult<Vec<QuarterlyReport>>
-where
-    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
-{
-    check_quarter(year, through)?;
-    let tallies = store.year_tallies(year, through).await?;
-    let targets = store.year_targets(year).await?;
-    let mut reports = Vec::new();
-    for quarter in 1..=through {
-        let q = Quarter { year, quarter };
-        let units = unit_tree(store, org_code, last_day(q)).await?;
-        let tallies: Vec<_> = tallies.iter().filter(|t| t.key.quarter <= q).cloned().collect();
-        let deliveries = if quarter == through {
-            quarter_delivery_tallies(store, &units, q).await?
-        } else {
-            Vec::new()
-        };
-        reports.push(build_quarterly_report(&ReportInput {
-            units: &units,
-            year,
-            quarter,
-            tallies: &tallies,
-            targets: &targets,
-            delivery_tallies: &deliveries,
-            generated_at: now,
-        }));
-    }
-    Ok(reports)
-}
-
 /// The delivery tallies of a report's communes on the quarter's local days: one read per
 /// month on DynamoDB, whatever the number of deliveries.
 async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
@@ -265,6 +230,64 @@ async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
         return Ok(Vec::new());
     }
     store.delivery_tallies(&communes, q.first_day(), last_day(q)).await
+}
+
+/// A unit's quarterly report, and one metric's figure for the unit in each quarter of the
+/// year from the first to `quarter` (each quarter's own, as that quarter's report has it
+/// as `quarter_value`), from one read of the tallies and the targets: the earlier
+/// quarters' figures are counted from that metric's tallies alone, not from whole reports.
+pub async fn quarterly_report_and_quarter_values<S>(
+    store: &S,
+    org_code: &str,
+    year: i32,
+    quarter: u8,
+    metric: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<(QuarterlyReport, Vec<Option<f64>>)>
+where
+    S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
+{
+    check_quarter(year, quarter)?;
+    let tallies = store.year_tallies(year, quarter).await?;
+    let targets = store.year_targets(year).await?;
+    // The unit's versions and subtree read once, its tree taken on each quarter's last day.
+    let versions = store.org_unit_versions(org_code).await?;
+    let descendants = store.org_unit_descendants(org_code).await?;
+    let mut values = Vec::new();
+    for earlier in 1..quarter {
+        let units = tree_on(
+            org_code,
+            &versions,
+            &descendants,
+            last_day(Quarter { year, quarter: earlier }),
+        )?;
+        values.push(quarter_value(
+            &ReportInput {
+                units: &units,
+                year,
+                quarter: earlier,
+                tallies: &tallies,
+                targets: &targets,
+                delivery_tallies: &[],
+                generated_at: now,
+            },
+            metric,
+        ));
+    }
+    let q = Quarter { year, quarter };
+    let units = tree_on(org_code, &versions, &descendants, last_day(q))?;
+    let deliveries = quarter_delivery_tallies(store, &units, q).await?;
+    let report = build_quarterly_report(&ReportInput {
+        units: &units,
+        year,
+        quarter,
+        tallies: &tallies,
+        targets: &targets,
+        delivery_tallies: &deliveries,
+        generated_at: now,
+    });
+    values.push(report.row(org_code, metric).and_then(|r| r.quarter_value));
+    Ok((report, values))
 }
 
 /// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.

@@ -58,6 +58,10 @@ pub struct SqliteStore {
     /// valid while no connection has changed the database (`PRAGMA data_version`) and this
     /// store has written no unit.
     subtrees: Arc<std::sync::Mutex<Subtrees>>,
+    /// Each year's tallies already read (every report reads its year's), valid while no
+    /// connection has changed the database (`PRAGMA data_version`) and this store has
+    /// written no tally.
+    year_tallies: Arc<std::sync::Mutex<YearTallies>>,
 }
 
 #[derive(Default)]
@@ -65,6 +69,18 @@ struct Subtrees {
     /// The `data_version` the entries were read at; `None` after a write of units.
     data_version: Option<i64>,
     by_code: HashMap<String, Vec<OrgUnit>>,
+}
+
+#[derive(Default)]
+struct YearTallies {
+    /// The `data_version` the entries were read at.
+    data_version: Option<i64>,
+    /// Tally writes under way (from before they are queued until they are answered, so
+    /// until their transaction has committed or been undone): while any is, what is read
+    /// may be uncommitted, and is not kept.
+    writing: usize,
+    /// A year's tallies, ordered by quarter, unit and metric.
+    by_year: HashMap<i32, Arc<Vec<outreach_core::outcome::Tally>>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Session records, tallies, targets and report snapshots on SQLite.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_core::error::CoreResult;
@@ -58,70 +60,125 @@ impl OutcomeStore for SqliteStore {
     }
 
     async fn save_session_record(&self, record: &SessionRecord, deltas: &[TallyDelta]) -> CoreResult<()> {
+        let writing = TallyWrite::start(self);
         let record = record.clone();
         let deltas = deltas.to_vec();
-        self.call(move |c| {
-            // A savepoint: the record and its tallies land together or not at all.
-            let tx = c.savepoint()?;
-            let n = if record.version == 1 {
-                tx.execute(
-                    "INSERT OR IGNORE INTO session_records (session_id, version, data) VALUES (?, 1, ?)",
-                    params![record.session_id, to_json(&record)?],
-                )?
-            } else {
-                tx.execute(
-                    "UPDATE session_records SET version = ?, data = ? WHERE session_id = ? AND version = ?",
-                    params![
-                        record.version as i64,
-                        to_json(&record)?,
-                        record.session_id,
-                        record.version as i64 - 1
-                    ],
-                )?
-            };
-            if n != 1 {
-                return Ok(Err(stale("session record", &record.session_id)));
-            }
-            write_tallies(&tx, deltas.iter().map(|d| (&d.key, d.delta)), Write::Add)?;
-            tx.commit()?;
-            Ok(Ok(()))
-        })
-        .await?
+        // The write's mark goes back with its answer: it ends once the group has committed
+        // or been undone (or with the closure, when this call's savepoint was undone).
+        let (written, _writing) = self
+            .call(move |c| {
+                // A savepoint: the record and its tallies land together or not at all.
+                let tx = c.savepoint()?;
+                let n = if record.version == 1 {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO session_records (session_id, version, data) VALUES (?, 1, ?)",
+                        params![record.session_id, to_json(&record)?],
+                    )?
+                } else {
+                    tx.execute(
+                        "UPDATE session_records SET version = ?, data = ? WHERE session_id = ? AND version = ?",
+                        params![
+                            record.version as i64,
+                            to_json(&record)?,
+                            record.session_id,
+                            record.version as i64 - 1
+                        ],
+                    )?
+                };
+                if n != 1 {
+                    return Ok((Err(stale("session record", &record.session_id)), writing));
+                }
+                write_tallies(&tx, deltas.iter().map(|d| (&d.key, d.delta)), Write::Add)?;
+                tx.commit()?;
+                Ok((Ok(()), writing))
+            })
+            .await?;
+        written
     }
 
     async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()> {
+        let writing = TallyWrite::start(self);
         let tallies = tallies.to_vec();
+        // As in `save_session_record`, the mark ends with the answer.
         self.call(move |c| {
             let tx = c.savepoint()?;
             write_tallies(&tx, tallies.iter().map(|t| (&t.key, t.value)), Write::Set)?;
             tx.commit()?;
-            Ok(())
+            Ok(writing)
         })
         .await
+        .map(drop)
     }
 
     async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>> {
-        self.call(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT quarter, unit_code, metric, value FROM tallies WHERE year = ? AND quarter <= ?
-                 ORDER BY quarter, unit_code, metric",
-            )?;
-            let rows = stmt.query_map(params![year, through_quarter], |r| {
-                Ok(Tally {
-                    key: TallyKey {
-                        quarter: Quarter {
-                            year,
-                            quarter: r.get(0)?,
+        let cache = Arc::clone(&self.year_tallies);
+        let all = self
+            .call(move |c| {
+                let version: i64 = c.pragma_query_value(None, "data_version", |r| r.get(0))?;
+                {
+                    let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if kept.data_version != Some(version) {
+                        kept.data_version = Some(version);
+                        kept.by_year.clear();
+                    }
+                    if kept.writing == 0
+                        && let Some(all) = kept.by_year.get(&year)
+                    {
+                        return Ok(Arc::clone(all));
+                    }
+                }
+                let mut stmt = c.prepare_cached(
+                    "SELECT quarter, unit_code, metric, value FROM tallies WHERE year = ?
+                     ORDER BY quarter, unit_code, metric",
+                )?;
+                let rows = stmt.query_map(params![year], |r| {
+                    Ok(Tally {
+                        key: TallyKey {
+                            quarter: Quarter {
+                                year,
+                                quarter: r.get(0)?,
+                            },
+                            unit_code: r.get(1)?,
+                            metric: r.get(2)?,
                         },
-                        unit_code: r.get(1)?,
-                        metric: r.get(2)?,
-                    },
-                    value: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+                        value: r.get(3)?,
+                    })
+                })?;
+                let all = Arc::new(rows.collect::<Result<Vec<_>, _>>()?);
+                let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+                if kept.writing == 0 && kept.data_version == Some(version) {
+                    kept.by_year.insert(year, Arc::clone(&all));
+                }
+                Ok(all)
+            })
+            .await?;
+        // Ordered by quarter: those through the quarter come first.
+        let through = all.partition_point(|t| t.key.quarter.quarter <= through_quarter);
+        Ok(all[..through].to_vec())
+    }
+}
+
+/// A tally write under way, from before it is queued until it is answered (committed or
+/// undone): the tallies read meanwhile are not kept, and those kept before are dropped.
+struct TallyWrite(Arc<std::sync::Mutex<super::YearTallies>>);
+
+impl TallyWrite {
+    fn start(store: &SqliteStore) -> Self {
+        let cache = Arc::clone(&store.year_tallies);
+        {
+            let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+            kept.writing += 1;
+            kept.by_year.clear();
+        }
+        Self(cache)
+    }
+}
+
+impl Drop for TallyWrite {
+    fn drop(&mut self) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        kept.writing -= 1;
+        kept.by_year.clear();
     }
 }
 

@@ -70,6 +70,7 @@ impl SqliteStore {
                 thread: Some(thread),
             }),
             subtrees: Arc::default(),
+            year_tallies: Arc::default(),
         })
     }
 
