@@ -1,7 +1,7 @@
 // A planner's day in a real browser (headless Chromium driven by playwright-core), against
 // `outreach serve` on SQLite: sign in with a one-time link; import a contact CSV with a bad
 // row and see that row's error; create and activate a campaign, seeing the preview and the
-// SMS segment count; see the sessions as a list, a week and a month; open a session, add a
+// SMS segment count; edit it, adding a volunteers' reminder rule; see the sessions as a list, a week and a month; open a session, add a
 // walk-in, record attendance and outcomes; see the overview's figures move; sign in as a commune officer and see only that commune; a forged
 // cross-site form post is refused. Screenshots of every page go to $SCREENSHOTS.
 //
@@ -127,7 +127,7 @@ async function main() {
     assert.match(await page.locator("#h-preview").innerText(), /Xem trước: \d+ buổi/);
     const segments = await page.locator("td.segment-count").allInnerTexts();
     assert.ok(segments.length >= 1 && segments.every((s) => Number(s) >= 1), segments.join());
-    assert.match(await page.locator("#segments-live").innerText(), /tin/);
+    assert.match(await page.locator("#segments-live-0").innerText(), /tin/);
     await shot("03-chien-dich-moi-xem-truoc");
     await page.getByRole("button", { name: "Tạo chiến dịch (bản nháp)" }).click();
     await page.getByText("Đã tạo chiến dịch").waitFor();
@@ -135,6 +135,27 @@ async function main() {
     await page.getByText("Đã kích hoạt").waitFor();
     assert.equal(await page.locator("#campaign-status").innerText(), "Đang chạy");
     await shot("04-chien-dich-kich-hoat");
+
+    // Edit the running campaign: add a volunteers' rule, see its SMS cost, save.
+    await page.getByRole("link", { name: "Sửa", exact: true }).click();
+    await page.getByRole("heading", { name: "Sửa chiến dịch" }).waitFor();
+    assert.match(await page.locator("#co-dinh").innerText(), /Không đổi được/);
+    await page.getByRole("button", { name: "+ Thêm nhắc tình nguyện viên" }).click();
+    await page.locator("#quy-tac-1").waitFor();
+    assert.equal(await page.locator("#audience_1").inputValue(), "volunteers");
+    await page.fill("#offset_hours_1", "3");
+    await page.fill("#sms_template_1", "Nhắc {name}: buổi hỗ trợ ở {venue} lúc {time} {date}.");
+    assert.match(await page.locator("#segments-live-1").innerText(), /Ước tính: \d+ ký tự, 1 tin/);
+    await page.check("input[name=unicode]");
+    await page.getByRole("button", { name: "Xem trước lịch và chi phí SMS" }).click();
+    await page.locator("#quy-tac-1 td.segment-count").first().waitFor();
+    assert.match(await page.locator("#quy-tac-1").innerText(), /dạng Unicode/);
+    await shot("04b-chien-dich-sua-them-quy-tac");
+    await page.uncheck("input[name=unicode]");
+    await page.getByRole("button", { name: "Lưu thay đổi" }).click();
+    await page.getByText("Đã lưu thay đổi.").waitFor();
+    assert.match(await page.locator("main").innerText(), /tình nguyện viên phụ trách/);
+    await shot("04c-chien-dich-da-sua");
 
     // Today's session: a walk-in, attendance and outcomes.
     await page.getByRole("link", { name: "Lịch buổi" }).click();

@@ -54,7 +54,7 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
     use Access::{Anywhere, InArea, Public};
     use Foreign::{Forbidden, NotFound};
     use access::{ADMINS, OFFICERS, PLANNERS, READERS};
-    use axum::routing::{delete, get, post, put};
+    use axum::routing::{delete, get, patch, post, put};
     use routes::{campaigns, contacts, deliveries, inbound, reports, sessions, units};
     let e = |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
         (Endpoint { method, path, access }, handler)
@@ -76,6 +76,8 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET,    "/v1/campaigns",                      InArea(PLANNERS, Forbidden),  get(campaigns::list)),
         e(Method::POST,   "/v1/campaigns",                      InArea(PLANNERS, Forbidden),  post(campaigns::create)),
         e(Method::GET,    "/v1/campaigns/{id}",                 InArea(PLANNERS, Forbidden),  get(campaigns::get_one)),
+        // Answered as the estimate: another area's campaign does not exist.
+        e(Method::PATCH,  "/v1/campaigns/{id}",                 InArea(PLANNERS, NotFound),   patch(campaigns::update)),
         e(Method::POST,   "/v1/campaigns/{id}:{action}",        InArea(PLANNERS, Forbidden),  post(campaigns::action)),
         e(Method::GET,    "/v1/campaigns/{id}/sessions",        InArea(OFFICERS, Forbidden),  get(campaigns::sessions)),
         // Counts of a commune's consenting people: another area's campaign does not exist.

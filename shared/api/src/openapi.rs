@@ -13,7 +13,7 @@ use crate::routes;
         routes::units::list, routes::units::get_one, routes::units::import,
         routes::contacts::list, routes::contacts::create, routes::contacts::get_one, routes::contacts::import,
         routes::contacts::add_consent, routes::contacts::opt_out, routes::contacts::erase, routes::contacts::export,
-        routes::campaigns::list, routes::campaigns::create, routes::campaigns::get_one, routes::campaigns::action,
+        routes::campaigns::list, routes::campaigns::create, routes::campaigns::get_one, routes::campaigns::update, routes::campaigns::action,
         routes::campaigns::sessions, routes::campaigns::preview, routes::campaigns::estimate,
         routes::sessions::list, routes::sessions::get_one, routes::sessions::action, routes::sessions::assign_staff,
         routes::sessions::get_team, routes::sessions::put_team,

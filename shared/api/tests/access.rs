@@ -312,6 +312,11 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         },
         ("POST", "/v1/campaigns") => with("/v1/campaigns".into(), json(campaign_body(commune))),
         ("GET", "/v1/campaigns/{id}") => plain(format!("/v1/campaigns/{campaign}")),
+        // Created (version 1), then activated (2).
+        ("PATCH", "/v1/campaigns/{id}") => with(
+            format!("/v1/campaigns/{campaign}"),
+            json(json!({"version": 2, "name": "Thứ Bảy dịch vụ công (sửa)", "capacity": 60})),
+        ),
         ("POST", "/v1/campaigns/{id}:{action}") => plain(format!("/v1/campaigns/{campaign}:pause")),
         ("GET", "/v1/campaigns/{id}/sessions") => plain(format!("/v1/campaigns/{campaign}/sessions")),
         ("GET", "/v1/campaigns/{id}/estimate") => plain(format!("/v1/campaigns/{campaign}/estimate")),

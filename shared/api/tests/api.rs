@@ -91,6 +91,16 @@ impl Api {
         .await
     }
 
+    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(
+            Method::PATCH,
+            path,
+            Some(("application/json", body.to_string())),
+            Some(&self.token),
+        )
+        .await
+    }
+
     async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
         self.send(
             Method::POST,
@@ -200,6 +210,11 @@ async fn health_and_openapi_need_no_token_and_document_every_route() {
         assert!(paths.contains_key(path), "{path} missing from /openapi.json");
     }
     assert!(doc["components"]["schemas"]["CampaignInput"].is_object());
+    assert!(
+        doc["paths"]["/v1/campaigns/{id}"]["patch"].is_object(),
+        "the campaign's edit"
+    );
+    assert!(doc["components"]["schemas"]["CampaignPatch"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
@@ -690,6 +705,324 @@ async fn campaign_lifecycle_refuses_invalid_transitions() {
     assert_eq!(
         (status, got["communes"].clone()),
         (StatusCode::OK, json!(["07201", "07264"]))
+    );
+}
+
+#[tokio::test]
+async fn a_draft_campaign_changes_anything_validated_as_a_new_one_at_the_version_read() {
+    let api = spawn().await;
+    api.seed_units().await;
+    let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
+    let id = campaign["id"].as_str().unwrap();
+    let path = format!("/v1/campaigns/{id}");
+    let (status, edited) = api
+        .patch(
+            &path,
+            json!({"version": 1, "name": "Chủ Nhật dịch vụ công", "schedule": {"cron": "0 14 * * 0"},
+                "target_units": ["213"], "description": "Hỗ trợ nộp hồ sơ trực tuyến"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(
+        (
+            edited["version"].as_u64(),
+            edited["status"].as_str(),
+            edited["name"].as_str()
+        ),
+        (Some(2), Some("draft"), Some("Chủ Nhật dịch vụ công"))
+    );
+    assert_eq!(edited["communes"], json!(["07201", "07228", "07441"]));
+    assert_eq!(edited["schedule"]["cron"], "0 14 * * 0");
+    assert_eq!(edited["capacity"], 40, "a field left out keeps its value");
+    assert_eq!(edited["created_at"], campaign["created_at"]);
+    // Validated as a new campaign.
+    let (status, body) = api.patch(&path, json!({"version": 2, "capacity": 0})).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("capacity"),
+        "between 1",
+    );
+    let (status, body) = api.patch(&path, json!({"version": 2, "default_venue": null})).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("venues"),
+        "no venue",
+    );
+    // The version read is stale once another edit went through.
+    let (status, body) = api.patch(&path, json!({"version": 1, "capacity": 30})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, None, "version 2, not 1");
+    let (status, body) = api.patch(&path, json!({"capacity": 30})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, None, "missing field `version`");
+    let (status, body) = api.patch("/v1/campaigns/cmp_nope", json!({"version": 1})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, None, "cmp_nope");
+    // Cancelled: no edit at all.
+    api.post(&format!("/v1/campaigns/{id}:cancel"), json!({})).await;
+    let (status, body) = api.patch(&path, json!({"version": 3, "name": "Khác"})).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        None,
+        "cannot edit a campaign that is cancelled",
+    );
+}
+
+#[tokio::test]
+async fn an_active_campaign_changes_venue_capacity_and_end_and_refuses_its_schedule_zone_start_and_units() {
+    use outreach_core::ports::{ReminderStore, SessionStore};
+    use outreach_core::reminder::{JobStatus, ReminderJob};
+    let api = spawn().await;
+    api.seed_units().await;
+    let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
+    let id = campaign["id"].as_str().unwrap();
+    let path = format!("/v1/campaigns/{id}");
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(35))
+        .await
+        .unwrap();
+    let (_, page) = api.get(&format!("{path}/sessions")).await;
+    let sessions: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sessions.len(), 5, "3 Oct to 31 Oct: {page}");
+    // The first is held; the second moved by hand keeps its venue.
+    let (status, body) = api
+        .post(
+            &format!("/v1/sessions/{}:move", sessions[1]),
+            json!({"starts_at": "2026-10-11T01:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.clock.set("2026-10-05T03:00:00Z");
+    let (_, current) = api.get(&path).await;
+    let version = current["version"].as_u64().unwrap();
+
+    for (change, field) in [
+        (json!({"schedule": {"cron": "0 9 * * 6"}}), "schedule.cron"),
+        (
+            json!({"schedule": {"cron": "0 8 * * 6", "time_zone": "Asia/Bangkok"}}),
+            "schedule.time_zone",
+        ),
+        (
+            json!({"period": {"start": "2026-10-02", "end": "2026-12-31"}}),
+            "period.start",
+        ),
+        (json!({"target_units": ["213"]}), "target_units"),
+    ] {
+        let mut body = change.clone();
+        body["version"] = version.into();
+        let (status, answer) = api.patch(&path, body).await;
+        assert_error(
+            status,
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(field),
+            "cannot change once the campaign is active; create a new campaign",
+        );
+    }
+    let (status, body) = api
+        .patch(
+            &path,
+            json!({"version": version, "period": {"start": "2026-10-01", "end": "2026-10-02"}}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("period.end"),
+        "last session already held (2026-10-03)",
+    );
+
+    let (status, edited) = api
+        .patch(
+            &path,
+            json!({"version": version, "name": "Thứ Bảy xanh", "default_venue": "Nhà văn hoá khu 3",
+                "capacity": 60, "min_staff": 3, "period": {"start": "2026-10-01", "end": "2026-10-20"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["version"].as_u64(), Some(version + 1));
+    assert_eq!(edited["status"], "active");
+    let session = |i: usize| {
+        let store = api.store.clone();
+        let id = sessions[i].clone();
+        async move { store.get_session(&id).await.unwrap().unwrap() }
+    };
+    let held = session(0).await;
+    assert_eq!(
+        (held.venue.as_str(), held.capacity),
+        ("Trụ sở UBND", 40),
+        "held: unchanged"
+    );
+    let moved = session(1).await;
+    assert_eq!(
+        (moved.venue.as_str(), moved.capacity),
+        ("Trụ sở UBND", 60),
+        "moved by hand: its venue kept"
+    );
+    let next = session(2).await;
+    assert_eq!(
+        (next.venue.as_str(), next.capacity, next.min_staff, next.status.as_str()),
+        ("Nhà văn hoá khu 3", 60, 3, "scheduled")
+    );
+    // 24 and 31 October fall after the new end: cancelled with their reminders.
+    for i in [3, 4] {
+        let after = session(i).await;
+        assert_eq!(after.status.as_str(), "cancelled", "{after:?}");
+        let job = api
+            .store
+            .get_job(&ReminderJob::id_for(&after.id, "r1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+    }
+    let job = api
+        .store
+        .get_job(&ReminderJob::id_for(&next.id, "r1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Pending);
+    // The audit keeps what changed.
+    let (_, log) = api.get("/v1/audit?limit=500").await;
+    let entry = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "PATCH /v1/campaigns/{id}")
+        .unwrap_or_else(|| panic!("no audit entry: {log}"))
+        .clone();
+    assert_eq!(changed(&entry, "capacity"), 60);
+}
+
+#[tokio::test]
+async fn reminder_rules_edited_on_an_active_campaign_cancel_replan_and_add_its_reminders() {
+    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    use outreach_core::ports::ReminderStore;
+    use outreach_core::reminder::{JobStatus, ReminderJob};
+    let api = spawn().await;
+    api.seed_units().await;
+    let citizen = api.new_contact("0912345678", "07201", "citizen").await;
+    let volunteer = api.new_contact("0912345679", "07201", "volunteer").await;
+    let (status, body) = api
+        .put("/v1/teams/07201", json!({"name": "Đội TN", "member_ids": [volunteer]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut body = campaign_body("0 8 * * 6", json!(["07201"]));
+    body["reminder_rules"] = json!([
+        {"id": "r1", "offset_minutes": 1440, "audience": "citizens", "channels": ["sms"]},
+        {"id": "r2", "offset_minutes": 60, "audience": "citizens", "channels": ["sms"]}
+    ]);
+    let (_, campaign) = api.post("/v1/campaigns", body).await;
+    let id = campaign["id"].as_str().unwrap();
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
+        .await
+        .unwrap();
+    let (_, page) = api.get(&format!("/v1/campaigns/{id}/sessions")).await;
+    let session = page["items"][0]["id"].as_str().unwrap().to_string();
+    api.put(
+        &format!("/v1/sessions/{session}/staff"),
+        json!({"volunteer_ids": [volunteer]}),
+    )
+    .await;
+
+    // r1 removed, r2 three hours ahead instead of one, a volunteers' rule added.
+    let (_, current) = api.get(&format!("/v1/campaigns/{id}")).await;
+    let (status, edited) = api
+        .patch(
+            &format!("/v1/campaigns/{id}"),
+            json!({"version": current["version"], "reminder_rules": [
+                {"id": "r2", "offset_minutes": 180, "audience": "citizens", "channels": ["sms"]},
+                {"offset_minutes": 120, "audience": "volunteers", "channels": ["sms"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let ids: Vec<&str> = edited["reminder_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["r2", "r3"], "a new rule never takes a removed one's id");
+    let job = |rule: &'static str| {
+        let (store, session) = (api.store.clone(), session.clone());
+        async move {
+            store
+                .get_job(&ReminderJob::id_for(&session, rule))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(job("r1").await.status, JobStatus::Cancelled);
+    // 08:00 on 3 October less three hours is 05:00, in quiet hours: 07:00 (00:00 UTC).
+    let r2 = job("r2").await;
+    assert_eq!((r2.status, r2.due_at), (JobStatus::Pending, t("2026-10-03T00:00:00Z")));
+    let r3 = job("r3").await;
+    assert_eq!(
+        (r3.status, r3.audience, r3.due_at),
+        (
+            JobStatus::Pending,
+            outreach_core::campaign::Audience::Volunteers,
+            t("2026-10-03T00:00:00Z")
+        )
+    );
+
+    // Everything due by then goes: nothing of r1.
+    let queue = MemoryQueue::default();
+    let now = t("2026-10-03T00:05:00Z");
+    run_dispatcher(api.store.as_ref(), &queue, now, DispatchSettings::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+    let channels = Channels {
+        email: &outbox,
+        sms: &outbox,
+        zns: None,
+        links: &NoUnsubscribeLinks,
+    };
+    run_sender(
+        api.store.as_ref(),
+        channels,
+        &queue.drain(100),
+        now,
+        SenderSettings::default(),
+    )
+    .await;
+    let (_, log) = api.get(&format!("/v1/deliveries?campaign={id}")).await;
+    let mut sent: Vec<(String, String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["rule_id"].as_str().unwrap().to_string(),
+                d["contact_id"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("r2".to_string(), citizen.clone(), "sent".to_string()),
+            ("r3".to_string(), volunteer.clone(), "sent".to_string())
+        ],
+        "{log}"
     );
 }
 

@@ -1040,3 +1040,308 @@ async fn a_snapshot_revision_downloads_as_it_was_frozen() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The campaign of the fixture (a draft over district 213, no reminder rule).
+async fn fixture_campaign(ui: &Ui) -> String {
+    ui.store.get_session(&ui.past).await.unwrap().unwrap().campaign_id
+}
+
+/// The edit form's fields as a browser posts them: the campaign's, with `rules` (audience,
+/// offset in hours, SMS, email, template) and `intent`.
+fn edit_fields(
+    csrf: &str,
+    version: &str,
+    end: &str,
+    rules: &[(&str, &str, &str, bool, bool, &str)],
+    intent: &str,
+) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = [
+        ("csrf", csrf),
+        ("version", version),
+        ("name", "Hỗ trợ dịch vụ công Q4"),
+        ("target", "213"),
+        ("start", "2026-09-01"),
+        ("end", end),
+        ("weekday", "6"),
+        ("time", "08:00"),
+        ("minutes", "120"),
+        ("venue", "Nhà văn hóa tổ 5"),
+        ("capacity", "40"),
+        ("min_staff", "1"),
+        ("intent", intent),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    fields.push(("rules".into(), rules.len().to_string()));
+    for (i, (id, audience, hours, sms, email, template)) in rules.iter().enumerate() {
+        fields.push((format!("rule_id_{i}"), id.to_string()));
+        fields.push((format!("audience_{i}"), audience.to_string()));
+        fields.push((format!("offset_hours_{i}"), hours.to_string()));
+        if *sms {
+            fields.push((format!("sms_{i}"), "on".into()));
+        }
+        if *email {
+            fields.push((format!("email_{i}"), "on".into()));
+        }
+        fields.push((format!("sms_template_{i}"), template.to_string()));
+    }
+    fields
+}
+
+impl Browser<'_> {
+    async fn post_fields(
+        &self,
+        path: &str,
+        origin: &str,
+        fields: &[(String, String)],
+    ) -> (StatusCode, String, Option<String>) {
+        self.send(path, origin, |request| request.form(fields)).await
+    }
+}
+
+/// The text of a rule's fieldset on the form.
+fn rule_section(page: &str, i: usize) -> &str {
+    let at = page
+        .find(&format!("id=\"quy-tac-{i}\""))
+        .unwrap_or_else(|| panic!("no rule {i}: {page}"));
+    let end = page[at..].find("</fieldset>").unwrap() + at;
+    &page[at..end]
+}
+
+#[tokio::test]
+async fn the_campaign_edit_page_is_for_those_who_may_edit_and_its_link_only_for_them() {
+    let ui = ui().await;
+    let campaign = fixture_campaign(&ui).await;
+    let edit = format!("/ui/chien-dich/{campaign}/sua");
+    for (role, org, status, link) in [
+        (Role::Admin, "24", 200, true),
+        (Role::Planner, "213", 200, true),
+        // A commune's planner: the campaign reaches beyond it.
+        (Role::Planner, "07201", 403, false),
+        (Role::CommuneOfficer, "07201", 403, false),
+        (Role::Viewer, "213", 403, false),
+        (Role::Admin, "99", 404, false),
+    ] {
+        let browser = ui.sign_in(role, org).await;
+        let (got, body) = browser.get(&edit).await;
+        assert_eq!(got.as_u16(), status, "{role:?} {org}: {body}");
+        if got == StatusCode::OK {
+            assert!(
+                body.contains("Sửa chiến dịch") && body.contains("Lưu thay đổi"),
+                "{body}"
+            );
+        }
+        let (got, page) = browser.get(&format!("/ui/chien-dich/{campaign}")).await;
+        if got == StatusCode::OK {
+            assert_eq!(
+                page.contains(&format!("href=\"{edit}\"")),
+                link,
+                "{role:?} {org}: {page}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_draft_is_edited_with_several_reminder_rules_each_error_beside_its_rule() {
+    let ui = ui().await;
+    let campaign = fixture_campaign(&ui).await;
+    let path = format!("/ui/chien-dich/{campaign}/sua");
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let citizens = (
+        "",
+        "citizens",
+        "24",
+        true,
+        false,
+        "Moi {name} den {venue} luc {time} ngay {date}.",
+    );
+    // Add a volunteers' rule: the form comes back with it, nothing saved.
+    let (status, page, _) = planner
+        .post_fields(
+            &path,
+            &ui.base,
+            &edit_fields(&csrf, "1", "2026-12-31", &[citizens], "add_volunteers"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        rule_section(&page, 1).contains("<option value=\"volunteers\" selected>"),
+        "{page}"
+    );
+    assert_eq!(ui.store.get_campaign(&campaign).await.unwrap().unwrap().version, 1);
+    // A rule without a channel, and one whose SMS takes too many segments: each refused beside itself.
+    let no_channel = ("", "volunteers", "2", false, false, "");
+    let (status, page, _) = planner
+        .post_fields(
+            &path,
+            &ui.base,
+            &edit_fields(&csrf, "1", "2026-12-31", &[citizens, no_channel], "save"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        rule_section(&page, 1).contains("Hãy chọn ít nhất một kênh nhắc lịch."),
+        "{page}"
+    );
+    assert!(!rule_section(&page, 0).contains("field-error"), "{page}");
+    let long = "Thông báo về buổi hỗ trợ dịch vụ công trực tuyến. ".repeat(10);
+    let too_long = ("", "volunteers", "2", true, false, long.as_str());
+    let (status, page, _) = planner
+        .post_fields(
+            &path,
+            &ui.base,
+            &edit_fields(&csrf, "1", "2026-12-31", &[citizens, too_long], "save"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let rule = rule_section(&page, 1);
+    assert!(
+        rule.contains("aria-invalid=\"true\"") && rule.contains("err-sms-1"),
+        "{rule}"
+    );
+    // The preview: each rule's SMS cost, the accents warned of where they are.
+    let accented = (
+        "",
+        "volunteers",
+        "2",
+        true,
+        false,
+        "Nhắc {name}: buổi ở {venue} lúc {time}.",
+    );
+    // Sent unaccented: each rule has its cost, and no warning.
+    let fields = edit_fields(&csrf, "1", "2026-12-31", &[citizens, accented], "preview");
+    let (status, page, _) = planner.post_fields(&path, &ui.base, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"xem-truoc\""), "{page}");
+    for i in [0, 1] {
+        let rule = rule_section(&page, i);
+        assert!(
+            rule.contains("segment-count") && !rule.contains("dạng Unicode"),
+            "{rule}"
+        );
+    }
+    // Sent with accents: the warning beside the rule whose text is Unicode.
+    let mut fields = fields;
+    fields.push(("unicode".into(), "on".into()));
+    let (status, page, _) = planner.post_fields(&path, &ui.base, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(rule_section(&page, 1).contains("dạng Unicode"), "{page}");
+    let volunteers = (
+        "",
+        "volunteers",
+        "2",
+        true,
+        false,
+        "Nhac {name}: buoi o {venue} luc {time}.",
+    );
+    let (status, _, location) = planner
+        .post_fields(
+            &path,
+            &ui.base,
+            &edit_fields(&csrf, "1", "2026-12-31", &[citizens, volunteers], "save"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, Some(format!("/ui/chien-dich/{campaign}?ok=sua")));
+    let saved = ui.store.get_campaign(&campaign).await.unwrap().unwrap();
+    let rules: Vec<(&str, outreach_core::campaign::Audience, u32)> = saved
+        .reminder_rules
+        .iter()
+        .map(|r| (r.id.as_str(), r.audience, r.offset_minutes))
+        .collect();
+    use outreach_core::campaign::Audience::{Citizens, Volunteers};
+    assert_eq!(rules, [("r1", Citizens, 1440), ("r2", Volunteers, 120)]);
+    // The same form again: read at version 1, now 2.
+    let (status, page, _) = planner
+        .post_fields(
+            &path,
+            &ui.base,
+            &edit_fields(&csrf, "1", "2026-12-31", &[citizens], "save"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("vừa được người khác thay đổi"), "{page}");
+    assert_eq!(
+        ui.store
+            .get_campaign(&campaign)
+            .await
+            .unwrap()
+            .unwrap()
+            .reminder_rules
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_running_campaign_shows_what_cannot_change_and_refuses_an_end_before_its_last_session() {
+    let ui = ui().await;
+    let campaign = fixture_campaign(&ui).await;
+    let admin = ui.token(Role::Admin, "24");
+    let response = ui
+        .http
+        .post(format!("{}/v1/campaigns/{campaign}:activate", ui.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let path = format!("/ui/chien-dich/{campaign}/sua");
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let (status, page) = planner.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Không đổi được") && page.contains("Thứ Bảy hằng tuần, 08:00"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"target\"") && !page.contains("id=\"weekday\""),
+        "{page}"
+    );
+    let csrf = planner.csrf().await;
+    // The session of 5 September was held.
+    let (status, page, _) = planner
+        .post_fields(&path, &ui.base, &edit_fields(&csrf, "2", "2026-09-04", &[], "save"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("aria-invalid=\"true\"")
+            && page.contains("Không thể kết thúc trước buổi cuối cùng đã diễn ra (05/09/2026)."),
+        "{page}"
+    );
+    // A tampered schedule is the campaign's own: only what may change is saved.
+    let mut fields = edit_fields(&csrf, "2", "2026-11-30", &[], "save");
+    fields.iter_mut().find(|(k, _)| k == "time").unwrap().1 = "09:00".into();
+    let (status, _, _) = planner.post_fields(&path, &ui.base, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let saved = ui.store.get_campaign(&campaign).await.unwrap().unwrap();
+    assert_eq!(
+        (saved.schedule.cron.as_str(), saved.period.end.to_string()),
+        ("0 8 * * 6", "2026-11-30".into())
+    );
+}
+
+#[tokio::test]
+async fn a_forged_campaign_edit_is_refused_and_changes_nothing() {
+    let ui = ui().await;
+    let campaign = fixture_campaign(&ui).await;
+    let path = format!("/ui/chien-dich/{campaign}/sua");
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let fields = edit_fields(&csrf, "1", "2026-10-31", &[], "save");
+    let (status, body, _) = planner.post_fields(&path, "https://evil.example", &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let forged = edit_fields("0123456789abcdef0123456789abcdef", "1", "2026-10-31", &[], "save");
+    let (status, _, _) = planner.post_fields(&path, &ui.base, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let viewer = ui.sign_in(Role::Viewer, "213").await;
+    let csrf = viewer.csrf().await;
+    let (status, _, _) = viewer
+        .post_fields(&path, &ui.base, &edit_fields(&csrf, "1", "2026-10-31", &[], "save"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(ui.store.get_campaign(&campaign).await.unwrap().unwrap().version, 1);
+}

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -629,6 +629,174 @@ impl CampaignInput {
     }
 }
 
+/// What a planner may change in a campaign: any field of [`CampaignInput`] (a JSON merge:
+/// a field left out keeps its value, `null` clears an optional one; `reminder_rules`, when
+/// given, is the whole new list), with the `version` it was read at.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignPatch {
+    /// The campaign's `version` as read; a campaign changed since is a conflict (409).
+    pub version: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub period: Option<Period>,
+    #[serde(default)]
+    pub target_units: Option<Vec<String>>,
+    #[serde(default)]
+    pub schedule: Option<ScheduleSpec>,
+    #[serde(default)]
+    pub session_minutes: Option<u32>,
+    #[serde(default)]
+    pub venues: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub default_venue: Option<Option<String>>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default)]
+    pub min_staff: Option<u32>,
+    /// The rules after the change. A rule keeps its `id` to be the same rule (its reminders
+    /// not yet sent follow the change); a rule without one is new.
+    #[serde(default)]
+    pub reminder_rules: Option<Vec<ReminderRuleInput>>,
+    #[serde(default)]
+    pub sms_unicode: Option<bool>,
+    #[serde(default)]
+    pub max_sms_segments: Option<u8>,
+}
+
+/// A field that is present, `null` included (`Some(None)`), as against one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl From<&ReminderRule> for ReminderRuleInput {
+    fn from(r: &ReminderRule) -> Self {
+        Self {
+            id: Some(r.id.clone()),
+            offset_minutes: r.offset_minutes,
+            audience: r.audience,
+            channels: r.channels.clone(),
+            sms_template: r.sms_template.clone(),
+            email_subject: r.email_subject.clone(),
+            email_template: r.email_template.clone(),
+            zns_template_id: r.zns_template_id.clone(),
+            zns_params: r.zns_params.clone(),
+        }
+    }
+}
+
+impl From<&Campaign> for CampaignInput {
+    fn from(c: &Campaign) -> Self {
+        Self {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            period: c.period,
+            target_units: c.target_units.clone(),
+            schedule: c.schedule.clone(),
+            session_minutes: c.session_minutes,
+            venues: c.venues.clone(),
+            default_venue: c.default_venue.clone(),
+            capacity: c.capacity,
+            min_staff: c.min_staff,
+            reminder_rules: c.reminder_rules.iter().map(ReminderRuleInput::from).collect(),
+            sms_unicode: c.sms_unicode,
+            max_sms_segments: c.max_sms_segments,
+        }
+    }
+}
+
+/// Why a field cannot change on a campaign that is running (translated by the dashboard).
+pub const FIXED_ONCE_ACTIVE: &str = "cannot change once the campaign is active; create a new campaign";
+
+impl CampaignPatch {
+    /// `current` as a create input with this patch applied. A rule without an id gets the
+    /// first `rN` that neither `current` nor another rule uses, so a new rule never takes
+    /// the id (and the reminders) of a removed one.
+    pub fn merged_into(self, current: &Campaign) -> CampaignInput {
+        let mut input = CampaignInput::from(current);
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f { input.$f = v; })* };
+        }
+        set!(
+            name,
+            description,
+            period,
+            target_units,
+            schedule,
+            session_minutes,
+            venues,
+            default_venue,
+            capacity,
+            min_staff,
+            reminder_rules,
+            sms_unicode,
+            max_sms_segments
+        );
+        let mut taken: HashSet<String> = current
+            .reminder_rules
+            .iter()
+            .map(|r| r.id.clone())
+            .chain(input.reminder_rules.iter().filter_map(|r| r.id.clone()))
+            .collect();
+        let mut n = 1;
+        for rule in input.reminder_rules.iter_mut().filter(|r| r.id.is_none()) {
+            while taken.contains(&format!("r{n}")) {
+                n += 1;
+            }
+            let id = format!("r{n}");
+            taken.insert(id.clone());
+            rule.id = Some(id);
+        }
+        input
+    }
+}
+
+impl Campaign {
+    /// Refuse, on a running (active or paused) campaign, a change to what its sessions were
+    /// materialised from: schedule, time zone, session length, start date, target units; and
+    /// an end before `last_held` (the local date of the last session already held).
+    pub fn check_running_edit(&self, input: &CampaignInput, last_held: Option<NaiveDate>) -> CoreResult<()> {
+        let fixed = |field: &str| Err(CoreError::invalid(field, FIXED_ONCE_ACTIVE));
+        if input
+            .schedule
+            .cron
+            .split_whitespace()
+            .ne(self.schedule.cron.split_whitespace())
+        {
+            return fixed("schedule.cron");
+        }
+        if input.schedule.time_zone != self.schedule.time_zone {
+            return fixed("schedule.time_zone");
+        }
+        if input.session_minutes != self.session_minutes {
+            return fixed("session_minutes");
+        }
+        if input.period.start != self.period.start {
+            return fixed("period.start");
+        }
+        if input.target_units != self.target_units {
+            return fixed("target_units");
+        }
+        if let Some(held) = last_held
+            && input.period.end < held
+        {
+            return Err(CoreError::invalid(
+                "period.end",
+                format!(
+                    "cannot end before the last session already held ({})",
+                    held.format("%Y-%m-%d")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,5 +921,101 @@ mod tests {
         );
         let err = CampaignAction::Activate.apply(Cancelled).unwrap_err();
         assert_eq!(err.to_string(), "cannot activate a campaign that is cancelled");
+    }
+
+    fn running() -> Campaign {
+        let input: CampaignInput = serde_json::from_value(serde_json::json!({
+            "name": "Thứ Bảy dịch vụ công",
+            "period": {"start": "2026-09-01", "end": "2026-12-31"},
+            "target_units": ["07201"],
+            "schedule": {"cron": "0 8 * * 6"},
+            "default_venue": "Trụ sở UBND",
+            "capacity": 40,
+            "reminder_rules": [
+                {"offset_minutes": 1440, "audience": "citizens", "channels": ["sms"]},
+                {"offset_minutes": 120, "audience": "citizens", "channels": ["email"]}
+            ]
+        }))
+        .unwrap();
+        let mut c = input
+            .into_campaign("cmp_1".into(), vec!["07201".into()], Utc::now())
+            .unwrap();
+        c.status = Active;
+        c
+    }
+
+    fn patch(value: serde_json::Value) -> CampaignPatch {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_patch_keeps_what_it_leaves_out_clears_what_it_nulls_and_gives_new_rules_unused_ids() {
+        let current = running();
+        // r1 removed, r2 kept, one rule added: it must not take r1's id (r1's reminders stay cancelled).
+        let input = patch(serde_json::json!({
+            "version": 1,
+            "name": "Thứ Bảy xanh",
+            "default_venue": null,
+            "venues": {"07201": "Nhà văn hoá thôn Đông"},
+            "reminder_rules": [
+                {"id": "r2", "offset_minutes": 60, "audience": "citizens", "channels": ["email"]},
+                {"offset_minutes": 2880, "audience": "volunteers", "channels": ["sms"]}
+            ]
+        }))
+        .merged_into(&current);
+        assert_eq!(input.name, "Thứ Bảy xanh");
+        assert_eq!(input.default_venue, None);
+        assert_eq!(input.capacity, 40);
+        assert_eq!(input.schedule, current.schedule);
+        let ids: Vec<_> = input.reminder_rules.iter().map(|r| r.id.clone().unwrap()).collect();
+        assert_eq!(ids, ["r2", "r3"]);
+        assert!(current.check_running_edit(&input, None).is_ok());
+    }
+
+    #[test]
+    fn a_running_campaign_refuses_a_new_schedule_zone_start_or_units_naming_the_field() {
+        let current = running();
+        for (change, field) in [
+            (serde_json::json!({"schedule": {"cron": "0 9 * * 6"}}), "schedule.cron"),
+            (
+                serde_json::json!({"schedule": {"cron": "0 8 * * 6", "time_zone": "Asia/Bangkok"}}),
+                "schedule.time_zone",
+            ),
+            (serde_json::json!({"session_minutes": 90}), "session_minutes"),
+            (
+                serde_json::json!({"period": {"start": "2026-09-02", "end": "2026-12-31"}}),
+                "period.start",
+            ),
+            (serde_json::json!({"target_units": ["07201", "07204"]}), "target_units"),
+        ] {
+            let mut value = change.clone();
+            value["version"] = 1.into();
+            let input = patch(value).merged_into(&current);
+            let Err(CoreError::Validation { field: got, message }) = current.check_running_edit(&input, None) else {
+                panic!("{change} accepted")
+            };
+            assert_eq!(got, field, "{change}");
+            assert_eq!(message, FIXED_ONCE_ACTIVE);
+        }
+        // The same schedule written again is no change.
+        let same = patch(serde_json::json!({"version": 1, "schedule": {"cron": "0  8 * * 6"}})).merged_into(&current);
+        assert!(current.check_running_edit(&same, None).is_ok());
+    }
+
+    #[test]
+    fn a_running_campaign_may_end_earlier_but_not_before_its_last_session_held() {
+        let current = running();
+        let held: NaiveDate = "2026-10-03".parse().unwrap();
+        let end = |d: &str| {
+            patch(serde_json::json!({"version": 1, "period": {"start": "2026-09-01", "end": d}})).merged_into(&current)
+        };
+        assert!(current.check_running_edit(&end("2026-10-03"), Some(held)).is_ok());
+        assert!(current.check_running_edit(&end("2027-03-31"), Some(held)).is_ok());
+        let Err(CoreError::Validation { field, message }) = current.check_running_edit(&end("2026-10-02"), Some(held))
+        else {
+            panic!("an end before a held session accepted")
+        };
+        assert_eq!(field, "period.end");
+        assert!(message.contains("2026-10-03"), "{message}");
     }
 }

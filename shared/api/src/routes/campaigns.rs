@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignStatus};
+use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus};
 use outreach_core::org::UnitChange;
 use outreach_core::ports::SessionFilter;
 use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
@@ -90,6 +90,33 @@ pub async fn create(
     let campaign = usecases::create_campaign(state.store.as_ref(), input, state.clock.now()).await?;
     let change = audit::change("campaign", &campaign.id, None, Some(&campaign));
     Ok((StatusCode::CREATED, change, Json(campaign)))
+}
+
+/// Edit a campaign: any field of the create input (a JSON merge; `reminder_rules`, when
+/// given, replaces the list) with the `version` read. A draft may change everything; an
+/// active or paused one its name, description, venues, capacity, min_staff, reminder rules
+/// and end date (not before its last session held), not its schedule, time zone, session
+/// length, start date or target units (422 naming the field). Sessions not yet started and
+/// reminders not yet sent follow the change. A stale `version` answers 409; so does a
+/// completed or cancelled campaign.
+#[utoipa::path(patch, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
+    request_body = CampaignPatch,
+    responses((status = 200, body = Campaign), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<CampaignPatch>,
+) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
+    let store = state.store.as_ref();
+    campaign_in_area(&state, &caller, &id, false).await?;
+    let before = campaign_in_area(&state, &caller, &id, true).await?;
+    if let Some(units) = &patch.target_units {
+        caller.require_all(store, units, "target_units").await?;
+    }
+    let after = usecases::update_campaign(store, &id, patch, state.clock.now()).await?;
+    Ok((audit::change("campaign", &id, Some(&before), Some(&after)), Json(after)))
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),

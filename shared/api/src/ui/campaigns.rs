@@ -1,7 +1,8 @@
-//! *Chiến dịch*: the campaigns reaching the caller's area; a new campaign's form with the
-//! schedule preview (the next sessions per commune) and the SMS cost of each reminder per
-//! commune (segments, and a warning when accents make the text Unicode); the lifecycle
-//! buttons a campaign's status allows.
+//! *Chiến dịch*: the campaigns reaching the caller's area; one form, for a new campaign and
+//! for an edit, with the schedule preview (the next sessions per commune), its reminder
+//! rules (added and removed by plain form posts) and each rule's SMS cost per commune
+//! (segments, and a warning when accents make the text Unicode); the lifecycle buttons a
+//! campaign's status allows.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,14 +13,17 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
 use outreach_core::campaign::{
-    Audience, Campaign, CampaignAction, CampaignInput, CampaignStatus, ReminderRuleInput, SMS_NAME_CHARS, ScheduleSpec,
+    Audience, Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus, ReminderRule, ReminderRuleInput,
+    SMS_NAME_CHARS, ScheduleSpec,
 };
 use outreach_core::contact::Channel;
 use outreach_core::org::{Level, version_on};
 use outreach_core::ports::{PageRequest, Store};
 use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
 use outreach_core::sms::{SmsEncoding, count_segments, prepare_sms_text};
-use outreach_core::template::{DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_CITIZEN, render};
+use outreach_core::template::{
+    DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, DEFAULT_SMS_CITIZEN, DEFAULT_SMS_VOLUNTEER, render,
+};
 use outreach_core::usecases;
 use serde::Deserialize;
 
@@ -106,7 +110,92 @@ pub async fn list(State(state): State<AppState>, session: UiSession) -> Result<R
     })
 }
 
-/// The new-campaign form as typed.
+/// One reminder rule of the form as typed; `id` is empty for a rule not saved yet.
+pub struct RuleForm {
+    pub id: String,
+    pub audience: String,
+    pub offset_hours: String,
+    pub sms: bool,
+    pub email: bool,
+    pub sms_template: String,
+    /// The rule's field at fault (`offset_hours`, `channels`, `sms_template`…) and why.
+    pub field: String,
+    pub error: Option<String>,
+    /// What its SMS costs per commune, once previewed.
+    pub segments: Vec<SegmentLine>,
+    /// Its text has accents that make it Unicode.
+    pub unicode_warning: bool,
+}
+
+impl RuleForm {
+    fn new(audience: Audience) -> Self {
+        Self {
+            id: String::new(),
+            audience: audience_value(audience).into(),
+            offset_hours: "24".into(),
+            sms: true,
+            email: audience != Audience::Volunteers,
+            sms_template: match audience {
+                Audience::Volunteers => DEFAULT_SMS_VOLUNTEER,
+                _ => DEFAULT_SMS_CITIZEN,
+            }
+            .into(),
+            field: String::new(),
+            error: None,
+            segments: Vec::new(),
+            unicode_warning: false,
+        }
+    }
+
+    fn from_rule(rule: &ReminderRule) -> Self {
+        Self {
+            id: rule.id.clone(),
+            audience: audience_value(rule.audience).into(),
+            offset_hours: (rule.offset_minutes / 60).to_string(),
+            sms: rule.channels.contains(&Channel::Sms),
+            email: rule.channels.contains(&Channel::Email),
+            sms_template: rule.sms_template.clone().unwrap_or_default(),
+            ..Self::new(rule.audience)
+        }
+    }
+
+    fn audience(&self) -> Audience {
+        match self.audience.as_str() {
+            "volunteers" => Audience::Volunteers,
+            "all" => Audience::All,
+            _ => Audience::Citizens,
+        }
+    }
+
+    /// The audiences a rule may reach, this one's selected.
+    pub fn audiences(&self) -> Vec<SelectOption> {
+        [
+            ("citizens", "Người dân trong xã"),
+            ("volunteers", "Tình nguyện viên phụ trách buổi"),
+            ("all", "Cả người dân và tình nguyện viên"),
+        ]
+        .into_iter()
+        .map(|(value, label)| SelectOption {
+            value,
+            label,
+            selected: value == self.audience,
+        })
+        .collect()
+    }
+}
+
+fn audience_value(a: Audience) -> &'static str {
+    match a {
+        Audience::Citizens => "citizens",
+        Audience::Volunteers => "volunteers",
+        Audience::All => "all",
+    }
+}
+
+/// Most rules the form offers (the campaign's limit).
+const MAX_RULES: usize = 10;
+
+/// A campaign's form as typed: the new campaign's and the edit's.
 pub struct CampaignForm {
     pub name: String,
     pub target: String,
@@ -118,11 +207,10 @@ pub struct CampaignForm {
     pub venue: String,
     pub capacity: String,
     pub min_staff: String,
-    pub offset_hours: String,
-    pub sms: bool,
-    pub email: bool,
-    pub sms_template: String,
+    pub rules: Vec<RuleForm>,
     pub unicode: bool,
+    /// The campaign's version the edit was read at (empty for a new campaign).
+    pub version: String,
 }
 
 impl CampaignForm {
@@ -138,16 +226,54 @@ impl CampaignForm {
             venue: "Nhà văn hóa".into(),
             capacity: "50".into(),
             min_staff: "2".into(),
-            offset_hours: "24".into(),
-            sms: true,
-            email: true,
-            sms_template: DEFAULT_SMS_CITIZEN.into(),
+            rules: vec![RuleForm::new(Audience::Citizens)],
             unicode: false,
+            version: String::new(),
+        }
+    }
+
+    /// The form of a stored campaign. A schedule that is not weekly (`M H * * D`) shows
+    /// its first fields as it can; a running campaign's cannot change anyway.
+    fn from_campaign(c: &Campaign) -> Self {
+        let parts: Vec<&str> = c.schedule.cron.split_whitespace().collect();
+        let (weekday, time) = match parts.as_slice() {
+            [m, h, "*", "*", d] => (d.to_string(), format!("{:0>2}:{:0>2}", h, m)),
+            _ => ("6".into(), "08:00".into()),
+        };
+        Self {
+            name: c.name.clone(),
+            target: c.target_units.first().cloned().unwrap_or_default(),
+            start: c.period.start.format("%Y-%m-%d").to_string(),
+            end: c.period.end.format("%Y-%m-%d").to_string(),
+            weekday,
+            time,
+            minutes: c.session_minutes.to_string(),
+            venue: c.default_venue.clone().unwrap_or_default(),
+            capacity: c.capacity.to_string(),
+            min_staff: c.min_staff.to_string(),
+            rules: c.reminder_rules.iter().map(RuleForm::from_rule).collect(),
+            unicode: c.sms_unicode,
+            version: c.version.to_string(),
         }
     }
 
     fn from_form(form: &FormData) -> Self {
         let get = |k: &str| form.get(k).unwrap_or_default().trim().to_string();
+        let count = get("rules").parse::<usize>().unwrap_or(0).min(MAX_RULES);
+        let rules = (0..count)
+            .map(|i| RuleForm {
+                id: get(&format!("rule_id_{i}")),
+                audience: get(&format!("audience_{i}")),
+                offset_hours: get(&format!("offset_hours_{i}")),
+                sms: form.get(&format!("sms_{i}")).is_some(),
+                email: form.get(&format!("email_{i}")).is_some(),
+                sms_template: form
+                    .get(&format!("sms_template_{i}"))
+                    .unwrap_or_default()
+                    .replace("\r\n", "\n"),
+                ..RuleForm::new(Audience::Citizens)
+            })
+            .collect();
         Self {
             name: get("name"),
             target: get("target"),
@@ -159,16 +285,15 @@ impl CampaignForm {
             venue: get("venue"),
             capacity: get("capacity"),
             min_staff: get("min_staff"),
-            offset_hours: get("offset_hours"),
-            sms: form.get("sms").is_some(),
-            email: form.get("email").is_some(),
-            sms_template: form.get("sms_template").unwrap_or_default().replace("\r\n", "\n"),
+            rules,
             unicode: form.get("unicode").is_some(),
+            version: get("version"),
         }
     }
 
-    /// The campaign input, or the field at fault and why (in Vietnamese).
-    fn input(&self) -> Result<CampaignInput, (String, String)> {
+    /// The campaign input, or the field at fault and why (in Vietnamese). A rule of
+    /// `saved` keeps what the form does not show (its email texts, its ZNS template).
+    fn input(&self, saved: Option<&Campaign>) -> Result<CampaignInput, (String, String)> {
         let bad = |field: &str, m: &str| (field.to_string(), m.to_string());
         let date = |s: &str, field: &str| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(field, "Hãy chọn một ngày hợp lệ."))
@@ -187,21 +312,62 @@ impl CampaignForm {
             .weekday
             .parse::<u8>()
             .ok()
-            .filter(|d| *d <= 6)
+            .filter(|d| *d <= 7)
             .ok_or_else(|| bad("weekday", "Hãy chọn ngày trong tuần."))?;
-        if !self.sms && !self.email {
-            return Err(bad("channels", "Hãy chọn ít nhất một kênh nhắc lịch."));
-        }
-        let mut channels = Vec::new();
-        if self.sms {
-            channels.push(Channel::Sms);
-        }
-        if self.email {
-            channels.push(Channel::Email);
+        let mut reminder_rules = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = |f: &str| format!("reminder_rules[{i}].{f}");
+            if !rule.sms && !rule.email {
+                return Err(bad(&at("channels"), "Hãy chọn ít nhất một kênh nhắc lịch."));
+            }
+            let base = saved
+                .and_then(|c| c.reminder_rules.iter().find(|r| r.id == rule.id))
+                .map(ReminderRuleInput::from);
+            let mut channels: Vec<Channel> = base
+                .as_ref()
+                .map(|b| b.channels.iter().copied().filter(|c| *c == Channel::Zns).collect())
+                .unwrap_or_default();
+            if rule.sms {
+                channels.push(Channel::Sms);
+            }
+            if rule.email {
+                channels.push(Channel::Email);
+            }
+            let offset = rule
+                .offset_hours
+                .parse::<u32>()
+                .map_err(|_| bad(&at("offset_hours"), "Hãy nhập một số nguyên dương."))?;
+            let base = base.unwrap_or(ReminderRuleInput {
+                id: None,
+                offset_minutes: 0,
+                audience: Audience::Citizens,
+                channels: Vec::new(),
+                sms_template: None,
+                email_subject: None,
+                email_template: None,
+                zns_template_id: None,
+                zns_params: BTreeMap::new(),
+            });
+            reminder_rules.push(ReminderRuleInput {
+                id: (!rule.id.is_empty()).then(|| rule.id.clone()),
+                offset_minutes: offset.saturating_mul(60),
+                audience: rule.audience(),
+                channels,
+                sms_template: rule.sms.then(|| rule.sms_template.clone()),
+                email_subject: rule.email.then(|| {
+                    base.email_subject
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_EMAIL_SUBJECT.into())
+                }),
+                email_template: rule
+                    .email
+                    .then(|| base.email_template.clone().unwrap_or_else(|| DEFAULT_EMAIL_BODY.into())),
+                ..base
+            });
         }
         Ok(CampaignInput {
             name: self.name.clone(),
-            description: None,
+            description: saved.and_then(|c| c.description.clone()),
             period: Period {
                 start: date(&self.start, "start")?,
                 end: date(&self.end, "end")?,
@@ -216,23 +382,13 @@ impl CampaignForm {
                 time_zone: DEFAULT_TIME_ZONE,
             },
             session_minutes: number(&self.minutes, "minutes")?,
-            venues: BTreeMap::new(),
+            venues: saved.map(|c| c.venues.clone()).unwrap_or_default(),
             default_venue: (!self.venue.is_empty()).then(|| self.venue.clone()),
             capacity: number(&self.capacity, "capacity")?,
             min_staff: number(&self.min_staff, "min_staff")?,
-            reminder_rules: vec![ReminderRuleInput {
-                id: Some("nhac-truoc".into()),
-                offset_minutes: number(&self.offset_hours, "offset_hours")?.saturating_mul(60),
-                audience: Audience::Citizens,
-                channels,
-                sms_template: self.sms.then(|| self.sms_template.clone()),
-                email_subject: self.email.then(|| DEFAULT_EMAIL_SUBJECT.to_string()),
-                email_template: self.email.then(|| DEFAULT_EMAIL_BODY.to_string()),
-                zns_template_id: None,
-                zns_params: BTreeMap::new(),
-            }],
+            reminder_rules,
             sms_unicode: self.unicode,
-            max_sms_segments: 2,
+            max_sms_segments: saved.map_or(2, |c| c.max_sms_segments),
         })
     }
 }
@@ -277,15 +433,26 @@ fn weekday_options(chosen: &str) -> Vec<SelectOption> {
     .map(|(value, label)| SelectOption {
         value,
         label,
-        selected: value == chosen,
+        selected: value == chosen || (chosen == "7" && value == "0"),
     })
     .collect()
 }
 
+/// A field of a running campaign that cannot change, as the edit shows it.
+pub struct FixedField {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// The campaign form's page: a new campaign (`campaign` is `None`) or an edit.
 #[derive(Template)]
-#[template(path = "ui/campaign_new.html")]
-struct NewCampaignPage {
+#[template(path = "ui/campaign_form.html")]
+struct CampaignFormPage {
     nav: Nav,
+    /// `Some((id, name))` when editing.
+    campaign: Option<(String, String)>,
+    /// The campaign runs: its schedule, start and units are shown, not offered.
+    fixed: Vec<FixedField>,
     weekdays: Vec<SelectOption>,
     form: CampaignForm,
     targets: Vec<TargetOption>,
@@ -293,16 +460,50 @@ struct NewCampaignPage {
     error: Option<String>,
     preview: Vec<PreviewCommune>,
     sessions_total: usize,
-    segments: Vec<SegmentLine>,
-    unicode_warning: bool,
     longest_commune: String,
+    max_rules: usize,
 }
 
-impl NewCampaignPage {
+impl CampaignFormPage {
     /// The form as typed (or its defaults), before any preview.
-    fn new(session: &UiSession, form: CampaignForm, targets: Vec<TargetOption>) -> Self {
+    fn new(session: &UiSession, form: CampaignForm, targets: Vec<TargetOption>, editing: Option<&Campaign>) -> Self {
+        let fixed = match editing {
+            Some(c) if c.status != CampaignStatus::Draft => {
+                let target = targets
+                    .iter()
+                    .filter(|t| c.target_units.contains(&t.code))
+                    .map(|t| t.label.trim_start_matches(['—', ' ']).to_string())
+                    .collect::<Vec<_>>();
+                vec![
+                    FixedField {
+                        label: "Địa bàn",
+                        value: if target.is_empty() {
+                            c.target_units.join(", ")
+                        } else {
+                            target.join(", ")
+                        },
+                    },
+                    FixedField {
+                        label: "Từ ngày",
+                        value: c.period.start.format("%d/%m/%Y").to_string(),
+                    },
+                    FixedField {
+                        label: "Lịch buổi",
+                        value: format!(
+                            "{}, {} phút ({})",
+                            describe_schedule(&c.schedule.cron),
+                            c.session_minutes,
+                            c.schedule.time_zone
+                        ),
+                    },
+                ]
+            }
+            _ => Vec::new(),
+        };
         Self {
             nav: Nav::new(session, "/ui/chien-dich"),
+            campaign: editing.map(|c| (c.id.clone(), c.name.clone())),
+            fixed,
             weekdays: weekday_options(&form.weekday),
             form,
             targets,
@@ -310,11 +511,180 @@ impl NewCampaignPage {
             error: None,
             preview: Vec::new(),
             sessions_total: 0,
-            segments: Vec::new(),
-            unicode_warning: false,
             longest_commune: String::new(),
+            max_rules: MAX_RULES,
         }
     }
+
+    /// Say what is wrong beside the field (or rule) it names, answered 422.
+    fn refuse(mut self, field: &str, message: String) -> Result<Response, UiError> {
+        if let Some((i, rest)) = field
+            .strip_prefix("reminder_rules[")
+            .and_then(|r| r.split_once("]."))
+            .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
+            && let Some(rule) = self.form.rules.get_mut(i)
+        {
+            rule.field = rest.split('.').next().unwrap_or(rest).to_string();
+            rule.error = Some(message.clone());
+            self.field = "rules".into();
+        } else {
+            self.field = match field {
+                "period.start" => "start",
+                "period.end" | "period" => "end",
+                "schedule.cron" | "schedule.time_zone" | "schedule" => "time",
+                "target_units" => "target",
+                "session_minutes" => "minutes",
+                "default_venue" | "venues" => "venue",
+                f if f.starts_with("venues.") => "venue",
+                "reminder_rules" => "rules",
+                f => f,
+            }
+            .to_string();
+        }
+        self.error = Some(message);
+        let mut r = html(self)?;
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        Ok(r)
+    }
+
+    /// Fill the preview: sessions per commune over the period, and each rule's SMS per
+    /// commune. Refuses a target outside the caller's area or one that names no commune.
+    async fn preview(
+        mut self,
+        store: &dyn Store,
+        session: &UiSession,
+        input: &CampaignInput,
+    ) -> Result<Self, Response> {
+        let target = input.target_units.first().cloned().unwrap_or_default();
+        if target.is_empty() {
+            return Err(self
+                .refuse("target", "Hãy chọn địa bàn của chiến dịch.".into())
+                .into_response_or_error());
+        }
+        match session.caller.covers(store, &target).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(self
+                    .refuse("target", "Địa bàn này nằm ngoài phạm vi của bạn.".into())
+                    .into_response_or_error());
+            }
+            Err(e) => return Err(UiError::from(e).into_response()),
+        }
+        let communes =
+            match usecases::expand_to_communes(store, &input.target_units, input.period.start, "target_units").await {
+                Ok(c) => c,
+                Err(CoreError::Validation { field, message }) => {
+                    let said = text::field_message(&field, &message);
+                    return Err(self.refuse("target", said).into_response_or_error());
+                }
+                Err(e) => return Err(UiError::from(ApiError::from(e)).into_response()),
+            };
+        let schedule = match CronSchedule::parse(&input.schedule.cron, DEFAULT_TIME_ZONE) {
+            Ok(s) => s,
+            Err(e) => return Err(UiError::from(ApiError::from(e)).into_response()),
+        };
+        let (from, until) = (
+            outreach_core::quarter::local_midnight(input.period.start, DEFAULT_TIME_ZONE),
+            outreach_core::quarter::local_midnight(input.period.end + Duration::days(1), DEFAULT_TIME_ZONE),
+        );
+        let starts: Vec<_> = schedule
+            .next_sessions(from - Duration::seconds(1), 400)
+            .into_iter()
+            .filter(|t| *t < until)
+            .collect();
+        let mut names = Vec::new();
+        for code in &communes {
+            let versions = match store.org_unit_versions(code).await {
+                Ok(v) => v,
+                Err(e) => return Err(UiError::from(ApiError::from(e)).into_response()),
+            };
+            names
+                .push(version_on(&versions, Some(input.period.start)).map_or_else(|| code.clone(), |u| u.name.clone()));
+        }
+        self.sessions_total = starts.len() * communes.len();
+        let dates = starts
+            .iter()
+            .take(5)
+            .map(|t| format!("{} {}", format::date(*t), format::time(*t)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.preview = names
+            .iter()
+            .take(12)
+            .map(|n| PreviewCommune {
+                name: n.clone(),
+                dates: if starts.len() > 5 {
+                    format!("{dates}, …")
+                } else {
+                    dates.clone()
+                },
+            })
+            .collect();
+        let sample = starts.first().copied().unwrap_or(from);
+        for rule in self.form.rules.iter_mut().filter(|r| r.sms) {
+            (rule.segments, rule.unicode_warning) = sms_cost(&rule.sms_template, &names, input, sample);
+        }
+        self.longest_commune = names
+            .iter()
+            .max_by_key(|n| n.chars().count())
+            .cloned()
+            .unwrap_or_default();
+        Ok(self)
+    }
+}
+
+trait IntoResponseOrError {
+    fn into_response_or_error(self) -> Response;
+}
+
+impl IntoResponseOrError for Result<Response, UiError> {
+    fn into_response_or_error(self) -> Response {
+        self.unwrap_or_else(IntoResponse::into_response)
+    }
+}
+
+/// What one rule's SMS costs in each commune (communes of one cost grouped, dearest
+/// first), and whether accents make it Unicode.
+fn sms_cost(
+    template: &str,
+    communes: &[String],
+    input: &CampaignInput,
+    sample: chrono::DateTime<chrono::Utc>,
+) -> (Vec<SegmentLine>, bool) {
+    let mut unicode = false;
+    let mut by_cost: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+    for name in communes {
+        let value = |key: &str| match key {
+            "name" => "W".repeat(SMS_NAME_CHARS),
+            "campaign" => input.name.clone(),
+            "commune" => name.clone(),
+            "venue" => input.default_venue.clone().unwrap_or_default(),
+            "date" => format::date(sample),
+            "time" => format::time(sample),
+            _ => String::new(),
+        };
+        let text = prepare_sms_text(&render(template, value), input.sms_unicode);
+        let cost = count_segments(&text);
+        unicode |= cost.encoding == SmsEncoding::Ucs2;
+        by_cost
+            .entry((cost.segments, cost.units))
+            .or_default()
+            .push(name.clone());
+    }
+    let lines = by_cost
+        .into_iter()
+        .rev()
+        .map(|((segments, characters), communes)| SegmentLine {
+            communes: if communes.len() > 4 {
+                format!("{} và {} xã khác", communes[..3].join(", "), communes.len() - 3)
+            } else {
+                communes.join(", ")
+            },
+            characters,
+            segments,
+        })
+        .collect();
+    (lines, unicode)
 }
 
 /// The units a campaign may target: the caller's own and every current unit under it.
@@ -347,7 +717,12 @@ pub async fn new_form(State(state): State<AppState>, session: UiSession) -> Resu
     require_create(&session)?;
     let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let targets = target_options(state.store.as_ref(), &session, today).await?;
-    html(NewCampaignPage::new(&session, CampaignForm::defaults(today), targets))
+    html(CampaignFormPage::new(
+        &session,
+        CampaignForm::defaults(today),
+        targets,
+        None,
+    ))
 }
 
 fn require_create(session: &UiSession) -> Result<(), UiError> {
@@ -358,7 +733,50 @@ fn require_create(session: &UiSession) -> Result<(), UiError> {
     }
 }
 
-/// `POST /ui/chien-dich/moi`: `intent=preview` shows the schedule and the SMS cost;
+/// What a post of the campaign form asks for.
+enum Intent {
+    Preview,
+    Save,
+    AddRule(Audience),
+    RemoveRule(usize),
+}
+
+impl Intent {
+    fn of(form: &FormData, save: &str) -> Self {
+        match form.get("intent").unwrap_or_default() {
+            s if s == save => Self::Save,
+            "add_citizens" => Self::AddRule(Audience::Citizens),
+            "add_volunteers" => Self::AddRule(Audience::Volunteers),
+            s => match s.strip_prefix("remove_").and_then(|i| i.parse().ok()) {
+                Some(i) => Self::RemoveRule(i),
+                None => Self::Preview,
+            },
+        }
+    }
+}
+
+/// Add or remove a rule as asked; `true` when the post asked for that (the page is then
+/// shown again as typed, nothing saved).
+fn edit_rules(intent: &Intent, form: &mut CampaignForm) -> bool {
+    match *intent {
+        Intent::AddRule(audience) => {
+            if form.rules.len() < MAX_RULES {
+                form.rules.push(RuleForm::new(audience));
+            }
+            true
+        }
+        Intent::RemoveRule(i) => {
+            if i < form.rules.len() {
+                form.rules.remove(i);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `POST /ui/chien-dich/moi`: `intent=preview` shows the schedule and each rule's SMS
+/// cost; `add_citizens`, `add_volunteers`, `remove_N` add or remove a reminder rule;
 /// `intent=create` saves the campaign as a draft.
 pub async fn create(
     State(state): State<AppState>,
@@ -377,112 +795,23 @@ pub async fn create(
     let store = state.store.as_ref();
     let now = state.clock.now();
     let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
-    let typed = CampaignForm::from_form(&form);
+    let mut typed = CampaignForm::from_form(&form);
+    let intent = Intent::of(&form, "create");
+    let rules_edited = edit_rules(&intent, &mut typed);
     let targets = target_options(store, &session, today).await?;
-    let mut page = NewCampaignPage::new(&session, typed, targets);
-    let refuse = |mut page: NewCampaignPage, field: String, message: String| {
-        page.field = field;
-        page.error = Some(message);
-        let mut r = html(page)?;
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-        Ok::<_, UiError>(r)
-    };
-    if page.form.target.is_empty() {
-        return refuse(page, "target".into(), "Hãy chọn địa bàn của chiến dịch.".into());
+    let page = CampaignFormPage::new(&session, typed, targets, None);
+    if rules_edited {
+        return html(page);
     }
-    if !session.caller.covers(store, &page.form.target).await? {
-        return refuse(page, "target".into(), "Địa bàn này nằm ngoài phạm vi của bạn.".into());
-    }
-    let input = match page.form.input() {
+    let input = match page.form.input(None) {
         Ok(input) => input,
-        Err((field, message)) => return refuse(page, field, message),
+        Err((field, message)) => return page.refuse(&field, message),
     };
-    // The preview: sessions per commune over the period, and the SMS each commune gets.
-    let communes =
-        match usecases::expand_to_communes(store, &input.target_units, input.period.start, "target_units").await {
-            Ok(c) => c,
-            Err(CoreError::Validation { field, message }) => {
-                let said = text::field_message(&field, &message);
-                return refuse(page, "target".into(), said);
-            }
-            Err(e) => return Err(e.into()),
-        };
-    let schedule = CronSchedule::parse(&input.schedule.cron, DEFAULT_TIME_ZONE)?;
-    let (from, until) = (
-        outreach_core::quarter::local_midnight(input.period.start, DEFAULT_TIME_ZONE),
-        outreach_core::quarter::local_midnight(input.period.end + Duration::days(1), DEFAULT_TIME_ZONE),
-    );
-    let starts: Vec<_> = schedule
-        .next_sessions(from - Duration::seconds(1), 400)
-        .into_iter()
-        .filter(|t| *t < until)
-        .collect();
-    let mut names = Vec::new();
-    for code in &communes {
-        let name = version_on(&store.org_unit_versions(code).await?, Some(input.period.start))
-            .map_or_else(|| code.clone(), |u| u.name.clone());
-        names.push(name);
-    }
-    page.sessions_total = starts.len() * communes.len();
-    let dates = starts
-        .iter()
-        .take(5)
-        .map(|t| format!("{} {}", format::date(*t), format::time(*t)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    page.preview = names
-        .iter()
-        .take(12)
-        .map(|n| PreviewCommune {
-            name: n.clone(),
-            dates: if starts.len() > 5 {
-                format!("{dates}, …")
-            } else {
-                dates.clone()
-            },
-        })
-        .collect();
-    if page.form.sms {
-        let mut by_cost: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
-        for name in &names {
-            let sample = starts.first().copied().unwrap_or(from);
-            let value = |key: &str| match key {
-                "name" => "W".repeat(SMS_NAME_CHARS),
-                "campaign" => input.name.clone(),
-                "commune" => name.clone(),
-                "venue" => input.default_venue.clone().unwrap_or_default(),
-                "date" => format::date(sample),
-                "time" => format::time(sample),
-                _ => String::new(),
-            };
-            let text = prepare_sms_text(&render(&page.form.sms_template, value), input.sms_unicode);
-            let cost = count_segments(&text);
-            page.unicode_warning |= cost.encoding == SmsEncoding::Ucs2;
-            by_cost
-                .entry((cost.segments, cost.units))
-                .or_default()
-                .push(name.clone());
-        }
-        page.segments = by_cost
-            .into_iter()
-            .rev()
-            .map(|((segments, characters), communes)| SegmentLine {
-                communes: if communes.len() > 4 {
-                    format!("{} và {} xã khác", communes[..3].join(", "), communes.len() - 3)
-                } else {
-                    communes.join(", ")
-                },
-                characters,
-                segments,
-            })
-            .collect();
-        page.longest_commune = names
-            .iter()
-            .max_by_key(|n| n.chars().count())
-            .cloned()
-            .unwrap_or_default();
-    }
-    if form.get("intent") != Some("create") {
+    let page = match page.preview(store, &session, &input).await {
+        Ok(page) => page,
+        Err(refused) => return Ok(refused),
+    };
+    if !matches!(intent, Intent::Save) {
         return html(page);
     }
     match usecases::create_campaign(store, input, now).await {
@@ -500,14 +829,143 @@ pub async fn create(
         }
         Err(CoreError::Validation { field, message }) => {
             let said = text::field_message(&field, &message);
-            let field = if field.contains("sms_template") {
-                "sms_template".to_string()
-            } else {
-                field.rsplit('.').next().unwrap_or(&field).to_string()
-            };
-            refuse(page, field, said)
+            page.refuse(&field, said)
         }
-        Err(e) => refuse(page, String::new(), text::error_message(&ApiError::Core(e))),
+        Err(e) => page.refuse("", text::error_message(&ApiError::Core(e))),
+    }
+}
+
+const EDIT_API: (Method, &str) = (Method::PATCH, "/v1/campaigns/{id}");
+
+/// The campaign `id` the caller may edit: in their area wholly (else 404 when it does
+/// not reach it, 403 when it reaches beyond it), and neither completed nor cancelled.
+async fn editable(store: &dyn Store, session: &UiSession, id: &str) -> Result<Campaign, UiError> {
+    let campaign = store.get_campaign(id).await?.ok_or(UiError::NotFound)?;
+    let area = session.caller.area(store).await?;
+    if !reaches(&campaign, &area) {
+        return Err(UiError::NotFound);
+    }
+    if !campaign.target_units.iter().all(|u| area.contains(u)) {
+        return Err(UiError::Forbidden(
+            "Chiến dịch này có địa bàn ngoài phạm vi của bạn.".into(),
+        ));
+    }
+    if matches!(campaign.status, CampaignStatus::Completed | CampaignStatus::Cancelled) {
+        return Err(UiError::Forbidden(format!(
+            "Chiến dịch {} nên không sửa được nữa.",
+            status_label(campaign.status).to_lowercase()
+        )));
+    }
+    Ok(campaign)
+}
+
+/// `GET /ui/chien-dich/{id}/sua`: the campaign's form as saved.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: UiSession,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    if !may(session.role(), EDIT_API.0, EDIT_API.1) {
+        return Err(UiError::Forbidden("Vai trò của bạn không sửa chiến dịch.".into()));
+    }
+    let store = state.store.as_ref();
+    let campaign = editable(store, &session, &id).await?;
+    let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let targets = target_options(store, &session, today).await?;
+    html(CampaignFormPage::new(
+        &session,
+        CampaignForm::from_campaign(&campaign),
+        targets,
+        Some(&campaign),
+    ))
+}
+
+/// `POST /ui/chien-dich/{id}/sua`: as the new campaign's form (`preview`, adding and
+/// removing rules); `intent=save` saves the edit at the version the form was read at.
+pub async fn edit(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        EDIT_API,
+        "Vai trò của bạn không sửa chiến dịch.",
+    )?;
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let before = editable(store, &session, &id).await?;
+    let mut typed = CampaignForm::from_form(&form);
+    let running = before.status != CampaignStatus::Draft;
+    if running {
+        // What cannot change is shown, not posted: it is the campaign's.
+        let saved = CampaignForm::from_campaign(&before);
+        (typed.target, typed.start, typed.weekday, typed.time, typed.minutes) =
+            (saved.target, saved.start, saved.weekday, saved.time, saved.minutes);
+    }
+    let intent = Intent::of(&form, "save");
+    let rules_edited = edit_rules(&intent, &mut typed);
+    let targets = target_options(store, &session, today).await?;
+    let page = CampaignFormPage::new(&session, typed, targets, Some(&before));
+    if rules_edited {
+        return html(page);
+    }
+    let mut input = match page.form.input(Some(&before)) {
+        Ok(input) => input,
+        Err((field, message)) => return page.refuse(&field, message),
+    };
+    if running {
+        input.target_units = before.target_units.clone();
+        input.schedule = before.schedule.clone();
+        input.session_minutes = before.session_minutes;
+        input.period.start = before.period.start;
+    }
+    let page = match page.preview(store, &session, &input).await {
+        Ok(page) => page,
+        Err(refused) => return Ok(refused),
+    };
+    if !matches!(intent, Intent::Save) {
+        return html(page);
+    }
+    let Ok(version) = page.form.version.parse::<u64>() else {
+        return page.refuse("", "Biểu mẫu thiếu phiên bản của chiến dịch; hãy tải lại trang.".into());
+    };
+    let patch = CampaignPatch {
+        version,
+        name: Some(input.name),
+        period: Some(input.period),
+        // A campaign of several units keeps them unless the form names another.
+        target_units: (before.target_units.first() != input.target_units.first()).then_some(input.target_units),
+        schedule: Some(input.schedule),
+        session_minutes: Some(input.session_minutes),
+        default_venue: Some(input.default_venue),
+        capacity: Some(input.capacity),
+        min_staff: Some(input.min_staff),
+        reminder_rules: Some(input.reminder_rules),
+        sms_unicode: Some(input.sms_unicode),
+        ..CampaignPatch::default()
+    };
+    match usecases::update_campaign(store, &id, patch, now).await {
+        Ok(after) => {
+            let change = audit::change("campaign", &id, Some(&before), Some(&after)).0;
+            let target = format!("/ui/chien-dich/{id}/sua");
+            audit_change(&state, &session, "/ui/chien-dich/{id}/sua", &target, Some(&change)).await;
+            Ok(Redirect::to(&format!("/ui/chien-dich/{id}?ok=sua")).into_response())
+        }
+        Err(CoreError::Validation { field, message }) => {
+            let said = text::field_message(&field, &message);
+            page.refuse(&field, said)
+        }
+        Err(CoreError::Conflict(_)) => page.refuse(
+            "",
+            "Chiến dịch vừa được người khác thay đổi. Hãy mở lại trang Sửa và nhập lại thay đổi của bạn.".into(),
+        ),
+        Err(e) => page.refuse("", text::error_message(&ApiError::Core(e))),
     }
 }
 
@@ -530,6 +988,8 @@ struct CampaignPage {
     communes: Vec<String>,
     rules: Vec<String>,
     actions: Vec<ActionButton>,
+    /// The caller may edit it (`PATCH`, the whole campaign in their area, not over).
+    can_edit: bool,
     notice: Option<String>,
 }
 
@@ -555,6 +1015,9 @@ pub async fn page(
     }
     let may_act = may(session.role(), Method::POST, "/v1/campaigns/{id}:{action}")
         && campaign.target_units.iter().all(|u| area.contains(u));
+    let can_edit = may(session.role(), EDIT_API.0, EDIT_API.1)
+        && campaign.target_units.iter().all(|u| area.contains(u))
+        && !matches!(campaign.status, CampaignStatus::Completed | CampaignStatus::Cancelled);
     let actions = if may_act {
         match campaign.status {
             CampaignStatus::Draft => vec![
@@ -648,8 +1111,10 @@ pub async fn page(
         communes,
         rules,
         actions,
+        can_edit,
         notice: match q.ok.as_str() {
             "tao" => Some("Đã tạo chiến dịch (bản nháp). Kích hoạt để bắt đầu lên lịch và nhắc.".into()),
+            "sua" => Some("Đã lưu thay đổi. Các buổi chưa diễn ra và lời nhắc chưa gửi theo thay đổi mới.".into()),
             "activate" => Some("Đã kích hoạt: các buổi sẽ được lên lịch và nhắc tự động.".into()),
             "pause" => Some("Đã tạm dừng chiến dịch.".into()),
             "cancel" => Some("Đã hủy chiến dịch và các buổi chưa diễn ra.".into()),

@@ -65,6 +65,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/chien-dich/moi", get(campaigns::new_form).post(campaigns::create))
         .route("/ui/chien-dich/{id}", get(campaigns::page))
         .route("/ui/chien-dich/{id}/trang-thai", post(campaigns::act))
+        .route(
+            "/ui/chien-dich/{id}/sua",
+            get(campaigns::edit_form).post(campaigns::edit),
+        )
         .route("/ui/bao-cao", get(reports::page))
         .route("/ui/bao-cao/chi-tieu", post(reports::set_targets))
         .route("/ui/tai-nguyen/{file}", get(assets::serve))

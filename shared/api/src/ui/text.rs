@@ -38,7 +38,11 @@ pub fn field_label(field: &str) -> String {
         "metrics" => "kết quả",
         "volunteer_ids" | "member_ids" => "tình nguyện viên",
         "schedule" | "cron" => "lịch lặp",
-        "period" | "start" | "end" => "thời gian chiến dịch",
+        "time_zone" => "múi giờ",
+        "session_minutes" => "thời lượng buổi",
+        "period" => "thời gian chiến dịch",
+        "start" => "ngày bắt đầu",
+        "end" => "ngày kết thúc",
         "target_units" => "địa bàn",
         "reminder_rules" | "channels" => "quy tắc nhắc",
         "sms_template" => "nội dung SMS",
@@ -81,6 +85,16 @@ pub fn field_message(field: &str, message: &str) -> String {
         "Người này không phải tình nguyện viên.".into()
     } else if m.contains("is not in the volunteer team") {
         "Người này không thuộc đội tình nguyện của xã.".into()
+    } else if m.contains("cannot change once the campaign is active") {
+        format!(
+            "Không thể đổi {} khi chiến dịch đã chạy; hãy tạo chiến dịch mới.",
+            field_label(field)
+        )
+    } else if let Some(held) = m.strip_prefix("cannot end before the last session already held (") {
+        let held = held.trim_end_matches(')');
+        let shown = chrono::NaiveDate::parse_from_str(held, "%Y-%m-%d")
+            .map_or_else(|_| held.to_string(), |d| d.format("%d/%m/%Y").to_string());
+        format!("Không thể kết thúc trước buổi cuối cùng đã diễn ra ({shown}).")
     } else if m.contains("must not be empty") {
         format!("Chưa nhập {}.", field_label(field))
     } else if let Some(max) = m.strip_prefix("at most ").and_then(|r| r.split(' ').next()) {

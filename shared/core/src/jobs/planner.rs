@@ -20,8 +20,9 @@ pub const DEFAULT_HORIZON_DAYS: i64 = 35;
 
 /// Plan one reminder job per (session, rule) for the stored sessions starting in
 /// `[from, until)`: read back from the store, so moved sessions are planned at their new
-/// time and a run interrupted between sessions and jobs is repaired by the next.
-async fn plan_reminder_jobs<S: Store + ?Sized>(
+/// time and a run interrupted between sessions and jobs is repaired by the next; an edit
+/// that adds a rule calls it to plan the new rule's reminders. Returns the jobs written.
+pub async fn plan_reminder_jobs<S: Store + ?Sized>(
     store: &S,
     campaign: &Campaign,
     from: DateTime<Utc>,

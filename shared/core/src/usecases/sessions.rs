@@ -99,7 +99,8 @@ pub async fn move_session<S: Store + ?Sized>(
 }
 
 /// Bring a session's pending reminder jobs in line with it: a cancelled session clears
-/// them; a moved one moves their due times (out of quiet hours again).
+/// them; a moved one moves their due times (out of quiet hours again); a job whose rule the
+/// campaign no longer has is cancelled, one whose rule changed follows it.
 pub(crate) async fn replan_jobs<S: Store + ?Sized>(store: &S, session: &Session, now: DateTime<Utc>) -> CoreResult<()> {
     let campaign = store.get_campaign(&session.campaign_id).await?;
     for job in store.session_jobs(&session.id).await? {
@@ -120,6 +121,9 @@ pub(crate) async fn replan_jobs<S: Store + ?Sized>(store: &S, session: &Session,
                 (SessionStatus::Scheduled, Some(rule), Some(campaign)) => {
                     job.session_starts_at = session.starts_at;
                     job.due_at = due_time(rule, session.starts_at, campaign.schedule.time_zone);
+                    // An edited rule: its reminders not yet sent take its channels and audience.
+                    job.channels = rule.channels.clone();
+                    job.audience = rule.audience;
                 }
                 _ => job.status = JobStatus::Cancelled,
             }
