@@ -121,9 +121,18 @@ pub struct CampaignForm {
     pub offset_hours: String,
     pub sms: bool,
     pub email: bool,
+    /// «Zalo ZNS rồi SMS»: one delivery by ZNS, carried by SMS when ZNS cannot.
+    pub zns: bool,
+    /// The approved ZNS template's id.
+    pub zns_template_id: String,
+    /// The template's parameters, one `parameter=field` a line.
+    pub zns_params: String,
     pub sms_template: String,
     pub unicode: bool,
 }
+
+/// The ZNS parameters a new form offers: those of the README's example template.
+const DEFAULT_ZNS_PARAMS: &str = "ten_khach_hang=name\nngay=date\ngio=time\ndia_diem=venue";
 
 impl CampaignForm {
     fn defaults(today: NaiveDate) -> Self {
@@ -141,6 +150,9 @@ impl CampaignForm {
             offset_hours: "24".into(),
             sms: true,
             email: true,
+            zns: false,
+            zns_template_id: String::new(),
+            zns_params: DEFAULT_ZNS_PARAMS.into(),
             sms_template: DEFAULT_SMS_CITIZEN.into(),
             unicode: false,
         }
@@ -162,6 +174,9 @@ impl CampaignForm {
             offset_hours: get("offset_hours"),
             sms: form.get("sms").is_some(),
             email: form.get("email").is_some(),
+            zns: form.get("zns").is_some(),
+            zns_template_id: get("zns_template_id"),
+            zns_params: get("zns_params").replace("\r\n", "\n"),
             sms_template: form.get("sms_template").unwrap_or_default().replace("\r\n", "\n"),
             unicode: form.get("unicode").is_some(),
         }
@@ -189,11 +204,15 @@ impl CampaignForm {
             .ok()
             .filter(|d| *d <= 6)
             .ok_or_else(|| bad("weekday", "Hãy chọn ngày trong tuần."))?;
-        if !self.sms && !self.email {
+        if !self.sms && !self.email && !self.zns {
             return Err(bad("channels", "Hãy chọn ít nhất một kênh nhắc lịch."));
         }
         let mut channels = Vec::new();
-        if self.sms {
+        if self.zns {
+            // ZNS first, SMS when ZNS cannot carry it: one delivery, never both.
+            channels.push(Channel::Zns);
+        }
+        if self.sms || self.zns {
             channels.push(Channel::Sms);
         }
         if self.email {
@@ -225,16 +244,48 @@ impl CampaignForm {
                 offset_minutes: number(&self.offset_hours, "offset_hours")?.saturating_mul(60),
                 audience: Audience::Citizens,
                 channels,
-                sms_template: self.sms.then(|| self.sms_template.clone()),
+                sms_template: self.sends_sms().then(|| self.sms_template.clone()),
                 email_subject: self.email.then(|| DEFAULT_EMAIL_SUBJECT.to_string()),
                 email_template: self.email.then(|| DEFAULT_EMAIL_BODY.to_string()),
-                zns_template_id: None,
-                zns_params: BTreeMap::new(),
+                zns_template_id: self.zns.then(|| self.zns_template_id.clone()),
+                zns_params: if self.zns {
+                    zns_params(&self.zns_params)?
+                } else {
+                    BTreeMap::new()
+                },
             }],
             sms_unicode: self.unicode,
             max_sms_segments: 2,
         })
     }
+}
+
+impl CampaignForm {
+    /// Whether the reminder may go by SMS: chosen, or as ZNS's fallback.
+    fn sends_sms(&self) -> bool {
+        self.sms || self.zns
+    }
+}
+
+/// The ZNS template's parameters as typed, one `parameter=field` a line (`:` also
+/// separates); the fields themselves are checked when the campaign is saved.
+fn zns_params(text: &str) -> Result<BTreeMap<String, String>, (String, String)> {
+    let mut params = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, field) = line
+            .split_once('=')
+            .or_else(|| line.split_once(':'))
+            .map(|(n, f)| (n.trim(), f.trim()))
+            .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+            .ok_or_else(|| {
+                (
+                    "zns_params".to_string(),
+                    format!("Dòng «{line}»: mỗi dòng có dạng tham_số=trường, ví dụ ngay=date."),
+                )
+            })?;
+        params.insert(name.to_string(), field.to_string());
+    }
+    Ok(params)
 }
 
 /// The next sessions of one commune in the preview.
@@ -442,7 +493,7 @@ pub async fn create(
             },
         })
         .collect();
-    if page.form.sms {
+    if page.form.sends_sms() {
         let mut by_cost: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
         for name in &names {
             let sample = starts.first().copied().unwrap_or(from);
@@ -502,6 +553,8 @@ pub async fn create(
             let said = text::field_message(&field, &message);
             let field = if field.contains("sms_template") {
                 "sms_template".to_string()
+            } else if field.contains("zns_params") {
+                "zns_params".to_string()
             } else {
                 field.rsplit('.').next().unwrap_or(&field).to_string()
             };
