@@ -1345,3 +1345,110 @@ async fn a_forged_campaign_edit_is_refused_and_changes_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(ui.store.get_campaign(&campaign).await.unwrap().unwrap().version, 1);
 }
+
+#[tokio::test]
+async fn a_planner_registers_zns_consent_and_creates_a_zns_then_sms_campaign_with_the_form() {
+    use outreach_core::contact::Channel;
+    use outreach_core::ports::{CampaignStore, ContactStore};
+    let ui = ui().await;
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let csrf = planner.csrf().await;
+    let (status, _, _) = planner
+        .post(
+            "/ui/nguoi",
+            &ui.base,
+            &[
+                ("csrf", &csrf),
+                ("name", "Hoàng Thị Phương"),
+                ("phone", "0981000009"),
+                ("commune", "07201"),
+                ("consent_zns", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let contact = ui.store.find_contact_by_phone("+84981000009").await.unwrap().unwrap();
+    assert!(contact.has_consent(Channel::Zns) && !contact.has_consent(Channel::Sms));
+
+    let (_, form) = planner.get("/ui/chien-dich/moi").await;
+    assert!(
+        form.contains("Zalo ZNS rồi SMS") && form.contains("name=\"zns_template_id_0\""),
+        "{form}"
+    );
+    let fields = |params: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Nhắc qua Zalo".to_string()),
+            ("target", "07201".to_string()),
+            ("start", "2026-09-07".to_string()),
+            ("end", "2026-10-31".to_string()),
+            ("weekday", "6".to_string()),
+            ("time", "08:00".to_string()),
+            ("minutes", "120".to_string()),
+            ("venue", "Nhà văn hóa".to_string()),
+            ("capacity", "50".to_string()),
+            ("min_staff", "1".to_string()),
+            ("rules", "1".to_string()),
+            ("rule_id_0", String::new()),
+            ("audience_0", "citizens".to_string()),
+            ("offset_hours_0", "24".to_string()),
+            ("zns_0", "on".to_string()),
+            ("zns_template_id_0", "246810".to_string()),
+            ("zns_params_0", params.to_string()),
+            (
+                "sms_template_0",
+                "Doan TN {commune}: {date} {time} tai {venue}. Tu choi: TC".to_string(),
+            ),
+            ("intent", "create".to_string()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let planner = &planner;
+        let base = ui.base.clone();
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            planner.post("/ui/chien-dich/moi", &base, &refs).await
+        }
+    };
+    // A line that is not parameter=field, and a field no session has: each named.
+    let (status, page, _) = post(fields("ten=name\nngay")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("«ngay»") && page.contains("aria-invalid"), "{page}");
+    assert!(page.contains("ten=name\nngay"), "what was typed stays: {page}");
+    let (status, page, _) = post(fields("ten=name\nngay=birthday")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        rule_section(&page, 0).contains("id=\"zns_params_0\" name=\"zns_params_0\" rows=\"3\" aria-invalid"),
+        "{page}"
+    );
+
+    let (status, _, location) = post(fields("ten=name\r\nngay=date\r\ngio: time\r\ndia_diem=venue")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.unwrap_or_default().starts_with("/ui/chien-dich/"));
+    let campaigns = ui
+        .store
+        .list_campaigns(None, &outreach_core::ports::PageRequest::first(50))
+        .await
+        .unwrap()
+        .items;
+    let campaign = campaigns.iter().find(|c| c.name == "Nhắc qua Zalo").unwrap();
+    let rule = &campaign.reminder_rules[0];
+    // One rule naming ZNS and SMS: ZNS first, SMS when it cannot (the order is the store's).
+    let mut channels = rule.channels.clone();
+    channels.sort();
+    assert_eq!(channels, [Channel::Sms, Channel::Zns]);
+    assert_eq!(rule.zns_template_id.as_deref(), Some("246810"));
+    assert_eq!(rule.zns_params["gio"], "time");
+    assert_eq!(rule.zns_params.len(), 4);
+    assert!(rule.sms_template.is_some(), "SMS carries what ZNS cannot");
+    // The edit form shows the rule as saved: ZNS ticked, its template and parameters.
+    let (status, edit) = planner.get(&format!("/ui/chien-dich/{}/sua", campaign.id)).await;
+    assert_eq!(status, StatusCode::OK, "{edit}");
+    let section = rule_section(&edit, 0);
+    assert!(
+        section.contains("name=\"zns_0\" checked")
+            && section.contains("value=\"246810\"")
+            && section.contains("gio=time"),
+        "{section}"
+    );
+}

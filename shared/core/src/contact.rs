@@ -300,8 +300,8 @@ pub struct ContactRow {
 }
 
 /// Read a contact list: header `name,phone,role,commune_code` and optional `email`,
-/// `consent_sms`, `consent_email` (yes/no), `consent_method`, `consent_wording_version`,
-/// `consent_at` (RFC 3339).
+/// `consent_sms`, `consent_email`, `consent_zns` (yes/no), `consent_method`,
+/// `consent_wording_version`, `consent_at` (RFC 3339).
 pub fn parse_contacts_csv(text: &str) -> CoreResult<Vec<ContactRow>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -337,6 +337,7 @@ pub fn parse_contacts_csv(text: &str) -> CoreResult<Vec<ContactRow>> {
         "consent_method",
         "consent_wording_version",
         "consent_at",
+        "consent_zns",
     ]
     .map(col);
     let mut rows = Vec::new();
@@ -351,7 +352,7 @@ pub fn parse_contacts_csv(text: &str) -> CoreResult<Vec<ContactRow>> {
     Ok(rows)
 }
 
-fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 10]) -> Result<ContactInput, String> {
+fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 11]) -> Result<ContactInput, String> {
     let get = |i: usize| {
         cols[i]
             .and_then(|c| record.get(c))
@@ -372,7 +373,7 @@ fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 10]) -> Result
         .map(|s| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)))
         .transpose()
         .map_err(|_| "consent_at is not an RFC 3339 instant".to_string())?;
-    for (i, channel) in [(5, Channel::Sms), (6, Channel::Email)] {
+    for (i, channel) in [(5, Channel::Sms), (6, Channel::Email), (10, Channel::Zns)] {
         if yes(i)? {
             consents.push(ConsentInput {
                 channel,
@@ -465,6 +466,35 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("role, commune_code")
+        );
+    }
+
+    #[test]
+    fn csv_consent_to_zns_is_read_like_sms() {
+        let csv = "name,phone,role,commune_code,consent_sms,consent_zns,consent_method,consent_wording_version\n\
+                   Nguyễn Văn A,0912345678,citizen,07201,yes,có,paper_form,v1\n\
+                   Trần Thị B,0912345679,citizen,07201,no,yes,paper_form,v1\n\
+                   Lê C,0912345670,citizen,07201,yes,no,paper_form,v1\n\
+                   Phạm D,0912345671,citizen,07201,,maybe,paper_form,v1\n";
+        let rows = parse_contacts_csv(csv).unwrap();
+        let channels = |i: usize| -> Vec<Channel> {
+            rows[i]
+                .input
+                .as_ref()
+                .unwrap()
+                .consents
+                .iter()
+                .map(|c| c.channel)
+                .collect()
+        };
+        assert_eq!(channels(0), [Channel::Sms, Channel::Zns]);
+        assert_eq!(channels(1), [Channel::Zns]);
+        assert_eq!(channels(2), [Channel::Sms]);
+        assert!(rows[3].input.as_ref().unwrap_err().contains("maybe"));
+        let zns = &rows[1].input.as_ref().unwrap().consents[0];
+        assert_eq!(
+            (zns.method.as_str(), zns.wording_version.as_str()),
+            ("paper_form", "v1")
         );
     }
 

@@ -97,7 +97,7 @@ pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &str)
 }
 
 /// Import a contact list (`text/csv`): header `name,phone,role,commune_code` and optional
-/// `email,consent_sms,consent_email,consent_method,consent_wording_version,consent_at`.
+/// `email,consent_sms,consent_email,consent_zns,consent_method,consent_wording_version,consent_at`.
 /// Good rows are kept; each bad row is reported with its reason. Rows are written 100 at a
 /// time, each batch audited as it commits (entity `contact import`: its rows and the ids it
 /// created), so an import cut short leaves the entries of what it kept.

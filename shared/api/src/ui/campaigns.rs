@@ -117,6 +117,12 @@ pub struct RuleForm {
     pub offset_hours: String,
     pub sms: bool,
     pub email: bool,
+    /// «Zalo ZNS rồi SMS»: one delivery by ZNS, carried by SMS when ZNS cannot.
+    pub zns: bool,
+    /// The approved ZNS template's id.
+    pub zns_template_id: String,
+    /// The template's parameters, one `parameter=field` a line.
+    pub zns_params: String,
     pub sms_template: String,
     /// The rule's field at fault (`offset_hours`, `channels`, `sms_template`…) and why.
     pub field: String,
@@ -135,6 +141,9 @@ impl RuleForm {
             offset_hours: "24".into(),
             sms: true,
             email: audience != Audience::Volunteers,
+            zns: false,
+            zns_template_id: String::new(),
+            zns_params: DEFAULT_ZNS_PARAMS.into(),
             sms_template: match audience {
                 Audience::Volunteers => DEFAULT_SMS_VOLUNTEER,
                 _ => DEFAULT_SMS_CITIZEN,
@@ -154,9 +163,25 @@ impl RuleForm {
             offset_hours: (rule.offset_minutes / 60).to_string(),
             sms: rule.channels.contains(&Channel::Sms),
             email: rule.channels.contains(&Channel::Email),
+            zns: rule.channels.contains(&Channel::Zns),
+            zns_template_id: rule.zns_template_id.clone().unwrap_or_default(),
+            zns_params: if rule.zns_params.is_empty() {
+                DEFAULT_ZNS_PARAMS.into()
+            } else {
+                rule.zns_params
+                    .iter()
+                    .map(|(param, field)| format!("{param}={field}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
             sms_template: rule.sms_template.clone().unwrap_or_default(),
             ..Self::new(rule.audience)
         }
+    }
+
+    /// Whether the rule sends SMS: by itself, or when ZNS cannot.
+    pub fn sends_sms(&self) -> bool {
+        self.sms || self.zns
     }
 
     fn audience(&self) -> Audience {
@@ -267,6 +292,9 @@ impl CampaignForm {
                 offset_hours: get(&format!("offset_hours_{i}")),
                 sms: form.get(&format!("sms_{i}")).is_some(),
                 email: form.get(&format!("email_{i}")).is_some(),
+                zns: form.get(&format!("zns_{i}")).is_some(),
+                zns_template_id: get(&format!("zns_template_id_{i}")),
+                zns_params: get(&format!("zns_params_{i}")).replace("\r\n", "\n"),
                 sms_template: form
                     .get(&format!("sms_template_{i}"))
                     .unwrap_or_default()
@@ -317,17 +345,18 @@ impl CampaignForm {
         let mut reminder_rules = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             let at = |f: &str| format!("reminder_rules[{i}].{f}");
-            if !rule.sms && !rule.email {
+            if !rule.sms && !rule.email && !rule.zns {
                 return Err(bad(&at("channels"), "Hãy chọn ít nhất một kênh nhắc lịch."));
             }
             let base = saved
                 .and_then(|c| c.reminder_rules.iter().find(|r| r.id == rule.id))
                 .map(ReminderRuleInput::from);
-            let mut channels: Vec<Channel> = base
-                .as_ref()
-                .map(|b| b.channels.iter().copied().filter(|c| *c == Channel::Zns).collect())
-                .unwrap_or_default();
-            if rule.sms {
+            let mut channels = Vec::new();
+            if rule.zns {
+                // ZNS first, SMS when ZNS cannot carry it: one delivery, never both.
+                channels.push(Channel::Zns);
+            }
+            if rule.sends_sms() {
                 channels.push(Channel::Sms);
             }
             if rule.email {
@@ -353,7 +382,7 @@ impl CampaignForm {
                 offset_minutes: offset.saturating_mul(60),
                 audience: rule.audience(),
                 channels,
-                sms_template: rule.sms.then(|| rule.sms_template.clone()),
+                sms_template: rule.sends_sms().then(|| rule.sms_template.clone()),
                 email_subject: rule.email.then(|| {
                     base.email_subject
                         .clone()
@@ -362,7 +391,12 @@ impl CampaignForm {
                 email_template: rule
                     .email
                     .then(|| base.email_template.clone().unwrap_or_else(|| DEFAULT_EMAIL_BODY.into())),
-                ..base
+                zns_template_id: rule.zns.then(|| rule.zns_template_id.clone()),
+                zns_params: if rule.zns {
+                    zns_params(&rule.zns_params).map_err(|m| bad(&at("zns_params"), &m))?
+                } else {
+                    BTreeMap::new()
+                },
             });
         }
         Ok(CampaignInput {
@@ -391,6 +425,24 @@ impl CampaignForm {
             max_sms_segments: saved.map_or(2, |c| c.max_sms_segments),
         })
     }
+}
+
+/// The ZNS parameters a new rule offers: those of the README's example template.
+const DEFAULT_ZNS_PARAMS: &str = "ten_khach_hang=name\nngay=date\ngio=time\ndia_diem=venue";
+
+/// `parameter=field` lines as the rule's map, or why a line is not one (in Vietnamese).
+fn zns_params(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut params = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, field) = line
+            .split_once('=')
+            .or_else(|| line.split_once(':'))
+            .map(|(n, f)| (n.trim(), f.trim()))
+            .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+            .ok_or_else(|| format!("Dòng «{line}»: mỗi dòng có dạng tham_số=trường, ví dụ ngay=date."))?;
+        params.insert(name.to_string(), field.to_string());
+    }
+    Ok(params)
 }
 
 /// The next sessions of one commune in the preview.
@@ -621,7 +673,7 @@ impl CampaignFormPage {
             })
             .collect();
         let sample = starts.first().copied().unwrap_or(from);
-        for rule in self.form.rules.iter_mut().filter(|r| r.sms) {
+        for rule in self.form.rules.iter_mut().filter(|r| r.sends_sms()) {
             (rule.segments, rule.unicode_warning) = sms_cost(&rule.sms_template, &names, input, sample);
         }
         self.longest_commune = names

@@ -50,6 +50,7 @@ pub struct Draft {
     pub role: String,
     pub consent_sms: bool,
     pub consent_email: bool,
+    pub consent_zns: bool,
     pub field: String,
     pub error: Option<String>,
 }
@@ -367,6 +368,7 @@ pub async fn register(
         role: get("role"),
         consent_sms: form.get("consent_sms").is_some(),
         consent_email: form.get("consent_email").is_some(),
+        consent_zns: form.get("consent_zns").is_some(),
         ..Draft::default()
     };
     let store = state.store.as_ref();
@@ -405,6 +407,9 @@ pub async fn register(
     }
     if draft.consent_email {
         consents.push(consent(Channel::Email));
+    }
+    if draft.consent_zns {
+        consents.push(consent(Channel::Zns));
     }
     let input = ContactInput {
         role,

@@ -58,6 +58,7 @@ macro_rules! contract_tests {
             an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence,
             the_zns_token_is_written_conditionally_and_one_racing_writer_wins,
             a_zns_delivery_that_falls_back_counts_as_sms,
+            a_zns_receipt_round_trips_and_leaves_the_cap_window,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1676,4 +1677,28 @@ pub async fn a_zns_delivery_that_falls_back_counts_as_sms(store: &dyn Store) {
     let since = now - Duration::hours(24);
     assert_eq!(store.count_sent_since("ct_7", Channel::Sms, since).await.unwrap(), 1);
     assert_eq!(store.count_sent_since("ct_7", Channel::Zns, since).await.unwrap(), 0);
+}
+
+pub async fn a_zns_receipt_round_trips_and_leaves_the_cap_window(store: &dyn Store) {
+    let now = t("2026-10-03T01:00:00Z");
+    let mut d = delivery("ses_1", "ct_8", Channel::Zns, now);
+    assert!(matches!(
+        store.claim_delivery(&d, now).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    d.status = DeliveryStatus::Sent;
+    d.message_id = Some("m-2".into());
+    d.version += 1;
+    store.record_delivery(&d).await.unwrap();
+    let before = store.get_delivery(&d.campaign_id, &d.id).await.unwrap().unwrap();
+    assert_eq!((before.delivered_at, before.seen_at), (None, None));
+    // Zalo's receipts a day later: recorded without moving updated_at.
+    d.delivered_at = Some(now + Duration::hours(24));
+    d.seen_at = Some(now + Duration::hours(25));
+    d.version += 1;
+    store.record_delivery(&d).await.unwrap();
+    let stored = store.get_delivery(&d.campaign_id, &d.id).await.unwrap().unwrap();
+    assert_eq!(stored, d);
+    let since = now - Duration::hours(1);
+    assert_eq!(store.count_sent_since("ct_8", Channel::Zns, since).await.unwrap(), 1);
 }
