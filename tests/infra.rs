@@ -100,6 +100,10 @@ const NEEDS: &[(&str, Need)] = &[
     // ZNS: the sender sends with the token the planner (the one refresher) keeps fresh.
     // The API verifies Zalo's OA webhook (ZNS receipts) with the app id and OA secret key.
     ("OUTREACH_ZNS_APP_ID", Need::On(&["api", "planner", "sender"])),
+    (
+        "OUTREACH_ZNS",
+        Need::Local("on Lambda ZNS follows OUTREACH_ZNS_APP_ID: Zalo when set, off when empty"),
+    ),
     ("OUTREACH_ZNS_OA_SECRET_KEY", Need::On(&["api"])),
     ("OUTREACH_ZNS_SECRET_KEY", Need::On(&["planner"])),
     ("OUTREACH_ZNS_REFRESH_TOKEN", Need::On(&["planner"])),

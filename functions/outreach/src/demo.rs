@@ -90,22 +90,24 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         imported[0].provinces, imported[0].districts, imported[0].communes, imported[1].provinces, imported[1].communes
     );
 
-    // 2. Contacts: citizens and volunteers in each commune, most with consent.
+    // 2. Contacts: citizens and volunteers in each commune, most with consent: two
+    //    citizens of each commune to Zalo ZNS as well as SMS, one to SMS only.
     let mut citizens = 0;
     let mut volunteers: Vec<Vec<String>> = vec![Vec::new(); COMMUNES.len()];
     let mut refused = Vec::new();
     for (ci, commune) in COMMUNES.iter().enumerate() {
         for i in 0..6 {
             let role = if i < 4 { Role::Citizen } else { Role::Volunteer };
-            let consents = if i == 3 {
-                Vec::new() // registered at a session, no consent yet
-            } else {
-                vec![ConsentInput {
-                    channel: Channel::Sms,
-                    method: "paper_form".into(),
-                    wording_version: "2026-09".into(),
-                    granted_at: Some(setup_time),
-                }]
+            let consent = |channel| ConsentInput {
+                channel,
+                method: "paper_form".into(),
+                wording_version: "2026-09".into(),
+                granted_at: Some(setup_time),
+            };
+            let consents = match i {
+                0 | 1 => vec![consent(Channel::Sms), consent(Channel::Zns)],
+                3 => Vec::new(), // registered at a session, no consent yet
+                _ => vec![consent(Channel::Sms)],
             };
             let input = ContactInput {
                 role,
@@ -200,15 +202,24 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         min_staff: 2,
         reminder_rules: vec![
             ReminderRuleInput {
+                // Zalo ZNS, and SMS for whoever ZNS cannot reach (one message, never both).
                 id: Some("day-before".into()),
                 offset_minutes: 24 * 60,
                 audience: Audience::Citizens,
-                channels: vec![Channel::Sms],
+                channels: vec![Channel::Zns, Channel::Sms],
                 sms_template: None,
                 email_subject: None,
                 email_template: None,
-                zns_template_id: None,
-                zns_params: Default::default(),
+                zns_template_id: Some("246810".into()),
+                zns_params: [
+                    ("ten_khach_hang", "name"),
+                    ("ngay", "date"),
+                    ("gio", "time"),
+                    ("dia_diem", "venue"),
+                ]
+                .into_iter()
+                .map(|(param, field)| (param.to_string(), field.to_string()))
+                .collect(),
             },
             ReminderRuleInput {
                 id: Some("staff-2h".into()),
@@ -575,6 +586,9 @@ async fn simulate_reminders(app: &App, campaign: &str, from: DateTime<Utc>, unti
     })
 }
 
+/// The outcome of a ZNS reminder that SMS carried.
+const FELL_BACK: &str = "sent instead of zns";
+
 /// The campaign's delivery log, counted by channel and outcome.
 async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap<(Channel, String), usize>> {
     let filter = DeliveryFilter {
@@ -588,6 +602,7 @@ async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap
         for d in p.items {
             let outcome = match d.status {
                 DeliveryStatus::Suppressed => d.reason.unwrap_or_else(|| "suppressed".into()),
+                DeliveryStatus::Sent if d.fell_back_to_sms() => FELL_BACK.to_string(),
                 status => status.as_str().to_string(),
             };
             *counts.entry((d.channel, outcome)).or_insert(0) += 1;
@@ -647,6 +662,7 @@ fn print_estimate(e: &usecases::CampaignEstimate) {
 fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
     let sms = Outbox::read_sms(outbox)?;
     let email = Outbox::read_email(outbox)?;
+    let zns = Outbox::read_zns(outbox)?;
     let count = |channel: Channel, outcome: &str| r.outcomes.get(&(channel, outcome.to_string())).copied().unwrap_or(0);
     println!(
         "7. reminders {} to {}: dispatcher and sender run at the {} instants reminder jobs fell due",
@@ -654,9 +670,12 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
         short_local(r.until),
         r.runs
     );
+    let fell_back = count(Channel::Sms, FELL_BACK);
     println!(
-        "   SMS sent: {} ({} in the outbox); emails sent: {} ({} in the outbox)",
-        count(Channel::Sms, "sent"),
+        "   channel mix: Zalo ZNS sent: {} ({} in the outbox); SMS sent: {} ({} in the outbox), {fell_back} of them for ZNS reminders ZNS could not carry; emails sent: {} ({} in the outbox)",
+        count(Channel::Zns, "sent"),
+        zns.len(),
+        count(Channel::Sms, "sent") + fell_back,
         sms.len(),
         count(Channel::Email, "sent"),
         email.len()
@@ -664,7 +683,7 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
     let suppressed: Vec<String> = r
         .outcomes
         .iter()
-        .filter(|((_, outcome), _)| !matches!(outcome.as_str(), "sent" | "failed" | "claimed" | "retrying"))
+        .filter(|((_, outcome), _)| !matches!(outcome.as_str(), "sent" | "failed" | "claimed" | "retrying" | FELL_BACK))
         .map(|((channel, reason), n)| format!("{reason} {n} ({})", channel_name(*channel)))
         .collect();
     println!(
@@ -675,11 +694,20 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
             suppressed.join(", ")
         }
     );
-    let failed = count(Channel::Sms, "failed") + count(Channel::Email, "failed");
+    let failed = count(Channel::Sms, "failed") + count(Channel::Email, "failed") + count(Channel::Zns, "failed");
     if failed > 0 {
         println!("   failed: {failed}");
     }
     println!("   dropped before dispatch: {dropped} reminder job(s) of the cancelled session");
+    if let Some(first) = zns.first() {
+        let data: Vec<String> = first.template_data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "   e.g. the ZNS to {}: template {}, {}",
+            mask_phone_digits(&first.to),
+            first.template_id,
+            data.join(", ")
+        );
+    }
     if let Some(first) = sms.first() {
         println!("   e.g. the SMS to {}, as sent:", mask_phone_digits(&first.to));
         println!("     {}", first.text);

@@ -153,6 +153,24 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
         stdout.contains(&format!("SMS sent: {sms_sent} ({sms_sent} in the outbox)")),
         "{stdout}"
     );
+    // The citizens' rule is «Zalo ZNS rồi SMS»: those with ZNS consent get ZNS, the rest SMS.
+    let count_after = |label: &str| -> usize {
+        stdout
+            .split(label)
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {label} in {stdout}"))
+    };
+    let zns_sent = count_after("Zalo ZNS sent: ");
+    assert!(zns_sent > 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("Zalo ZNS sent: {zns_sent} ({zns_sent} in the outbox)")),
+        "{stdout}"
+    );
+    let fell_back = count_after("in the outbox), ");
+    assert!(fell_back > 0 && fell_back < sms_sent, "{stdout}");
+    assert!(stdout.contains("template 246810, dia_diem="), "a ZNS as sent: {stdout}");
     for reason in ["opted_out", "no_consent", "not_mobile"] {
         assert!(stdout.contains(reason), "{reason}: {stdout}");
     }

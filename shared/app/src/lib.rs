@@ -25,7 +25,9 @@ use outreach_core::ports::Store;
 use outreach_core::quarter::Quarter;
 use outreach_core::report::QuarterlyReport;
 use outreach_core::zns::{RefreshOutcome, ZnsTokenStore, refresh_zns_token, seed_zns_token};
-use outreach_notify::{ChannelConfig, SqsConfig, SqsQueue, ZaloOAuth, ZaloZns, build_channels};
+use outreach_notify::{
+    ChannelConfig, Outbox, SqsConfig, SqsQueue, ZaloOAuth, ZaloZns, ZnsChannelConfig, build_channels,
+};
 use outreach_store::StoreUrl;
 
 /// Everything a binary reads from the environment, once, at start.
@@ -438,10 +440,11 @@ impl App {
             (Arc::new(NotBuilt), Arc::new(NotBuilt))
         };
         let zns: Option<Arc<dyn ZnsChannel>> = match &config.channels.zns {
-            Some(zns) if needs.channels => {
+            Some(ZnsChannelConfig::Zalo(zns)) if needs.channels => {
                 let tokens: Arc<dyn ZnsTokenStore> = store.clone();
                 Some(Arc::new(ZaloZns::new(zns, tokens)?))
             }
+            Some(ZnsChannelConfig::Outbox(dir)) if needs.channels => Some(Arc::new(Outbox::new(dir.clone())?)),
             _ => None,
         };
         let queue = match (&config.queue_url, &aws) {
@@ -484,7 +487,7 @@ impl App {
     /// planner's schedule on AWS, a timer of `outreach serve` locally). The first refresh
     /// token comes from the configuration when the store holds none. Nothing without ZNS.
     pub async fn refresh_zns_token(&self, now: DateTime<Utc>) -> Result<RefreshOutcome> {
-        let Some(config) = &self.config.channels.zns else {
+        let Some(config) = self.config.channels.zns.as_ref().and_then(ZnsChannelConfig::zalo) else {
             return Ok(RefreshOutcome::NotConfigured);
         };
         if let Some(first) = &config.first_refresh_token

@@ -34,24 +34,50 @@ pub enum SmsChannelConfig {
     Http(HttpSmsGatewayConfig),
 }
 
-/// The email and SMS adapters to use, with their settings.
+/// The Zalo ZNS adapter to use.
+#[derive(Debug, Clone)]
+pub enum ZnsChannelConfig {
+    /// JSON lines in `<dir>/zns.jsonl`.
+    Outbox(PathBuf),
+    /// Zalo's API for an OA; built with the store, which keeps its token ([`crate::ZaloZns`]).
+    Zalo(Box<ZnsConfig>),
+}
+
+impl ZnsChannelConfig {
+    /// The adapter's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Outbox(_) => "outbox",
+            Self::Zalo(_) => "zalo",
+        }
+    }
+
+    /// Zalo's settings, when ZNS goes to Zalo.
+    pub fn zalo(&self) -> Option<&ZnsConfig> {
+        match self {
+            Self::Zalo(c) => Some(c),
+            Self::Outbox(_) => None,
+        }
+    }
+}
+
+/// The email, SMS and ZNS adapters to use, with their settings.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
     pub email: EmailChannelConfig,
     pub sms: SmsChannelConfig,
-    /// Zalo ZNS, when an OA is configured (`OUTREACH_ZNS_APP_ID`); built with the store,
-    /// which keeps its token ([`crate::ZaloZns`]).
-    pub zns: Option<ZnsConfig>,
+    /// Zalo ZNS, or none: a rule naming ZNS then goes by SMS.
+    pub zns: Option<ZnsChannelConfig>,
 }
 
 impl ChannelConfig {
-    /// Both channels into the outbox in `dir`.
+    /// Every channel into the outbox in `dir`.
     pub fn outbox(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         Self {
             email: EmailChannelConfig::Outbox(dir.clone()),
-            sms: SmsChannelConfig::Outbox(dir),
-            zns: None,
+            sms: SmsChannelConfig::Outbox(dir.clone()),
+            zns: Some(ZnsChannelConfig::Outbox(dir)),
         }
     }
 
@@ -72,7 +98,8 @@ impl ChannelConfig {
     /// | `OUTREACH_SMS_GATEWAY_KEY_HEADER` | header carrying the key (default `Authorization: Bearer <key>`) |
     /// | `OUTREACH_SMS_GATEWAY_ID_FIELD` | JSON field of the message id in the answer (default `message_id`) |
     /// | `OUTREACH_SMS_GATEWAY_DROPS_REPEATS` | `true` when the gateway drops a second request with the same `request_id` (default `false`) |
-    /// | `OUTREACH_ZNS_APP_ID` | the Zalo app of the OA: ZNS is on when it is set |
+    /// | `OUTREACH_ZNS` | `zalo` (the default when `OUTREACH_ZNS_APP_ID` is set), `outbox` (the default when SMS goes to the outbox) or `off` (the default otherwise: a rule naming ZNS goes by SMS) |
+    /// | `OUTREACH_ZNS_APP_ID` | the Zalo app of the OA (required for `zalo`) |
     /// | `OUTREACH_ZNS_SECRET_KEY` | the app's secret key (the refresher only: `outreach serve`, the planner) |
     /// | `OUTREACH_ZNS_REFRESH_TOKEN` | the first OA refresh token, stored when the store holds none |
     /// | `OUTREACH_ZNS_API_URL`, `OUTREACH_ZNS_OAUTH_URL` | Zalo's endpoints (defaults `https://business.openapi.zalo.me`, `https://oauth.zaloapp.com`) |
@@ -120,15 +147,25 @@ impl ChannelConfig {
             Some("http") => SmsChannelConfig::Http(gateway_config(&vars, timeout)?),
             Some(other) => return Err(invalid("OUTREACH_SMS", "outbox, sns or http", other)),
         };
-        let zns = zns_config(&vars, timeout)?;
+        let zns = match vars.get("OUTREACH_ZNS").as_deref() {
+            None if vars.get("OUTREACH_ZNS_APP_ID").is_some() => {
+                Some(ZnsChannelConfig::Zalo(Box::new(zns_config(&vars, timeout)?)))
+            }
+            None => match &sms {
+                SmsChannelConfig::Outbox(dir) => Some(ZnsChannelConfig::Outbox(dir.clone())),
+                _ => None,
+            },
+            Some("zalo") => Some(ZnsChannelConfig::Zalo(Box::new(zns_config(&vars, timeout)?))),
+            Some("outbox") => Some(ZnsChannelConfig::Outbox(outbox_dir())),
+            Some("off") => None,
+            Some(other) => return Err(invalid("OUTREACH_ZNS", "zalo, outbox or off", other)),
+        };
         Ok(Self { email, sms, zns })
     }
 }
 
-fn zns_config(vars: &Vars<'_>, timeout: Duration) -> Result<Option<ZnsConfig>, NotifyError> {
-    let Some(app_id) = vars.get("OUTREACH_ZNS_APP_ID") else {
-        return Ok(None);
-    };
+fn zns_config(vars: &Vars<'_>, timeout: Duration) -> Result<ZnsConfig, NotifyError> {
+    let app_id = vars.require("OUTREACH_ZNS_APP_ID", "for OUTREACH_ZNS=zalo")?;
     // Only the refresher needs the secret: senders read the token from the store.
     let secret_key = Secret::new(vars.get("OUTREACH_ZNS_SECRET_KEY").unwrap_or_default());
     let url = |name: &'static str, default: &str| -> Result<Url, NotifyError> {
@@ -138,14 +175,14 @@ fn zns_config(vars: &Vars<'_>, timeout: Duration) -> Result<Option<ZnsConfig>, N
             _ => Err(invalid(name, "an http(s) URL", &v)),
         }
     };
-    Ok(Some(ZnsConfig {
+    Ok(ZnsConfig {
         api_url: url("OUTREACH_ZNS_API_URL", crate::ZNS_API_URL)?,
         oauth_url: url("OUTREACH_ZNS_OAUTH_URL", crate::ZALO_OAUTH_URL)?,
         app_id,
         secret_key,
         first_refresh_token: vars.get("OUTREACH_ZNS_REFRESH_TOKEN").map(Secret::new),
         timeout,
-    }))
+    })
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -347,6 +384,33 @@ mod tests {
         assert!(matches!(&c.sms, SmsChannelConfig::Outbox(d) if d == &PathBuf::from("./outbox")));
         let c = config(&[("OUTREACH_OUTBOX_DIR", "/tmp/o"), ("OUTREACH_EMAIL", "")]).unwrap();
         assert!(matches!(&c.email, EmailChannelConfig::Outbox(d) if d == &PathBuf::from("/tmp/o")));
+    }
+
+    #[test]
+    fn zns_goes_to_zalo_with_an_app_to_the_outbox_beside_sms_and_else_nowhere() {
+        let zns = |pairs: &[(&str, &str)]| config(pairs).unwrap().zns.map(|z| z.name());
+        assert_eq!(zns(&[]), Some("outbox"), "a laptop writes ZNS beside SMS");
+        assert_eq!(zns(&[("OUTREACH_SMS", "sns")]), None, "no ZNS unless asked");
+        assert_eq!(zns(&[("OUTREACH_SMS", "sns"), ("OUTREACH_ZNS_APP_ID", "")]), None);
+        assert_eq!(zns(&[("OUTREACH_ZNS", "off")]), None);
+        let c = config(&[("OUTREACH_SMS", "sns"), ("OUTREACH_ZNS_APP_ID", "1234")]).unwrap();
+        let zalo = c.zns.as_ref().and_then(ZnsChannelConfig::zalo).expect("zalo");
+        assert_eq!(zalo.app_id, "1234");
+        assert_eq!(zalo.api_url.as_str(), "https://business.openapi.zalo.me/");
+        let c = config(&[("OUTREACH_ZNS", "outbox"), ("OUTREACH_OUTBOX_DIR", "/tmp/z")]).unwrap();
+        assert!(matches!(&c.zns, Some(ZnsChannelConfig::Outbox(d)) if d == &PathBuf::from("/tmp/z")));
+        assert_eq!(
+            var_of(config(&[("OUTREACH_ZNS", "zalo")]).unwrap_err()),
+            "OUTREACH_ZNS_APP_ID"
+        );
+        assert_eq!(
+            var_of(config(&[("OUTREACH_ZNS", "viber")]).unwrap_err()),
+            "OUTREACH_ZNS"
+        );
+        assert_eq!(
+            var_of(config(&[("OUTREACH_ZNS_APP_ID", "1"), ("OUTREACH_ZNS_API_URL", "ftp://x")]).unwrap_err()),
+            "OUTREACH_ZNS_API_URL"
+        );
     }
 
     #[test]

@@ -24,10 +24,10 @@ mod sns;
 mod sqs;
 mod zns;
 
-pub use config::{ChannelConfig, EmailChannelConfig, SmsChannelConfig, build_channels};
+pub use config::{ChannelConfig, EmailChannelConfig, SmsChannelConfig, ZnsChannelConfig, build_channels};
 pub use error::{NotifyError, Secret};
 pub use http_gateway::{HttpSmsGateway, HttpSmsGatewayConfig};
-pub use outbox::{Outbox, OutboxAttachment, OutboxEmail, OutboxSms};
+pub use outbox::{Outbox, OutboxAttachment, OutboxEmail, OutboxSms, OutboxZns};
 pub use ses::{SesConfig, SesEmail};
 pub use smtp::{SmtpConfig, SmtpCredentials, SmtpEmail};
 pub use sns::{SnsConfig, SnsSms};

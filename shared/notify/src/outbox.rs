@@ -1,5 +1,5 @@
-//! Email and SMS written as JSON lines to a directory instead of being sent: the local
-//! command's default, and what tests count deliveries from.
+//! Email, SMS and Zalo ZNS messages written as JSON lines to a directory instead of being
+//! sent: the local command's default, and what tests count deliveries from.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -10,7 +10,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_core::contact::mask_email;
-use outreach_core::notify::{ChannelError, EmailChannel, OutboundEmail, OutboundSms, Sent, SmsChannel};
+use outreach_core::notify::{
+    ChannelError, EmailChannel, OutboundEmail, OutboundSms, OutboundZns, Sent, SmsChannel, ZnsChannel, ZnsError,
+    ZnsNext,
+};
 use outreach_core::phone::mask_phone_digits;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,7 @@ use crate::error::NotifyError;
 
 const EMAIL_FILE: &str = "email.jsonl";
 const SMS_FILE: &str = "sms.jsonl";
+const ZNS_FILE: &str = "zns.jsonl";
 
 /// One line of `email.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +60,20 @@ pub struct OutboxSms {
     pub text: String,
     /// Whether the text needs UCS-2 (does not fit the GSM 7-bit alphabet).
     pub unicode: bool,
+}
+
+/// One line of `zns.jsonl`: the template message as Zalo would get it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxZns {
+    pub message_id: String,
+    /// The delivery's id (ZNS's `tracking_id`), as [`OutboxEmail::key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The number as ZNS takes it: `84…`.
+    pub to: String,
+    pub template_id: String,
+    pub template_data: std::collections::BTreeMap<String, String>,
 }
 
 /// Appends each email to `<dir>/email.jsonl` and each SMS to `<dir>/sms.jsonl`, one JSON
@@ -125,6 +143,11 @@ impl Outbox {
     /// Every SMS written to the outbox in `dir`, oldest first (none if there is no file).
     pub fn read_sms(dir: impl AsRef<Path>) -> Result<Vec<OutboxSms>, NotifyError> {
         read_lines(&dir.as_ref().join(SMS_FILE))
+    }
+
+    /// Every ZNS message written to the outbox in `dir`, oldest first (none if there is no file).
+    pub fn read_zns(dir: impl AsRef<Path>) -> Result<Vec<OutboxZns>, NotifyError> {
+        read_lines(&dir.as_ref().join(ZNS_FILE))
     }
 
     /// Append one line unless `key` is in the file already; the message id of the line
@@ -292,6 +315,41 @@ impl SmsChannel for Outbox {
     }
 }
 
+/// ZNS into `<dir>/zns.jsonl`, for a laptop without a Zalo OA. It takes every message, as
+/// the outbox takes every SMS: what Zalo would refuse (a number without Zalo) is Zalo's to
+/// say, and the adapter against a server speaking Zalo's protocol is tested for that.
+#[async_trait]
+impl ZnsChannel for Outbox {
+    async fn send_zns(&self, zns: &OutboundZns) -> Result<Sent, ZnsError> {
+        let record = OutboxZns {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            key: Some(zns.tracking_id.clone()),
+            at: Utc::now(),
+            to: zns.phone.clone(),
+            template_id: zns.template_id.clone(),
+            template_data: zns.template_data.clone(),
+        };
+        // A file that cannot be written is a temporary failure; retries spent, SMS carries it.
+        let message_id = self
+            .append(ZNS_FILE, record.key.as_deref(), &record.message_id, &record)
+            .map_err(|error| ZnsError {
+                error,
+                next: ZnsNext::FallBackToSms,
+            })?;
+        if message_id == record.message_id {
+            tracing::info!(channel = "zns", provider = "outbox", to = %mask_phone_digits(&zns.phone),
+                %message_id, "zns written to the outbox");
+        } else {
+            tracing::info!(channel = "zns", provider = "outbox", %message_id, "a repeat of a zns message in the outbox, not written");
+        }
+        Ok(Sent { message_id })
+    }
+
+    fn drops_repeats(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +360,35 @@ mod tests {
             text: format!("Nhac lich {i}"),
             idempotency_key: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_zns_message_is_written_once_per_tracking_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let zns = |phone: &str, tracking: &str| OutboundZns {
+            phone: phone.into(),
+            template_id: "246810".into(),
+            template_data: [("ngay".to_string(), "05/12/2026".to_string())].into(),
+            tracking_id: tracking.into(),
+        };
+        let outbox = Outbox::new(dir.path()).unwrap();
+        let a = outbox.send_zns(&zns("84912000001", "dl_a|zns")).await.unwrap();
+        // A sender that died after the send asks again: the same message, one line.
+        let again = Outbox::new(dir.path()).unwrap();
+        assert_eq!(again.send_zns(&zns("84912000001", "dl_a|zns")).await.unwrap(), a);
+        let b = again.send_zns(&zns("84912000002", "dl_b|zns")).await.unwrap();
+        assert_ne!(a, b);
+        let lines = Outbox::read_zns(dir.path()).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].message_id, a.message_id);
+        assert_eq!(
+            (lines[1].to.as_str(), lines[1].template_data["ngay"].as_str()),
+            ("84912000002", "05/12/2026")
+        );
+        assert!(
+            Outbox::read_sms(dir.path()).unwrap().is_empty(),
+            "ZNS lines are not SMS"
+        );
     }
 
     #[tokio::test]
