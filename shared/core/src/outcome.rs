@@ -242,6 +242,44 @@ pub struct Tally {
     pub value: i64,
 }
 
+/// A year's tallies from its first quarter through one, as the store read them: shared with
+/// the store's cache, not copied (a province's year is some ten thousand tallies, read on
+/// every report and overview page).
+#[derive(Debug, Clone, Default)]
+pub struct YearTallies {
+    all: std::sync::Arc<Vec<Tally>>,
+    len: usize,
+}
+
+impl YearTallies {
+    /// The first `len` tallies of `all` (all of them when `len` is larger).
+    pub fn shared(all: std::sync::Arc<Vec<Tally>>, len: usize) -> Self {
+        let len = len.min(all.len());
+        Self { all, len }
+    }
+}
+
+impl From<Vec<Tally>> for YearTallies {
+    fn from(all: Vec<Tally>) -> Self {
+        let len = all.len();
+        Self::shared(std::sync::Arc::new(all), len)
+    }
+}
+
+impl std::ops::Deref for YearTallies {
+    type Target = [Tally];
+
+    fn deref(&self) -> &[Tally] {
+        &self.all[..self.len]
+    }
+}
+
+impl<const N: usize> PartialEq<[Tally; N]> for YearTallies {
+    fn eq(&self, other: &[Tally; N]) -> bool {
+        **self == other[..]
+    }
+}
+
 /// A change to apply to a tally, in the same transaction as the record that causes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyDelta {

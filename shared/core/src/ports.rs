@@ -10,7 +10,7 @@ use crate::contact::{Contact, Role};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
-use crate::outcome::{SessionRecord, Tally, TallyDelta};
+use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::reminder::{Delivery, DeliveryStatus, ReminderJob};
 use crate::report::ReportSnapshot;
 use crate::session::{Session, SessionStatus};
@@ -214,7 +214,7 @@ pub trait OutcomeStore: Send + Sync {
     /// Set tallies to these values (official statistics), all or nothing.
     async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()>;
     /// Every tally of `year` in quarters 1 to `through_quarter`.
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>>;
+    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies>;
 }
 
 /// Yearly targets.

@@ -2,7 +2,11 @@
 //! rolled up commune → district → province from the running tallies alone, and the
 //! snapshots that freeze it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Keys are unit codes and metric names from the store, not chosen by a caller: SipHash's
+// defence against chosen keys buys nothing here, and hashing was a tenth of a report page.
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -235,7 +239,7 @@ struct Tree<'a> {
 impl<'a> Tree<'a> {
     fn new(units: &'a [OrgUnit]) -> Self {
         let by_code: HashMap<&str, &OrgUnit> = units.iter().map(|u| (u.code.as_str(), u)).collect();
-        let mut children: HashMap<&str, Vec<&OrgUnit>> = HashMap::new();
+        let mut children: HashMap<&str, Vec<&OrgUnit>> = HashMap::default();
         for u in &units[1..] {
             if let Some(p) = &u.parent_code {
                 children.entry(p.as_str()).or_default().push(u);
@@ -288,7 +292,7 @@ impl Attributed<'_> {
 /// to the units of a partial one.
 fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally) -> bool) -> Attributed<'a> {
     // Old code → the report's communes that took it over.
-    let mut successors: HashMap<&str, Vec<(&str, MergeKind)>> = HashMap::new();
+    let mut successors: HashMap<&str, Vec<(&str, MergeKind)>> = HashMap::default();
     for u in input.units.iter().filter(|u| u.level == Level::Commune) {
         for f in &u.former_units {
             successors
@@ -303,7 +307,7 @@ fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally)
         .filter(|t| t.key.quarter.year == input.year && t.key.quarter.quarter <= input.quarter && keep(t))
         .collect();
     let mut metrics: Vec<&'a str> = Vec::new();
-    let mut index: HashMap<&'a str, usize> = HashMap::new();
+    let mut index: HashMap<&'a str, usize> = HashMap::default();
     let mut custom_metrics: BTreeSet<String> = BTreeSet::new();
     for t in &tallies {
         let metric = t.key.metric.as_str();
@@ -322,7 +326,7 @@ fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally)
         }
     }
 
-    let mut commune_sums: HashMap<&'a str, Sums> = HashMap::new();
+    let mut commune_sums: HashMap<&'a str, Sums> = HashMap::default();
     let mut unattributed: BTreeMap<(String, u8, String), i64> = BTreeMap::new();
     // The last day of each quarter of the year.
     let last_days: Vec<NaiveDate> = (1..=4)
@@ -459,7 +463,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         out.insert(unit.code.as_str(), sums.clone());
         sums
     }
-    let mut unit_sums: HashMap<&str, Sums> = HashMap::new();
+    let mut unit_sums: HashMap<&str, Sums> = HashMap::default();
     roll_up(root, children, &commune_sums, counted.len(), &mut unit_sums);
 
     // Targets: a unit's own; else a count adds up its children's (when each has one) and a
@@ -487,7 +491,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
     let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
     let mut rows: Vec<((usize, usize), ReportRow)> = Vec::with_capacity(order.len() * metrics.len());
     for (metric_position, (metric, kind, parts)) in metrics.iter().enumerate() {
-        let mut effective: HashMap<&str, (f64, [f64; 4])> = HashMap::new();
+        let mut effective: HashMap<&str, (f64, [f64; 4])> = HashMap::default();
         match kind {
             MetricKind::Count => {
                 for unit in order.iter().rev() {
@@ -622,7 +626,7 @@ fn spend_rows(
     /// messages, segments, cost, fallbacks.
     type Sum = [u64; 4];
     let index = |c: Channel| SPEND_CHANNELS.iter().position(|&x| x == c).unwrap_or(0);
-    let mut own: HashMap<&str, [Sum; 3]> = HashMap::new();
+    let mut own: HashMap<&str, [Sum; 3]> = HashMap::default();
     for t in tallies {
         let sums = own.entry(t.key.commune_code.as_str()).or_default();
         let sum = &mut sums[index(t.key.carried_by)];
@@ -659,7 +663,7 @@ fn spend_rows(
         out.insert(unit.code.as_str(), sums);
         sums
     }
-    let mut totals = HashMap::new();
+    let mut totals = HashMap::default();
     total(root, children, &own, &mut totals);
     let mut rows = Vec::with_capacity(order.len() * SPEND_CHANNELS.len());
     for unit in order {

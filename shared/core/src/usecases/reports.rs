@@ -9,7 +9,7 @@ use crate::cost::DeliveryTally;
 use crate::error::{CoreError, CoreResult};
 use crate::org::Level;
 use crate::org::{OrgUnit, version_on};
-use crate::outcome::Tally;
+use crate::outcome::YearTallies;
 use crate::ports::{DeliveryStore, OrgUnitStore, OutcomeStore, SnapshotStore, TargetStore};
 use crate::quarter::{Quarter, quarter_of};
 use crate::report::{QuarterlyReport, ReportInput, ReportSnapshot, build_quarterly_report, quarter_value};
@@ -193,7 +193,7 @@ pub async fn quarterly_report_and_tallies<S>(
     year: i32,
     quarter: u8,
     now: DateTime<Utc>,
-) -> CoreResult<(QuarterlyReport, Vec<Tally>)>
+) -> CoreResult<(QuarterlyReport, YearTallies)>
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use outreach_core::audit::AuditEntry;
 use outreach_core::error::{CoreError, CoreResult};
-use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey};
+use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey, YearTallies};
 use outreach_core::ports::{AuditStore, OutcomeStore, Page, PageRequest, SnapshotStore, TargetStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::report::ReportSnapshot;
@@ -143,13 +143,14 @@ impl OutcomeStore for DynamoStore {
         self.transact(writes, "tallies", "official statistics").await
     }
 
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>> {
+    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies> {
         let q = Query::on(None, keys::tallies_pk(year)).sort_range(None, Some(keys::tallies_after(through_quarter)));
         self.query_raw(q)
             .await?
             .iter()
             .map(|raw| tally_of(year, raw).map_err(CoreError::from))
-            .collect()
+            .collect::<CoreResult<Vec<_>>>()
+            .map(YearTallies::from)
     }
 }
 

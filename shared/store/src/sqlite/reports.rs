@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_core::error::CoreResult;
-use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey};
+use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey, YearTallies};
 use outreach_core::ports::{OutcomeStore, SnapshotStore, TargetStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::report::ReportSnapshot;
@@ -110,7 +110,7 @@ impl OutcomeStore for SqliteStore {
         .map(drop)
     }
 
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<Vec<Tally>> {
+    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies> {
         let cache = Arc::clone(&self.year_tallies);
         let all = self
             .call(move |c| {
@@ -154,7 +154,7 @@ impl OutcomeStore for SqliteStore {
             .await?;
         // Ordered by quarter: those through the quarter come first.
         let through = all.partition_point(|t| t.key.quarter.quarter <= through_quarter);
-        Ok(all[..through].to_vec())
+        Ok(YearTallies::shared(all, through))
     }
 }
 

@@ -1266,7 +1266,8 @@ async fn tally_map(store: &dyn Store, year: i32, through: u8) -> BTreeMap<(Strin
         .year_tallies(year, through)
         .await
         .unwrap()
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|t| ((t.key.unit_code, t.key.quarter.quarter, t.key.metric), t.value))
         .collect()
 }
