@@ -240,6 +240,7 @@ fn day_before_campaign() -> CampaignInput {
         email_template: None,
         zns_template_id: None,
         zns_params: Default::default(),
+        asks_answer: false,
     };
     CampaignInput {
         name: "Thứ Bảy dịch vụ công".into(),

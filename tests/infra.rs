@@ -85,6 +85,7 @@ const NEEDS: &[(&str, Need)] = &[
     // cannot name the API's URL in the function the API is built from).
     ("OUTREACH_PUBLIC_URL", Need::On(&["sender"])),
     ("OUTREACH_PLANNER_HORIZON_DAYS", Need::On(&["planner"])),
+    ("OUTREACH_ANSWER_WINDOW_HOURS", Need::On(&["api"])),
     ("OUTREACH_DELIVERY_RETENTION_DAYS", Need::On(&["sender"])),
     ("OUTREACH_REPORT_ORGS", Need::On(&["quarterly-summary"])),
     ("OUTREACH_OUTBOX_DIR", Need::Local("the outbox is the laptop's channel")),

@@ -55,6 +55,7 @@ fn rule(id: &str, offset_minutes: u32, audience: Audience, channels: Vec<Channel
         email_template: None,
         zns_template_id: None,
         zns_params: Default::default(),
+        asks_answer: false,
     }
 }
 
@@ -509,9 +510,15 @@ async fn an_sms_reply_opts_out_before_the_next_send() {
     .await;
     w.tick(local("2026-10-02 08:00")).await;
     assert_eq!(w.sms_to("+84912000001").len(), 1);
-    let reply = usecases::handle_sms_reply(&w.store, "0912 000 001", "Từ chối", local("2026-10-02 09:00"))
-        .await
-        .unwrap();
+    let reply = usecases::handle_sms_reply(
+        &w.store,
+        "0912 000 001",
+        "Từ chối",
+        usecases::DEFAULT_ANSWER_WINDOW,
+        local("2026-10-02 09:00"),
+    )
+    .await
+    .unwrap();
     assert!(reply.opt_out);
     w.tick(local("2026-10-09 08:00")).await;
     assert_eq!(w.sms_to("+84912000001").len(), 1, "no SMS after the reply");

@@ -307,6 +307,7 @@ fn zns_campaign() -> CampaignInput {
                 ("gio".to_string(), "time".to_string()),
                 ("dia_diem".to_string(), "venue".to_string()),
             ]),
+            asks_answer: false,
         }],
         sms_unicode: false,
         max_sms_segments: 2,
@@ -617,6 +618,7 @@ async fn serve_router(store: Arc<SqliteStore>) -> String {
         }),
         prices: Default::default(),
         oidc: None,
+        answer_window: outreach_core::usecases::DEFAULT_ANSWER_WINDOW,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

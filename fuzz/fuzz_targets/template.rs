@@ -138,6 +138,7 @@ fn fixture(template: &str, name: &str, venue: &str, sms_unicode: bool) -> (Campa
             email_template: Some(template.to_string()),
             zns_template_id: None,
             zns_params: BTreeMap::new(),
+            asks_answer: false,
         }],
         sms_unicode,
         max_sms_segments: 3,

@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let webhook_secret = config.webhook_secret.clone();
     let zalo_webhook = config.zalo_webhook.clone();
     let prices = config.sender.prices;
+    let answer_window = config.answer_window;
     let oidc = config.oidc.clone().map(Oidc::new).transpose()?.map(Arc::new);
     let app = App::build_for(Needs::STORE, config, Some(&auth)).await?;
     let state = AppState {
@@ -24,6 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         zalo_webhook,
         prices,
         oidc,
+        answer_window,
     };
     lambda_http::run(outreach_api::router(state)).await
 }

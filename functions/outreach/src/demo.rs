@@ -90,8 +90,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         imported[0].provinces, imported[0].districts, imported[0].communes, imported[1].provinces, imported[1].communes
     );
 
-    // 2. Contacts: citizens and volunteers in each commune, most with consent: two
-    //    citizens of each commune to Zalo ZNS as well as SMS, one to SMS only.
+    // 2. Contacts: citizens and volunteers in each commune, most with consent: one
+    //    citizen of each commune to Zalo ZNS as well as SMS, two to SMS only.
     let mut citizens = 0;
     let mut volunteers: Vec<Vec<String>> = vec![Vec::new(); COMMUNES.len()];
     let mut refused = Vec::new();
@@ -105,7 +105,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 granted_at: Some(setup_time),
             };
             let consents = match i {
-                0 | 1 => vec![consent(Channel::Sms), consent(Channel::Zns)],
+                0 => vec![consent(Channel::Sms), consent(Channel::Zns)],
                 3 => Vec::new(), // registered at a session, no consent yet
                 _ => vec![consent(Channel::Sms)],
             };
@@ -202,7 +202,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         min_staff: 2,
         reminder_rules: vec![
             ReminderRuleInput {
-                // Zalo ZNS, and SMS for whoever ZNS cannot reach (one message, never both).
+                // Zalo ZNS, and SMS for whoever ZNS cannot reach (one message, never both);
+                // the SMS asks whether they will come.
                 id: Some("day-before".into()),
                 offset_minutes: 24 * 60,
                 audience: Audience::Citizens,
@@ -220,6 +221,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 .into_iter()
                 .map(|(param, field)| (param.to_string(), field.to_string()))
                 .collect(),
+                asks_answer: true,
             },
             ReminderRuleInput {
                 id: Some("staff-2h".into()),
@@ -231,6 +233,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
                 email_template: None,
                 zns_template_id: None,
                 zns_params: Default::default(),
+                asks_answer: false,
             },
         ],
         sms_unicode: false,
@@ -300,9 +303,17 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     // 7. The reminders of the first two weeks of October, through the same wiring `serve` uses.
     let outbox = dir.path().join("outbox");
     let app = App::build(Config::local(path.clone(), outbox.clone()), None).await?;
-    let reminders = simulate_reminders(&app, &campaign.id, q_start, q_start + Duration::days(14)).await?;
+    //    The citizens who got the question by SMS answer it on the Friday before the
+    //    second Saturday, between the two stretches of reminders.
+    let answer_time = cancelled.starts_at - Duration::hours(20);
+    let before = simulate_reminders(&app, &campaign.id, q_start, answer_time).await?;
+    let answers = answer_by_sms(&store, &campaign.id, answer_time).await?;
+    let mut reminders = simulate_reminders(&app, &campaign.id, answer_time, q_start + Duration::days(14)).await?;
+    reminders.runs += before.runs;
+    reminders.from = before.from;
     let dropped = session_jobs_cancelled(&app, &cancelled.id).await?;
     print_reminders(&reminders, dropped, &outbox)?;
+    print_answers(&store, &answers, answer_time).await?;
     let (first_day, last_day) = (
         quarter.first_day(),
         quarter.next().first_day().pred_opt().expect("date"),
@@ -612,6 +623,72 @@ async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap
             None => return Ok(counts),
         }
     }
+}
+
+/// The replies of the citizens who got the question by SMS in the day before `at` (from
+/// the delivery log), in the spellings people use, through the SMS webhook's handler.
+async fn answer_by_sms(
+    store: &SqliteStore,
+    campaign: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<usecases::SmsReplyOutcome>> {
+    let spellings = ["1", "Có, tôi sẽ đến", "2", "ko", "Đến"];
+    let filter = DeliveryFilter {
+        campaign: Some(campaign.to_string()),
+        status: Some(DeliveryStatus::Sent),
+        ..DeliveryFilter::default()
+    };
+    let asked: Vec<_> = store
+        .list_deliveries(&filter, &PageRequest::first(500))
+        .await?
+        .items
+        .into_iter()
+        .filter(|d| d.channel == Channel::Sms && d.rule_id == "day-before")
+        .filter(|d| d.updated_at > at - Duration::days(1) && d.updated_at <= at)
+        .collect();
+    let mut out = Vec::new();
+    for (i, d) in asked.iter().enumerate() {
+        let Some(phone) = store.get_contact(&d.contact_id).await?.and_then(|c| c.phone) else {
+            continue;
+        };
+        let text = spellings[i % spellings.len()];
+        out.push(usecases::handle_sms_reply(store, &phone.e164, text, usecases::DEFAULT_ANSWER_WINDOW, at).await?);
+    }
+    Ok(out)
+}
+
+/// What the answers made of the next day's sessions.
+async fn print_answers(store: &SqliteStore, answers: &[usecases::SmsReplyOutcome], at: DateTime<Utc>) -> Result<()> {
+    let recorded: Vec<&usecases::AnswerOutcome> = answers
+        .iter()
+        .filter_map(|a| a.answer.as_ref())
+        .filter(|a| a.result == "recorded")
+        .collect();
+    println!(
+        "   answers by SMS on {}: {} replies to the question, {} recorded",
+        short_local(at),
+        answers.len(),
+        recorded.len()
+    );
+    let mut sessions: Vec<String> = recorded.iter().filter_map(|a| a.session_id.clone()).collect();
+    sessions.sort();
+    sessions.dedup();
+    for id in sessions {
+        let session = usecases::get_session(store, &id).await?;
+        let h = usecases::session_headcount(store, &session).await?;
+        println!(
+            "     headcount of {} {}: asked {}, coming {}, not coming {}, no answer {} (capacity {}{})",
+            session.commune_code,
+            short_local(session.starts_at),
+            h.citizens.asked,
+            h.citizens.coming,
+            h.citizens.not_coming,
+            h.citizens.no_answer,
+            h.capacity,
+            if h.short_of_staff { ", short of staff" } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// Reminder jobs of a session that were dropped (its cancellation cancels them).

@@ -404,6 +404,7 @@ async fn serve(
         webhook_secret: app.config.webhook_secret.clone(),
         zalo_webhook: app.config.zalo_webhook.clone(),
         prices: app.config.sender.prices,
+        answer_window: app.config.answer_window,
         oidc: app
             .config
             .oidc

@@ -171,6 +171,14 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
     let fell_back = count_after("in the outbox), ");
     assert!(fell_back > 0 && fell_back < sms_sent, "{stdout}");
     assert!(stdout.contains("template 246810, dia_diem="), "a ZNS as sent: {stdout}");
+    // The SMS asked whether they will come; the answers make the next session's headcount.
+    assert!(stdout.contains("Tra loi 1 neu se den"), "{stdout}");
+    let recorded = count_after("replies to the question, ");
+    assert!(recorded > 0, "{stdout}");
+    assert!(
+        stdout.contains("headcount of ") && stdout.contains(": asked 2, coming "),
+        "{stdout}"
+    );
     for reason in ["opted_out", "no_consent", "not_mobile"] {
         assert!(stdout.contains(reason), "{reason}: {stdout}");
     }

@@ -44,6 +44,9 @@ pub struct AppState {
     pub prices: outreach_core::cost::PriceTable,
     /// The dashboard's sign-in through the identity provider, when one is configured.
     pub oidc: Option<Arc<ui::Oidc>>,
+    /// How long after a reminder asked whether a person will come an SMS reply answers it
+    /// (`OUTREACH_ANSWER_WINDOW_HOURS`).
+    pub answer_window: chrono::Duration,
 }
 
 /// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of
@@ -89,6 +92,7 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::PUT,    "/v1/sessions/{id}/staff",            InArea(PLANNERS, Forbidden),  put(sessions::assign_staff)),
         e(Method::GET,    "/v1/teams/{commune}",                InArea(OFFICERS, Forbidden),  get(sessions::get_team)),
         e(Method::PUT,    "/v1/teams/{commune}",                InArea(PLANNERS, Forbidden),  put(sessions::put_team)),
+        e(Method::GET,    "/v1/sessions/{id}/headcount",        InArea(OFFICERS, Forbidden),  get(sessions::headcount)),
         e(Method::GET,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  get(reports::get_attendance)),
         e(Method::PUT,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  put(reports::put_attendance)),
         e(Method::GET,    "/v1/sessions/{id}/outcomes",         InArea(OFFICERS, Forbidden),  get(reports::get_outcomes)),

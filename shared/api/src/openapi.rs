@@ -16,6 +16,7 @@ use crate::routes;
         routes::campaigns::list, routes::campaigns::create, routes::campaigns::get_one, routes::campaigns::update, routes::campaigns::action,
         routes::campaigns::sessions, routes::campaigns::preview, routes::campaigns::estimate,
         routes::sessions::list, routes::sessions::get_one, routes::sessions::action, routes::sessions::assign_staff,
+        routes::sessions::headcount,
         routes::sessions::get_team, routes::sessions::put_team,
         routes::deliveries::list, routes::audit::list,
         routes::reports::put_attendance, routes::reports::put_outcomes, routes::reports::get_attendance, routes::reports::get_outcomes,

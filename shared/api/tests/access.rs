@@ -336,6 +336,7 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
             format!("/v1/teams/{commune}"),
             json(json!({"name": "Đội TN tri thức trẻ", "member_ids": [volunteer]})),
         ),
+        ("GET", "/v1/sessions/{id}/headcount") => plain(format!("/v1/sessions/{next}/headcount")),
         ("GET", "/v1/sessions/{id}/attendance") => plain(format!("/v1/sessions/{past}/attendance")),
         ("GET", "/v1/sessions/{id}/outcomes") => plain(format!("/v1/sessions/{past}/outcomes")),
         ("PUT", "/v1/sessions/{id}/attendance") => with(

@@ -2307,3 +2307,134 @@ async fn a_campaign_estimate_matches_what_its_deliveries_record_within_rounding(
         .sum();
     assert_eq!(sent_cost, logged.values().map(|v| v.2).sum::<u64>());
 }
+
+#[tokio::test]
+async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcount() {
+    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    let api = spawn().await;
+    api.seed_units().await;
+    let people: Vec<String> = (1..=4).map(|i| format!("091234567{i}")).collect::<Vec<_>>();
+    let mut ids = Vec::new();
+    for phone in &people {
+        ids.push(api.new_contact(phone, "07201", "citizen").await);
+    }
+    // Registered without consent: never sent the question.
+    let (_, unasked) = api
+        .post(
+            "/v1/contacts",
+            json!({"role": "citizen", "name": "E", "commune_code": "07201", "phone": "0912345679"}),
+        )
+        .await;
+    let mut body = campaign_body("0 8 * * 6", json!(["07201"]));
+    body["reminder_rules"][0]["asks_answer"] = json!(true);
+    let (status, campaign) = api.post("/v1/campaigns", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    assert_eq!(campaign["reminder_rules"][0]["asks_answer"], true);
+    let id = campaign["id"].as_str().unwrap();
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
+        .await
+        .unwrap();
+    let queue = MemoryQueue::default();
+    let due = t("2026-10-02T01:00:00Z");
+    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+    let channels = Channels {
+        email: &outbox,
+        sms: &outbox,
+        zns: None,
+        links: &NoUnsubscribeLinks,
+    };
+    run_sender(
+        api.store.as_ref(),
+        channels,
+        &queue.drain(100),
+        due,
+        SenderSettings::default(),
+    )
+    .await;
+    let sms = outreach_notify::Outbox::read_sms(dir.path()).unwrap();
+    assert_eq!(sms.len(), 4);
+    assert!(
+        sms.iter()
+            .all(|m| m.text.ends_with(outreach_core::answer::SMS_ANSWER_PROMPT)),
+        "{sms:?}"
+    );
+    let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
+    let session = sent["items"][0]["session_id"].as_str().unwrap().to_string();
+
+    let path = format!("/v1/inbound/sms?key={WEBHOOK_KEY}");
+    let reply = |from: &str, text: &str| {
+        let body = json!({"from": from, "text": text}).to_string();
+        let path = path.clone();
+        let api = &api;
+        async move {
+            let (status, out) = api
+                .send(Method::POST, &path, Some(("application/json", body)), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{out}");
+            out
+        }
+    };
+    api.clock.set("2026-10-02T05:00:00Z");
+    // A number no one registered, and a contact no reminder asked: nothing is recorded.
+    let out = reply("0987000001", "1").await;
+    assert_eq!(out, json!({"opt_out": false, "contact_id": null}));
+    let out = reply("0912345679", "1").await;
+    assert_eq!(out["answer"], json!({"answer": "coming", "result": "no_question"}));
+    assert_eq!(out["contact_id"], unasked["id"]);
+    // Answers in the spellings people use.
+    let out = reply(&people[0], "Có, tôi sẽ đến").await;
+    assert_eq!(
+        out["answer"],
+        json!({"answer": "coming", "result": "recorded", "session_id": session})
+    );
+    assert_eq!(reply("+84912345672", " 2 ").await["answer"]["answer"], "not_coming");
+    assert_eq!(reply(&people[2], "ko.").await["answer"]["result"], "recorded");
+    // Changed their mind: the latest answer counts.
+    api.clock.set("2026-10-02T09:00:00Z");
+    assert_eq!(reply(&people[2], "ĐẾN").await["answer"]["answer"], "coming");
+    // An opt-out keyword as a reply opts out and answers nothing.
+    let out = reply(&people[3], "TC").await;
+    assert_eq!(out["opt_out"], true);
+    assert!(out.get("answer").is_none(), "{out}");
+
+    let (status, headcount) = api.get(&format!("/v1/sessions/{session}/headcount")).await;
+    assert_eq!(status, StatusCode::OK, "{headcount}");
+    assert_eq!(
+        headcount["citizens"],
+        json!({"asked": 4, "coming": 2, "not_coming": 1, "no_answer": 1})
+    );
+    assert_eq!(headcount["capacity"], 40);
+    assert_eq!(headcount["over_capacity"], false);
+
+    // Once the session has started, a reply changes nothing.
+    api.clock.set("2026-10-03T01:30:00Z");
+    let out = reply(&people[0], "2").await;
+    assert_eq!(out["answer"]["result"], "session_started");
+    let (_, after) = api.get(&format!("/v1/sessions/{session}/headcount")).await;
+    assert_eq!(after["citizens"], headcount["citizens"]);
+
+    // Answers are the contact's data: in their export, gone with their erasure.
+    let (_, export) = api.get(&format!("/v1/contacts/{}/export", ids[0])).await;
+    assert_eq!(export["answers"][0]["answer"], "coming");
+    assert_eq!(export["answers"][0]["session_id"], session.as_str());
+    let (status, _) = api
+        .send(
+            Method::DELETE,
+            &format!("/v1/contacts/{}", ids[0]),
+            None,
+            Some(&api.token),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (_, erased) = api.get(&format!("/v1/sessions/{session}/headcount")).await;
+    assert_eq!(
+        erased["citizens"],
+        json!({"asked": 4, "coming": 1, "not_coming": 1, "no_answer": 2})
+    );
+}

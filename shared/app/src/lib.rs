@@ -54,6 +54,8 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// `OUTREACH_ZNS_OA_SECRET_KEY` with `OUTREACH_ZNS_APP_ID`: the OA secret key of the
     /// Zalo app's webhook settings, which signs Zalo's ZNS delivery and seen events.
+    /// How long after a reminder asked whether a person will come an SMS reply answers it.
+    pub answer_window: Duration,
     pub zalo_webhook: Option<outreach_core::zns::ZaloWebhookKeys>,
     /// `OUTREACH_PUBLIC_URL`: the API's public URL, for unsubscribe links in email.
     pub public_url: Option<String>,
@@ -226,6 +228,11 @@ impl Config {
             local_queue_visibility: std::time::Duration::from_secs(
                 number("OUTREACH_LOCAL_QUEUE_VISIBILITY_SECONDS", 60, 1..=3600)?.unsigned_abs(),
             ),
+            answer_window: Duration::hours(number(
+                "OUTREACH_ANSWER_WINDOW_HOURS",
+                outreach_core::usecases::DEFAULT_ANSWER_WINDOW.num_hours(),
+                1..=24 * 60,
+            )?),
         })
     }
 
@@ -246,6 +253,7 @@ impl Config {
             dispatch: DispatchSettings::default(),
             report_orgs: Vec::new(),
             local_queue_visibility: std::time::Duration::from_secs(60),
+            answer_window: outreach_core::usecases::DEFAULT_ANSWER_WINDOW,
         }
     }
 

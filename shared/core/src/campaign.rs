@@ -132,6 +132,10 @@ pub struct ReminderRule {
     /// [`ZNS_FIELDS`]), filled per person when it is sent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub zns_params: BTreeMap<String, String>,
+    /// The reminder asks whether the person will come: its SMS ends with
+    /// [`crate::answer::SMS_ANSWER_PROMPT`] and a reply `1` or `2` is recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asks_answer: bool,
 }
 
 /// The session fields a ZNS template parameter can take (as the text templates' placeholders).
@@ -159,6 +163,10 @@ pub struct ReminderRuleInput {
     /// `date`, `time`), e.g. `{"ten_khach_hang": "name", "ngay": "date"}`.
     #[serde(default)]
     pub zns_params: BTreeMap<String, String>,
+    /// Ask whether the person will come (answered by replying `1` or `2` to the SMS; the
+    /// rule must name `sms`).
+    #[serde(default)]
+    pub asks_answer: bool,
 }
 
 /// Check a rule's ZNS template id and parameter map: every parameter names a known session
@@ -278,6 +286,12 @@ impl ReminderRuleInput {
         } else {
             (None, BTreeMap::new())
         };
+        if self.asks_answer && !wants(Channel::Sms) {
+            return Err(CoreError::invalid(
+                at("asks_answer"),
+                "câu hỏi có đến hay không được trả lời bằng tin SMS: hãy chọn kênh SMS cho quy tắc này",
+            ));
+        }
         Ok(ReminderRule {
             id,
             offset_minutes: self.offset_minutes,
@@ -288,6 +302,7 @@ impl ReminderRuleInput {
             email_template,
             zns_template_id,
             zns_params,
+            asks_answer: self.asks_answer,
         })
     }
 }
@@ -380,7 +395,8 @@ impl Campaign {
         };
         for (i, rule) in self.reminder_rules.iter().enumerate() {
             let Some(template) = &rule.sms_template else { continue };
-            let text = crate::sms::prepare_sms_text(&template::render(template, worst), self.sms_unicode);
+            let template = crate::answer::sms_template_with_prompt(template, rule.asks_answer);
+            let text = crate::sms::prepare_sms_text(&template::render(&template, worst), self.sms_unicode);
             let cost = crate::sms::count_segments(&text);
             if cost.segments > usize::from(self.max_sms_segments) {
                 return Err(CoreError::invalid(
@@ -686,6 +702,7 @@ impl From<&ReminderRule> for ReminderRuleInput {
             email_template: r.email_template.clone(),
             zns_template_id: r.zns_template_id.clone(),
             zns_params: r.zns_params.clone(),
+            asks_answer: r.asks_answer,
         }
     }
 }
@@ -845,6 +862,7 @@ mod tests {
             email_template: None,
             zns_template_id: template.map(str::to_string),
             zns_params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            asks_answer: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! volunteer teams; the rules they obey; the ports storage must offer; and the use cases
 //! and jobs built over them. Nothing here knows AWS, SQL or HTTP.
 
+pub mod answer;
 pub mod audit;
 pub mod campaign;
 pub mod contact;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::answer::SessionAnswer;
 use crate::audit::AuditEntry;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::contact::Channel;
@@ -253,6 +254,20 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, year: i32, page: &PageRequest) -> CoreResult<Page<AuditEntry>>;
 }
 
+/// People's answers to reminders that asked whether they will come.
+#[async_trait]
+pub trait AnswerStore: Send + Sync {
+    /// Keep `answer` as the person's answer for the session unless a later one (by
+    /// `answered_at`) is stored: true when it was kept. Two answers at once keep the later.
+    async fn put_answer(&self, answer: &SessionAnswer) -> CoreResult<bool>;
+    /// Every answer for a session.
+    async fn session_answers(&self, session_id: &str) -> CoreResult<Vec<SessionAnswer>>;
+    /// Every answer a contact gave (their export).
+    async fn contact_answers(&self, contact_id: &str) -> CoreResult<Vec<SessionAnswer>>;
+    /// Remove every answer of a contact (their erasure); how many there were.
+    async fn delete_contact_answers(&self, contact_id: &str) -> CoreResult<usize>;
+}
+
 /// Everything the use cases need from storage.
 pub trait Store:
     OrgUnitStore
@@ -267,6 +282,7 @@ pub trait Store:
     + SnapshotStore
     + AuditStore
     + ZnsTokenStore
+    + AnswerStore
 {
 }
 
@@ -283,6 +299,7 @@ impl<T> Store for T where
         + SnapshotStore
         + AuditStore
         + ZnsTokenStore
+        + AnswerStore
 {
 }
 

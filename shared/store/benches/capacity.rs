@@ -30,6 +30,7 @@ fn main() {
         email_template: None,
         zns_template_id: None,
         zns_params: Default::default(),
+        asks_answer: false,
     };
     let input = CampaignInput {
         name: "Thứ Bảy dịch vụ công trực tuyến".into(),

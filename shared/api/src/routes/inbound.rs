@@ -53,7 +53,8 @@ pub struct InboundSms {
 
 /// An SMS reply: STOP, TC, HUY or TU CHOI (any case, with or without accents) opts the
 /// sender out of SMS before the next send. The opt-out is audited under the contact's
-/// commune, so the admins of its province read it.
+/// commune, so the admins of its province read it. `1` (or `có`, `đến`) and `2` (or
+/// `không`, `ko`) answer the latest reminder that asked the number whether they will come.
 #[utoipa::path(post, path = "/v1/inbound/sms", tag = "inbound", params(WebhookKey), request_body = InboundSms,
     security(), responses((status = 200, body = SmsReplyOutcome), (status = 401, body = ErrorBody)))]
 pub async fn sms(
@@ -70,7 +71,8 @@ pub async fn sms(
     let before = store
         .find_contact_by_phone(&Phone::parse_field(&reply.from, "from")?.e164)
         .await?;
-    let outcome = usecases::handle_sms_reply(store, &reply.from, &reply.text, state.clock.now()).await?;
+    let outcome =
+        usecases::handle_sms_reply(store, &reply.from, &reply.text, state.answer_window, state.clock.now()).await?;
     let mut changes = Vec::new();
     if let Some(before) = before
         && let Some(after) = store.get_contact(&before.id).await?

@@ -101,6 +101,19 @@ pub async fn get_one(
     Ok(Json(session_in_area(&state, &caller, &id).await?.into()))
 }
 
+/// How many people the session's reminders asked whether they will come, and what they
+/// answered (citizens and volunteers apart), against its capacity and staff.
+#[utoipa::path(get, path = "/v1/sessions/{id}/headcount", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = outreach_core::answer::Headcount), (status = 404, body = ErrorBody)))]
+pub async fn headcount(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<outreach_core::answer::Headcount>> {
+    let session = session_in_area(&state, &caller, &id).await?;
+    Ok(Json(usecases::session_headcount(state.store.as_ref(), &session).await?))
+}
+
 /// The session `id` if its commune is in the caller's area.
 pub(crate) async fn session_in_area(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Session> {
     let session = usecases::get_session(state.store.as_ref(), id).await?;

@@ -123,6 +123,8 @@ pub struct RuleForm {
     pub zns_template_id: String,
     /// The template's parameters, one `parameter=field` a line.
     pub zns_params: String,
+    /// Ask whether the person will come (a reply `1` or `2` to the SMS).
+    pub asks_answer: bool,
     pub sms_template: String,
     /// The rule's field at fault (`offset_hours`, `channels`, `sms_template`…) and why.
     pub field: String,
@@ -144,6 +146,7 @@ impl RuleForm {
             zns: false,
             zns_template_id: String::new(),
             zns_params: DEFAULT_ZNS_PARAMS.into(),
+            asks_answer: false,
             sms_template: match audience {
                 Audience::Volunteers => DEFAULT_SMS_VOLUNTEER,
                 _ => DEFAULT_SMS_CITIZEN,
@@ -174,6 +177,7 @@ impl RuleForm {
                     .collect::<Vec<_>>()
                     .join("\n")
             },
+            asks_answer: rule.asks_answer,
             sms_template: rule.sms_template.clone().unwrap_or_default(),
             ..Self::new(rule.audience)
         }
@@ -295,6 +299,7 @@ impl CampaignForm {
                 zns: form.get(&format!("zns_{i}")).is_some(),
                 zns_template_id: get(&format!("zns_template_id_{i}")),
                 zns_params: get(&format!("zns_params_{i}")).replace("\r\n", "\n"),
+                asks_answer: form.get(&format!("answer_{i}")).is_some(),
                 sms_template: form
                     .get(&format!("sms_template_{i}"))
                     .unwrap_or_default()
@@ -376,6 +381,7 @@ impl CampaignForm {
                 email_template: None,
                 zns_template_id: None,
                 zns_params: BTreeMap::new(),
+                asks_answer: false,
             });
             reminder_rules.push(ReminderRuleInput {
                 id: (!rule.id.is_empty()).then(|| rule.id.clone()),
@@ -391,6 +397,7 @@ impl CampaignForm {
                 email_template: rule
                     .email
                     .then(|| base.email_template.clone().unwrap_or_else(|| DEFAULT_EMAIL_BODY.into())),
+                asks_answer: rule.asks_answer,
                 zns_template_id: rule.zns.then(|| rule.zns_template_id.clone()),
                 zns_params: if rule.zns {
                     zns_params(&rule.zns_params).map_err(|m| bad(&at("zns_params"), &m))?
@@ -674,7 +681,8 @@ impl CampaignFormPage {
             .collect();
         let sample = starts.first().copied().unwrap_or(from);
         for rule in self.form.rules.iter_mut().filter(|r| r.sends_sms()) {
-            (rule.segments, rule.unicode_warning) = sms_cost(&rule.sms_template, &names, input, sample);
+            let template = outreach_core::answer::sms_template_with_prompt(&rule.sms_template, rule.asks_answer);
+            (rule.segments, rule.unicode_warning) = sms_cost(&template, &names, input, sample);
         }
         self.longest_commune = names
             .iter()

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
+use outreach_core::answer::AnswerCounts;
 use outreach_core::contact::{Channel, Role as ContactRole};
 use outreach_core::org::Level;
 use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS};
@@ -338,6 +339,17 @@ pub struct Volunteer {
     pub assigned: bool,
 }
 
+/// A session's expected headcount, as the page shows it.
+pub struct HeadcountView {
+    pub citizens: AnswerCounts,
+    pub volunteers: AnswerCounts,
+    pub capacity: u32,
+    pub over_capacity: bool,
+    pub short_of_staff: bool,
+    /// Assigned volunteers who said they will not come, by name.
+    pub declined_staff: Vec<String>,
+}
+
 /// One delivery of the session's timeline.
 pub struct TimelineItem {
     pub at: String,
@@ -371,6 +383,8 @@ struct SessionPage {
     walk_ins: Vec<WalkInRow>,
     outcomes: Vec<OutcomeField>,
     attendance_summary: String,
+    /// What the reminders that asked whether people will come were answered.
+    headcount: Option<HeadcountView>,
     pending_reminders: usize,
     timeline: Vec<TimelineItem>,
     /// Whether the role reads the delivery log (planners).
@@ -584,6 +598,24 @@ async fn render_session(
         }
         _ => "Chưa ghi nhận danh sách tham dự.".into(),
     };
+    let counted = usecases::session_headcount(store, &s).await?;
+    let headcount = (counted.citizens.asked + counted.volunteers.asked > 0).then(|| HeadcountView {
+        declined_staff: counted
+            .declined_staff
+            .iter()
+            .map(|id| {
+                volunteers
+                    .iter()
+                    .find(|v| &v.id == id)
+                    .map_or_else(|| id.clone(), |v| v.name.clone())
+            })
+            .collect(),
+        citizens: counted.citizens,
+        volunteers: counted.volunteers,
+        capacity: counted.capacity,
+        over_capacity: counted.over_capacity,
+        short_of_staff: counted.short_of_staff,
+    });
     let pending_reminders = store
         .session_jobs(&s.id)
         .await?
@@ -622,7 +654,9 @@ async fn render_session(
         status,
         status_class,
         staffing: format!("{}/{}", s.staff.len(), s.min_staff),
-        short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
+        short: s.status == SessionStatus::Scheduled
+            && (s.is_short_of_staff() || headcount.as_ref().is_some_and(|h| h.short_of_staff)),
+        headcount,
         started,
         can_staff: !started
             && s.status == SessionStatus::Scheduled

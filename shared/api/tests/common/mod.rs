@@ -62,6 +62,7 @@ pub async fn serve(auth: AuthConfig, clock: Arc<dyn Clock>, webhook_secret: Opti
         }),
         prices: outreach_core::cost::PriceTable::default(),
         oidc: None,
+        answer_window: outreach_core::usecases::DEFAULT_ANSWER_WINDOW,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

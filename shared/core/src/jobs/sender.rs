@@ -620,9 +620,10 @@ pub fn render_sms(
     contact: &Contact,
     commune: &str,
 ) -> String {
-    let template = rule.sms_template.as_deref().unwrap_or_default();
+    let template =
+        crate::answer::sms_template_with_prompt(rule.sms_template.as_deref().unwrap_or_default(), rule.asks_answer);
     prepare_sms_text(
-        &render(template, values(campaign, session, contact, commune, SMS_NAME_CHARS)),
+        &render(&template, values(campaign, session, contact, commune, SMS_NAME_CHARS)),
         campaign.sms_unicode,
     )
 }

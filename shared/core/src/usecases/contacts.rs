@@ -11,7 +11,8 @@ use crate::error::{CoreError, CoreResult, RowError};
 use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
 use crate::ports::{
-    AuditStore, ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter, Store,
+    AnswerStore, AuditStore, ContactStore, DeliveryFilter, MAX_PAGE_SIZE, OrgUnitStore, PageRequest, SessionFilter,
+    Store,
 };
 use crate::reminder::Delivery;
 use crate::usecases::{Actor, new_id, retry_on_conflict};
@@ -329,12 +330,19 @@ pub async fn opt_out<S: ContactStore + ?Sized>(
 /// are removed everywhere they are stored (the phone and email lookups go with them). The
 /// id stays behind the anonymous counts (attendance, deliveries, tallies) and the evidence of
 /// consents and refusals, which must be kept. Erasing twice changes nothing more.
-pub async fn erase_contact<S: ContactStore + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<Contact> {
+pub async fn erase_contact<S: ContactStore + AnswerStore + ?Sized>(
+    store: &S,
+    id: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<Contact> {
     retry_on_conflict(|| async {
         let contact = get_contact(store, id).await?;
         if contact.erased_at.is_some() {
             return Ok(contact);
         }
+        // Their answers go first: an erasure cut short here is finished by the next try,
+        // which finds the contact not yet erased.
+        store.delete_contact_answers(id).await?;
         let erased = contact.erased(now);
         store.update_contact(&erased).await?;
         tracing::info!(contact_id = %id, "contact erased");
@@ -355,6 +363,8 @@ pub struct ContactExport {
     pub staffed_sessions: Vec<String>,
     /// Their commune's volunteer team, if they are a member.
     pub team: Option<String>,
+    /// Their answers to reminders that asked whether they would come.
+    pub answers: Vec<crate::answer::SessionAnswer>,
     pub exported_at: DateTime<Utc>,
 }
 
@@ -426,6 +436,7 @@ pub async fn export_contact<S: Store + ?Sized>(store: &S, id: &str, now: DateTim
         attendance,
         staffed_sessions,
         team,
+        answers: store.contact_answers(id).await?,
         exported_at: now,
     })
 }

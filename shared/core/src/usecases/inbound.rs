@@ -1,25 +1,26 @@
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::contact::{Channel, Contact, mask_email};
+use crate::answer::{Answer, SessionAnswer, parse_answer_reply};
+use crate::campaign::Campaign;
+use crate::contact::{Channel, Contact, Role, mask_email};
 use crate::error::{CoreError, CoreResult};
 use crate::phone::Phone;
-use crate::ports::{ContactStore, DeliveryStore, SessionStore};
-use crate::sms::unaccent;
+use crate::ports::{ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionStore, Store};
+use crate::reminder::DeliveryStatus;
+use crate::session::SessionStatus;
 use crate::usecases::opt_out;
 
 /// Opt-out keywords (rule 3), compared unaccented and in capitals: STOP, TC, HUY, TU CHOI.
-const OPT_OUT_KEYWORDS: [&[&str]; 5] = [&["STOP"], &["TC"], &["HUY"], &["TU", "CHOI"], &["TUCHOI"]];
+pub const OPT_OUT_KEYWORDS: [&[&str]; 5] = [&["STOP"], &["TC"], &["HUY"], &["TU", "CHOI"], &["TUCHOI"]];
 
 /// Whether an SMS reply asks to stop: it starts with an opt-out keyword, in any case, with
 /// or without accents ("tc", "Hủy", "TỪ CHỐI nhận tin").
 pub fn is_opt_out_reply(text: &str) -> bool {
-    let upper = unaccent(text).to_uppercase();
-    let words: Vec<&str> = upper
-        .split(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = crate::answer::reply_words(text);
     OPT_OUT_KEYWORDS
         .iter()
         .any(|kw| words.len() >= kw.len() && words[..kw.len()] == **kw)
@@ -32,15 +33,37 @@ pub struct SmsReplyOutcome {
     pub opt_out: bool,
     /// The sender is a registered contact (now opted out of SMS when `opt_out`).
     pub contact_id: Option<String>,
+    /// The text answered a reminder that asked whether they will come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerOutcome>,
 }
 
+/// What an answer keyword in a reply did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AnswerOutcome {
+    pub answer: Answer,
+    /// `recorded`; or why not: `no_question` (no reminder asked this number within the
+    /// window), `session_started` (too late to change), `session_cancelled`, or
+    /// `superseded` (a later answer is stored).
+    pub result: String,
+    /// The session answered for, when a reminder asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// How long after a reminder asked a reply still answers it.
+pub const DEFAULT_ANSWER_WINDOW: Duration = Duration::days(7);
+
 /// Handle an SMS reply: an opt-out keyword from a registered number opts it out of SMS
-/// before the next send.
+/// before the next send (and answers nothing); an answer keyword (`1`, `2`, `có`,
+/// `không`…) answers the latest reminder that asked this number within `window`, while
+/// its session has not started. A reply that matches nothing changes nothing.
 #[instrument(skip_all)]
-pub async fn handle_sms_reply<S: ContactStore + ?Sized>(
+pub async fn handle_sms_reply<S: Store + ?Sized>(
     store: &S,
     from: &str,
     text: &str,
+    window: Duration,
     now: DateTime<Utc>,
 ) -> CoreResult<SmsReplyOutcome> {
     let phone = Phone::parse_field(from, "from")?;
@@ -49,11 +72,93 @@ pub async fn handle_sms_reply<S: ContactStore + ?Sized>(
     if wants_out && let Some(c) = &contact {
         opt_out(store, &c.id, Some(Channel::Sms), "sms_reply", now).await?;
     }
-    tracing::info!(from = %phone.masked(), opt_out = wants_out, known = contact.is_some(), "inbound SMS");
+    let answer = match (&contact, wants_out, parse_answer_reply(text)) {
+        (Some(c), false, Some(answer)) => Some(record_sms_answer(store, c, answer, window, now).await?),
+        _ => None,
+    };
+    tracing::info!(from = %phone.masked(), opt_out = wants_out, known = contact.is_some(),
+        answer = answer.as_ref().map(|a| a.result.as_str()), "inbound SMS");
     Ok(SmsReplyOutcome {
         opt_out: wants_out,
         contact_id: contact.map(|c| c.id),
+        answer,
     })
+}
+
+/// Record `answer` for the session of the latest SMS reminder that asked `contact`.
+async fn record_sms_answer<S: Store + ?Sized>(
+    store: &S,
+    contact: &Contact,
+    answer: Answer,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> CoreResult<AnswerOutcome> {
+    let outcome = |result: &str, session_id: Option<String>| AnswerOutcome {
+        answer,
+        result: result.to_string(),
+        session_id,
+    };
+    // The SMS sent to this contact within the window, latest first.
+    let filter = DeliveryFilter {
+        contact: Some(contact.id.clone()),
+        status: Some(DeliveryStatus::Sent),
+        ..DeliveryFilter::default()
+    };
+    let mut sent = Vec::new();
+    let mut page = PageRequest::first(200);
+    loop {
+        let got = store.list_deliveries(&filter, &page).await?;
+        sent.extend(
+            got.items
+                .into_iter()
+                .filter(|d| d.channel == Channel::Sms && d.updated_at >= now - window && d.updated_at <= now),
+        );
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    sent.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
+    let mut campaigns: HashMap<String, Option<Campaign>> = HashMap::new();
+    for delivery in sent {
+        if !campaigns.contains_key(&delivery.campaign_id) {
+            let c = store.get_campaign(&delivery.campaign_id).await?;
+            campaigns.insert(delivery.campaign_id.clone(), c);
+        }
+        let Some(rule) = campaigns[&delivery.campaign_id]
+            .as_ref()
+            .and_then(|c| c.reminder_rules.iter().find(|r| r.id == delivery.rule_id))
+        else {
+            continue;
+        };
+        if !rule.asks_answer {
+            continue;
+        }
+        let session = store.get_session(&delivery.session_id).await?;
+        let session_id = Some(delivery.session_id.clone());
+        let Some(session) = session else {
+            return Ok(outcome("session_cancelled", session_id));
+        };
+        if session.status == SessionStatus::Cancelled {
+            return Ok(outcome("session_cancelled", session_id));
+        }
+        if session.starts_at <= now {
+            return Ok(outcome("session_started", session_id));
+        }
+        let kept = store
+            .put_answer(&SessionAnswer {
+                session_id: session.id.clone(),
+                contact_id: contact.id.clone(),
+                volunteer: contact.role == Role::Volunteer,
+                answer,
+                channel: Channel::Sms,
+                delivery_id: delivery.id.clone(),
+                answered_at: now,
+            })
+            .await?;
+        return Ok(outcome(if kept { "recorded" } else { "superseded" }, session_id));
+    }
+    Ok(outcome("no_question", None))
 }
 
 /// A contact before and after a change.

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use crate::contact::{Role, short_text};
+use crate::contact::{Channel, Role, short_text};
 use crate::error::{CoreError, CoreResult};
 use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
 use crate::reminder::{JobStatus, due_time};
@@ -242,4 +242,60 @@ fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// A session's expected headcount: the people its reminders asked whether they will come
+/// (from its delivery log), and their answers.
+pub async fn session_headcount<S: Store + ?Sized>(
+    store: &S,
+    session: &Session,
+) -> CoreResult<crate::answer::Headcount> {
+    use crate::campaign::Audience;
+    use crate::ports::{DeliveryFilter, PageRequest};
+    use crate::reminder::DeliveryStatus;
+    let campaign = store.get_campaign(&session.campaign_id).await?;
+    let asking: Vec<(String, Audience)> = campaign
+        .iter()
+        .flat_map(|c| c.reminder_rules.iter())
+        .filter(|r| r.asks_answer)
+        .map(|r| (r.id.clone(), r.audience))
+        .collect();
+    let mut asked = Vec::new();
+    if !asking.is_empty() {
+        let filter = DeliveryFilter {
+            session: Some(session.id.clone()),
+            status: Some(DeliveryStatus::Sent),
+            ..DeliveryFilter::default()
+        };
+        let mut page = PageRequest::first(500);
+        loop {
+            let got = store.list_deliveries(&filter, &page).await?;
+            for d in got.items.into_iter().filter(|d| d.channel == Channel::Sms) {
+                let Some((_, audience)) = asking.iter().find(|(id, _)| *id == d.rule_id) else {
+                    continue;
+                };
+                let volunteer = match audience {
+                    Audience::Volunteers => true,
+                    Audience::Citizens => false,
+                    Audience::All => store
+                        .get_contact(&d.contact_id)
+                        .await?
+                        .is_some_and(|c| c.role == Role::Volunteer),
+                };
+                asked.push((d.contact_id, volunteer));
+            }
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    let answers = store.session_answers(&session.id).await?;
+    Ok(crate::answer::Headcount::count(
+        session.capacity,
+        session.min_staff,
+        &session.staff,
+        &asked,
+        &answers,
+    ))
 }

@@ -230,6 +230,19 @@ pub mod items {
         Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
     }
 
+    /// An answer: its version is `answered_at` in microseconds, so that a conditional put
+    /// keeps the later of two answers.
+    pub fn answer(a: &outreach_core::answer::SessionAnswer) -> Item<&outreach_core::answer::SessionAnswer> {
+        Item::new(
+            keys::answers_pk(&a.session_id),
+            a.contact_id.clone(),
+            "answer",
+            a.answered_at.timestamp_micros().max(0) as u64,
+            a,
+        )
+        .gsi1(keys::contact_answers(&a.contact_id), a.session_id.clone())
+    }
+
     pub fn zns_token(t: &outreach_core::zns::ZnsToken) -> Item<&outreach_core::zns::ZnsToken> {
         Item::new(
             keys::ZNS_TOKEN_PK.to_string(),

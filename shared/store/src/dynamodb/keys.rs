@@ -91,6 +91,15 @@ pub fn team_pk(commune: &str) -> String {
 pub const TEAM_SK: &str = "TEAM";
 
 /// The Zalo OA's token pair: one item.
+/// A session's answers: one item per person, sort key the contact id.
+pub fn answers_pk(session_id: &str) -> String {
+    format!("ANSWERS#{session_id}")
+}
+/// GSI1: a contact's answers, sort key the session id.
+pub fn contact_answers(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}#ANSWERS")
+}
+
 pub const ZNS_TOKEN_PK: &str = "ZNS#TOKEN";
 pub const ZNS_TOKEN_SK: &str = "ZNS#TOKEN";
 

@@ -1,5 +1,6 @@
 //! `DynamoStore`: every `Store` port over one DynamoDB table (see `DYNAMODB.md`).
 
+mod answers;
 mod campaigns;
 mod contacts;
 mod deliveries;

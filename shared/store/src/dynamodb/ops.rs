@@ -99,7 +99,7 @@ impl DynamoStore {
 
     /// Put an item if `condition` holds (with `values` for its placeholders); false when it
     /// did not: the one conditional put behind `put_new` and `put_versioned`.
-    async fn put_if(
+    pub(super) async fn put_if(
         &self,
         raw: RawItem,
         condition: &str,

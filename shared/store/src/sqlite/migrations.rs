@@ -171,6 +171,17 @@ const MIGRATIONS: &[&str] = &[
         data    TEXT NOT NULL
     );
     "#,
+    // 9: each person's latest answer to a reminder that asked whether they will come.
+    r#"
+    CREATE TABLE answers (
+        session_id  TEXT NOT NULL,
+        contact_id  TEXT NOT NULL,
+        answered_at TEXT NOT NULL,
+        data        TEXT NOT NULL,
+        PRIMARY KEY (session_id, contact_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX answers_by_contact ON answers (contact_id, session_id);
+    "#,
 ];
 
 /// Bring the schema up to date in one transaction; a newer schema than this build knows

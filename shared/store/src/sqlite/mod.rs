@@ -1,5 +1,6 @@
 //! `SqliteStore`: the embedded store, one file in WAL mode.
 
+mod answers;
 mod audit;
 mod campaigns;
 mod contacts;

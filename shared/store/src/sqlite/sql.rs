@@ -73,6 +73,13 @@ pub(super) fn get_json<T: DeserializeOwned>(c: &Connection, sql: &str, key: &str
     data.map(|d| from_json(&d)).transpose()
 }
 
+/// Every row's `data` a one-parameter query answers, decoded.
+pub(super) fn all_json<T: DeserializeOwned>(c: &Connection, sql: &str, key: &str) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map([key], |r| r.get::<_, String>(0))?;
+    rows.map(|d| from_json(&d?)).collect()
+}
+
 pub(super) fn stale(entity: &str, id: &str) -> CoreError {
     CoreError::Conflict(format!(
         "{entity} {id} was changed by someone else (or does not exist); reload and retry"

@@ -59,6 +59,7 @@ macro_rules! contract_tests {
             the_zns_token_is_written_conditionally_and_one_racing_writer_wins,
             a_zns_delivery_that_falls_back_counts_as_sms,
             a_zns_receipt_round_trips_and_leaves_the_cap_window,
+            the_latest_answer_is_kept_and_answers_are_found_by_session_and_contact,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -648,6 +649,7 @@ fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
         email_template: None,
         zns_template_id: None,
         zns_params: Default::default(),
+        asks_answer: false,
     }
 }
 
@@ -1702,4 +1704,63 @@ pub async fn a_zns_receipt_round_trips_and_leaves_the_cap_window(store: &dyn Sto
     assert_eq!(stored, d);
     let since = now - Duration::hours(1);
     assert_eq!(store.count_sent_since("ct_8", Channel::Zns, since).await.unwrap(), 1);
+}
+
+pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_contact(store: &dyn Store) {
+    use outreach_core::answer::{Answer, SessionAnswer};
+    let answer = |session: &str, contact: &str, answer: Answer, at: &str| SessionAnswer {
+        session_id: session.into(),
+        contact_id: contact.into(),
+        volunteer: contact.starts_with('v'),
+        answer,
+        channel: Channel::Sms,
+        delivery_id: format!("{session}|r1|{contact}|sms"),
+        answered_at: t(at),
+    };
+    assert!(store.session_answers("ss_1").await.unwrap().is_empty());
+    let first = answer("ss_1", "ct_1", Answer::Coming, "2026-10-02T02:00:00.000001Z");
+    assert!(store.put_answer(&first).await.unwrap());
+    // Changed their mind: the later answer replaces it.
+    let changed = answer("ss_1", "ct_1", Answer::NotComing, "2026-10-02T09:30:00Z");
+    assert!(store.put_answer(&changed).await.unwrap());
+    // An earlier answer arriving late (a retried webhook) does not undo the later one.
+    assert!(!store.put_answer(&first).await.unwrap());
+    assert!(
+        store
+            .put_answer(&answer("ss_1", "v_1", Answer::Coming, "2026-10-02T03:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_answer(&answer("ss_2", "ct_1", Answer::Coming, "2026-10-09T03:00:00Z"))
+            .await
+            .unwrap()
+    );
+    let mut of_session = store.session_answers("ss_1").await.unwrap();
+    of_session.sort_by(|a, b| a.contact_id.cmp(&b.contact_id));
+    assert_eq!(of_session.len(), 2);
+    assert_eq!(of_session[0], changed);
+    assert!(of_session[1].volunteer);
+    let mut of_contact = store.contact_answers("ct_1").await.unwrap();
+    of_contact.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    assert_eq!(
+        of_contact
+            .iter()
+            .map(|a| (a.session_id.as_str(), a.answer))
+            .collect::<Vec<_>>(),
+        [("ss_1", Answer::NotComing), ("ss_2", Answer::Coming)]
+    );
+    // Two answers at once: the later one is what stays.
+    let (a, b) = (
+        answer("ss_3", "ct_9", Answer::Coming, "2026-10-03T01:00:00Z"),
+        answer("ss_3", "ct_9", Answer::NotComing, "2026-10-03T01:00:05Z"),
+    );
+    let (_, _) = tokio::join!(store.put_answer(&a), store.put_answer(&b));
+    assert_eq!(store.session_answers("ss_3").await.unwrap(), [b]);
+    // Erasure takes every answer of the contact and no one else's.
+    assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 2);
+    assert!(store.contact_answers("ct_1").await.unwrap().is_empty());
+    assert_eq!(store.session_answers("ss_1").await.unwrap().len(), 1);
+    assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 0);
 }
