@@ -111,6 +111,8 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::POST,   "/v1/inbound/zns-events",             Public,                       post(inbound::zns_events)),
         e(Method::GET,    "/v1/inbound/unsubscribe",            Public,                       get(inbound::unsubscribe_page)),
         e(Method::POST,   "/v1/inbound/unsubscribe",            Public,                       post(inbound::unsubscribe)),
+        e(Method::GET,    "/v1/inbound/answer",                 Public,                       get(inbound::answer_page)),
+        e(Method::POST,   "/v1/inbound/answer",                 Public,                       post(inbound::answer)),
     ]
 }
 

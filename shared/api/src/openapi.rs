@@ -24,7 +24,7 @@ use crate::routes;
         routes::reports::put_targets, routes::reports::get_targets,
         routes::reports::quarterly, routes::reports::snapshot, routes::reports::snapshots,
         routes::inbound::sms, routes::inbound::email_events, routes::inbound::zns_events, routes::inbound::unsubscribe,
-        routes::inbound::unsubscribe_page,
+        routes::inbound::unsubscribe_page, routes::inbound::answer_page, routes::inbound::answer,
     ),
     components(schemas(outreach_core::campaign::CampaignAction)),
     modifiers(&BearerAuth),

@@ -12,7 +12,9 @@ use chrono::{Duration, Utc};
 use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
-use outreach_core::ports::{CampaignStore, Clock, ContactStore, SessionStore};
+use outreach_core::contact::Channel;
+use outreach_core::ports::{CampaignStore, Claim, Clock, ContactStore, DeliveryStore, SessionStore};
+use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::session::Session;
 use outreach_store::SqliteStore;
 use reqwest::{Method, StatusCode};
@@ -119,6 +121,33 @@ async fn server() -> Server {
             .insert_sessions_if_absent(&[past.clone(), next.clone()])
             .await
             .unwrap();
+        // The citizen's reminder of the next session, which answer links name.
+        let citizen_id = citizen["id"].as_str().unwrap();
+        let reminder = Delivery {
+            id: Delivery::id_for(&next.id, "r1", citizen_id, Channel::Sms),
+            campaign_id: campaign.clone(),
+            session_id: next.id.clone(),
+            rule_id: "r1".into(),
+            contact_id: citizen_id.to_string(),
+            channel: Channel::Sms,
+            status: DeliveryStatus::Claimed,
+            message_id: None,
+            reason: None,
+            attempts: 1,
+            lease_until: now + Duration::minutes(5),
+            attempt_started_at: None,
+            segments: 0,
+            cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
+            updated_at: now,
+            expires_at: now + Duration::days(365),
+            version: 1,
+        };
+        assert!(matches!(
+            store.claim_delivery(&reminder, now).await.unwrap(),
+            Claim::Claimed(_)
+        ));
         areas.push((
             province,
             commune,
@@ -389,6 +418,15 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
             ),
         ),
         ("POST", "/v1/inbound/zns-events") => with("/v1/inbound/zns-events".into(), zalo_event("2026-09-05T03:00:00Z")),
+        ("GET", "/v1/inbound/answer") | ("POST", "/v1/inbound/answer") => plain(format!(
+            "/v1/inbound/answer?token={}",
+            server.auth.mint_answer(
+                campaign,
+                &Delivery::id_for(next, "r1", citizen, Channel::Sms),
+                outreach_core::answer::Answer::Coming,
+                Utc::now(),
+            )
+        )),
         ("GET", "/v1/inbound/unsubscribe") => plain(format!(
             "/v1/inbound/unsubscribe?token={}",
             server.auth.mint_unsubscribe(citizen, Utc::now())
@@ -1142,10 +1180,15 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
     };
     assert_eq!(
         sessions_listed(server.token("planner", Role::Planner, "213")).await,
-        vec![server.own.past_session.clone()],
+        // The fixture's reminder of the next session is one of them.
+        vec![server.own.past_session.clone(), server.own.next_session.clone()],
         "a planner of district 213 sees only its sessions' deliveries"
     );
-    let mut all = vec![server.own.past_session.clone(), elsewhere.id.clone()];
+    let mut all = vec![
+        server.own.past_session.clone(),
+        server.own.next_session.clone(),
+        elsewhere.id.clone(),
+    ];
     all.sort();
     assert_eq!(sessions_listed(admin).await, all, "the province's admin sees both");
 }

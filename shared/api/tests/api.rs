@@ -2438,3 +2438,144 @@ async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcou
         json!({"asked": 4, "coming": 1, "not_coming": 1, "no_answer": 2})
     );
 }
+
+#[tokio::test]
+async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_genuine() {
+    use outreach_api::auth::SignedUnsubscribeLinks;
+    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+    use outreach_core::notify::MemoryQueue;
+    let api = spawn().await;
+    api.seed_units().await;
+    let (status, contact) = api
+        .post(
+            "/v1/contacts",
+            json!({"role": "citizen", "name": "Lê Thu", "commune_code": "07201", "phone": "0912345678",
+                   "email": "thu@example.vn",
+                   "consents": [{"channel": "email", "method": "web_form", "wording_version": "v1"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    let mut body = campaign_body("0 8 * * 6", json!(["07201"]));
+    body["reminder_rules"][0]["channels"] = json!(["email"]);
+    body["reminder_rules"][0]["asks_answer"] = json!(true);
+    let (status, campaign) = api.post("/v1/campaigns", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
+        .await
+        .unwrap();
+    let queue = MemoryQueue::default();
+    let due = t("2026-10-02T01:00:00Z");
+    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+    let links = SignedUnsubscribeLinks {
+        auth: api.auth.clone(),
+        base_url: api.base.clone(),
+    };
+    let channels = Channels {
+        email: &outbox,
+        sms: &outbox,
+        zns: None,
+        links: &links,
+    };
+    run_sender(
+        api.store.as_ref(),
+        channels,
+        &queue.drain(100),
+        due,
+        SenderSettings::default(),
+    )
+    .await;
+    let email = outreach_notify::Outbox::read_email(dir.path()).unwrap().remove(0);
+    let link_after = |label: &str| -> String {
+        let at = email
+            .body_text
+            .find(label)
+            .unwrap_or_else(|| panic!("{label}: {}", email.body_text));
+        let rest = &email.body_text[at + label.len()..];
+        rest.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches(&api.base)
+            .to_string()
+    };
+    let (coming, not_coming) = (link_after("Sẽ đến: "), link_after("Không đến: "));
+    assert!(coming.starts_with("/v1/inbound/answer?token="), "{coming}");
+    let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
+    let session = sent["items"][0]["session_id"].as_str().unwrap().to_string();
+    let headcount = || async {
+        let (_, h) = api.get(&format!("/v1/sessions/{session}/headcount")).await;
+        h["citizens"].clone()
+    };
+    let html = |method: Method, path: String| {
+        let api = &api;
+        async move {
+            let response = api
+                .http
+                .request(method, format!("{}{path}", api.base))
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    api.clock.set("2026-10-02T06:00:00Z");
+    // Opening the link (a mail scanner does) shows the session and a button; nothing is recorded.
+    let (status, page) = html(Method::GET, coming.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Tôi sẽ đến") && page.contains("08:00 ngày 03/10/2026"),
+        "{page}"
+    );
+    assert_eq!(headcount().await["coming"], 0);
+    // The button posts it.
+    let (status, page) = html(Method::POST, coming.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Đã ghi nhận"), "{page}");
+    assert_eq!(
+        headcount().await,
+        json!({"asked": 1, "coming": 1, "not_coming": 0, "no_answer": 0})
+    );
+    // Changed their mind by the other link.
+    api.clock.set("2026-10-02T07:00:00Z");
+    let (status, out) = api.send(Method::POST, &not_coming, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["result"], "recorded");
+    assert_eq!(headcount().await["not_coming"], 1);
+    // A link altered in one character, or signed by another key, is refused and records nothing.
+    let mut forged = coming.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (status, body) = api.send(Method::POST, &forged, None, None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, Some("token"), "not valid");
+    let other = AuthConfig::hs256(b"another-secret-of-at-least-32-bytes!!", LOCAL_ISSUER).unwrap();
+    let foreign = format!(
+        "/v1/inbound/answer?token={}",
+        other.mint_answer(
+            id,
+            sent["items"][0]["id"].as_str().unwrap(),
+            outreach_core::answer::Answer::Coming,
+            Utc::now(),
+        )
+    );
+    let (status, _) = html(Method::GET, foreign.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api.send(Method::POST, &foreign, None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headcount().await["not_coming"], 1, "the forged link changed nothing");
+    // Replayed after the session started: refused, the answer stays.
+    api.clock.set("2026-10-03T01:30:00Z");
+    let (status, page) = html(Method::POST, coming.clone()).await;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+        "{status}"
+    );
+    assert!(!page.contains("Đã ghi nhận"), "{page}");
+    assert_eq!(headcount().await["not_coming"], 1);
+}

@@ -25,6 +25,9 @@ pub enum TokenError {
     /// An unsubscribe link that is forged, altered or expired.
     #[error("this unsubscribe link is not valid")]
     Unsubscribe,
+    /// An answer link that is forged, altered or expired.
+    #[error("this answer link is not valid")]
+    Answer,
 }
 
 /// Issuer of locally minted tokens.
@@ -310,6 +313,72 @@ impl AuthConfig {
     }
 }
 
+/// Audience of the links a reminder carries to answer whether one will come.
+pub const ANSWER_AUDIENCE: &str = "outreach-answer";
+
+/// How long an answer link works (a reminder goes at most weeks ahead of its session).
+pub const ANSWER_LINK_DAYS: i64 = 60;
+
+/// The claims of an answer link: the delivery that asked, and the answer it gives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AnswerClaims {
+    /// The delivery's id.
+    sub: String,
+    /// Its campaign (part of the delivery's key).
+    cmp: String,
+    ans: outreach_core::answer::Answer,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A verified answer link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerLink {
+    pub campaign_id: String,
+    pub delivery_id: String,
+    pub answer: outreach_core::answer::Answer,
+}
+
+impl AuthConfig {
+    /// A link token answering `answer` to delivery `delivery_id`, valid for
+    /// [`ANSWER_LINK_DAYS`] (no answer counts after the session starts in any case).
+    pub fn mint_answer(
+        &self,
+        campaign_id: &str,
+        delivery_id: &str,
+        answer: outreach_core::answer::Answer,
+        now: DateTime<Utc>,
+    ) -> String {
+        let claims = AnswerClaims {
+            sub: delivery_id.to_string(),
+            cmp: campaign_id.to_string(),
+            ans: answer,
+            iss: self.issuer.clone(),
+            aud: ANSWER_AUDIENCE.to_string(),
+            iat: now.timestamp(),
+            exp: (now + chrono::Duration::days(ANSWER_LINK_DAYS)).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// What an answer link says, if it is genuine and unexpired.
+    pub fn verify_answer(&self, token: &str) -> Result<AnswerLink, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[ANSWER_AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<AnswerClaims>(token, &self.decoding, &validation)
+            .map(|d| AnswerLink {
+                campaign_id: d.claims.cmp,
+                delivery_id: d.claims.sub,
+                answer: d.claims.ans,
+            })
+            .map_err(|_| TokenError::Answer)
+    }
+}
+
 /// Audience of one-time dashboard sign-in links (never accepted as an API token).
 pub const SIGN_IN_AUDIENCE: &str = "outreach-sign-in";
 
@@ -389,6 +458,19 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
             "{}/v1/inbound/unsubscribe?token={}",
             self.base_url.trim_end_matches('/'),
             self.auth.mint_unsubscribe(contact_id, Utc::now())
+        ))
+    }
+
+    fn answer_link(
+        &self,
+        campaign_id: &str,
+        delivery_id: &str,
+        answer: outreach_core::answer::Answer,
+    ) -> Option<String> {
+        Some(format!(
+            "{}/v1/inbound/answer?token={}",
+            self.base_url.trim_end_matches('/'),
+            self.auth.mint_answer(campaign_id, delivery_id, answer, Utc::now())
         ))
     }
 }

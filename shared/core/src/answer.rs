@@ -65,8 +65,15 @@ pub fn parse_answer_reply(text: &str) -> Option<Answer> {
 pub fn sms_template_with_prompt(template: &str, asks_answer: bool) -> std::borrow::Cow<'_, str> {
     if asks_answer {
         let text = template.trim_end();
-        let stop = if text.is_empty() || text.ends_with(['.', '!', '?']) { "" } else { "." };
-        format!("{text}{stop} {SMS_ANSWER_PROMPT}").trim_start().to_string().into()
+        let stop = if text.is_empty() || text.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
+        format!("{text}{stop} {SMS_ANSWER_PROMPT}")
+            .trim_start()
+            .to_string()
+            .into()
     } else {
         template.into()
     }

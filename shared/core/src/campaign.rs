@@ -139,7 +139,18 @@ pub struct ReminderRule {
 }
 
 /// The session fields a ZNS template parameter can take (as the text templates' placeholders).
-pub const ZNS_FIELDS: [&str; 6] = ["name", "campaign", "commune", "venue", "date", "time"];
+/// `answer_yes` and `answer_no` are the signed links of a rule that asks whether the person
+/// will come (for a template's two buttons).
+pub const ZNS_FIELDS: [&str; 8] = [
+    "name",
+    "campaign",
+    "commune",
+    "venue",
+    "date",
+    "time",
+    "answer_yes",
+    "answer_no",
+];
 
 /// A reminder rule as a planner writes it; templates default to the Vietnamese texts.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -163,8 +174,8 @@ pub struct ReminderRuleInput {
     /// `date`, `time`), e.g. `{"ten_khach_hang": "name", "ngay": "date"}`.
     #[serde(default)]
     pub zns_params: BTreeMap<String, String>,
-    /// Ask whether the person will come (answered by replying `1` or `2` to the SMS; the
-    /// rule must name `sms`).
+    /// Ask whether the person will come: by replying `1` or `2` to the SMS, by one of the
+    /// two signed links of the email, or by a ZNS template's buttons (`answer_yes`, `answer_no`).
     #[serde(default)]
     pub asks_answer: bool,
 }
@@ -286,10 +297,11 @@ impl ReminderRuleInput {
         } else {
             (None, BTreeMap::new())
         };
-        if self.asks_answer && !wants(Channel::Sms) {
+        let answer_fields = zns_params.values().filter(|f| f.starts_with("answer_")).count();
+        if answer_fields > 0 && !self.asks_answer {
             return Err(CoreError::invalid(
-                at("asks_answer"),
-                "câu hỏi có đến hay không được trả lời bằng tin SMS: hãy chọn kênh SMS cho quy tắc này",
+                at("zns_params"),
+                "answer_yes và answer_no chỉ dùng được khi quy tắc hỏi người nhận có đến không (asks_answer)",
             ));
         }
         Ok(ReminderRule {

@@ -208,6 +208,12 @@ impl Queue for MemoryQueue {
 /// unsubscribe someone else.
 pub trait UnsubscribeLinks: Send + Sync {
     fn link(&self, contact_id: &str) -> Option<String>;
+
+    /// A signed link that answers `answer` to delivery `delivery_id` (a reminder that
+    /// asked whether the person will come); none without a public URL.
+    fn answer_link(&self, _campaign_id: &str, _delivery_id: &str, _answer: crate::answer::Answer) -> Option<String> {
+        None
+    }
 }
 
 /// No links (local runs without a public URL).

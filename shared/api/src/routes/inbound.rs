@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
+use outreach_core::answer::Answer;
 use outreach_core::contact::{Channel, Contact};
 use outreach_core::phone::Phone;
-use outreach_core::usecases::{self, SmsReplyOutcome};
+use outreach_core::usecases::{self, AnswerOutcome, SmsReplyOutcome};
 use outreach_core::zns::ZaloWebhookKeys;
 use serde::{Deserialize, Serialize};
 
@@ -403,6 +404,103 @@ pub async fn unsubscribe_page(
              <button type=\"submit\">Ngừng nhận email</button></form>"
         ),
     )))
+}
+
+/// The words of an answer on the pages.
+fn answer_words(answer: Answer) -> &'static str {
+    match answer {
+        Answer::Coming => "Tôi sẽ đến",
+        Answer::NotComing => "Tôi không đến được",
+    }
+}
+
+/// The session an answer link is about, as the page names it.
+async fn session_line(state: &AppState, link: &outreach_auth::AnswerLink) -> ApiResult<String> {
+    let store = state.store.as_ref();
+    let delivery = store
+        .get_delivery(&link.campaign_id, &link.delivery_id)
+        .await?
+        .ok_or_else(|| ApiError::bad("token", "this answer link is not valid"))?;
+    let Some(session) = store.get_session(&delivery.session_id).await? else {
+        return Ok(String::new());
+    };
+    let local = session
+        .starts_at
+        .with_timezone(&outreach_core::schedule::DEFAULT_TIME_ZONE);
+    Ok(format!(
+        "Buổi hỗ trợ dịch vụ công trực tuyến lúc {} ngày {} tại {}.",
+        local.format("%H:%M"),
+        local.format("%d/%m/%Y"),
+        html_text(&session.venue)
+    ))
+}
+
+/// The link of a reminder that asked whether the person will come, opened in a browser: a
+/// page that says which session and which answer, whose button posts it. Opening it
+/// records nothing, so a mail scanner answers for nobody.
+#[utoipa::path(get, path = "/v1/inbound/answer", tag = "inbound", params(UnsubscribeParams), security(),
+    responses((status = 200, description = "HTML confirmation"), (status = 400, body = ErrorBody)))]
+pub async fn answer_page(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UnsubscribeParams>,
+) -> ApiResult<Html<String>> {
+    let link = state.auth.verify_answer(&q.token)?;
+    let line = session_line(&state, &link).await?;
+    let action = format!("/v1/inbound/answer?token={}", attribute(&q.token));
+    Ok(Html(page(
+        "Xác nhận tham dự",
+        &format!(
+            "<p>{line}</p><form method=\"post\" action=\"{action}\"><button type=\"submit\">{}</button></form>\
+             <p>Bạn có thể đổi ý bằng đường dẫn còn lại trong tin nhắn, cho tới khi buổi bắt đầu.</p>",
+            answer_words(link.answer)
+        ),
+    )))
+}
+
+/// Record the answer of a link (the page's button): until the session starts; the latest
+/// answer counts.
+#[utoipa::path(post, path = "/v1/inbound/answer", tag = "inbound", params(UnsubscribeParams), security(),
+    responses((status = 200, body = AnswerOutcome), (status = 400, body = ErrorBody)))]
+pub async fn answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<UnsubscribeParams>,
+) -> ApiResult<Response> {
+    let link = state.auth.verify_answer(&q.token)?;
+    let outcome = usecases::answer_by_link(
+        state.store.as_ref(),
+        &link.campaign_id,
+        &link.delivery_id,
+        link.answer,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        // A link naming a delivery that is gone reads as a bad link, not as a 404 to probe.
+        outreach_core::CoreError::NotFound { .. } => ApiError::bad("token", "this answer link is not valid"),
+        e => e.into(),
+    })?;
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_html {
+        return Ok(Json(outcome).into_response());
+    }
+    let body = match outcome.result.as_str() {
+        "recorded" | "superseded" => format!(
+            "<p>Đã ghi nhận: <strong>{}</strong>. Cảm ơn bạn đã trả lời.</p>",
+            answer_words(link.answer).to_lowercase()
+        ),
+        "session_started" => "<p>Buổi đã bắt đầu nên câu trả lời không còn được ghi nhận.</p>".into(),
+        _ => "<p>Buổi này đã bị hủy; câu trả lời không được ghi nhận.</p>".into(),
+    };
+    Ok(Html(page("Xác nhận tham dự", &body)).into_response())
+}
+
+/// `text` safe as HTML text.
+fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// A small Vietnamese page.

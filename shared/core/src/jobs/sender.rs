@@ -378,6 +378,7 @@ async fn send_one<S: Store + ?Sized>(
                         contact,
                         &commune,
                         channels.links.link(&contact.id),
+                        answer_urls(channels.links, &rule, &delivery).as_ref(),
                     )
                 };
                 delivery.segments = 1;
@@ -395,7 +396,16 @@ async fn send_one<S: Store + ?Sized>(
                     next: ZnsNext::FallBackToSms,
                 }),
                 Some(zns) => {
-                    let message = render_zns(&rule, campaign, session, contact, &commune, &delivery.id);
+                    let answers = answer_urls(channels.links, &rule, &delivery);
+                    let message = render_zns(
+                        &rule,
+                        campaign,
+                        session,
+                        contact,
+                        &commune,
+                        &delivery.id,
+                        answers.as_ref(),
+                    );
                     // Charged when delivered: the cost stays only on a delivery that is sent.
                     delivery.segments = 1;
                     delivery.cost_milli_vnd = settings.prices.zns_milli_vnd();
@@ -631,7 +641,28 @@ pub fn render_sms(
 /// `{name}` in a ZNS parameter is cut to this many characters (Zalo's limit for a name).
 pub const ZNS_NAME_CHARS: usize = 30;
 
-/// The ZNS message of a rule for one person: each template parameter filled from its field.
+/// The two signed links of a reminder that asks whether the person will come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerUrls {
+    pub coming: String,
+    pub not_coming: String,
+}
+
+/// The answer links of `delivery` when its rule asks and the deployment signs links (an
+/// answer stops counting when the session starts).
+fn answer_urls(links: &dyn UnsubscribeLinks, rule: &ReminderRule, delivery: &Delivery) -> Option<AnswerUrls> {
+    if !rule.asks_answer {
+        return None;
+    }
+    let link = |answer| links.answer_link(&delivery.campaign_id, &delivery.id, answer);
+    Some(AnswerUrls {
+        coming: link(crate::answer::Answer::Coming)?,
+        not_coming: link(crate::answer::Answer::NotComing)?,
+    })
+}
+
+/// The ZNS message of a rule for one person: each template parameter filled from its
+/// field (`answer_yes` and `answer_no`, for a template's buttons, from the answer links).
 pub fn render_zns(
     rule: &ReminderRule,
     campaign: &Campaign,
@@ -639,8 +670,14 @@ pub fn render_zns(
     contact: &Contact,
     commune: &str,
     delivery_id: &str,
+    answers: Option<&AnswerUrls>,
 ) -> OutboundZns {
-    let v = values(campaign, session, contact, commune, ZNS_NAME_CHARS);
+    let fields = values(campaign, session, contact, commune, ZNS_NAME_CHARS);
+    let v = |field: &str| match (field, answers) {
+        ("answer_yes", Some(a)) => a.coming.clone(),
+        ("answer_no", Some(a)) => a.not_coming.clone(),
+        _ => fields(field),
+    };
     OutboundZns {
         phone: contact
             .phone
@@ -665,10 +702,17 @@ pub fn render_email(
     contact: &Contact,
     commune: &str,
     unsubscribe_url: Option<String>,
+    answers: Option<&AnswerUrls>,
 ) -> OutboundEmail {
     let v = values(campaign, session, contact, commune, 200);
     let subject = render(rule.email_subject.as_deref().unwrap_or_default(), &v);
     let mut body = render(rule.email_template.as_deref().unwrap_or_default(), &v);
+    if let Some(a) = answers {
+        body.push_str(&format!(
+            "\n\nBạn sẽ đến buổi này chứ? Hãy bấm một trong hai đường dẫn:\nSẽ đến: {}\nKhông đến: {}",
+            a.coming, a.not_coming
+        ));
+    }
     if let Some(url) = &unsubscribe_url {
         body.push_str(&format!("\n\n—\nNgừng nhận email nhắc lịch: {url}"));
     }

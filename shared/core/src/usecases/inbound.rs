@@ -85,6 +85,58 @@ pub async fn handle_sms_reply<S: Store + ?Sized>(
     })
 }
 
+/// Record the answer of a signed link (email, ZNS button) to the delivery that asked:
+/// until its session starts; the latest answer counts.
+pub async fn answer_by_link<S: Store + ?Sized>(
+    store: &S,
+    campaign_id: &str,
+    delivery_id: &str,
+    answer: Answer,
+    now: DateTime<Utc>,
+) -> CoreResult<AnswerOutcome> {
+    let outcome = |result: &str, session_id: Option<String>| AnswerOutcome {
+        answer,
+        result: result.to_string(),
+        session_id,
+    };
+    let delivery = store
+        .get_delivery(campaign_id, delivery_id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            entity: "delivery",
+            id: delivery_id.to_string(),
+        })?;
+    let session_id = Some(delivery.session_id.clone());
+    let Some(session) = store.get_session(&delivery.session_id).await? else {
+        return Ok(outcome("session_cancelled", session_id));
+    };
+    if session.status == SessionStatus::Cancelled {
+        return Ok(outcome("session_cancelled", session_id));
+    }
+    if session.starts_at <= now {
+        return Ok(outcome("session_started", session_id));
+    }
+    let Some(contact) = store.get_contact(&delivery.contact_id).await? else {
+        return Err(CoreError::NotFound {
+            entity: "contact",
+            id: delivery.contact_id,
+        });
+    };
+    let kept = store
+        .put_answer(&SessionAnswer {
+            session_id: session.id.clone(),
+            contact_id: contact.id.clone(),
+            volunteer: contact.role == Role::Volunteer,
+            answer,
+            channel: delivery.channel,
+            delivery_id: delivery.id.clone(),
+            answered_at: now,
+        })
+        .await?;
+    tracing::info!(delivery_id = %delivery.id, answer = answer.as_str(), kept, "answer by link");
+    Ok(outcome(if kept { "recorded" } else { "superseded" }, session_id))
+}
+
 /// Record `answer` for the session of the latest SMS reminder that asked `contact`.
 async fn record_sms_answer<S: Store + ?Sized>(
     store: &S,
