@@ -3,7 +3,9 @@
 // row and see that row's error; create and activate a campaign, seeing the preview and the
 // SMS segment count; edit it, adding a volunteers' reminder rule; see the sessions as a list, a week and a month; open a session, add a
 // walk-in, record attendance and outcomes; see the overview's figures move; sign in as a commune officer and see only that commune; a forged
-// cross-site form post is refused. Screenshots of every page go to $SCREENSHOTS.
+// cross-site form post is refused; on a phone, check three citizens and a walk-in in at the
+// door, and see the attendance and the report's tallies equal a recount. Screenshots of
+// every page go to $SCREENSHOTS.
 //
 //   OUTREACH_BIN=target/debug/outreach SCREENSHOTS=target/screenshots \
 //   NODE_PATH=<dir with playwright-core> node tests/browser/planner_day.cjs
@@ -249,6 +251,43 @@ async function main() {
     const record = await api("GET", `/v1/sessions/${sessionId}/attendance`);
     assert.equal(record.attendees.length, 2, "the forged post changed nothing");
     await shot("12-bi-tu-choi", phone);
+
+    // At the door, on the phone: three registered citizens found by name (accents optional)
+    // or by the last digits of their number, and a walk-in, each checked in with one tap.
+    for (const [name, phoneNo] of [["Hoàng Thị Mai", "0981000021"], ["Vũ Văn Nam", "0981000022"], ["Đỗ Thu Hà", "0981000023"]]) {
+      await api("POST", "/v1/contacts", { role: "citizen", name, commune_code: "07201", phone: phoneNo, consents: consent });
+    }
+    await phone.goto(sessionUrl);
+    await phone.getByRole("link", { name: "Điểm danh tại cửa" }).click();
+    await phone.getByRole("heading", { name: "Điểm danh tại cửa" }).waitFor();
+    const checkIn = async (query, name) => {
+      await phone.fill("#q", query);
+      await phone.getByRole("button", { name: "Tìm", exact: true }).click();
+      await phone.getByRole("button", { name: `Điểm danh ${name}` }).click();
+      await phone.getByText(`Đã điểm danh: ${name}.`).waitFor();
+    };
+    await checkIn("hoang thi mai", "Hoàng Thị Mai");
+    await checkIn("0022", "Vũ Văn Nam");
+    await checkIn("Thu Hà", "Đỗ Thu Hà");
+    await phone.fill("#phone", "0362345699");
+    await phone.fill("#name", "Lý Văn Phúc");
+    await phone.getByRole("button", { name: "Ghi nhận người đến trực tiếp" }).click();
+    await phone.getByText("Đã điểm danh: Lý Văn Phúc.").waitFor();
+    assert.equal(await phone.locator("#so-da-den").innerText(), "6");
+    // Found again: already in, no button.
+    await phone.fill("#q", "0021");
+    await phone.getByRole("button", { name: "Tìm", exact: true }).click();
+    assert.match(await phone.locator(".checkin-list").innerText(), /Hoàng Thị Mai[\s\S]*✓ Đã đến/);
+    await shot("13-diem-danh-tai-cua-tren-dien-thoai", phone);
+    // The attendance is the two recorded before and the four checked in; the report's
+    // tallies for the commune equal a recount of it.
+    const checked = await api("GET", `/v1/sessions/${sessionId}/attendance`);
+    assert.equal(checked.attendees.length, 6);
+    assert.equal(checked.attendees.filter((a) => a.walk_in).length, 2);
+    const q = Math.floor((Number(localDate(now).slice(5, 7)) - 1) / 3) + 1;
+    const report = await api("GET", `/v1/reports/quarterly?year=${year}&quarter=${q}&org=07201`);
+    const figure = (metric) => report.rows.find((r) => r.code === "07201" && r.metric === metric)?.quarter_value;
+    assert.equal(figure("attendees"), 6, JSON.stringify(report.rows.filter((r) => r.code === "07201")));
     console.log(`planner's day: passed; screenshots in ${SHOTS}`);
   } finally {
     if (browser) await browser.close();

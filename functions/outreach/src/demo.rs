@@ -17,7 +17,7 @@ use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{
-    ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionFilter, SessionStore,
+    ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, OutcomeStore, PageRequest, SessionFilter, SessionStore,
     SnapshotStore, Store,
 };
 use outreach_core::quarter::Quarter;
@@ -369,7 +369,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
 
     // 8. What happened at each session, the official statistics, the year's targets, and
     //    the quarterly summary the morning after the quarter (07:00 on 1 January).
-    let held = record_sessions(&store, &sessions, &actor).await?;
+    let (held, door) = record_sessions(&store, &sessions, &actor).await?;
     let statistics: Vec<OfficialStatistics> = COMMUNES
         .iter()
         .enumerate()
@@ -425,6 +425,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
         short_local(summary_time),
         summary.units.first().map_or(0, |u| u.revision),
     );
+    println!("{door}");
     let snapshot = store
         .get_snapshot(PROVINCE, quarter.year, quarter.quarter, None)
         .await?
@@ -479,8 +480,9 @@ fn target(metric: &str, value: f64, unit: Option<&str>, allocate: Option<Allocat
 
 /// Attendance and outcomes of every session that took place (the citizens of its commune
 /// came, and a walk-in at every third), in the numbers a commune officer would send.
-async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Actor) -> Result<usize> {
+async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Actor) -> Result<(usize, String)> {
     let mut held = 0;
+    let mut door = String::new();
     for (i, s) in sessions.iter().enumerate() {
         if s.status != SessionStatus::Scheduled {
             continue;
@@ -507,7 +509,41 @@ async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Acto
                 ..Default::default()
             });
         }
-        usecases::record_attendance(store, &s.id, AttendanceInput { attendees }, after, actor).await?;
+        if i == 0 {
+            // The first session's attendance is taken at the door as people arrive, from 20
+            // minutes before the start: each citizen checked in (the first scanned twice),
+            // then the walk-in.
+            let mut scans = 0;
+            for (k, a) in attendees.iter().enumerate() {
+                let who = match (&a.contact_id, &a.phone, &a.name) {
+                    (Some(id), _, _) => usecases::CheckIn::Contact { contact_id: id.clone() },
+                    (None, Some(phone), Some(name)) => usecases::CheckIn::WalkIn {
+                        phone: phone.clone(),
+                        name: name.clone(),
+                    },
+                    _ => continue,
+                };
+                let at = s.starts_at - Duration::minutes(20) + Duration::minutes(3 * k as i64);
+                let times = if k == 0 { 2 } else { 1 };
+                for _ in 0..times {
+                    usecases::check_in(store, &s.id, who.clone(), at, actor).await?;
+                    scans += 1;
+                }
+            }
+            let record = store
+                .get_session_record(&s.id)
+                .await?
+                .context("the check-ins kept no record")?;
+            door = format!(
+                "   at the door of {} {}: {scans} scans checked in {} people ({} walk-in), the first scanned twice and counted once",
+                s.commune_code,
+                short_local(s.starts_at),
+                record.attendees.len(),
+                record.attendees.iter().filter(|a| a.walk_in).count()
+            );
+        } else {
+            usecases::record_attendance(store, &s.id, AttendanceInput { attendees }, after, actor).await?;
+        }
         let n = i as u64;
         let metrics = BTreeMap::from([
             ("dossiers_supported".to_string(), 9 + n % 5),
@@ -518,7 +554,7 @@ async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Acto
         usecases::record_outcomes(store, &s.id, OutcomesInput { metrics }, after, actor).await?;
         held += 1;
     }
-    Ok(held)
+    Ok((held, door))
 }
 
 /// The report as a planner reads it: year to date against the quarter's milestone.

@@ -183,6 +183,11 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
         assert!(stdout.contains(reason), "{reason}: {stdout}");
     }
     assert!(stdout.contains("Tu choi: TC"), "an SMS as sent: {stdout}");
+    // The first session's attendance taken at the door.
+    assert!(
+        stdout.contains("scanned twice and counted once") && stdout.contains("(1 walk-in)"),
+        "{stdout}"
+    );
     // Section 8 and the quarterly report.
     assert!(
         stdout.contains("snapshot revision 1, emailed to 1 planner(s) with bao-cao-quy-4-2026-24.xlsx"),

@@ -95,6 +95,7 @@ fn table() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET,    "/v1/sessions/{id}/headcount",        InArea(OFFICERS, Forbidden),  get(sessions::headcount)),
         e(Method::GET,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  get(reports::get_attendance)),
         e(Method::PUT,    "/v1/sessions/{id}/attendance",       InArea(OFFICERS, Forbidden),  put(reports::put_attendance)),
+        e(Method::POST,   "/v1/sessions/{id}/check-ins",        InArea(OFFICERS, Forbidden),  post(reports::check_in)),
         e(Method::GET,    "/v1/sessions/{id}/outcomes",         InArea(OFFICERS, Forbidden),  get(reports::get_outcomes)),
         e(Method::PUT,    "/v1/sessions/{id}/outcomes",         InArea(OFFICERS, Forbidden),  put(reports::put_outcomes)),
         e(Method::PUT,    "/v1/statistics",                     InArea(PLANNERS, Forbidden),  put(reports::put_statistics)),

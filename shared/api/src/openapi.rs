@@ -19,7 +19,7 @@ use crate::routes;
         routes::sessions::headcount,
         routes::sessions::get_team, routes::sessions::put_team,
         routes::deliveries::list, routes::audit::list,
-        routes::reports::put_attendance, routes::reports::put_outcomes, routes::reports::get_attendance, routes::reports::get_outcomes,
+        routes::reports::put_attendance, routes::reports::check_in, routes::reports::put_outcomes, routes::reports::get_attendance, routes::reports::get_outcomes,
         routes::reports::put_statistics, routes::reports::import_statistics,
         routes::reports::put_targets, routes::reports::get_targets,
         routes::reports::quarterly, routes::reports::snapshot, routes::reports::snapshots,

@@ -368,6 +368,10 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("GET", "/v1/sessions/{id}/headcount") => plain(format!("/v1/sessions/{next}/headcount")),
         ("GET", "/v1/sessions/{id}/attendance") => plain(format!("/v1/sessions/{past}/attendance")),
         ("GET", "/v1/sessions/{id}/outcomes") => plain(format!("/v1/sessions/{past}/outcomes")),
+        ("POST", "/v1/sessions/{id}/check-ins") => with(
+            format!("/v1/sessions/{past}/check-ins"),
+            json(json!({"contact_id": citizen})),
+        ),
         ("PUT", "/v1/sessions/{id}/attendance") => with(
             format!("/v1/sessions/{past}/attendance"),
             json(json!({"attendees": [{"contact_id": citizen}]})),

@@ -1452,3 +1452,83 @@ async fn a_planner_registers_zns_consent_and_creates_a_zns_then_sms_campaign_wit
         "{section}"
     );
 }
+
+#[tokio::test]
+async fn the_door_page_finds_a_citizen_by_name_or_last_digits_and_checks_them_in_once() {
+    let ui = ui().await;
+    let door = format!("/ui/buoi/{}/den", ui.past);
+    // A viewer reads sessions but checks nobody in; another commune's officer finds no session.
+    let viewer = ui.sign_in(Role::Viewer, "213").await;
+    assert_eq!(viewer.get(&door).await.0, StatusCode::FORBIDDEN);
+    let elsewhere = ui.sign_in(Role::CommuneOfficer, "07202").await;
+    assert_eq!(elsewhere.get(&door).await.0, StatusCode::NOT_FOUND);
+
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (status, page) = officer.get(&format!("/ui/buoi/{}", ui.past)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("href=\"{door}\"")),
+        "the session links its door: {page}"
+    );
+    // By name without accents, and by the last digits; another commune's citizen is not found.
+    let (_, found) = officer.get(&format!("{door}?q=nguyen+van")).await;
+    assert!(
+        found.contains("Nguyễn Văn An") && found.contains("Điểm danh Nguyễn Văn An"),
+        "{found}"
+    );
+    assert!(!found.contains("0981000001"), "the number is masked: {found}");
+    let (_, found) = officer.get(&format!("{door}?q=0001")).await;
+    assert!(found.contains("Nguyễn Văn An"), "{found}");
+    let (_, found) = officer.get(&format!("{door}?q=0003")).await;
+    assert!(
+        !found.contains("Lê Thị Bích") && found.contains("Không tìm thấy"),
+        "{found}"
+    );
+
+    let csrf = officer.csrf().await;
+    let tap = [
+        ("csrf", csrf.as_str()),
+        ("contact_id", ui.citizen.as_str()),
+        ("q", "an"),
+    ];
+    let (status, _, location) = officer.post(&door, &ui.base, &tap).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let back = location.unwrap();
+    let (_, page) = officer.get(&back).await;
+    assert!(
+        page.contains("Đã điểm danh: Nguyễn Văn An.") && page.contains("<strong id=\"so-da-den\">1</strong>"),
+        "{page}"
+    );
+    // Tapped twice: still one.
+    officer.post(&door, &ui.base, &tap).await;
+    let (_, found) = officer.get(&format!("{door}?q=an")).await;
+    assert!(
+        found.contains("✓ Đã đến") && found.contains("<strong id=\"so-da-den\">1</strong>"),
+        "{found}"
+    );
+    // A walk-in with a bad number is refused beside the form, what was typed kept.
+    let walk = [
+        ("csrf", csrf.as_str()),
+        ("phone", "01662345678"),
+        ("name", "Phan Văn Khải"),
+    ];
+    let (status, page, _) = officer.post(&door, &ui.base, &walk).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("036") && page.contains("value=\"Phan Văn Khải\""),
+        "{page}"
+    );
+    let walk = [
+        ("csrf", csrf.as_str()),
+        ("phone", "0362345678"),
+        ("name", "Phan Văn Khải"),
+    ];
+    let (status, _, _) = officer.post(&door, &ui.base, &walk).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let record = ui.store.get_session_record(&ui.past).await.unwrap().unwrap();
+    assert_eq!(record.attendees.len(), 2);
+    assert_eq!(record.attendees.iter().filter(|a| a.walk_in).count(), 1);
+    // A post from another site is refused and adds nobody.
+    let (status, _, _) = officer.post(&door, "https://evil.example", &walk).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use outreach_core::outcome::{OfficialStatistics, SessionRecord};
 use outreach_core::report::{QuarterlyReport, ReportSnapshot};
 use outreach_core::target::{TargetInput, TargetPlan};
-use outreach_core::usecases::{self, AttendanceInput, OutcomesInput, StatisticsImportReport};
+use outreach_core::usecases::{self, AttendanceInput, CheckIn, CheckInOutcome, OutcomesInput, StatisticsImportReport};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -38,6 +38,29 @@ pub async fn put_attendance(
     Ok((
         audit::change("session record", &id, before.as_ref(), Some(&record)),
         Json(record),
+    ))
+}
+
+/// `POST /v1/sessions/{id}/check-ins`: one person at the door, a registered contact
+/// (`{"contact_id"}`) or a walk-in (`{"phone", "name"}`); checking someone in twice counts
+/// once. Open from an hour before the start.
+#[utoipa::path(post, path = "/v1/sessions/{id}/check-ins", tag = "outcomes", params(("id" = String, Path)),
+    request_body = CheckIn,
+    responses((status = 200, body = CheckInOutcome), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn check_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(who): ApiJson<CheckIn>,
+) -> ApiResult<(Extension<AuditChange>, Json<CheckInOutcome>)> {
+    session_in_area(&state, &caller, &id).await?;
+    let before = state.store.get_session_record(&id).await?;
+    let actor = caller.actor_in_area(state.store.as_ref()).await?;
+    let outcome = usecases::check_in(state.store.as_ref(), &id, who, state.clock.now(), &actor).await?;
+    let after = state.store.get_session_record(&id).await?;
+    Ok((
+        audit::change("session record", &id, before.as_ref(), after.as_ref()),
+        Json(outcome),
     ))
 }
 

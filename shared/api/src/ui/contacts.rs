@@ -173,7 +173,7 @@ impl Search {
 }
 
 /// A name without accents, in lower case, for matching what a person types.
-fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     outreach_core::sms::unaccent(s).to_lowercase()
 }
 

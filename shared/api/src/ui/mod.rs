@@ -12,6 +12,7 @@ mod assets;
 mod calendar;
 mod campaigns;
 mod charts;
+mod checkin;
 mod contacts;
 mod form;
 mod format;
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/buoi/lich", get(calendar::page))
         .route("/ui/buoi/{id}", get(sessions::page))
         .route("/ui/buoi/{id}/diem-danh", post(sessions::attendance))
+        .route("/ui/buoi/{id}/den", get(checkin::page).post(checkin::check_in))
         .route("/ui/buoi/{id}/ket-qua", post(sessions::outcomes))
         .route("/ui/buoi/{id}/nhan-su", post(sessions::staff))
         .route("/ui/buoi/{id}/huy", post(sessions::cancel))

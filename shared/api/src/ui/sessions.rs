@@ -41,9 +41,16 @@ pub struct SessionRow {
     pub status_class: &'static str,
     pub staffing: String,
     pub short: bool,
+    /// Citizens who said they will come, of the capacity (sessions still to come).
+    pub coming: Option<String>,
+    /// More said they will come than the venue holds.
+    pub over_capacity: bool,
     /// The local day it starts on, for the calendar.
     pub local_day: NaiveDate,
 }
+
+/// The next sessions of a list whose answers are read (one read each).
+const HEADCOUNT_ROWS: usize = 50;
 
 /// A unit the picker offers.
 pub struct UnitOption {
@@ -192,7 +199,8 @@ pub async fn sessions_between(
         return Err(UiError::Forbidden("Vai trò của bạn không xem lịch buổi.".into()));
     }
     let store = state.store.as_ref();
-    let today = state.clock.now().with_timezone(&DEFAULT_TIME_ZONE).date_naive();
+    let now = state.clock.now();
+    let today = now.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let fixed_commune = session.role() == crate::auth::Role::CommuneOfficer;
     let commune = if fixed_commune {
         session.claims().org.clone()
@@ -233,6 +241,7 @@ pub async fn sessions_between(
     let mut rows = Vec::new();
     let mut page = PageRequest::first(500);
     let mut more = false;
+    let mut upcoming = 0;
     loop {
         let got = store.list_sessions(&filter, &page).await?;
         for s in got.items.into_iter().filter(|s| area.contains(&s.commune_code)) {
@@ -251,7 +260,19 @@ pub async fn sessions_between(
                 campaign_names.insert(s.campaign_id.clone(), name);
             }
             let campaign = campaign_names.get(&s.campaign_id).cloned().unwrap_or_default();
-            rows.push(row(&s, names.get(s.commune_code.as_str()).copied(), campaign));
+            let mut r = row(&s, names.get(s.commune_code.as_str()).copied(), campaign);
+            if s.status == SessionStatus::Scheduled && s.starts_at > now && upcoming < HEADCOUNT_ROWS {
+                upcoming += 1;
+                let coming = store
+                    .session_answers(&s.id)
+                    .await?
+                    .iter()
+                    .filter(|a| !a.volunteer && a.answer == outreach_core::answer::Answer::Coming)
+                    .count() as u32;
+                r.coming = Some(format!("{coming}/{}", s.capacity));
+                r.over_capacity = coming > s.capacity;
+            }
+            rows.push(r);
         }
         match got.next_cursor {
             Some(c) if !more => page.cursor = Some(c),
@@ -303,6 +324,8 @@ fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow 
         status_class,
         staffing: format!("{}/{}", s.staff.len(), s.min_staff),
         short: s.status == SessionStatus::Scheduled && s.is_short_of_staff(),
+        coming: None,
+        over_capacity: false,
         local_day: s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     }
 }
@@ -377,6 +400,9 @@ struct SessionPage {
     can_staff: bool,
     can_cancel: bool,
     can_record: bool,
+    /// The door is open (from an hour before the start; late check-ins are kept too) and the
+    /// role checks people in.
+    can_check_in: bool,
     volunteers: Vec<Volunteer>,
     any_assigned: bool,
     people: Vec<Person>,
@@ -667,6 +693,9 @@ async fn render_session(
         can_record: started
             && s.status == SessionStatus::Scheduled
             && may(role, Method::PUT, "/v1/sessions/{id}/attendance"),
+        can_check_in: s.status == SessionStatus::Scheduled
+            && s.starts_at - Duration::minutes(usecases::CHECK_IN_OPENS_MINUTES) <= now
+            && may(role, Method::POST, "/v1/sessions/{id}/check-ins"),
         any_assigned: volunteers.iter().any(|v| v.assigned),
         volunteers,
         people,

@@ -116,6 +116,10 @@ pub fn field_message(field: &str, message: &str) -> String {
         "Số điện thoại này đã được đăng ký.".into()
     } else if m.contains("starts at") && m.contains("once it has started") {
         "Buổi chưa bắt đầu: chỉ ghi nhận được sau giờ bắt đầu.".into()
+    } else if let Some(minutes) = m.strip_prefix("check-in opens ").and_then(|r| r.split(' ').next()) {
+        format!("Chỉ điểm danh được từ {minutes} phút trước giờ bắt đầu buổi.")
+    } else if m.contains("registered in another area") {
+        "Số này đã đăng ký ở địa bàn khác: hãy ghi nhận người này trong danh sách tham dự của buổi.".into()
     } else if m.contains("was cancelled") {
         "Buổi này đã bị hủy.".into()
     } else if m.contains("CSV header lacks") {

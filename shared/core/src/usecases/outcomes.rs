@@ -316,6 +316,124 @@ where
     Ok(record)
 }
 
+/// How long before its start a session's door opens for check-in.
+pub const CHECK_IN_OPENS_MINUTES: i64 = 60;
+
+/// Who is checked in at the door: a registered contact, or a walk-in by phone and name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CheckIn {
+    Contact { contact_id: String },
+    WalkIn { phone: String, name: String },
+}
+
+/// What a check-in did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckInOutcome {
+    pub contact_id: String,
+    /// False when they were checked in already (a second scan counts once).
+    pub added: bool,
+    pub walk_in: bool,
+    /// Everyone checked in so far.
+    pub attendees: usize,
+}
+
+/// Check one person in at the door: adds them to the session's attendance (the same record
+/// and tallies as [`record_attendance`]), once however often they are checked in. A walk-in
+/// is found by phone in the actor's area or registered there without consent. Open from
+/// [`CHECK_IN_OPENS_MINUTES`] before the start; concurrent check-ins all count.
+#[instrument(skip_all, fields(session_id = session_id))]
+pub async fn check_in<S>(
+    store: &S,
+    session_id: &str,
+    who: CheckIn,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> CoreResult<CheckInOutcome>
+where
+    S: SessionStore + ContactStore + OrgUnitStore + OutcomeStore + ?Sized,
+{
+    let session = store
+        .get_session(session_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("session", session_id))?;
+    if session.status == SessionStatus::Cancelled {
+        return Err(CoreError::invalid(
+            "session",
+            format!("session {session_id} was cancelled"),
+        ));
+    }
+    if session.starts_at - chrono::Duration::minutes(CHECK_IN_OPENS_MINUTES) > now {
+        return Err(CoreError::invalid(
+            "session",
+            format!("check-in opens {CHECK_IN_OPENS_MINUTES} minutes before the session starts"),
+        ));
+    }
+    let (contact, walk_in) = match who {
+        CheckIn::Contact { contact_id } => match store.get_contact(&contact_id).await? {
+            // Someone of another commune may come; someone outside the actor's area is
+            // answered as one that does not exist.
+            Some(c) if actor.area.covers(&c.commune_code) && c.erased_at.is_none() => (c, false),
+            _ => return Err(CoreError::invalid("contact_id", format!("no contact {contact_id:?}"))),
+        },
+        CheckIn::WalkIn { phone, name } => {
+            let parsed = Phone::parse_field(&phone, "phone")?;
+            match store.find_contact_by_phone(&parsed.e164).await? {
+                Some(c) if actor.area.covers(&c.commune_code) => (c, false),
+                Some(_) => {
+                    return Err(CoreError::invalid(
+                        "phone",
+                        "this number is registered in another area: record them on the attendance list",
+                    ));
+                }
+                None => {
+                    let input = ContactInput {
+                        role: Role::Citizen,
+                        name,
+                        commune_code: session.commune_code.clone(),
+                        phone,
+                        email: None,
+                        consents: Vec::new(),
+                    };
+                    match register_contact(store, input, now, actor).await {
+                        Ok(c) => (c, true),
+                        Err(CoreError::AlreadyExists { .. }) => (
+                            store
+                                .find_contact_by_phone(&parsed.e164)
+                                .await?
+                                .ok_or_else(|| CoreError::Conflict("a walk-in's contact vanished".into()))?,
+                            true,
+                        ),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    };
+    let added = std::sync::atomic::AtomicBool::new(false);
+    let record = update_record(store, &session, now, actor, |r| {
+        let here = r.attendees.iter().any(|a| a.contact_id == contact.id);
+        added.store(!here, std::sync::atomic::Ordering::Relaxed);
+        if !here {
+            r.attendees.push(Attendee {
+                contact_id: contact.id.clone(),
+                role: contact.role,
+                walk_in,
+            });
+            r.attendance_recorded_at.get_or_insert(now);
+        }
+    })
+    .await?;
+    let added = added.load(std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(session_id = %session.id, added, walk_in, attendees = record.attendees.len(), "checked in");
+    Ok(CheckInOutcome {
+        contact_id: contact.id,
+        added,
+        walk_in,
+        attendees: record.attendees.len(),
+    })
+}
+
 fn no_walk_in_name(field: &str) -> CoreError {
     CoreError::invalid(
         format!("{field}.name"),

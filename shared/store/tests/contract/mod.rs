@@ -60,6 +60,7 @@ macro_rules! contract_tests {
             a_zns_delivery_that_falls_back_counts_as_sms,
             a_zns_receipt_round_trips_and_leaves_the_cap_window,
             the_latest_answer_is_kept_and_answers_are_found_by_session_and_contact,
+            twenty_check_ins_at_once_give_the_attendance_and_tallies_of_a_recount,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1763,4 +1764,71 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
     assert!(store.contact_answers("ct_1").await.unwrap().is_empty());
     assert_eq!(store.session_answers("ss_1").await.unwrap().len(), 1);
     assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 0);
+}
+
+pub async fn twenty_check_ins_at_once_give_the_attendance_and_tallies_of_a_recount(store: &dyn Store) {
+    use outreach_core::usecases::{Actor, CheckIn, check_in};
+    store
+        .put_org_units(&[
+            unit("24", Level::Province, None),
+            unit("213", Level::District, Some("24")),
+            unit("07441", Level::Commune, Some("213")),
+        ])
+        .await
+        .unwrap();
+    let c = campaign("cp_1", CampaignStatus::Active);
+    let s = session(&c, "07441", "2026-10-03T01:00:00Z");
+    store.insert_sessions_if_absent(std::slice::from_ref(&s)).await.unwrap();
+    for i in 0..16 {
+        store
+            .insert_contact(&contact(
+                &format!("ct_{i:02}"),
+                &format!("0912 000 {i:03}"),
+                "07441",
+                Role::Citizen,
+            ))
+            .await
+            .unwrap();
+    }
+    // At the door, 40 minutes before the start: 16 registered citizens (four of them
+    // scanned twice) and 4 walk-ins, all at once.
+    let now = t("2026-10-03T00:20:00Z");
+    let tasks = (0..24).map(|i| {
+        let who = match i {
+            0..16 => CheckIn::Contact {
+                contact_id: format!("ct_{i:02}"),
+            },
+            16..20 => CheckIn::Contact {
+                contact_id: format!("ct_{:02}", i - 16),
+            },
+            _ => CheckIn::WalkIn {
+                phone: format!("0987 000 {i:03}"),
+                name: format!("Người đến {i}"),
+            },
+        };
+        let id = s.id.clone();
+        async move { check_in(store, &id, who, now, &Actor::default()).await.unwrap() }
+    });
+    let outcomes = futures::future::join_all(tasks).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| o.added).count(),
+        20,
+        "a second scan counts once"
+    );
+    assert_eq!(outcomes.iter().filter(|o| o.walk_in).count(), 4);
+    let record = store.get_session_record(&s.id).await.unwrap().unwrap();
+    assert_eq!(record.attendees.len(), 20);
+    assert_eq!(record.attendees.iter().filter(|a| a.walk_in).count(), 4);
+    let tallies = tally_map(store, 2026, 4).await;
+    let recount: BTreeMap<_, _> = record
+        .tally_values()
+        .into_iter()
+        .map(|(metric, v)| (("07441".to_string(), 4u8, metric), v))
+        .collect();
+    let tallies: BTreeMap<_, _> = tallies.into_iter().filter(|(_, v)| *v != 0).collect();
+    assert_eq!(
+        tallies,
+        recount.into_iter().filter(|(_, v)| *v != 0).collect::<BTreeMap<_, _>>()
+    );
+    assert!(tallies.values().any(|v| *v == 20), "{tallies:?}");
 }
