@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(count_segments(&sms).encoding, SmsEncoding::Gsm7, "{sms:?}");
     }
     let url = "https://outreach.example.vn/u/c1?t=abc".to_string();
-    let email = render_email(rule, &campaign, &session, &contact, commune, Some(url.clone()), None);
+    let email = render_email(rule, &campaign, &session, &contact, commune, Some(url.clone()), &Default::default());
     assert!(email.body_text.ends_with(&url));
     assert_eq!(email.unsubscribe_url.as_ref(), Some(&url));
     assert_eq!(Some(&email.to), contact.email.as_ref());

@@ -63,9 +63,9 @@ impl From<outreach_auth::TokenError> for ApiError {
         match e {
             outreach_auth::TokenError::Invalid(message) => Self::Unauthorized(message.to_string()),
             outreach_auth::TokenError::Claims => Self::Unauthorized(e.to_string()),
-            outreach_auth::TokenError::Unsubscribe | outreach_auth::TokenError::Answer => {
-                Self::bad("token", e.to_string())
-            }
+            outreach_auth::TokenError::Unsubscribe
+            | outreach_auth::TokenError::Answer
+            | outreach_auth::TokenError::CheckIn => Self::bad("token", e.to_string()),
         }
     }
 }

@@ -2504,6 +2504,8 @@ async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_g
             .to_string()
     };
     let (coming, not_coming) = (link_after("Sẽ đến: "), link_after("Không đến: "));
+    // A citizen's email also carries their check-in code.
+    assert!(email.body_text.contains("/ui/den/ma?token="), "{}", email.body_text);
     assert!(coming.starts_with("/v1/inbound/answer?token="), "{coming}");
     let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
     let session = sent["items"][0]["session_id"].as_str().unwrap().to_string();

@@ -1532,3 +1532,81 @@ async fn the_door_page_finds_a_citizen_by_name_or_last_digits_and_checks_them_in
     let (status, _, _) = officer.post(&door, "https://evil.example", &walk).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_citizens_check_in_code_checks_them_in_only_for_an_officer_of_that_commune() {
+    let ui = ui().await;
+    let token = ui.auth.mint_check_in(&ui.past, &ui.citizen, Utc::now());
+    // The citizen's page: no sign-in, their name and the code as an SVG drawn by the server.
+    let response = ui
+        .http
+        .get(format!("{}/ui/den/ma?token={token}", ui.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Mã điểm danh") && page.contains("Nguyễn Văn An"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<svg role=\"img\"") && page.matches("<path").count() + page.matches("<rect").count() > 0,
+        "{page}"
+    );
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let response = ui
+        .http
+        .get(format!("{}/ui/den/ma?token={forged}", ui.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let scan = format!("/ui/den?token={token}");
+    // Scanned by an officer of another commune, or a viewer: nothing happens.
+    let elsewhere = ui.sign_in(Role::CommuneOfficer, "07202").await;
+    assert_eq!(elsewhere.get(&scan).await.0, StatusCode::NOT_FOUND);
+    let csrf = elsewhere.csrf().await;
+    let (status, _, _) = elsewhere.post(&scan, &ui.base, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let viewer = ui.sign_in(Role::Viewer, "213").await;
+    assert_eq!(viewer.get(&scan).await.0, StatusCode::FORBIDDEN);
+    assert!(
+        ui.store.get_session_record(&ui.past).await.unwrap().is_none(),
+        "nobody was checked in"
+    );
+    // Scanned by the commune's officer: who and where, then one tap.
+    let officer = ui.sign_in(Role::CommuneOfficer, "07201").await;
+    let (status, page) = officer.get(&scan).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Điểm danh Nguyễn Văn An") && page.contains("Phường Thọ Xương"),
+        "{page}"
+    );
+    let csrf = officer.csrf().await;
+    let (status, _, location) = officer.post(&scan, &ui.base, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.unwrap().starts_with(&format!("/ui/buoi/{}/den?ok=", ui.past)));
+    let record = ui.store.get_session_record(&ui.past).await.unwrap().unwrap();
+    assert_eq!(record.attendees.len(), 1);
+    assert_eq!(record.attendees[0].contact_id, ui.citizen);
+    // Scanned again: already in.
+    let (_, page) = officer.get(&scan).await;
+    assert!(page.contains("đã được điểm danh"), "{page}");
+    // A code for another session does not check anyone in at this one.
+    let next = ui.auth.mint_check_in(&ui.next, &ui.citizen, Utc::now());
+    officer
+        .post(&format!("/ui/den?token={next}"), &ui.base, &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(
+        ui.store
+            .get_session_record(&ui.past)
+            .await
+            .unwrap()
+            .unwrap()
+            .attendees
+            .len(),
+        1
+    );
+}

@@ -28,6 +28,9 @@ pub enum TokenError {
     /// An answer link that is forged, altered or expired.
     #[error("this answer link is not valid")]
     Answer,
+    /// A check-in code that is forged, altered or expired.
+    #[error("this check-in code is not valid")]
+    CheckIn,
 }
 
 /// Issuer of locally minted tokens.
@@ -379,6 +382,58 @@ impl AuthConfig {
     }
 }
 
+/// Audience of the personal check-in code a citizen's reminder carries.
+pub const CHECK_IN_AUDIENCE: &str = "outreach-check-in";
+
+/// The claims of a check-in code: who, at which session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckInClaims {
+    /// The contact's id.
+    sub: String,
+    /// The session's id.
+    ses: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A verified check-in code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInCode {
+    pub session_id: String,
+    pub contact_id: String,
+}
+
+impl AuthConfig {
+    /// The check-in code of `contact_id` for `session_id`, valid for [`ANSWER_LINK_DAYS`].
+    pub fn mint_check_in(&self, session_id: &str, contact_id: &str, now: DateTime<Utc>) -> String {
+        let claims = CheckInClaims {
+            sub: contact_id.to_string(),
+            ses: session_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: CHECK_IN_AUDIENCE.to_string(),
+            iat: now.timestamp(),
+            exp: (now + chrono::Duration::days(ANSWER_LINK_DAYS)).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Who a check-in code checks in, and where, if it is genuine and unexpired.
+    pub fn verify_check_in(&self, token: &str) -> Result<CheckInCode, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[CHECK_IN_AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<CheckInClaims>(token, &self.decoding, &validation)
+            .map(|d| CheckInCode {
+                session_id: d.claims.ses,
+                contact_id: d.claims.sub,
+            })
+            .map_err(|_| TokenError::CheckIn)
+    }
+}
+
 /// Audience of one-time dashboard sign-in links (never accepted as an API token).
 pub const SIGN_IN_AUDIENCE: &str = "outreach-sign-in";
 
@@ -471,6 +526,14 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
             "{}/v1/inbound/answer?token={}",
             self.base_url.trim_end_matches('/'),
             self.auth.mint_answer(campaign_id, delivery_id, answer, Utc::now())
+        ))
+    }
+
+    fn check_in_link(&self, session_id: &str, contact_id: &str) -> Option<String> {
+        Some(format!(
+            "{}/ui/den/ma?token={}",
+            self.base_url.trim_end_matches('/'),
+            self.auth.mint_check_in(session_id, contact_id, Utc::now())
         ))
     }
 }

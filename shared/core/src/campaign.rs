@@ -140,8 +140,8 @@ pub struct ReminderRule {
 
 /// The session fields a ZNS template parameter can take (as the text templates' placeholders).
 /// `answer_yes` and `answer_no` are the signed links of a rule that asks whether the person
-/// will come (for a template's two buttons).
-pub const ZNS_FIELDS: [&str; 8] = [
+/// will come (for a template's two buttons); `check_in` a citizen's check-in code.
+pub const ZNS_FIELDS: [&str; 9] = [
     "name",
     "campaign",
     "commune",
@@ -150,6 +150,7 @@ pub const ZNS_FIELDS: [&str; 8] = [
     "time",
     "answer_yes",
     "answer_no",
+    "check_in",
 ];
 
 /// A reminder rule as a planner writes it; templates default to the Vietnamese texts.

@@ -214,6 +214,12 @@ pub trait UnsubscribeLinks: Send + Sync {
     fn answer_link(&self, _campaign_id: &str, _delivery_id: &str, _answer: crate::answer::Answer) -> Option<String> {
         None
     }
+
+    /// A signed link to the page with the personal check-in code (a QR code) of
+    /// `contact_id` for `session_id`, to show at the door; none without a public URL.
+    fn check_in_link(&self, _session_id: &str, _contact_id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// No links (local runs without a public URL).

@@ -257,3 +257,167 @@ pub async fn check_in(
         Err(e) => Err(UiError::from(ApiError::from(e))),
     }
 }
+
+/// The personal check-in code a citizen's reminder links to, as the citizen's phone shows
+/// it at the door: a QR code (SVG drawn here) of the URL that checks them in.
+#[derive(Template)]
+#[template(path = "ui/checkin_code.html")]
+struct CodePage<'a> {
+    css: &'a str,
+    name: String,
+    when: String,
+    venue: String,
+    qr: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The QR code of `text`, as an SVG element sized by its `viewBox`.
+fn qr_svg(text: &str) -> Result<String, UiError> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| UiError::from(ApiError::bad("token", format!("cannot draw the code: {e}"))))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(240, 240)
+        .dark_color(qrcode::render::svg::Color("#1d2433"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build()
+        .split_once("<svg")
+        .map(|(_, rest)| format!("<svg role=\"img\" aria-label=\"Mã QR điểm danh\"{rest}"))
+        .unwrap_or_default())
+}
+
+/// The site's URL as this request reached it.
+fn site(headers: &HeaderMap) -> String {
+    let scheme = if crate::ui::session::over_https(headers) {
+        "https"
+    } else {
+        "http"
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+/// `GET /ui/den/ma?token`: the citizen's code, without signing in (the token is theirs).
+pub async fn code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CodeQuery>,
+) -> Result<Response, UiError> {
+    let code = state.auth.verify_check_in(&q.token).map_err(ApiError::from)?;
+    let store = state.store.as_ref();
+    let (Some(s), Some(contact)) = (
+        store.get_session(&code.session_id).await?,
+        store.get_contact(&code.contact_id).await?,
+    ) else {
+        return Err(UiError::NotFound);
+    };
+    let url = format!("{}/ui/den?token={}", site(&headers), q.token);
+    html(CodePage {
+        css: crate::ui::assets::css_url(),
+        name: contact.name,
+        when: format!("{} {}", format::date(s.starts_at), format::time(s.starts_at)),
+        venue: s.venue,
+        qr: qr_svg(&url)?,
+    })
+}
+
+/// What scanning a citizen's code shows a signed-in officer: who, which session, and the
+/// button that checks them in.
+#[derive(Template)]
+#[template(path = "ui/checkin_scan.html")]
+struct ScanPage {
+    nav: Nav,
+    token: String,
+    name: String,
+    when: String,
+    commune: String,
+    here: bool,
+}
+
+/// The session and contact a code names, for an officer who may check people in there;
+/// anyone else gets what an unknown session gets.
+async fn scanned(state: &AppState, session: &UiSession, token: &str) -> Result<(Session, Contact), UiError> {
+    let code = state.auth.verify_check_in(token).map_err(ApiError::from)?;
+    let s = door(state, session, &code.session_id).await?;
+    let contact = state
+        .store
+        .get_contact(&code.contact_id)
+        .await?
+        .filter(|c| c.erased_at.is_none())
+        .ok_or(UiError::NotFound)?;
+    Ok((s, contact))
+}
+
+/// `GET /ui/den?token`: the officer's phone camera opened a citizen's code.
+pub async fn scan(
+    State(state): State<AppState>,
+    session: UiSession,
+    Query(q): Query<CodeQuery>,
+) -> Result<Response, UiError> {
+    let (s, contact) = scanned(&state, &session, &q.token).await?;
+    let here = state
+        .store
+        .get_session_record(&s.id)
+        .await?
+        .is_some_and(|r| r.attendees.iter().any(|a| a.contact_id == contact.id));
+    let versions = state.store.org_unit_versions(&s.commune_code).await?;
+    let commune = versions
+        .last()
+        .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
+    html(ScanPage {
+        nav: Nav::new(&session, "/ui/buoi"),
+        token: q.token,
+        name: contact.name,
+        when: format!("{} {}", format::date(s.starts_at), format::time(s.starts_at)),
+        commune,
+        here,
+    })
+}
+
+/// `POST /ui/den?token`: check the code's citizen in.
+pub async fn scan_check_in(
+    State(state): State<AppState>,
+    session: UiSession,
+    headers: HeaderMap,
+    Query(q): Query<CodeQuery>,
+    form: FormData,
+) -> Result<Response, UiError> {
+    require_form(
+        &headers,
+        &session,
+        form.get("csrf"),
+        CHECK_IN_API,
+        "Vai trò của bạn không điểm danh tại buổi.",
+    )?;
+    let (s, contact) = scanned(&state, &session, &q.token).await?;
+    let store = state.store.as_ref();
+    let before = store.get_session_record(&s.id).await?;
+    let actor = session.caller.actor_in_area(store).await?;
+    let who = CheckIn::Contact {
+        contact_id: contact.id.clone(),
+    };
+    match usecases::check_in(store, &s.id, who, state.clock.now(), &actor).await {
+        Ok(outcome) => {
+            if outcome.added {
+                let after = store.get_session_record(&s.id).await?;
+                let change = audit::change("session record", &s.id, before.as_ref(), after.as_ref()).0;
+                let target = format!("/ui/buoi/{}/den", s.id);
+                audit_change(&state, &session, "/ui/den", &target, Some(&change)).await;
+            }
+            Ok(Redirect::to(&format!("/ui/buoi/{}/den?ok={}", s.id, contact.id)).into_response())
+        }
+        Err(CoreError::Validation { field, message }) => Err(UiError::from(ApiError::Core(CoreError::Validation {
+            message: text::field_message(&field, &message),
+            field,
+        }))),
+        Err(e) => Err(UiError::from(ApiError::from(e))),
+    }
+}

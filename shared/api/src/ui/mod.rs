@@ -57,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/buoi/{id}", get(sessions::page))
         .route("/ui/buoi/{id}/diem-danh", post(sessions::attendance))
         .route("/ui/buoi/{id}/den", get(checkin::page).post(checkin::check_in))
+        .route("/ui/den", get(checkin::scan).post(checkin::scan_check_in))
+        .route("/ui/den/ma", get(checkin::code))
         .route("/ui/buoi/{id}/ket-qua", post(sessions::outcomes))
         .route("/ui/buoi/{id}/nhan-su", post(sessions::staff))
         .route("/ui/buoi/{id}/huy", post(sessions::cancel))

@@ -378,7 +378,7 @@ async fn send_one<S: Store + ?Sized>(
                         contact,
                         &commune,
                         channels.links.link(&contact.id),
-                        answer_urls(channels.links, &rule, &delivery).as_ref(),
+                        &personal_links(channels.links, &rule, &delivery, contact),
                     )
                 };
                 delivery.segments = 1;
@@ -396,16 +396,8 @@ async fn send_one<S: Store + ?Sized>(
                     next: ZnsNext::FallBackToSms,
                 }),
                 Some(zns) => {
-                    let answers = answer_urls(channels.links, &rule, &delivery);
-                    let message = render_zns(
-                        &rule,
-                        campaign,
-                        session,
-                        contact,
-                        &commune,
-                        &delivery.id,
-                        answers.as_ref(),
-                    );
+                    let links = personal_links(channels.links, &rule, &delivery, contact);
+                    let message = render_zns(&rule, campaign, session, contact, &commune, &delivery.id, &links);
                     // Charged when delivered: the cost stays only on a delivery that is sent.
                     delivery.segments = 1;
                     delivery.cost_milli_vnd = settings.prices.zns_milli_vnd();
@@ -648,17 +640,37 @@ pub struct AnswerUrls {
     pub not_coming: String,
 }
 
-/// The answer links of `delivery` when its rule asks and the deployment signs links (an
-/// answer stops counting when the session starts).
-fn answer_urls(links: &dyn UnsubscribeLinks, rule: &ReminderRule, delivery: &Delivery) -> Option<AnswerUrls> {
-    if !rule.asks_answer {
-        return None;
+/// The signed links of one person's reminder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonalLinks {
+    /// When the rule asks whether they will come.
+    pub answers: Option<AnswerUrls>,
+    /// A citizen's check-in code (a QR code to show at the door).
+    pub check_in: Option<String>,
+}
+
+/// The links of `delivery`, when the deployment signs links: the answer links when its
+/// rule asks (an answer stops counting when the session starts), and a citizen's
+/// check-in code.
+fn personal_links(
+    links: &dyn UnsubscribeLinks,
+    rule: &ReminderRule,
+    delivery: &Delivery,
+    contact: &Contact,
+) -> PersonalLinks {
+    let answers = rule.asks_answer.then(|| {
+        let link = |answer| links.answer_link(&delivery.campaign_id, &delivery.id, answer);
+        Some(AnswerUrls {
+            coming: link(crate::answer::Answer::Coming)?,
+            not_coming: link(crate::answer::Answer::NotComing)?,
+        })
+    });
+    PersonalLinks {
+        answers: answers.flatten(),
+        check_in: (contact.role == crate::contact::Role::Citizen)
+            .then(|| links.check_in_link(&delivery.session_id, &contact.id))
+            .flatten(),
     }
-    let link = |answer| links.answer_link(&delivery.campaign_id, &delivery.id, answer);
-    Some(AnswerUrls {
-        coming: link(crate::answer::Answer::Coming)?,
-        not_coming: link(crate::answer::Answer::NotComing)?,
-    })
 }
 
 /// The ZNS message of a rule for one person: each template parameter filled from its
@@ -670,12 +682,13 @@ pub fn render_zns(
     contact: &Contact,
     commune: &str,
     delivery_id: &str,
-    answers: Option<&AnswerUrls>,
+    links: &PersonalLinks,
 ) -> OutboundZns {
     let fields = values(campaign, session, contact, commune, ZNS_NAME_CHARS);
-    let v = |field: &str| match (field, answers) {
-        ("answer_yes", Some(a)) => a.coming.clone(),
-        ("answer_no", Some(a)) => a.not_coming.clone(),
+    let v = |field: &str| match (field, &links.answers, &links.check_in) {
+        ("answer_yes", Some(a), _) => a.coming.clone(),
+        ("answer_no", Some(a), _) => a.not_coming.clone(),
+        ("check_in", _, Some(url)) => url.clone(),
         _ => fields(field),
     };
     OutboundZns {
@@ -702,15 +715,20 @@ pub fn render_email(
     contact: &Contact,
     commune: &str,
     unsubscribe_url: Option<String>,
-    answers: Option<&AnswerUrls>,
+    links: &PersonalLinks,
 ) -> OutboundEmail {
     let v = values(campaign, session, contact, commune, 200);
     let subject = render(rule.email_subject.as_deref().unwrap_or_default(), &v);
     let mut body = render(rule.email_template.as_deref().unwrap_or_default(), &v);
-    if let Some(a) = answers {
+    if let Some(a) = &links.answers {
         body.push_str(&format!(
             "\n\nBạn sẽ đến buổi này chứ? Hãy bấm một trong hai đường dẫn:\nSẽ đến: {}\nKhông đến: {}",
             a.coming, a.not_coming
+        ));
+    }
+    if let Some(url) = &links.check_in {
+        body.push_str(&format!(
+            "\n\nMã điểm danh của bạn (mở trên điện thoại và đưa cho tình nguyện viên tại cửa quét): {url}"
         ));
     }
     if let Some(url) = &unsubscribe_url {
