@@ -138,6 +138,46 @@ impl Api {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// Activate campaign `id` and plan its sessions of the first week of October.
+    async fn activate_and_plan(&self, id: &str) {
+        let (status, body) = self.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        run_planner(self.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
+            .await
+            .unwrap();
+    }
+
+    /// Dispatch the reminders due at `now` and send them into a fresh outbox (its folder is
+    /// returned), the links of each signed by `links`.
+    async fn send_due(
+        &self,
+        now: chrono::DateTime<Utc>,
+        links: &dyn outreach_core::notify::UnsubscribeLinks,
+    ) -> tempfile::TempDir {
+        use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
+        let queue = outreach_core::notify::MemoryQueue::default();
+        run_dispatcher(self.store.as_ref(), &queue, now, DispatchSettings::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
+        let channels = Channels {
+            email: &outbox,
+            sms: &outbox,
+            zns: None,
+            links,
+        };
+        run_sender(
+            self.store.as_ref(),
+            channels,
+            &queue.drain(100),
+            now,
+            SenderSettings::default(),
+        )
+        .await;
+        dir
+    }
+
     async fn new_campaign(&self, cron: &str, targets: Value) -> Value {
         let (status, body) = self.post("/v1/campaigns", campaign_body(cron, targets)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -906,8 +946,7 @@ async fn an_active_campaign_changes_venue_capacity_and_end_and_refuses_its_sched
 
 #[tokio::test]
 async fn reminder_rules_edited_on_an_active_campaign_cancel_replan_and_add_its_reminders() {
-    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
-    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    use outreach_core::notify::NoUnsubscribeLinks;
     use outreach_core::ports::ReminderStore;
     use outreach_core::reminder::{JobStatus, ReminderJob};
     let api = spawn().await;
@@ -925,10 +964,7 @@ async fn reminder_rules_edited_on_an_active_campaign_cancel_replan_and_add_its_r
     ]);
     let (_, campaign) = api.post("/v1/campaigns", body).await;
     let id = campaign["id"].as_str().unwrap();
-    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
-        .await
-        .unwrap();
+    api.activate_and_plan(id).await;
     let (_, page) = api.get(&format!("/v1/campaigns/{id}/sessions")).await;
     let session = page["items"][0]["id"].as_str().unwrap().to_string();
     api.put(
@@ -981,27 +1017,8 @@ async fn reminder_rules_edited_on_an_active_campaign_cancel_replan_and_add_its_r
     );
 
     // Everything due by then goes: nothing of r1.
-    let queue = MemoryQueue::default();
     let now = t("2026-10-03T00:05:00Z");
-    run_dispatcher(api.store.as_ref(), &queue, now, DispatchSettings::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
-    let channels = Channels {
-        email: &outbox,
-        sms: &outbox,
-        zns: None,
-        links: &NoUnsubscribeLinks,
-    };
-    run_sender(
-        api.store.as_ref(),
-        channels,
-        &queue.drain(100),
-        now,
-        SenderSettings::default(),
-    )
-    .await;
+    let _outbox = api.send_due(now, &NoUnsubscribeLinks).await;
     let (_, log) = api.get(&format!("/v1/deliveries?campaign={id}")).await;
     let mut sent: Vec<(String, String, String)> = log["items"]
         .as_array()
@@ -1788,8 +1805,7 @@ async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() 
 
 #[tokio::test]
 async fn the_delivery_log_lists_by_campaign_session_contact_and_status() {
-    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
-    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    use outreach_core::notify::NoUnsubscribeLinks;
     let api = spawn().await;
     api.seed_units().await;
     let consenting = api.new_contact("0912345678", "07201", "citizen").await;
@@ -1801,31 +1817,9 @@ async fn the_delivery_log_lists_by_campaign_session_contact_and_status() {
         .await;
     let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
     let id = campaign["id"].as_str().unwrap();
-    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
-        .await
-        .unwrap();
-    let queue = MemoryQueue::default();
+    api.activate_and_plan(id).await;
     let due = t("2026-10-02T01:00:00Z");
-    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
-    let channels = Channels {
-        email: &outbox,
-        sms: &outbox,
-        zns: None,
-        links: &NoUnsubscribeLinks,
-    };
-    run_sender(
-        api.store.as_ref(),
-        channels,
-        &queue.drain(100),
-        due,
-        SenderSettings::default(),
-    )
-    .await;
+    let _outbox = api.send_due(due, &NoUnsubscribeLinks).await;
 
     let (status, all) = api.get(&format!("/v1/deliveries?campaign={id}")).await;
     assert_eq!(status, StatusCode::OK, "{all}");
@@ -2310,8 +2304,7 @@ async fn a_campaign_estimate_matches_what_its_deliveries_record_within_rounding(
 
 #[tokio::test]
 async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcount() {
-    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
-    use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
+    use outreach_core::notify::NoUnsubscribeLinks;
     let api = spawn().await;
     api.seed_units().await;
     let people: Vec<String> = (1..=4).map(|i| format!("091234567{i}")).collect::<Vec<_>>();
@@ -2332,31 +2325,9 @@ async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcou
     assert_eq!(status, StatusCode::CREATED, "{campaign}");
     assert_eq!(campaign["reminder_rules"][0]["asks_answer"], true);
     let id = campaign["id"].as_str().unwrap();
-    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
-        .await
-        .unwrap();
-    let queue = MemoryQueue::default();
+    api.activate_and_plan(id).await;
     let due = t("2026-10-02T01:00:00Z");
-    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
-    let channels = Channels {
-        email: &outbox,
-        sms: &outbox,
-        zns: None,
-        links: &NoUnsubscribeLinks,
-    };
-    run_sender(
-        api.store.as_ref(),
-        channels,
-        &queue.drain(100),
-        due,
-        SenderSettings::default(),
-    )
-    .await;
+    let dir = api.send_due(due, &NoUnsubscribeLinks).await;
     let sms = outreach_notify::Outbox::read_sms(dir.path()).unwrap();
     assert_eq!(sms.len(), 4);
     assert!(
@@ -2442,8 +2413,6 @@ async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcou
 #[tokio::test]
 async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_genuine() {
     use outreach_api::auth::SignedUnsubscribeLinks;
-    use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_sender};
-    use outreach_core::notify::MemoryQueue;
     let api = spawn().await;
     api.seed_units().await;
     let (status, contact) = api
@@ -2461,35 +2430,13 @@ async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_g
     let (status, campaign) = api.post("/v1/campaigns", body).await;
     assert_eq!(status, StatusCode::CREATED, "{campaign}");
     let id = campaign["id"].as_str().unwrap();
-    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
-        .await
-        .unwrap();
-    let queue = MemoryQueue::default();
+    api.activate_and_plan(id).await;
     let due = t("2026-10-02T01:00:00Z");
-    run_dispatcher(api.store.as_ref(), &queue, due, DispatchSettings::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = outreach_notify::Outbox::new(dir.path()).unwrap();
     let links = SignedUnsubscribeLinks {
         auth: api.auth.clone(),
         base_url: api.base.clone(),
     };
-    let channels = Channels {
-        email: &outbox,
-        sms: &outbox,
-        zns: None,
-        links: &links,
-    };
-    run_sender(
-        api.store.as_ref(),
-        channels,
-        &queue.drain(100),
-        due,
-        SenderSettings::default(),
-    )
-    .await;
+    let dir = api.send_due(due, &links).await;
     let email = outreach_notify::Outbox::read_email(dir.path()).unwrap().remove(0);
     let link_after = |label: &str| -> String {
         let at = email
@@ -2591,10 +2538,7 @@ async fn check_ins_at_the_door_count_each_person_once_and_a_later_upload_agrees(
     let b = api.new_contact("0912345672", "07201", "citizen").await;
     let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
     let id = campaign["id"].as_str().unwrap();
-    api.post(&format!("/v1/campaigns/{id}:activate"), json!({})).await;
-    run_planner(api.store.as_ref(), t("2026-09-30T00:00:00Z"), Duration::days(7))
-        .await
-        .unwrap();
+    api.activate_and_plan(id).await;
     let (_, sessions) = api.get(&format!("/v1/campaigns/{id}/sessions")).await;
     let session = sessions["items"][0]["id"].as_str().unwrap().to_string();
     let path = format!("/v1/sessions/{session}/check-ins");
