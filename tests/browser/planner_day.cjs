@@ -130,6 +130,13 @@ async function main() {
     const segments = await page.locator("td.segment-count").allInnerTexts();
     assert.ok(segments.length >= 1 && segments.every((s) => Number(s) >= 1), segments.join());
     assert.match(await page.locator("#segments-live-0").innerText(), /tin/);
+    // Asking whether people will come adds the question to the count as it is ticked.
+    const units = async () => Number((await page.locator("#segments-live-0").innerText()).match(/(\d+) ký tự/)[1]);
+    const plain = await units();
+    await page.check("input[name=answer_0]");
+    assert.ok((await units()) > plain + 30, `the question is counted: ${plain} → ${await units()}`);
+    await page.uncheck("input[name=answer_0]");
+    assert.equal(await units(), plain);
     await shot("03-chien-dich-moi-xem-truoc");
     await page.getByRole("button", { name: "Tạo chiến dịch (bản nháp)" }).click();
     await page.getByText("Đã tạo chiến dịch").waitFor();

@@ -1,5 +1,6 @@
 // outreach dashboard: the one script. It only counts, as a planner types an SMS template,
-// how many characters and SMS segments it will take (the server checks again on save).
+// how many characters and SMS segments it will take, with the answer question when the
+// rule asks it (the server checks again on save).
 (function () {
   "use strict";
   var GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -22,6 +23,8 @@
   document.querySelectorAll("textarea[data-segments]").forEach(function (area) {
     var out = document.getElementById(area.dataset.segments);
     var unicodeBox = area.form && area.form.querySelector("input[name=unicode]");
+    // A rule that asks whether people will come ends its SMS with the question.
+    var answerBox = area.dataset.answer && area.form && area.form.querySelector("input[name=" + area.dataset.answer + "]");
     function update() {
       var sample = {
         name: "WWWWWWWWWWWWWWWWWWWW", commune: area.dataset.commune || "Xã Tân Thịnh",
@@ -29,6 +32,10 @@
         date: "03/10/2026", time: "08:00", campaign: (area.form.querySelector("[name=name]") || {}).value || ""
       };
       var text = area.value.replace(/\{(\w+)\}/g, function (m, k) { return k in sample ? sample[k] : ""; });
+      if (answerBox && answerBox.checked && area.dataset.prompt) {
+        var body = text.trimEnd();
+        text = (body + (body === "" || /[.!?]$/.test(body) ? "" : ".") + " " + area.dataset.prompt).trimStart();
+      }
       if (!(unicodeBox && unicodeBox.checked)) text = unaccent(text);
       var c = count(text);
       out.textContent = "Ước tính: " + c.units + " ký tự, " + c.segments + " tin" + (c.gsm ? "" : " (Unicode: 70 ký tự/tin)") + ".";
@@ -36,6 +43,7 @@
     }
     area.addEventListener("input", update);
     if (unicodeBox) unicodeBox.addEventListener("change", update);
+    if (answerBox) answerBox.addEventListener("change", update);
     update();
   });
 })();

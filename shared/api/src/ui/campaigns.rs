@@ -521,6 +521,8 @@ struct CampaignFormPage {
     sessions_total: usize,
     longest_commune: String,
     max_rules: usize,
+    /// What a rule that asks whether people will come adds to its SMS (the live counter adds it).
+    answer_prompt: &'static str,
 }
 
 impl CampaignFormPage {
@@ -572,6 +574,7 @@ impl CampaignFormPage {
             sessions_total: 0,
             longest_commune: String::new(),
             max_rules: MAX_RULES,
+            answer_prompt: outreach_core::answer::SMS_ANSWER_PROMPT,
         }
     }
 
