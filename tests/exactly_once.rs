@@ -558,7 +558,14 @@ impl Moto {
             // Top the queue up to a few dozen messages not yet handled.
             let room = 40usize.saturating_sub(outstanding);
             let feed = staged.drain(room);
-            self.queue.enqueue(&feed).await.unwrap();
+            // As with a receive below: moto may time out under load. A send that timed out may
+            // have been taken too; a second copy of a task is what this test is about.
+            let mut tries = 0;
+            while let Err(e) = self.queue.enqueue(&feed).await {
+                tries += 1;
+                assert!(tries <= 5, "enqueue failed {tries} times: {e}");
+                eprintln!("enqueue failed, sending again: {e}");
+            }
             outstanding += feed.len();
             let worker = || async {
                 // moto answers one request at a time; under the other tests' load a receive can
