@@ -21,7 +21,7 @@ use common::t;
 use outreach_core::campaign::Campaign;
 use outreach_core::contact::Role;
 use outreach_core::org::{ImportScope, ImportValidity, Level, OrgUnit, parse_units_json};
-use outreach_core::outcome::{Attendee, SessionRecord, tally_deltas};
+use outreach_core::outcome::{AnswerFigures, Attendee, SessionRecord, tally_deltas};
 use outreach_core::ports::{OrgUnitStore, OutcomeStore};
 use outreach_core::quarter::quarter_of;
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
@@ -120,6 +120,12 @@ async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
                 ("youth_trained".to_string(), (attendees / 2).max(1) as u64),
                 ("cadres_trained".to_string(), (attendees / 20).max(1) as u64),
             ]),
+            // Asked, confirmed and absent at least 1 each, for the same reason.
+            answers: AnswerFigures {
+                asked: attendees.max(3) as u32,
+                confirmed: (attendees / 2).max(2) as u32,
+                confirmed_present: (attendees / 3).max(1) as u32,
+            },
             attendance_recorded_at: Some(session.ends_at),
             outcomes_recorded_at: Some(session.ends_at),
             updated_by: None,

@@ -595,6 +595,22 @@ fn print_report(report: &QuarterlyReport) {
             row.status.map_or("", |s| s.as_str())
         );
     }
+    // The answers beside the attendance, for the whole area.
+    let root = report.rows.first().map(|r| r.code.as_str()).unwrap_or_default();
+    let share = |metric: &str| {
+        report.row(root, metric).map_or("—".to_string(), |r| {
+            match (r.ytd_value, r.ytd_numerator, r.ytd_denominator) {
+                (Some(v), Some(n), Some(d)) => format!("{:.1} % ({n}/{d})", v * 100.0),
+                _ => "—".to_string(),
+            }
+        })
+    };
+    println!(
+        "   answers and attendance, year to date: confirmed {} of those asked; no-show {} of the confirmed; walk-ins {} of the citizens present",
+        share("confirmation_rate"),
+        share("no_show_rate"),
+        share("walk_in_share")
+    );
 }
 
 /// What the dispatcher and sender did over a stretch of simulated time.

@@ -179,6 +179,14 @@ fn demo_runs_the_main_job_on_a_temporary_database() {
         stdout.contains("headcount of ") && stdout.contains(": asked 2, coming "),
         "{stdout}"
     );
+    // The report's figures from the answers and the attendance.
+    let figures = &stdout[stdout
+        .find("answers and attendance, year to date: confirmed ")
+        .expect("the figures")..];
+    assert!(
+        figures.contains("of those asked; no-show ") && figures.contains("of the citizens present"),
+        "{figures}"
+    );
     for reason in ["opted_out", "no_consent", "not_mobile"] {
         assert!(stdout.contains(reason), "{reason}: {stdout}");
     }

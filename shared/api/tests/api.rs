@@ -2411,6 +2411,103 @@ async fn sms_replies_answer_the_reminder_that_asked_and_make_the_session_headcou
 }
 
 #[tokio::test]
+async fn answers_and_check_ins_make_the_confirmation_no_show_and_walk_in_figures_of_the_report() {
+    use outreach_core::notify::NoUnsubscribeLinks;
+    let api = spawn().await;
+    api.seed_units().await;
+    let people: Vec<String> = (1..=4).map(|i| format!("091234567{i}")).collect();
+    let mut ids = Vec::new();
+    for phone in &people {
+        ids.push(api.new_contact(phone, "07201", "citizen").await);
+    }
+    let mut body = campaign_body("0 8 * * 6", json!(["07201"]));
+    body["reminder_rules"][0]["asks_answer"] = json!(true);
+    let (status, campaign) = api.post("/v1/campaigns", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+    api.activate_and_plan(id).await;
+    api.send_due(t("2026-10-02T01:00:00Z"), &NoUnsubscribeLinks).await;
+    let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
+    let session = sent["items"][0]["session_id"].as_str().unwrap().to_string();
+    // Three of the four asked say they will come, one that they will not.
+    api.clock.set("2026-10-02T05:00:00Z");
+    for (phone, text) in people.iter().zip(["1", "có", "Đến", "2"]) {
+        let body = json!({"from": phone, "text": text}).to_string();
+        let (status, out) = api
+            .send(
+                Method::POST,
+                &format!("/v1/inbound/sms?key={WEBHOOK_KEY}"),
+                Some(("application/json", body)),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, out["answer"]["result"].clone()),
+            (StatusCode::OK, json!("recorded"))
+        );
+    }
+    // At the door: two of the confirmed, the one who said no, and a walk-in.
+    api.clock.set("2026-10-03T00:45:00Z");
+    let path = format!("/v1/sessions/{session}/check-ins");
+    for who in [
+        json!({"contact_id": ids[0]}),
+        json!({"contact_id": ids[1]}),
+        json!({"contact_id": ids[3]}),
+    ] {
+        let (status, out) = api.post(&path, who).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let (status, out) = api
+        .post(&path, json!({"phone": "0987654321", "name": "Lê Thị Mới"}))
+        .await;
+    assert_eq!((status, out["walk_in"].clone()), (StatusCode::OK, json!(true)), "{out}");
+    let (_, record) = api.get(&format!("/v1/sessions/{session}/attendance")).await;
+    assert_eq!(
+        record["answers"],
+        json!({"asked": 4, "confirmed": 3, "confirmed_present": 2}),
+        "{record}"
+    );
+
+    let figures = |report: &Value, code: &str| {
+        ["confirmation_rate", "no_show_rate", "walk_in_share"].map(|metric| {
+            let row = report_row(report, code, metric);
+            (row["quarter_numerator"].as_i64(), row["quarter_denominator"].as_i64())
+        })
+    };
+    let (status, report) = api.get("/v1/reports/quarterly?year=2026&quarter=4&org=24").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    // 3 of 4 asked confirmed; 1 of the 3 confirmed did not come; 1 walk-in of 4 citizens.
+    let expected = [(Some(3), Some(4)), (Some(1), Some(3)), (Some(1), Some(4))];
+    assert_eq!(figures(&report, "07201"), expected);
+    // The province adds up its communes, and the ratio is 0.75.
+    assert_eq!(figures(&report, "24"), expected);
+    assert_eq!(
+        report_row(&report, "07201", "confirmation_rate")["ytd_value"].as_f64(),
+        Some(0.75)
+    );
+
+    // The attendance typed in after, without one of the confirmed: the figures follow.
+    api.clock.set("2026-10-03T05:00:00Z");
+    let list: Vec<Value> = [&ids[0], &ids[3], out["contact_id"].as_str().unwrap()]
+        .iter()
+        .map(|id| json!({"contact_id": id}))
+        .collect();
+    let (status, record) = api
+        .put(
+            &format!("/v1/sessions/{session}/attendance"),
+            json!({"attendees": list}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_eq!(record["answers"]["confirmed_present"], 1);
+    let (_, report) = api.get("/v1/reports/quarterly?year=2026&quarter=4&org=24").await;
+    assert_eq!(
+        figures(&report, "07201"),
+        [(Some(3), Some(4)), (Some(2), Some(3)), (Some(1), Some(3))]
+    );
+}
+
+#[tokio::test]
 async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_genuine() {
     use outreach_api::auth::SignedUnsubscribeLinks;
     let api = spawn().await;

@@ -145,6 +145,22 @@ struct Browser<'a> {
 }
 
 impl Ui {
+    /// Call the API as the province's admin; the call must succeed.
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token(Role::Admin, "24"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
     fn token(&self, role: Role, org: &str) -> String {
         self.auth.mint("nguoi-dung", role, org, Utc::now(), Duration::hours(1))
     }
@@ -918,17 +934,8 @@ async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_
     let ui = ui().await;
     let admin = ui.token(Role::Admin, "24");
     let call = |method: reqwest::Method, path: String, body: Value| {
-        let request = ui
-            .http
-            .request(method, format!("{}{path}", ui.base))
-            .bearer_auth(&admin)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            assert!(status.is_success(), "{path}: {status} {body}");
-        }
+        let ui = &ui;
+        async move { ui.admin(method, &path, body).await }
     };
     let campaigns = ui
         .store
@@ -997,6 +1004,111 @@ async fn the_overview_projects_the_year_end_from_the_sessions_that_reported_and_
     .await;
     let (_, paused) = planner.get("/ui/tong-quan?org=213&year=2026&quarter=3").await;
     assert!(paused.contains("Theo nhịp này: 10 / 1.000 vào cuối năm"), "{paused}");
+}
+
+#[tokio::test]
+async fn the_overview_counts_the_confirmed_headcount_of_the_coming_week_into_its_projection() {
+    use outreach_core::answer::{Answer, SessionAnswer};
+    use outreach_core::contact::Channel;
+    use outreach_core::ports::AnswerStore;
+    let ui = ui().await;
+    let mut campaign = ui
+        .store
+        .list_campaigns(None, &outreach_core::ports::PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    // A reminder to its citizens the day before asks whether they will come.
+    campaign.reminder_rules = vec![
+        serde_json::from_value(json!({
+            "id": "day-before", "offset_minutes": 1440, "audience": "citizens",
+            "channels": ["sms"], "sms_template": "Moi {name} den buoi {date}.", "asks_answer": true
+        }))
+        .unwrap(),
+    ];
+    campaign.version += 1;
+    ui.store.update_campaign(&campaign).await.unwrap();
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+    ui.admin(post, &format!("/v1/campaigns/{}:activate", campaign.id), json!({}))
+        .await;
+    ui.admin(
+        put.clone(),
+        "/v1/targets/2026/213",
+        json!({"targets": [{"metric": "dossiers_supported", "value": 1000, "allocate": {"method": "equal"}}]}),
+    )
+    .await;
+    // The session held: a registered citizen and a walk-in, 10 dossiers.
+    ui.admin(
+        put.clone(),
+        &format!("/v1/sessions/{}/attendance", ui.past),
+        json!({"attendees": [{"contact_id": ui.citizen}, {"phone": "0362345678", "name": "Phan Văn Khải"}]}),
+    )
+    .await;
+    ui.admin(
+        put,
+        &format!("/v1/sessions/{}/outcomes", ui.past),
+        json!({"metrics": {"dossiers_supported": 10}}),
+    )
+    .await;
+    // Next Saturday's: twelve citizens said they will come.
+    for i in 0..12 {
+        ui.store
+            .put_answer(&SessionAnswer {
+                session_id: ui.next.clone(),
+                contact_id: format!("ct_coming_{i}"),
+                volunteer: false,
+                answer: Answer::Coming,
+                channel: Channel::Sms,
+                delivery_id: format!("dl_{i}"),
+                answered_at: t("2026-09-05T10:00:00Z"),
+            })
+            .await
+            .unwrap();
+    }
+
+    let planner = ui.sign_in(Role::Planner, "213").await;
+    let (_, commune) = planner.get("/ui/tong-quan?org=07201&year=2026&quarter=3").await;
+    // 10 a session, 16 Saturdays ahead; next Saturday brings 12 confirmed where a session
+    // has had 2 citizens: 10 + 10 × 16 + 10 × (12 / 2 - 1).
+    assert!(
+        commune.contains(
+            "Theo nhịp này: 220 / 500 vào cuối năm (1 buổi 7 ngày tới tính theo 12 người dân đã xác nhận sẽ đến)"
+        ),
+        "{commune}"
+    );
+    let (_, district) = planner.get("/ui/tong-quan?org=213&year=2026&quarter=3").await;
+    assert!(
+        district.contains("Theo nhịp này: 380 / 1.000 vào cuối năm"),
+        "10 + 320 + 50: {district}"
+    );
+    // The coming session with nobody assigned shows its confirmed citizens over its seats.
+    let short = &district[district.find("id=\"h-short\"").unwrap()..];
+    let row = &short[short
+        .find(&format!("/ui/buoi/{}", ui.next))
+        .expect("next Saturday is listed")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(">12/40<"), "{row}");
+    // The quarter's walk-in share: one of the two citizens present.
+    let figures = &district[district.find("id=\"h-answers\"").expect("the answers' figures")..];
+    let walk_ins = &figures[figures.find("Tỷ lệ người dân đến không đăng ký trước").unwrap()..];
+    assert!(
+        walk_ins[..walk_ins.find("</tr>").unwrap()].contains("50,0 %"),
+        "{figures}"
+    );
+
+    // The session pages: the rate of the confirmed before, the walk-in share after.
+    let (_, next) = planner.get(&format!("/ui/buoi/{}", ui.next)).await;
+    assert!(
+        next.contains("Tỷ lệ xác nhận sẽ đến") && next.contains("(12/12 người dân được hỏi)"),
+        "{next}"
+    );
+    let (_, past) = planner.get(&format!("/ui/buoi/{}", ui.past)).await;
+    assert!(
+        past.contains("Đến không đăng ký trước") && past.contains("50,0 %") && past.contains("(1/2 người dân có mặt)"),
+        "{past}"
+    );
 }
 
 #[tokio::test]

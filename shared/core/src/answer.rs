@@ -1,6 +1,8 @@
 //! Answers to a reminder: whether a person will come to a session, given by replying to an
 //! SMS with a keyword, and what they add up to for a session (its expected headcount).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +107,19 @@ pub struct AnswerCounts {
     pub no_answer: u32,
 }
 
+/// The citizens asked (`(contact, volunteer)` as the delivery log gives them) and, of those,
+/// the ones whose latest answer is that they will come: what a session's record keeps
+/// beside its attendance.
+pub fn confirmed_citizens(asked: &[(String, bool)], answers: &[SessionAnswer]) -> (u32, HashSet<String>) {
+    let citizens: HashSet<&str> = asked.iter().filter(|(_, v)| !v).map(|(c, _)| c.as_str()).collect();
+    let confirmed = answers
+        .iter()
+        .filter(|a| !a.volunteer && a.answer == Answer::Coming && citizens.contains(a.contact_id.as_str()))
+        .map(|a| a.contact_id.clone())
+        .collect();
+    (citizens.len() as u32, confirmed)
+}
+
 /// Confirmed citizens one volunteer can help at a session.
 pub const CITIZENS_PER_VOLUNTEER: u32 = 10;
 
@@ -135,7 +150,7 @@ impl Headcount {
     ) -> Self {
         let mut citizens = AnswerCounts::default();
         let mut volunteers = AnswerCounts::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (contact, volunteer) in asked {
             if seen.insert(contact.as_str()) {
                 let counts = if *volunteer { &mut volunteers } else { &mut citizens };

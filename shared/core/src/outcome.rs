@@ -24,8 +24,17 @@ pub const OFFICIAL_STATISTICS: [&str; 4] = [
     "services_publicized",
     "services_total",
 ];
-/// Tallies computed from attendance lists.
-pub const ATTENDANCE_METRICS: [&str; 4] = ["attendees", "citizens_attended", "volunteers_attended", "walk_ins"];
+/// Tallies computed from attendance lists, and from the answers of the citizens a session's
+/// reminders asked whether they would come, taken with the attendance.
+pub const ATTENDANCE_METRICS: [&str; 7] = [
+    "attendees",
+    "citizens_attended",
+    "volunteers_attended",
+    "walk_ins",
+    "citizens_asked",
+    "citizens_confirmed",
+    "confirmed_absent",
+];
 /// Most outcome metrics one session may carry (each is one tally write).
 pub const MAX_OUTCOME_METRICS: usize = 40;
 /// Most attendees one session may list.
@@ -52,51 +61,82 @@ pub struct Metric {
     pub kind: MetricKind,
     /// For a ratio: the count metrics divided.
     pub parts: Option<(&'static str, &'static str)>,
+    /// Whether a year's target may be set for it: not for the figures that describe how
+    /// sessions went (a no-show rate is better lower; the status reads higher as better).
+    pub takes_target: bool,
 }
 
 /// The metrics every report shows, in order: the programme's, then accounts and attendance.
-pub const REPORT_METRICS: [Metric; 7] = [
+pub const REPORT_METRICS: [Metric; 10] = [
     Metric {
         key: "dossiers_supported",
         label: "Hồ sơ trực tuyến được hỗ trợ",
         kind: MetricKind::Count,
         parts: None,
+        takes_target: true,
     },
     Metric {
         key: "youth_trained",
         label: "Lượt đoàn viên thanh niên được tập huấn",
         kind: MetricKind::Count,
         parts: None,
+        takes_target: true,
     },
     Metric {
         key: "cadres_trained",
         label: "Cán bộ, đoàn viên nòng cốt được tập huấn",
         kind: MetricKind::Count,
         parts: None,
+        takes_target: true,
     },
     Metric {
         key: "accounts_created",
         label: "Tài khoản được tạo",
         kind: MetricKind::Count,
         parts: None,
+        takes_target: true,
     },
     Metric {
         key: "attendees",
         label: "Lượt người tham dự",
         kind: MetricKind::Count,
         parts: None,
+        takes_target: true,
     },
     Metric {
         key: "online_dossier_ratio",
         label: "Tỷ lệ hồ sơ trực tuyến mức độ 3, 4",
         kind: MetricKind::Ratio,
         parts: Some(("dossiers_online", "dossiers_total")),
+        takes_target: true,
     },
     Metric {
         key: "services_publicized_ratio",
         label: "Tỷ lệ dịch vụ công mức độ 3, 4 được tuyên truyền",
         kind: MetricKind::Ratio,
         parts: Some(("services_publicized", "services_total")),
+        takes_target: true,
+    },
+    Metric {
+        key: "confirmation_rate",
+        label: "Tỷ lệ người được hỏi xác nhận sẽ đến",
+        kind: MetricKind::Ratio,
+        parts: Some(("citizens_confirmed", "citizens_asked")),
+        takes_target: false,
+    },
+    Metric {
+        key: "no_show_rate",
+        label: "Tỷ lệ xác nhận nhưng không đến",
+        kind: MetricKind::Ratio,
+        parts: Some(("confirmed_absent", "citizens_confirmed")),
+        takes_target: false,
+    },
+    Metric {
+        key: "walk_in_share",
+        label: "Tỷ lệ người dân đến không đăng ký trước",
+        kind: MetricKind::Ratio,
+        parts: Some(("walk_ins", "citizens_attended")),
+        takes_target: false,
     },
 ];
 
@@ -154,11 +194,41 @@ pub struct SessionRecord {
     pub quarter: Quarter,
     pub attendees: Vec<Attendee>,
     pub outcomes: BTreeMap<String, u64>,
+    /// What the citizens asked whether they would come had answered when the record was
+    /// last written (answers close at the start, so a record written after it has the
+    /// final figures).
+    #[serde(default)]
+    pub answers: AnswerFigures,
     pub attendance_recorded_at: Option<DateTime<Utc>>,
     pub outcomes_recorded_at: Option<DateTime<Utc>>,
     pub updated_by: Option<String>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// The citizens a session's reminders asked whether they would come and what they said,
+/// beside its attendance: counts only, no one's answer (those stay in the answer store and
+/// go with the person's erasure).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AnswerFigures {
+    /// Citizens a reminder that asks was sent to.
+    pub asked: u32,
+    /// Of those, the ones whose latest answer was that they will come.
+    pub confirmed: u32,
+    /// Of the confirmed, the ones on the attendance list.
+    pub confirmed_present: u32,
+}
+
+impl AnswerFigures {
+    /// The figures of `asked` citizens, `confirmed` of whom said they will come, against
+    /// the attendance list.
+    pub fn of(asked: u32, confirmed: &HashSet<String>, attendees: &[Attendee]) -> Self {
+        Self {
+            asked,
+            confirmed: confirmed.len() as u32,
+            confirmed_present: attendees.iter().filter(|a| confirmed.contains(&a.contact_id)).count() as u32,
+        }
+    }
 }
 
 /// The tally of sessions that recorded attendance or outcomes, per commune and quarter.
@@ -178,6 +248,15 @@ impl SessionRecord {
             values.insert("citizens_attended".to_string(), count(&|a| a.role == Role::Citizen));
             values.insert("volunteers_attended".to_string(), count(&|a| a.role == Role::Volunteer));
             values.insert("walk_ins".to_string(), count(&|a| a.walk_in));
+            if self.answers.asked > 0 {
+                let a = &self.answers;
+                values.insert("citizens_asked".to_string(), a.asked.into());
+                values.insert("citizens_confirmed".to_string(), a.confirmed.into());
+                values.insert(
+                    "confirmed_absent".to_string(),
+                    i64::from(a.confirmed.saturating_sub(a.confirmed_present)),
+                );
+            }
         }
         for (metric, value) in &self.outcomes {
             values.insert(metric.clone(), *value as i64);
@@ -404,6 +483,7 @@ mod tests {
                 })
                 .collect(),
             outcomes: BTreeMap::from([("dossiers_supported".to_string(), supported)]),
+            answers: AnswerFigures::default(),
             attendance_recorded_at: Some(Utc::now()),
             outcomes_recorded_at: Some(Utc::now()),
             updated_by: None,

@@ -93,6 +93,12 @@ impl TargetInput {
         by: Option<String>,
     ) -> CoreResult<TargetPlan> {
         let kind = match report_metric(&self.metric) {
+            Some(m) if !m.takes_target => {
+                return Err(CoreError::invalid(
+                    format!("{field}.metric"),
+                    format!("{} describes how sessions went and takes no target", self.metric),
+                ));
+            }
             Some(m) => m.kind,
             None => {
                 check_outcome_metric(&self.metric, &format!("{field}.metric"))?;

@@ -15,6 +15,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
+use outreach_core::answer::Headcount;
 use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::Channel;
 use outreach_core::org::Level;
@@ -64,14 +65,30 @@ pub struct Behind {
     pub status: &'static str,
 }
 
-/// A session of the coming week short of volunteers.
+/// A session of the coming week short of volunteers, for its minimum or for the citizens
+/// who said they will come, or with more of those than it holds.
 pub struct ShortSession {
     pub id: String,
     pub when: String,
     pub commune: String,
     pub venue: String,
     pub staff: String,
+    /// Citizens who said they will come, over the capacity (`"18/30"`), when it asked.
+    pub coming: Option<String>,
+    pub over_capacity: bool,
+    /// Assigned volunteers who said they will not come.
+    pub declined: usize,
 }
+
+/// A confirmation figure of the caller's area: the quarter and the year to date.
+pub struct AnswerFigureRow {
+    pub label: String,
+    pub quarter: String,
+    pub ytd: String,
+}
+
+/// The metrics of the overview's confirmation figures, from the report.
+const ANSWER_FIGURES: [&str; 3] = ["confirmation_rate", "no_show_rate", "walk_in_share"];
 
 /// A channel's messages of the last week.
 pub struct ChannelMessages {
@@ -96,6 +113,7 @@ struct OverviewPage {
     targets: Vec<TargetCard>,
     behind: Vec<Behind>,
     short: Vec<ShortSession>,
+    answer_figures: Vec<AnswerFigureRow>,
     messages: Vec<ChannelMessages>,
     show_messages: bool,
     week: String,
@@ -133,12 +151,14 @@ pub async fn page(
         .filter(|r| r.level == Level::Commune)
         .map(|r| r.code.clone())
         .collect();
-    let reported = sessions_reported(&tallies, &communes);
     let ahead = sessions_ahead(store, &communes, quarter.year, now).await?;
-    let targets = target_cards(&report, &org, reported, ahead, now, quarter);
-    let behind = furthest_behind(&report);
     let window = sessions_around(store, &session, &communes, now).await?;
-    let short = short_of_staff(&window, now, &names(&report));
+    let headcounts = week_headcounts(store, &window, now).await?;
+    let pace = Pace::of(&tallies, &communes, ahead, &headcounts);
+    let targets = target_cards(&report, &org, &pace, now, quarter);
+    let behind = furthest_behind(&report);
+    let short = short_of_staff(&window, &headcounts, now, &names(&report));
+    let answer_figures = answer_figures(&report, &org);
     // Messages are the delivery log's, which planners read (as `GET /v1/deliveries`).
     let messages = if crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries") {
         last_week_messages(store, &communes, now).await?
@@ -155,6 +175,7 @@ pub async fn page(
         targets,
         behind,
         short,
+        answer_figures,
         show_messages: crate::ui::may(session.role(), axum::http::Method::GET, "/v1/deliveries"),
         messages,
         week: format!("{} – {}", format::date(now - Duration::days(7)), format::date(now)),
@@ -166,14 +187,145 @@ fn names(report: &QuarterlyReport) -> BTreeMap<String, String> {
     report.rows.iter().map(|r| (r.code.clone(), r.name.clone())).collect()
 }
 
-/// Sessions of the unit's communes that reported attendance or outcomes, from the tallies
-/// the report was built from, whatever the number of sessions.
-fn sessions_reported(tallies: &[Tally], communes: &HashSet<String>) -> u64 {
+/// A metric's year so far in the unit's communes, from the tallies the report was built
+/// from, whatever the number of sessions.
+fn year_sum(tallies: &[Tally], communes: &HashSet<String>, metric: &str) -> f64 {
     tallies
         .iter()
-        .filter(|t| t.key.metric == SESSIONS_REPORTED && communes.contains(&t.key.unit_code))
-        .map(|t| t.value.max(0) as u64)
+        .filter(|t| t.key.metric == metric && communes.contains(&t.key.unit_code))
+        .map(|t| t.value.max(0) as f64)
         .sum()
+}
+
+/// Metrics that grow with the citizens who come: their projection counts the confirmed
+/// headcount of the sessions ahead. The others (volunteers trained, a planner's own) go
+/// by the average per session alone.
+const CITIZEN_METRICS: [&str; 3] = ["dossiers_supported", "accounts_created", "attendees"];
+
+/// The year's pace in the unit's communes: what a session has brought so far, the sessions
+/// still to come, and the citizens confirmed for those of the coming week.
+struct Pace {
+    /// Sessions that reported attendance or outcomes this year.
+    held: f64,
+    /// Sessions still to come this year by the active campaigns' schedules.
+    ahead: f64,
+    /// Citizens on a reported session's attendance, on average.
+    citizens_per_session: f64,
+    /// The expected citizens of each coming session with confirmations, by the share of
+    /// the confirmed who came so far and the citizens who came without confirming.
+    expected: Vec<f64>,
+    /// Citizens confirmed for those sessions.
+    confirmed: u32,
+}
+
+impl Pace {
+    fn of(tallies: &[Tally], communes: &HashSet<String>, ahead: u64, week: &BTreeMap<String, Headcount>) -> Self {
+        let sum = |metric| year_sum(tallies, communes, metric);
+        let held = sum(SESSIONS_REPORTED);
+        let citizens = sum("citizens_attended");
+        let confirmed_so_far = sum("citizens_confirmed");
+        let came_confirmed = (confirmed_so_far - sum("confirmed_absent")).max(0.0);
+        let per_session = if held > 0.0 { citizens / held } else { 0.0 };
+        let coming: Vec<u32> = week.values().map(|h| h.citizens.coming).filter(|c| *c > 0).collect();
+        let expected = coming
+            .iter()
+            .map(|&c| {
+                let c = f64::from(c);
+                if confirmed_so_far > 0.0 && held > 0.0 {
+                    // Of the confirmed, the share that came; and as many unconfirmed
+                    // citizens (walk-ins, people who did not answer) as a session has had.
+                    c * came_confirmed / confirmed_so_far + (citizens - came_confirmed).max(0.0) / held
+                } else {
+                    // No confirmations seen yet: at least the confirmed, at most the usual.
+                    c.max(per_session)
+                }
+            })
+            .collect();
+        Self {
+            held,
+            ahead: ahead as f64,
+            citizens_per_session: per_session,
+            expected,
+            confirmed: coming.iter().sum(),
+        }
+    }
+
+    /// The year-end figure of a count metric at `ytd`: the year to date plus, for each
+    /// session to come, the average per session so far; for a metric that grows with the
+    /// citizens, a coming session with confirmations brings that average scaled by its
+    /// expected citizens over the usual. None before any session reported.
+    fn project(&self, metric: &str, ytd: f64) -> Option<f64> {
+        if self.held <= 0.0 {
+            return None;
+        }
+        let average = ytd / self.held;
+        let mut projected = ytd + average * self.ahead;
+        if CITIZEN_METRICS.contains(&metric) && self.citizens_per_session > 0.0 {
+            for expected in &self.expected {
+                projected += average * (expected / self.citizens_per_session - 1.0);
+            }
+        }
+        Some(projected.max(ytd))
+    }
+
+    /// What the projection of a citizens' metric took from the confirmations, if any.
+    fn confirmed_note(&self, metric: &str) -> Option<String> {
+        (CITIZEN_METRICS.contains(&metric) && !self.expected.is_empty() && self.citizens_per_session > 0.0).then(|| {
+            format!(
+                "{} buổi 7 ngày tới tính theo {} người dân đã xác nhận sẽ đến",
+                self.expected.len(),
+                format::count(i64::from(self.confirmed))
+            )
+        })
+    }
+}
+
+/// The expected headcount of each session of the coming week whose campaign asks whether
+/// people will come, from its answers: one read per such campaign and per such session.
+async fn week_headcounts(
+    store: &dyn Store,
+    window: &[Session],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Headcount>, UiError> {
+    let mut asks: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut headcounts = BTreeMap::new();
+    for s in window.iter().filter(|s| s.starts_at > now) {
+        let asking = match asks.get(s.campaign_id.as_str()) {
+            Some(a) => *a,
+            None => {
+                let a = store
+                    .get_campaign(&s.campaign_id)
+                    .await?
+                    .is_some_and(|c| c.reminder_rules.iter().any(|r| r.asks_answer));
+                asks.insert(&s.campaign_id, a);
+                a
+            }
+        };
+        if asking {
+            let answers = store.session_answers(&s.id).await?;
+            // Who was asked is not read here: the overview needs only who said what.
+            headcounts.insert(
+                s.id.clone(),
+                Headcount::count(s.capacity, s.min_staff, &s.staff, &[], &answers),
+            );
+        }
+    }
+    Ok(headcounts)
+}
+
+/// The area's confirmation rate, no-show rate and walk-in share, this quarter and so far
+/// this year, from the report.
+fn answer_figures(report: &QuarterlyReport, org: &str) -> Vec<AnswerFigureRow> {
+    ANSWER_FIGURES
+        .iter()
+        .filter_map(|metric| report.row(org, metric))
+        .filter(|r| r.quarter_value.is_some() || r.ytd_value.is_some())
+        .map(|r| AnswerFigureRow {
+            label: outreach_report::metric_label(&r.metric).to_string(),
+            quarter: format::figure(r.quarter_value, true),
+            ytd: format::figure(r.ytd_value, true),
+        })
+        .collect()
 }
 
 /// Sessions still to come in `year` in the unit's communes, by the active campaigns'
@@ -244,14 +396,12 @@ async fn sessions_around(
     Ok(sessions)
 }
 
-/// The unit's own rows that carry a target, as cards; count targets get a projection:
-/// the year to date plus, for each session still scheduled, the average per session that
-/// reported.
+/// The unit's own rows that carry a target, as cards; count targets get a projection
+/// ([`Pace::project`]).
 fn target_cards(
     report: &QuarterlyReport,
     org: &str,
-    held: u64,
-    ahead: u64,
+    pace: &Pace,
     now: DateTime<Utc>,
     quarter: Quarter,
 ) -> Vec<TargetCard> {
@@ -268,10 +418,9 @@ fn target_cards(
                 _ => 0.0,
             };
             let milestone_share = r.milestone.filter(|_| target > 0.0).map(|m| m / target * 100.0);
-            let projected = (!ratio && this_year && held > 0).then(|| {
-                let ytd = r.ytd_value.unwrap_or_default();
-                ytd + ytd / held as f64 * ahead as f64
-            });
+            let projected = (!ratio && this_year)
+                .then(|| pace.project(&r.metric, r.ytd_value.unwrap_or_default()))
+                .flatten();
             let label = outreach_report::metric_label(&r.metric).to_string();
             let chart = charts::progress(
                 &format!(
@@ -297,8 +446,12 @@ fn target_cards(
                 status_label: r.status.map_or("Chưa có số liệu", Status::label),
                 chart,
                 projection: projected.map(|p| {
+                    let note = pace
+                        .confirmed_note(&r.metric)
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
                     format!(
-                        "Theo nhịp này: {} / {} vào cuối năm",
+                        "Theo nhịp này: {} / {} vào cuối năm{note}",
                         format::count(p.round() as i64),
                         format::count(target.round() as i64)
                     )
@@ -336,20 +489,34 @@ fn furthest_behind(report: &QuarterlyReport) -> Vec<Behind> {
         .collect()
 }
 
-/// The coming week's sessions with fewer volunteers than they need.
-fn short_of_staff(window: &[Session], now: DateTime<Utc>, names: &BTreeMap<String, String>) -> Vec<ShortSession> {
+/// The coming week's sessions with fewer volunteers than they need (for their minimum or,
+/// at one for every ten, for the citizens who said they will come, not counting assigned
+/// volunteers who said they will not), or with more citizens coming than they hold.
+fn short_of_staff(
+    window: &[Session],
+    headcounts: &BTreeMap<String, Headcount>,
+    now: DateTime<Utc>,
+    names: &BTreeMap<String, String>,
+) -> Vec<ShortSession> {
     window
         .iter()
-        .filter(|s| s.starts_at > now && s.starts_at < now + Duration::days(7) && s.is_short_of_staff())
-        .map(|s| ShortSession {
-            id: s.id.clone(),
-            when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
-            commune: names
-                .get(&s.commune_code)
-                .cloned()
-                .unwrap_or_else(|| s.commune_code.clone()),
-            venue: s.venue.clone(),
-            staff: format!("{}/{}", s.staff.len(), s.min_staff),
+        .filter(|s| s.starts_at > now && s.starts_at < now + Duration::days(7))
+        .filter_map(|s| {
+            let h = headcounts.get(&s.id);
+            let flagged = s.is_short_of_staff() || h.is_some_and(|h| h.short_of_staff || h.over_capacity);
+            flagged.then(|| ShortSession {
+                id: s.id.clone(),
+                when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
+                commune: names
+                    .get(&s.commune_code)
+                    .cloned()
+                    .unwrap_or_else(|| s.commune_code.clone()),
+                venue: s.venue.clone(),
+                staff: format!("{}/{}", s.staff.len(), s.min_staff),
+                coming: h.map(|h| format!("{}/{}", h.citizens.coming, s.capacity)),
+                over_capacity: h.is_some_and(|h| h.over_capacity),
+                declined: h.map_or(0, |h| h.declined_staff.len()),
+            })
         })
         .collect()
 }

@@ -350,7 +350,7 @@ fn grid(report: &QuarterlyReport, level: Level, title: &'static str) -> LevelGri
 fn target_fields(current: &[outreach_core::target::TargetPlan], org: &str) -> Vec<TargetField> {
     REPORT_METRICS
         .iter()
-        .filter(|m| m.key != "attendees")
+        .filter(|m| m.takes_target && m.key != "attendees")
         .map(|m| {
             let percent = m.kind == MetricKind::Ratio;
             let value = current

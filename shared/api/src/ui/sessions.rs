@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
-use outreach_core::answer::AnswerCounts;
+use outreach_core::answer::{AnswerCounts, Headcount};
 use outreach_core::contact::{Channel, Role as ContactRole};
 use outreach_core::org::Level;
-use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS};
+use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS, SessionRecord};
 use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};
 use outreach_core::quarter::local_midnight;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
@@ -373,6 +373,53 @@ pub struct HeadcountView {
     pub declined_staff: Vec<String>,
 }
 
+/// A share of a session's citizens, with what it is of (`("Tỷ lệ xác nhận", "84,0 %",
+/// "21/25 người được hỏi")`).
+pub struct SessionFigure {
+    pub label: &'static str,
+    pub value: String,
+    pub of: String,
+}
+
+/// The session's confirmation rate (from its answers now), and once its attendance is
+/// recorded its no-show rate (confirmed, not on the list) and walk-in share, from the
+/// figures its record was written with: the ones its commune's report adds up.
+fn session_figures(counted: &Headcount, record: Option<&SessionRecord>) -> Vec<SessionFigure> {
+    let share = |part: u32, whole: u32| format::figure((whole > 0).then(|| f64::from(part) / f64::from(whole)), true);
+    let mut figures = Vec::new();
+    if counted.citizens.asked > 0 {
+        figures.push(SessionFigure {
+            label: "Tỷ lệ xác nhận sẽ đến",
+            value: share(counted.citizens.coming, counted.citizens.asked),
+            of: format!(
+                "{}/{} người dân được hỏi",
+                counted.citizens.coming, counted.citizens.asked
+            ),
+        });
+    }
+    if let Some(r) = record.filter(|r| r.attendance_recorded_at.is_some()) {
+        let a = &r.answers;
+        if a.confirmed > 0 {
+            let absent = a.confirmed.saturating_sub(a.confirmed_present);
+            figures.push(SessionFigure {
+                label: "Xác nhận nhưng không đến",
+                value: share(absent, a.confirmed),
+                of: format!("{absent}/{} người đã xác nhận", a.confirmed),
+            });
+        }
+        let citizens = r.attendees.iter().filter(|x| x.role == ContactRole::Citizen).count() as u32;
+        let walk_ins = r.attendees.iter().filter(|x| x.walk_in).count() as u32;
+        if citizens > 0 {
+            figures.push(SessionFigure {
+                label: "Đến không đăng ký trước",
+                value: share(walk_ins, citizens),
+                of: format!("{walk_ins}/{citizens} người dân có mặt"),
+            });
+        }
+    }
+    figures
+}
+
 /// One delivery of the session's timeline.
 pub struct TimelineItem {
     pub at: String,
@@ -409,6 +456,7 @@ struct SessionPage {
     walk_ins: Vec<WalkInRow>,
     outcomes: Vec<OutcomeField>,
     attendance_summary: String,
+    figures: Vec<SessionFigure>,
     /// What the reminders that asked whether people will come were answered.
     headcount: Option<HeadcountView>,
     pending_reminders: usize,
@@ -625,6 +673,7 @@ async fn render_session(
         _ => "Chưa ghi nhận danh sách tham dự.".into(),
     };
     let counted = usecases::session_headcount(store, &s).await?;
+    let figures = session_figures(&counted, record.as_ref());
     let headcount = (counted.citizens.asked + counted.volunteers.asked > 0).then(|| HeadcountView {
         declined_staff: counted
             .declined_staff
@@ -702,6 +751,7 @@ async fn render_session(
         walk_ins,
         outcomes,
         attendance_summary,
+        figures,
         pending_reminders,
         timeline,
         show_timeline: may(role, Method::GET, "/v1/deliveries"),

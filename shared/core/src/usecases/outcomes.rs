@@ -6,15 +6,16 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tracing::instrument;
 
+use crate::answer::confirmed_citizens;
 use crate::contact::{ContactInput, Role};
 use crate::error::{CoreError, CoreResult, CsvLines, RowError};
-use crate::outcome::{Attendee, OfficialStatistics, SessionRecord, tally_deltas};
+use crate::outcome::{AnswerFigures, Attendee, OfficialStatistics, SessionRecord, tally_deltas};
 use crate::phone::Phone;
-use crate::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
+use crate::ports::{OrgUnitStore, OutcomeStore, SessionStore, Store};
 use crate::quarter::quarter_of;
 use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::session::{Session, SessionStatus};
-use crate::usecases::{Actor, register_contact, require_commune};
+use crate::usecases::{Actor, asked_and_answers, register_contact, require_commune};
 
 /// One person on an attendance list as a planner sends it: a registered contact by id or
 /// phone, or a walk-in by name and phone.
@@ -75,9 +76,13 @@ async fn update_record<S, F>(
     change: F,
 ) -> CoreResult<SessionRecord>
 where
-    S: OutcomeStore + ?Sized,
+    S: Store + ?Sized,
     F: Fn(&mut SessionRecord),
 {
+    // The answers are read once: they close when the session starts, and a record written
+    // before that is written again by the next check-in or the attendance entered after.
+    let (asked, answers) = asked_and_answers(store, session).await?;
+    let (asked, confirmed) = confirmed_citizens(&asked, &answers);
     retry_with_backoff(|| async {
         let old = store.get_session_record(&session.id).await?;
         let mut record = old.clone().unwrap_or_else(|| SessionRecord {
@@ -87,6 +92,7 @@ where
             quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
             attendees: Vec::new(),
             outcomes: BTreeMap::new(),
+            answers: AnswerFigures::default(),
             attendance_recorded_at: None,
             outcomes_recorded_at: None,
             updated_by: None,
@@ -97,6 +103,7 @@ where
         record.commune_code = session.commune_code.clone();
         record.quarter = quarter_of(session.starts_at, DEFAULT_TIME_ZONE);
         change(&mut record);
+        record.answers = AnswerFigures::of(asked, &confirmed, &record.attendees);
         if let Some(old) = &old
             && same_content(old, &record)
         {
@@ -118,6 +125,7 @@ where
 fn same_content(a: &SessionRecord, b: &SessionRecord) -> bool {
     a.attendees == b.attendees
         && a.outcomes == b.outcomes
+        && a.answers == b.answers
         && a.commune_code == b.commune_code
         && a.quarter == b.quarter
         && a.attendance_recorded_at.is_some() == b.attendance_recorded_at.is_some()
@@ -157,7 +165,7 @@ pub async fn record_attendance<S>(
     actor: &Actor,
 ) -> CoreResult<SessionRecord>
 where
-    S: SessionStore + ContactStore + OrgUnitStore + OutcomeStore + ?Sized,
+    S: Store + ?Sized,
 {
     let session = started_session(store, session_id, now).await?;
     if input.attendees.len() > crate::outcome::MAX_ATTENDEES {
@@ -351,7 +359,7 @@ pub async fn check_in<S>(
     actor: &Actor,
 ) -> CoreResult<CheckInOutcome>
 where
-    S: SessionStore + ContactStore + OrgUnitStore + OutcomeStore + ?Sized,
+    S: Store + ?Sized,
 {
     let session = store
         .get_session(session_id)
@@ -488,7 +496,7 @@ pub async fn record_outcomes<S>(
     actor: &Actor,
 ) -> CoreResult<SessionRecord>
 where
-    S: SessionStore + OutcomeStore + ?Sized,
+    S: Store + ?Sized,
 {
     SessionRecord::check_outcomes(&input.metrics)?;
     let session = started_session(store, session_id, now).await?;

@@ -244,53 +244,73 @@ fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
     Ok(out)
 }
 
-/// A session's expected headcount: the people its reminders asked whether they will come
-/// (from its delivery log), and their answers.
-pub async fn session_headcount<S: Store + ?Sized>(
+/// The people a session's reminders asked whether they will come (`(contact, volunteer)`,
+/// from its delivery log: every SMS and email sent by a rule that asks, and its ZNS when
+/// the template has the answer buttons),
+/// and their answers. A campaign none of whose rules asks reads no deliveries.
+pub async fn asked_and_answers<S: Store + ?Sized>(
     store: &S,
     session: &Session,
-) -> CoreResult<crate::answer::Headcount> {
+) -> CoreResult<(Vec<(String, bool)>, Vec<crate::answer::SessionAnswer>)> {
     use crate::campaign::Audience;
     use crate::ports::{DeliveryFilter, PageRequest};
     use crate::reminder::DeliveryStatus;
     let campaign = store.get_campaign(&session.campaign_id).await?;
-    let asking: Vec<(String, Audience)> = campaign
+    // A rule's ZNS asks only when its template takes the answer links as buttons.
+    let asking: Vec<(String, Audience, bool)> = campaign
         .iter()
         .flat_map(|c| c.reminder_rules.iter())
         .filter(|r| r.asks_answer)
-        .map(|r| (r.id.clone(), r.audience))
+        .map(|r| {
+            let zns_asks = r.zns_params.values().any(|f| f == "answer_yes" || f == "answer_no");
+            (r.id.clone(), r.audience, zns_asks)
+        })
         .collect();
     let mut asked = Vec::new();
-    if !asking.is_empty() {
-        let filter = DeliveryFilter {
-            session: Some(session.id.clone()),
-            status: Some(DeliveryStatus::Sent),
-            ..DeliveryFilter::default()
-        };
-        let mut page = PageRequest::first(500);
-        loop {
-            let got = store.list_deliveries(&filter, &page).await?;
-            for d in got.items.into_iter().filter(|d| d.channel == Channel::Sms) {
-                let Some((_, audience)) = asking.iter().find(|(id, _)| *id == d.rule_id) else {
-                    continue;
-                };
-                let volunteer = match audience {
-                    Audience::Volunteers => true,
-                    Audience::Citizens => false,
-                    Audience::All => store
-                        .get_contact(&d.contact_id)
-                        .await?
-                        .is_some_and(|c| c.role == Role::Volunteer),
-                };
-                asked.push((d.contact_id, volunteer));
+    if asking.is_empty() {
+        return Ok((asked, Vec::new()));
+    }
+    let filter = DeliveryFilter {
+        session: Some(session.id.clone()),
+        status: Some(DeliveryStatus::Sent),
+        ..DeliveryFilter::default()
+    };
+    let mut page = PageRequest::first(500);
+    loop {
+        let got = store.list_deliveries(&filter, &page).await?;
+        for d in got.items {
+            let Some((_, audience, zns_asks)) = asking.iter().find(|(id, ..)| *id == d.rule_id) else {
+                continue;
+            };
+            if d.channel == Channel::Zns && !zns_asks {
+                continue;
             }
-            match got.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => break,
-            }
+            let volunteer = match audience {
+                Audience::Volunteers => true,
+                Audience::Citizens => false,
+                Audience::All => store
+                    .get_contact(&d.contact_id)
+                    .await?
+                    .is_some_and(|c| c.role == Role::Volunteer),
+            };
+            asked.push((d.contact_id, volunteer));
+        }
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
         }
     }
     let answers = store.session_answers(&session.id).await?;
+    Ok((asked, answers))
+}
+
+/// A session's expected headcount: the people its reminders asked whether they will come,
+/// and their answers.
+pub async fn session_headcount<S: Store + ?Sized>(
+    store: &S,
+    session: &Session,
+) -> CoreResult<crate::answer::Headcount> {
+    let (asked, answers) = asked_and_answers(store, session).await?;
     Ok(crate::answer::Headcount::count(
         session.capacity,
         session.min_staff,

@@ -1256,6 +1256,7 @@ fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, vers
             })
             .collect(),
         outcomes: BTreeMap::from([("dossiers_supported".to_string(), supported)]),
+        answers: Default::default(),
         attendance_recorded_at: Some(t("2026-10-03T03:00:00Z")),
         outcomes_recorded_at: Some(t("2026-10-03T03:00:00Z")),
         updated_by: None,
