@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_app::{App, Config, DeliveryQueue};
 use outreach_core::CoreResult;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
 use outreach_core::notify::{
     ChannelError, DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, OutboundEmail, OutboundSms, Queue, Sent,
@@ -159,7 +159,7 @@ impl People {
             granted_at: Some(at),
         };
         ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
             phone: if kind == "landline" {

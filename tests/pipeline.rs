@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::jobs::{
     Channels, DispatchSettings, SendOutcome, SenderSettings, run_dispatcher, run_planner, run_sender,
 };
@@ -29,7 +29,7 @@ fn local(s: &str) -> DateTime<Utc> {
 /// Who a test contact is: key, role, phone, email, consents.
 type Person = (
     &'static str,
-    Role,
+    ContactRole,
     &'static str,
     Option<&'static str>,
     Vec<ConsentInput>,
@@ -93,27 +93,39 @@ async fn world(cron: &str, rules: Vec<ReminderRuleInput>) -> World {
     let people: Vec<Person> = vec![
         (
             "consenting",
-            Role::Citizen,
+            ContactRole::Citizen,
             "0912000001",
             Some("an@example.vn"),
             vec![sms(setup), email(setup)],
         ),
         (
             "no_consent",
-            Role::Citizen,
+            ContactRole::Citizen,
             "0912000002",
             Some("binh@example.vn"),
             vec![],
         ),
         (
             "opted_out",
-            Role::Citizen,
+            ContactRole::Citizen,
             "0912000003",
             Some("chi@example.vn"),
             vec![sms(setup), email(setup)],
         ),
-        ("landline", Role::Citizen, "0204 3854 123", None, vec![sms(setup)]),
-        ("volunteer", Role::Volunteer, "0912000005", None, vec![sms(setup)]),
+        (
+            "landline",
+            ContactRole::Citizen,
+            "0204 3854 123",
+            None,
+            vec![sms(setup)],
+        ),
+        (
+            "volunteer",
+            ContactRole::Volunteer,
+            "0912000005",
+            None,
+            vec![sms(setup)],
+        ),
     ];
     let mut contacts = HashMap::new();
     for (key, role, phone, mail, consents) in people {
@@ -546,7 +558,7 @@ async fn a_large_audience_is_dispatched_in_runs_that_resume_where_they_stopped()
     };
     for i in 0..1200 {
         let input = ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
             phone: format!("097{:07}", i),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::CampaignStatus;
-use outreach_core::contact::{ContactInput, Role};
+use outreach_core::contact::{ContactInput, ContactRole};
 use outreach_core::org::{FormerUnit, Level, MergeKind, OrgUnit};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
@@ -157,7 +157,7 @@ async fn golden_quarterly_report_rolls_up_counts_and_ratios() {
         let c = usecases::register_contact(
             &store,
             ContactInput {
-                role: Role::Citizen,
+                role: ContactRole::Citizen,
                 name: format!("Người {i}"),
                 commune_code: "07444".into(),
                 phone: format!("0912 111 {i:03}"),

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::CoreResult;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
 use outreach_core::notify::{
     ChannelError, DeliveryTask, MemoryQueue, NoUnsubscribeLinks, OutboundZns, Queue, ZnsChannel, ZnsNext,
@@ -371,7 +371,7 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
             vec![consent(Channel::Sms), consent(Channel::Zns)]
         };
         let input = ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
             phone: phone(i),
@@ -659,7 +659,7 @@ async fn zalo_delivery_and_seen_callbacks_reach_the_delivery_log_through_the_rou
     let mut ids = Vec::new();
     for i in 0..3 {
         let input = ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
             phone: phone(i),

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use outreach_core::campaign::{Audience, Campaign, CampaignStatus, ReminderRule, ScheduleSpec, TemplateBounds};
-use outreach_core::contact::{Channel, Contact, ContactInput, Role};
+use outreach_core::contact::{Channel, Contact, ContactInput, ContactRole};
 use outreach_core::jobs::{render_email, render_sms};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::Session;
@@ -27,7 +27,7 @@ const LIMITS: [usize; 4] = [1000, 200, 20_000, 10];
 /// The contact a reminder goes to, registered once as the API does; each input renames it.
 static CONTACT: LazyLock<Contact> = LazyLock::new(|| {
     ContactInput {
-        role: Role::Citizen,
+        role: ContactRole::Citizen,
         name: "Nguyễn Thị Ánh".into(),
         commune_code: "07201".into(),
         phone: "0912 345 678".into(),

@@ -26,7 +26,7 @@ use chrono::{Duration, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_api::auth::{AuthConfig, LOCAL_ISSUER, Role};
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
-use outreach_core::contact::{ContactInput, Role as ContactRole};
+use outreach_core::contact::{ContactInput, ContactRole};
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{ContactStore, OutcomeStore, PageRequest, SessionFilter, SessionStore};

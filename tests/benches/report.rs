@@ -19,7 +19,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use common::t;
 use outreach_core::campaign::Campaign;
-use outreach_core::contact::Role;
+use outreach_core::contact::ContactRole;
 use outreach_core::org::{ImportScope, ImportValidity, Level, OrgUnit, parse_units_json};
 use outreach_core::outcome::{AnswerFigures, Attendee, SessionRecord, tally_deltas};
 use outreach_core::ports::{OrgUnitStore, OutcomeStore};
@@ -108,7 +108,11 @@ async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
             attendees: (0..attendees)
                 .map(|a| Attendee {
                     contact_id: format!("ct_{i:04}_{a:05}"),
-                    role: if a % 10 == 0 { Role::Volunteer } else { Role::Citizen },
+                    role: if a % 10 == 0 {
+                        ContactRole::Volunteer
+                    } else {
+                        ContactRole::Citizen
+                    },
                     walk_in: a % 7 == 0,
                 })
                 .collect(),

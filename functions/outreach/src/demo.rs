@@ -9,7 +9,7 @@ use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_app::{App, Config};
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::mask_email;
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::cost::PriceTable;
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::Level;
@@ -97,7 +97,11 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     let mut refused = Vec::new();
     for (ci, commune) in COMMUNES.iter().enumerate() {
         for i in 0..6 {
-            let role = if i < 4 { Role::Citizen } else { Role::Volunteer };
+            let role = if i < 4 {
+                ContactRole::Citizen
+            } else {
+                ContactRole::Volunteer
+            };
             let consent = |channel| ConsentInput {
                 channel,
                 method: "paper_form".into(),
@@ -123,9 +127,9 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
             };
             let contact = usecases::register_contact(&store, input, setup_time, &actor).await?;
             match role {
-                Role::Citizen => citizens += 1,
-                Role::Volunteer => volunteers[ci].push(contact.id.clone()),
-                Role::Planner => {}
+                ContactRole::Citizen => citizens += 1,
+                ContactRole::Volunteer => volunteers[ci].push(contact.id.clone()),
+                ContactRole::Planner => {}
             }
             if i == 2 && ci == 0 {
                 refused.push(contact.id);
@@ -394,7 +398,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<()> {
     usecases::register_contact(
         &store,
         ContactInput {
-            role: Role::Planner,
+            role: ContactRole::Planner,
             name: "Phó Bí thư Tỉnh đoàn".into(),
             commune_code: PROVINCE.into(),
             phone: "0988 000 024".into(),
@@ -490,7 +494,7 @@ async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Acto
         let after = s.ends_at + Duration::hours(1);
         let filter = ContactFilter {
             commune: Some(s.commune_code.clone()),
-            role: Some(Role::Citizen),
+            role: Some(ContactRole::Citizen),
         };
         let mut attendees: Vec<AttendeeInput> = store
             .list_contacts(&filter, &PageRequest::first(50))

@@ -10,14 +10,14 @@ use crate::phone::Phone;
 /// planner who receives the quarterly reports of their unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum ContactRole {
     Citizen,
     Volunteer,
     /// Belongs to a unit of any level (`commune_code` holds the unit's code).
     Planner,
 }
 
-impl Role {
+impl ContactRole {
     /// Parse a role as written in an import (English or Vietnamese).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_lowercase().as_str() {
@@ -74,7 +74,7 @@ pub struct OptOut {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     pub id: String,
-    pub role: Role,
+    pub role: ContactRole,
     pub name: String,
     pub commune_code: String,
     /// None once the contact is erased.
@@ -186,7 +186,7 @@ impl ConsentInput {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
-    pub role: Role,
+    pub role: ContactRole,
     pub name: String,
     pub commune_code: String,
     pub phone: String,
@@ -367,7 +367,7 @@ fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 11]) -> Result
         }
     };
     let role = get(2).ok_or("role is missing")?;
-    let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
+    let role = ContactRole::parse(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
     let mut consents = Vec::new();
     let granted_at = get(9)
         .map(|s| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)))
@@ -403,7 +403,7 @@ mod tests {
 
     fn contact() -> Contact {
         ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: "Nguyễn Văn A".into(),
             commune_code: "07201".into(),
             phone: "0912345678".into(),

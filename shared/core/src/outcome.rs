@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contact::Role;
+use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
 use crate::quarter::Quarter;
 
@@ -177,7 +177,7 @@ pub fn check_outcome_metric(key: &str, field: &str) -> CoreResult<()> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attendee {
     pub contact_id: String,
-    pub role: Role,
+    pub role: ContactRole,
     /// Came without registering: registered as a contact (without consent) when recorded.
     #[serde(default)]
     pub walk_in: bool,
@@ -245,8 +245,14 @@ impl SessionRecord {
         if self.attendance_recorded_at.is_some() {
             let count = |f: &dyn Fn(&Attendee) -> bool| self.attendees.iter().filter(|a| f(a)).count() as i64;
             values.insert("attendees".to_string(), self.attendees.len() as i64);
-            values.insert("citizens_attended".to_string(), count(&|a| a.role == Role::Citizen));
-            values.insert("volunteers_attended".to_string(), count(&|a| a.role == Role::Volunteer));
+            values.insert(
+                "citizens_attended".to_string(),
+                count(&|a| a.role == ContactRole::Citizen),
+            );
+            values.insert(
+                "volunteers_attended".to_string(),
+                count(&|a| a.role == ContactRole::Volunteer),
+            );
             values.insert("walk_ins".to_string(), count(&|a| a.walk_in));
             if self.answers.asked > 0 {
                 let a = &self.answers;
@@ -478,7 +484,7 @@ mod tests {
             attendees: (0..attendees)
                 .map(|i| Attendee {
                     contact_id: format!("ct{i}"),
-                    role: Role::Citizen,
+                    role: ContactRole::Citizen,
                     walk_in: i % 2 == 0,
                 })
                 .collect(),

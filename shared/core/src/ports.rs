@@ -7,7 +7,7 @@ use crate::answer::SessionAnswer;
 use crate::audit::AuditEntry;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::contact::Channel;
-use crate::contact::{Contact, Role};
+use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
@@ -56,7 +56,7 @@ pub struct OrgUnitFilter {
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
     pub commune: Option<String>,
-    pub role: Option<Role>,
+    pub role: Option<ContactRole>,
 }
 
 /// Filter of the session list. `from`/`to` bound the start: `from <= starts_at < to`.

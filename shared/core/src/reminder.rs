@@ -367,11 +367,11 @@ pub fn check_send_policy(p: &PolicyInput<'_>) -> Result<(), Suppression> {
     let contact = p.contact.ok_or(Suppression::ContactMissing)?;
     let in_audience = match p.audience {
         Audience::Citizens => {
-            contact.role == crate::contact::Role::Citizen && contact.commune_code == session.commune_code
+            contact.role == crate::contact::ContactRole::Citizen && contact.commune_code == session.commune_code
         }
         Audience::Volunteers => session.staff.contains(&contact.id),
         Audience::All => {
-            (contact.role == crate::contact::Role::Citizen && contact.commune_code == session.commune_code)
+            (contact.role == crate::contact::ContactRole::Citizen && contact.commune_code == session.commune_code)
                 || session.staff.contains(&contact.id)
         }
     };

@@ -322,6 +322,23 @@ pub fn largest_remainder(total: f64, weights: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_figures_of_how_sessions_went_take_no_target() {
+        for metric in ["confirmation_rate", "no_show_rate", "walk_in_share"] {
+            let input = TargetInput {
+                metric: metric.into(),
+                value: 0.5,
+                unit: None,
+                milestones: None,
+                allocate: None,
+            };
+            let err = input
+                .into_plan(2026, "24", "targets[0]", Utc::now(), None)
+                .expect_err(metric);
+            assert!(err.to_string().contains("takes no target"), "{err}");
+        }
+    }
     use proptest::prelude::*;
 
     fn plan(metric: &str, value: f64) -> TargetPlan {

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::{Audience, CampaignInput, ReminderRuleInput, ScheduleSpec};
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::session::Session;
 use outreach_store::dynamodb::items;
@@ -91,7 +91,11 @@ fn main() {
     let mut contacts_wcu = 0;
     for i in 0..1000 {
         let contact = ContactInput {
-            role: if i % 10 == 0 { Role::Volunteer } else { Role::Citizen },
+            role: if i % 10 == 0 {
+                ContactRole::Volunteer
+            } else {
+                ContactRole::Citizen
+            },
             name: "Nguyễn Thị Thanh Hương".into(),
             commune_code: communes[i % communes.len()].clone(),
             phone: format!("09{:08}", 12_000_000 + i),

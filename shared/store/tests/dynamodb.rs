@@ -11,7 +11,7 @@ mod contract;
 use std::collections::HashMap;
 
 use outreach_core::campaign::CampaignStatus;
-use outreach_core::contact::Role;
+use outreach_core::contact::ContactRole;
 use outreach_core::error::CoreError;
 use outreach_core::ports::{CampaignStore, ContactFilter, ContactStore, PageRequest, SessionStore};
 use outreach_store::DynamoStore;
@@ -96,7 +96,11 @@ async fn lists_follow_dynamodb_pages_past_one_megabyte_and_small_limits() {
 async fn a_filtered_list_still_fills_its_pages() {
     let store = fresh().await;
     for i in 0..40 {
-        let role = if i % 10 == 0 { Role::Volunteer } else { Role::Citizen };
+        let role = if i % 10 == 0 {
+            ContactRole::Volunteer
+        } else {
+            ContactRole::Citizen
+        };
         store
             .insert_contact(&contract::contact(
                 &format!("ct_{i:02}"),
@@ -107,10 +111,10 @@ async fn a_filtered_list_still_fills_its_pages() {
             .await
             .unwrap();
     }
-    // Role alone is a filter on the type index: four volunteers among forty contacts.
+    // ContactRole alone is a filter on the type index: four volunteers among forty contacts.
     let filter = ContactFilter {
         commune: None,
-        role: Some(Role::Volunteer),
+        role: Some(ContactRole::Volunteer),
     };
     let p = store.list_contacts(&filter, &PageRequest::first(3)).await.unwrap();
     assert_eq!(
@@ -192,8 +196,8 @@ async fn two_tasks_racing_for_the_same_write_leave_exactly_one_winner() {
     );
     assert_eq!(a.unwrap() + b.unwrap(), 1, "exactly one insert won");
 
-    let one = contract::contact("ct_1", "0912345678", "07201", Role::Citizen);
-    let two = contract::contact("ct_2", "0912345678", "07228", Role::Volunteer);
+    let one = contract::contact("ct_1", "0912345678", "07201", ContactRole::Citizen);
+    let two = contract::contact("ct_2", "0912345678", "07228", ContactRole::Volunteer);
     let (a, b) = tokio::join!(store.insert_contact(&one), store.insert_contact(&two));
     let outcomes = [a.is_ok(), b.is_ok()];
     assert_eq!(
@@ -232,7 +236,7 @@ async fn an_item_over_400_kb_is_refused_before_it_is_sent() {
 #[tokio::test]
 async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
     let store = fresh().await;
-    let mut c = contract::contact("ct_1", "0912345678", "07201", Role::Citizen);
+    let mut c = contract::contact("ct_1", "0912345678", "07201", ContactRole::Citizen);
     store.insert_contact(&c).await.unwrap();
     c.phone = Some(outreach_core::phone::Phone::parse("0987654321").unwrap());
     c.version = 2;
@@ -243,7 +247,7 @@ async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
         Some("ct_1".into())
     );
     store
-        .insert_contact(&contract::contact("ct_2", "0912345678", "07201", Role::Citizen))
+        .insert_contact(&contract::contact("ct_2", "0912345678", "07201", ContactRole::Citizen))
         .await
         .unwrap();
 }
@@ -251,10 +255,15 @@ async fn a_contact_moving_to_a_new_number_frees_the_old_one() {
 #[tokio::test]
 async fn an_erased_contact_leaves_no_personal_value_in_any_item_of_the_table() {
     let store = fresh().await;
-    let lan = contract::contact("ct_lan", "0912345678", "07201", Role::Citizen);
+    let lan = contract::contact("ct_lan", "0912345678", "07201", ContactRole::Citizen);
     store.insert_contact(&lan).await.unwrap();
     store
-        .insert_contact(&contract::contact("ct_other", "0987000111", "07201", Role::Citizen))
+        .insert_contact(&contract::contact(
+            "ct_other",
+            "0987000111",
+            "07201",
+            ContactRole::Citizen,
+        ))
         .await
         .unwrap();
     store

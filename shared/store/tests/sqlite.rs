@@ -24,7 +24,7 @@ async fn reopening_keeps_data_and_schema_version() {
                 "ct_1",
                 "0912345678",
                 "07201",
-                outreach_core::contact::Role::Citizen,
+                outreach_core::contact::ContactRole::Citizen,
             ))
             .await
             .unwrap();

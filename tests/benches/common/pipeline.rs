@@ -11,7 +11,7 @@ use std::time::{Duration as Elapsed, Instant};
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_core::campaign::{Audience, Campaign, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::jobs::{
     Channels, DispatchReport, DispatchSettings, SendOutcome, SenderReport, SenderSettings, run_dispatcher, run_planner,
     run_sender,
@@ -61,7 +61,7 @@ pub async fn seed<S: Store + ?Sized>(store: &S, recipients: usize) -> (Campaign,
     let mut ids = Vec::with_capacity(recipients);
     for i in 0..recipients {
         let contact = ContactInput {
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Nguyễn Thị Công Dân {i}"),
             commune_code: COMMUNE.into(),
             phone: format!("091{i:07}"),

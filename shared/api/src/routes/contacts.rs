@@ -2,7 +2,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use outreach_core::audit::AuditStamp;
-use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, Role, parse_contacts_csv};
+use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, parse_contacts_csv};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use crate::{AppState, PageParams};
 #[into_params(parameter_in = Query)]
 pub struct ContactListParams {
     pub commune: Option<String>,
-    pub role: Option<Role>,
+    pub role: Option<ContactRole>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
-use outreach_core::contact::{Contact, Role as ContactRole};
+use outreach_core::contact::{Contact, ContactRole};
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;

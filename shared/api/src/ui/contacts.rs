@@ -9,7 +9,7 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
-use outreach_core::contact::{Channel, ConsentInput, ContactInput, Role as ContactRole, parse_contacts_csv};
+use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole, parse_contacts_csv};
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
 use outreach_core::answer::{AnswerCounts, Headcount};
-use outreach_core::contact::{Channel, Role as ContactRole};
+use outreach_core::contact::{Channel, ContactRole};
 use outreach_core::org::Level;
 use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS, SessionRecord};
 use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use crate::campaign::{Audience, Campaign, CampaignStatus};
-use crate::contact::Role;
+use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
 use crate::notify::{DeliveryTask, Queue};
 use crate::ports::{ContactFilter, PageRequest, Store};
@@ -159,7 +159,7 @@ async fn dispatch_job<S: Store + ?Sized>(
         let next = if matches!(job.audience, Audience::Citizens | Audience::All) {
             let filter = ContactFilter {
                 commune: Some(job.commune_code.clone()),
-                role: Some(Role::Citizen),
+                role: Some(ContactRole::Citizen),
             };
             let page = store
                 .list_contacts(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::contact::Role;
+use crate::contact::ContactRole;
 use crate::error::CoreResult;
 use crate::notify::{Attachment, EmailChannel, OutboundEmail};
 use crate::org::Level;
@@ -151,7 +151,7 @@ async fn provinces_on<S: Store + ?Sized>(store: &S, on: chrono::NaiveDate) -> Co
 async fn planners_of<S: Store + ?Sized>(store: &S, org: &str) -> CoreResult<Vec<(String, String)>> {
     let filter = ContactFilter {
         commune: Some(org.to_string()),
-        role: Some(Role::Planner),
+        role: Some(ContactRole::Planner),
     };
     let mut page = PageRequest::first(100);
     let mut out = Vec::new();

@@ -667,7 +667,7 @@ fn personal_links(
     });
     PersonalLinks {
         answers: answers.flatten(),
-        check_in: (contact.role == crate::contact::Role::Citizen)
+        check_in: (contact.role == crate::contact::ContactRole::Citizen)
             .then(|| links.check_in_link(&delivery.session_id, &contact.id))
             .flatten(),
     }

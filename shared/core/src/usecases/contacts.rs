@@ -6,7 +6,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use crate::audit::{AuditEntry, AuditStamp, changed_fields};
-use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRow, OptOut, Role};
+use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, ContactRow, OptOut};
 use crate::error::{CoreError, CoreResult, RowError};
 use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
@@ -53,7 +53,7 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
 fn check_unit(contact: &Contact, versions: &[OrgUnit]) -> CoreResult<()> {
     let code = &contact.commune_code;
     match version_on(versions, None) {
-        None if contact.role == Role::Planner => Err(CoreError::invalid(
+        None if contact.role == ContactRole::Planner => Err(CoreError::invalid(
             "commune_code",
             format!("unit {code:?} does not exist"),
         )),
@@ -61,7 +61,7 @@ fn check_unit(contact: &Contact, versions: &[OrgUnit]) -> CoreResult<()> {
             "commune_code",
             format!("commune {code:?} does not exist"),
         )),
-        Some(u) if contact.role != Role::Planner && u.level != Level::Commune => Err(CoreError::invalid(
+        Some(u) if contact.role != ContactRole::Planner && u.level != Level::Commune => Err(CoreError::invalid(
             "commune_code",
             format!("{code} is a {}, not a commune", u.level.as_str()),
         )),
@@ -373,7 +373,7 @@ pub struct ContactExport {
 pub struct AttendanceOf {
     pub session_id: String,
     pub starts_at: DateTime<Utc>,
-    pub role: Role,
+    pub role: ContactRole,
     pub walk_in: bool,
 }
 

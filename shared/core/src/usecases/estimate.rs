@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::campaign::{Audience, Campaign};
-use crate::contact::{Channel, Contact, Role};
+use crate::contact::{Channel, Contact, ContactRole};
 use crate::cost::{PriceTable, SmsRoute, vnd, zns_fallback_share};
 use crate::error::CoreResult;
 use crate::jobs::render_sms;
@@ -81,7 +81,7 @@ fn reaches(contact: &Contact, channel: Channel) -> bool {
 }
 
 /// Every contact of a commune in a role, page by page.
-async fn contacts_of<S: Store + ?Sized>(store: &S, commune: &str, role: Role) -> CoreResult<Vec<Contact>> {
+async fn contacts_of<S: Store + ?Sized>(store: &S, commune: &str, role: ContactRole) -> CoreResult<Vec<Contact>> {
     let filter = ContactFilter {
         commune: Some(commune.to_string()),
         role: Some(role),
@@ -135,7 +135,7 @@ pub async fn estimate_campaign<S: Store + ?Sized>(
                 .any(|r| r.audience == a || r.audience == Audience::All)
         };
         let citizens = if needs(Audience::Citizens) {
-            contacts_of(store, code, Role::Citizen).await?
+            contacts_of(store, code, ContactRole::Citizen).await?
         } else {
             Vec::new()
         };

@@ -6,7 +6,7 @@ use tracing::instrument;
 
 use crate::answer::{Answer, SessionAnswer, parse_answer_reply};
 use crate::campaign::Campaign;
-use crate::contact::{Channel, Contact, Role, mask_email};
+use crate::contact::{Channel, Contact, ContactRole, mask_email};
 use crate::error::{CoreError, CoreResult};
 use crate::phone::Phone;
 use crate::ports::{ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionStore, Store};
@@ -126,7 +126,7 @@ pub async fn answer_by_link<S: Store + ?Sized>(
         .put_answer(&SessionAnswer {
             session_id: session.id.clone(),
             contact_id: contact.id.clone(),
-            volunteer: contact.role == Role::Volunteer,
+            volunteer: contact.role == ContactRole::Volunteer,
             answer,
             channel: delivery.channel,
             delivery_id: delivery.id.clone(),
@@ -201,7 +201,7 @@ async fn record_sms_answer<S: Store + ?Sized>(
             .put_answer(&SessionAnswer {
                 session_id: session.id.clone(),
                 contact_id: contact.id.clone(),
-                volunteer: contact.role == Role::Volunteer,
+                volunteer: contact.role == ContactRole::Volunteer,
                 answer,
                 channel: Channel::Sms,
                 delivery_id: delivery.id.clone(),

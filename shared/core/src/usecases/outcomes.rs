@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tracing::instrument;
 
 use crate::answer::confirmed_citizens;
-use crate::contact::{ContactInput, Role};
+use crate::contact::{ContactInput, ContactRole};
 use crate::error::{CoreError, CoreResult, CsvLines, RowError};
 use crate::outcome::{AnswerFigures, Attendee, OfficialStatistics, SessionRecord, tally_deltas};
 use crate::phone::Phone;
@@ -30,7 +30,7 @@ pub struct AttendeeInput {
     pub name: Option<String>,
     /// Their role at the session; a registered contact's own role when left out.
     #[serde(default)]
-    pub role: Option<Role>,
+    pub role: Option<ContactRole>,
 }
 
 /// The whole attendance list of a session; sending it again replaces the list.
@@ -176,7 +176,7 @@ where
     }
     // Who came as a walk-in by the record so far: sending the same list again keeps them
     // walk-ins (they are registered now, and resolve as registered contacts).
-    let walked_in: HashMap<String, Role> = store
+    let walked_in: HashMap<String, ContactRole> = store
         .get_session_record(&session.id)
         .await?
         .map(|r| {
@@ -190,11 +190,11 @@ where
     // First pass: resolve and check everyone, writing nothing, so that a refused list leaves
     // nothing behind (no walk-in registered).
     enum Who {
-        Known(String, Role),
+        Known(String, ContactRole),
         WalkIn(ContactInput),
         /// A walk-in whose phone is registered outside the actor's area: counted here under
         /// an id of its own, registered nowhere, the other registration left untouched.
-        Unlinked(String, Role),
+        Unlinked(String, ContactRole),
     }
     let previous_ids: Vec<String> = walked_in.keys().cloned().collect();
     let mut resolved = Vec::with_capacity(input.attendees.len());
@@ -203,7 +203,7 @@ where
     for (i, a) in input.attendees.iter().enumerate() {
         let field = format!("attendees[{i}]");
         let walk_in = |name: &String, phone: &String| ContactInput {
-            role: a.role.unwrap_or(Role::Citizen),
+            role: a.role.unwrap_or(ContactRole::Citizen),
             name: name.clone(),
             commune_code: session.commune_code.clone(),
             phone: phone.clone(),
@@ -247,7 +247,7 @@ where
                                 .into_contact(String::new(), now, None)
                                 .map_err(|e| prefix(e, &field))?;
                             let id = unlinked_id(&session.id, &parsed.e164, &previous_ids, now);
-                            (Who::Unlinked(id, a.role.unwrap_or(Role::Citizen)), parsed.e164)
+                            (Who::Unlinked(id, a.role.unwrap_or(ContactRole::Citizen)), parsed.e164)
                         }
                         None => return Err(no_walk_in_name(&field)),
                     },
@@ -396,7 +396,7 @@ where
                 }
                 None => {
                     let input = ContactInput {
-                        role: Role::Citizen,
+                        role: ContactRole::Citizen,
                         name,
                         commune_code: session.commune_code.clone(),
                         phone,

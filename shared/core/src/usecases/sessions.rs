@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use crate::contact::{Channel, Role, short_text};
+use crate::contact::{Channel, ContactRole, short_text};
 use crate::error::{CoreError, CoreResult};
 use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
 use crate::reminder::{JobStatus, due_time};
@@ -161,7 +161,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
                     format!("contact {id} does not exist"),
                 ));
             }
-            Some(c) if c.role != Role::Volunteer => {
+            Some(c) if c.role != ContactRole::Volunteer => {
                 return Err(CoreError::invalid(
                     format!("member_ids[{i}]"),
                     format!("contact {id} is not a volunteer"),
@@ -291,7 +291,7 @@ pub async fn asked_and_answers<S: Store + ?Sized>(
                 Audience::All => store
                     .get_contact(&d.contact_id)
                     .await?
-                    .is_some_and(|c| c.role == Role::Volunteer),
+                    .is_some_and(|c| c.role == ContactRole::Volunteer),
             };
             asked.push((d.contact_id, volunteer));
         }

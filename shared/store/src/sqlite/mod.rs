@@ -87,7 +87,7 @@ struct YearTallies {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use outreach_core::contact::{Consent, Role};
+    use outreach_core::contact::{Consent, ContactRole};
     use outreach_core::phone::Phone;
 
     use super::*;
@@ -96,7 +96,7 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 9, 1, 2, 0, 0).unwrap();
         Contact {
             id: format!("ct_{i:03}"),
-            role: Role::Citizen,
+            role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
             phone: Some(Phone::parse(phone).unwrap()),

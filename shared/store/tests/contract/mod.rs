@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use outreach_core::audit::{AuditEntry, FieldChange};
 use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
-use outreach_core::contact::{Channel, Consent, Contact, Role};
+use outreach_core::contact::{Channel, Consent, Contact, ContactRole};
 use outreach_core::error::CoreError;
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
@@ -95,7 +95,7 @@ pub fn unit(code: &str, level: Level, parent: Option<&str>) -> OrgUnit {
     }
 }
 
-pub fn contact(id: &str, phone: &str, commune: &str, role: Role) -> Contact {
+pub fn contact(id: &str, phone: &str, commune: &str, role: ContactRole) -> Contact {
     Contact {
         id: id.into(),
         role,
@@ -261,7 +261,7 @@ pub async fn unit_lists_page_and_filter(store: &dyn Store) {
 }
 
 pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
-    let a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    let a = contact("ct_a", "0912345678", "07201", ContactRole::Citizen);
     store.insert_contact(&a).await.unwrap();
     assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(a.clone()));
     assert_eq!(
@@ -269,12 +269,12 @@ pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
         Some(a.clone())
     );
     assert_eq!(store.get_contact("ct_missing").await.unwrap(), None);
-    let same_phone = contact("ct_b", "+84 912 345 678", "07204", Role::Volunteer);
+    let same_phone = contact("ct_b", "+84 912 345 678", "07204", ContactRole::Volunteer);
     assert!(matches!(
         store.insert_contact(&same_phone).await,
         Err(CoreError::AlreadyExists { .. })
     ));
-    let same_id = contact("ct_a", "0987654321", "07204", Role::Volunteer);
+    let same_id = contact("ct_a", "0987654321", "07204", ContactRole::Volunteer);
     assert!(matches!(
         store.insert_contact(&same_id).await,
         Err(CoreError::AlreadyExists { .. })
@@ -307,7 +307,7 @@ pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
 }
 
 pub async fn contact_updates_are_optimistic(store: &dyn Store) {
-    let a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    let a = contact("ct_a", "0912345678", "07201", ContactRole::Citizen);
     store.insert_contact(&a).await.unwrap();
     let mut changed = a.clone();
     changed.opt_outs.push(outreach_core::contact::OptOut {
@@ -337,7 +337,7 @@ pub async fn contact_updates_are_optimistic(store: &dyn Store) {
     // Updating a contact that does not exist is not a silent insert.
     let ghost = Contact {
         version: 2,
-        ..contact("ct_ghost", "0987654321", "07201", Role::Citizen)
+        ..contact("ct_ghost", "0987654321", "07201", ContactRole::Citizen)
     };
     assert!(store.update_contact(&ghost).await.is_err());
     assert_eq!(store.get_contact("ct_ghost").await.unwrap(), None);
@@ -347,7 +347,11 @@ pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
     let mut all = Vec::new();
     for i in 0..23 {
         let commune = if i % 2 == 0 { "07201" } else { "07204" };
-        let role = if i % 3 == 0 { Role::Volunteer } else { Role::Citizen };
+        let role = if i % 3 == 0 {
+            ContactRole::Volunteer
+        } else {
+            ContactRole::Citizen
+        };
         let c = contact(&format!("ct_{i:02}"), &format!("09123450{i:02}"), commune, role);
         store.insert_contact(&c).await.unwrap();
         all.push(c);
@@ -356,16 +360,16 @@ pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
     assert_eq!(everyone, all.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
     let filter = ContactFilter {
         commune: Some("07201".into()),
-        role: Some(Role::Volunteer),
+        role: Some(ContactRole::Volunteer),
     };
     let want: Vec<String> = all
         .iter()
-        .filter(|c| c.commune_code == "07201" && c.role == Role::Volunteer)
+        .filter(|c| c.commune_code == "07201" && c.role == ContactRole::Volunteer)
         .map(|c| c.id.clone())
         .collect();
     assert_eq!(collect_contacts(store, &filter, 2).await, want);
     let volunteers = ContactFilter {
-        role: Some(Role::Volunteer),
+        role: Some(ContactRole::Volunteer),
         ..Default::default()
     };
     assert_eq!(collect_contacts(store, &volunteers, 3).await.len(), 8);
@@ -1160,11 +1164,11 @@ pub async fn deliveries_are_listed_by_campaign_session_contact_and_status(store:
 }
 
 pub async fn contacts_are_found_by_email_without_case(store: &dyn Store) {
-    let mut a = contact("ct_a", "0912345678", "07201", Role::Citizen);
+    let mut a = contact("ct_a", "0912345678", "07201", ContactRole::Citizen);
     a.email = Some("Lan@doanthanhnien.vn".into());
-    let mut b = contact("ct_b", "0912345679", "07201", Role::Citizen);
+    let mut b = contact("ct_b", "0912345679", "07201", ContactRole::Citizen);
     b.email = Some("lan@doanthanhnien.vn".into());
-    let mut c = contact("ct_c", "0912345670", "07201", Role::Citizen);
+    let mut c = contact("ct_c", "0912345670", "07201", ContactRole::Citizen);
     c.email = None;
     for x in [&a, &b, &c] {
         store.insert_contact(x).await.unwrap();
@@ -1202,7 +1206,7 @@ pub async fn contacts_are_found_by_many_phones_at_once(store: &dyn Store) {
     // 150 contacts: more numbers than one DynamoDB BatchGetItem call takes (100).
     let mut stored = Vec::new();
     for i in 0..150 {
-        let c = contact(&format!("ct_{i:03}"), &e164(i), "07201", Role::Citizen);
+        let c = contact(&format!("ct_{i:03}"), &e164(i), "07201", ContactRole::Citizen);
         store.insert_contact(&c).await.unwrap();
         stored.push(c);
     }
@@ -1251,7 +1255,7 @@ fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, vers
         attendees: (0..attendees)
             .map(|i| Attendee {
                 contact_id: format!("ct_{i}"),
-                role: Role::Citizen,
+                role: ContactRole::Citizen,
                 walk_in: false,
             })
             .collect(),
@@ -1443,7 +1447,7 @@ pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount
                 &format!("ct_{i:02}"),
                 &format!("0912 000 {i:03}"),
                 commune,
-                Role::Citizen,
+                ContactRole::Citizen,
             ))
             .await
             .unwrap();
@@ -1555,7 +1559,7 @@ pub async fn the_audit_log_keeps_each_year_in_order_and_never_overwrites(store: 
 }
 
 pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(store: &dyn Store) {
-    let mut lan = contact("ct_lan", "0912345678", "07201", Role::Citizen);
+    let mut lan = contact("ct_lan", "0912345678", "07201", ContactRole::Citizen);
     lan.opt_outs.push(outreach_core::contact::OptOut {
         channel: Channel::Email,
         at: t("2026-02-01T00:00:00Z"),
@@ -1582,11 +1586,11 @@ pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(
     );
     // The number is free for someone else; a second erased contact does not collide.
     store
-        .insert_contact(&contact("ct_new", "0912345678", "07201", Role::Citizen))
+        .insert_contact(&contact("ct_new", "0912345678", "07201", ContactRole::Citizen))
         .await
         .unwrap();
     store
-        .insert_contact(&contact("ct_two", "0987000111", "07201", Role::Citizen))
+        .insert_contact(&contact("ct_two", "0987000111", "07201", ContactRole::Citizen))
         .await
         .unwrap();
     let two = store.get_contact("ct_two").await.unwrap().unwrap();
@@ -1786,7 +1790,7 @@ pub async fn twenty_check_ins_at_once_give_the_attendance_and_tallies_of_a_recou
                 &format!("ct_{i:02}"),
                 &format!("0912 000 {i:03}"),
                 "07441",
-                Role::Citizen,
+                ContactRole::Citizen,
             ))
             .await
             .unwrap();
