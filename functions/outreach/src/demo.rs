@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_app::{App, Config};
-use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
+use outreach_core::campaign::{Audience, Campaign, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::cost::PriceTable;
@@ -58,384 +58,480 @@ const COMMUNES: [&str; 3] = ["07210", "07228", "07246"];
 /// The province: the unit the campaign targets and whose planner gets the quarterly summary.
 const PROVINCE: &str = "24";
 
+/// The demo's database and the quarter it plays, shared by its numbered steps.
+struct Demo {
+    /// Holds the outbox (and the database, unless kept elsewhere) until the demo ends.
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    store: SqliteStore,
+    quarter: Quarter,
+    q_start: DateTime<Utc>,
+    q_end: DateTime<Utc>,
+    /// Two weeks before the quarter: when the planner sets everything up.
+    setup_time: DateTime<Utc>,
+    actor: Actor,
+}
+
 pub async fn run(keep: Option<PathBuf>) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let path = keep.unwrap_or_else(|| dir.path().join("demo.db"));
-    if path.exists() {
-        anyhow::bail!("{} exists; the demo starts from an empty database", path.display());
-    }
-    let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let quarter = Quarter { year: 2026, quarter: 4 };
-    let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
-    let setup_time = q_start - Duration::days(14);
-    let actor = Actor::named("demo-planner");
-    println!("outreach demo — {quarter} in Bắc Ninh (database: {})", path.display());
+    let demo = Demo::open(keep)?;
+    println!(
+        "outreach demo — {} in Bắc Ninh (database: {})",
+        demo.quarter,
+        demo.path.display()
+    );
     println!();
+    demo.units().await?;
+    let volunteers = demo.contacts().await?;
+    demo.teams(&volunteers).await?;
+    let (campaign, estimate) = demo.campaign().await?;
+    demo.plan().await?;
+    let cancelled = demo.staff_and_reschedule(&campaign, &volunteers).await?;
+    demo.remind(&campaign, &cancelled, &estimate).await?;
+    let sessions = demo.print_sessions(&campaign).await?;
+    let summary_time = demo.close_quarter(&sessions).await?;
+    across_the_reform(&demo.store, summary_time).await
+}
 
-    // 1. Units: the three tiers before 1 July 2025, then the two tiers in force since.
-    let mut imported = Vec::new();
-    for file in [UNITS_BEFORE, UNITS_AFTER] {
-        let summary = usecases::import_org_units(
-            &store,
-            parse_units_json(file)?,
-            ImportValidity::default(),
-            ImportScope::Anywhere,
-        )
-        .await?
-        .summary;
-        imported.push(summary);
-    }
-    println!(
-        "1. units: until 30/06/2025 {} province, {} district, {} communes (Bắc Giang); from 01/07/2025 {} province, {} communes (Bắc Ninh, two tiers)",
-        imported[0].provinces, imported[0].districts, imported[0].communes, imported[1].provinces, imported[1].communes
-    );
-
-    // 2. Contacts: citizens and volunteers in each commune, most with consent: one
-    //    citizen of each commune to Zalo ZNS as well as SMS, two to SMS only.
-    let mut citizens = 0;
-    let mut volunteers: Vec<Vec<String>> = vec![Vec::new(); COMMUNES.len()];
-    let mut refused = Vec::new();
-    for (ci, commune) in COMMUNES.iter().enumerate() {
-        for i in 0..6 {
-            let role = if i < 4 {
-                ContactRole::Citizen
-            } else {
-                ContactRole::Volunteer
-            };
-            let consent = |channel| ConsentInput {
-                channel,
-                method: "paper_form".into(),
-                wording_version: "2026-09".into(),
-                granted_at: Some(setup_time),
-            };
-            let consents = match i {
-                0 => vec![consent(Channel::Sms), consent(Channel::Zns)],
-                3 => Vec::new(), // registered at a session, no consent yet
-                _ => vec![consent(Channel::Sms)],
-            };
-            let input = ContactInput {
-                role,
-                name: format!(
-                    "{} {}",
-                    ["Nguyễn Văn", "Trần Thị", "Lê Minh", "Phạm Thu", "Hoàng Đức", "Vũ Ngọc"][i],
-                    ["An", "Bình", "Chi"][ci]
-                ),
-                commune_code: commune.to_string(),
-                phone: format!("09{}{:07}", 1 + ci, 1_000 + i),
-                email: None,
-                consents,
-            };
-            let contact = usecases::register_contact(&store, input, setup_time, &actor).await?;
-            match role {
-                ContactRole::Citizen => citizens += 1,
-                ContactRole::Volunteer => volunteers[ci].push(contact.id.clone()),
-                ContactRole::Planner => {}
-            }
-            if i == 2 && ci == 0 {
-                refused.push(contact.id);
-            }
+impl Demo {
+    fn open(keep: Option<PathBuf>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let path = keep.unwrap_or_else(|| dir.path().join("demo.db"));
+        if path.exists() {
+            anyhow::bail!("{} exists; the demo starts from an empty database", path.display());
         }
+        let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let quarter = Quarter { year: 2026, quarter: 4 };
+        let (q_start, q_end) = quarter.bounds(DEFAULT_TIME_ZONE);
+        Ok(Self {
+            dir,
+            path,
+            store,
+            quarter,
+            q_start,
+            q_end,
+            setup_time: q_start - Duration::days(14),
+            actor: Actor::named("demo-planner"),
+        })
     }
-    // A landline (no SMS possible) and two bad rows, through the CSV importer.
-    let csv = "name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n\
-               Đỗ Văn Hùng,0204 3854 123,citizen,07246,yes,paper_form,2026-09\n\
-               Bùi Thị Lan,01662 345 678,citizen,07246,yes,paper_form,2026-09\n\
-               Ngô Văn Khoa,0912 000 001,citizen,99999,no,,\n";
-    let report = usecases::import_contacts(
-        &store,
-        outreach_core::contact::parse_contacts_csv(csv)?,
-        setup_time,
-        &actor,
-        None,
-    )
-    .await?;
-    for id in &refused {
-        usecases::opt_out(
-            &store,
-            id,
-            Some(Channel::Sms),
-            "sms_reply",
-            setup_time + Duration::hours(1),
-        )
-        .await?;
-    }
-    let volunteer_count: usize = volunteers.iter().map(Vec::len).sum();
-    println!(
-        "2. contacts: {} citizens and {volunteer_count} volunteers registered; CSV import kept {} row(s), refused {}:",
-        citizens + report.imported,
-        report.imported,
-        report.rejected.len()
-    );
-    for r in &report.rejected {
-        println!("     row {}: {}", r.row, r.reasons.join("; "));
-    }
-    println!("   {} citizen(s) opted out by replying TC", refused.len());
 
-    // 3. Volunteer teams.
-    for (ci, commune) in COMMUNES.iter().enumerate() {
-        let team = TeamInput {
-            name: format!("Đội tình nguyện tri thức trẻ {commune}"),
-            leader_id: volunteers[ci].first().cloned(),
-            member_ids: volunteers[ci].clone(),
-        };
-        usecases::put_team(&store, commune, team, setup_time, &actor).await?;
-    }
-    println!(
-        "3. volunteer teams: {} teams of {} volunteers",
-        COMMUNES.len(),
-        volunteers[0].len()
-    );
-
-    // 4. A campaign over the district: every Saturday 08:00 local.
-    let input = CampaignInput {
-        name: "Thứ Bảy dịch vụ công trực tuyến".into(),
-        description: Some("Hỗ trợ người dân tạo tài khoản và nộp hồ sơ trực tuyến".into()),
-        period: Period::new(
-            quarter.first_day(),
-            quarter.next().first_day().pred_opt().expect("date"),
-        )?,
-        target_units: vec![PROVINCE.into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 180,
-        venues: [("07210".to_string(), "Nhà văn hoá phường Bắc Giang".to_string())].into(),
-        default_venue: Some("Trụ sở UBND".into()),
-        capacity: 40,
-        min_staff: 2,
-        reminder_rules: vec![
-            ReminderRuleInput {
-                // Zalo ZNS, and SMS for whoever ZNS cannot reach (one message, never both);
-                // the SMS asks whether they will come.
-                id: Some("day-before".into()),
-                offset_minutes: 24 * 60,
-                audience: Audience::Citizens,
-                channels: vec![Channel::Zns, Channel::Sms],
-                sms_template: None,
-                email_subject: None,
-                email_template: None,
-                zns_template_id: Some("246810".into()),
-                zns_params: [
-                    ("ten_khach_hang", "name"),
-                    ("ngay", "date"),
-                    ("gio", "time"),
-                    ("dia_diem", "venue"),
-                ]
-                .into_iter()
-                .map(|(param, field)| (param.to_string(), field.to_string()))
-                .collect(),
-                asks_answer: true,
-            },
-            ReminderRuleInput {
-                id: Some("staff-2h".into()),
-                offset_minutes: 120,
-                audience: Audience::Volunteers,
-                channels: vec![Channel::Sms],
-                sms_template: None,
-                email_subject: None,
-                email_template: None,
-                zns_template_id: None,
-                zns_params: Default::default(),
-                asks_answer: false,
-            },
-        ],
-        sms_unicode: false,
-        max_sms_segments: 2,
-    };
-    let campaign = usecases::create_campaign(&store, input, setup_time).await?;
-    // Rule 14: what it will cost, before it is activated.
-    let prices = PriceTable::default();
-    let estimate = usecases::estimate_campaign(&store, &campaign, &prices, setup_time).await?;
-    print_estimate(&estimate);
-    let campaign = usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup_time).await?;
-    println!(
-        "4. campaign {:?}: {} in {} communes, {} reminder rules, {}",
-        campaign.name,
-        campaign.schedule.cron,
-        campaign.communes.len(),
-        campaign.reminder_rules.len(),
-        campaign.status.as_str()
-    );
-
-    // 5. The planner runs through the quarter (once a week here; every 15 minutes in
-    //    production), materialising sessions over its rolling horizon.
-    let horizon = Duration::days(DEFAULT_HORIZON_DAYS);
-    let mut now = setup_time;
-    let mut runs = 0;
-    let mut created = 0;
-    while now < q_end {
-        created += run_planner(&store, now, horizon).await?.sessions_created;
-        runs += 1;
-        now += Duration::days(7);
-    }
-    let again = run_planner(&store, now - Duration::days(7), horizon).await?;
-    println!(
-        "5. planner: {runs} weekly runs materialised {created} sessions ({}-day horizon); running again created {}",
-        DEFAULT_HORIZON_DAYS, again.sessions_created
-    );
-
-    // 6. Staffing, one cancellation, one move — done a week before the sessions.
-    let sessions = all_sessions(&store, &campaign.id).await?;
-    let first_week: Vec<&Session> = sessions.iter().take(COMMUNES.len() * 4).collect();
-    let office_time = q_start - Duration::days(7);
-    for (i, s) in first_week.iter().enumerate() {
-        let ci = COMMUNES.iter().position(|c| *c == s.commune_code).unwrap_or(0);
-        // The third commune's team is short: it staffs its sessions with one volunteer.
-        let staff = if ci == 2 {
-            volunteers[ci][..1].to_vec()
-        } else {
-            volunteers[ci].clone()
-        };
-        if i % 5 != 4 {
-            usecases::assign_staff(&store, &s.id, staff, office_time).await?;
-        }
-    }
-    let cancelled = &sessions[COMMUNES.len()];
-    usecases::cancel_session(&store, &cancelled.id, Some("Trùng lịch họp HĐND".into()), office_time).await?;
-    let moved = &sessions[COMMUNES.len() * 2];
-    let new_start = moved.starts_at + Duration::days(1);
-    usecases::move_session(&store, &moved.id, new_start, None, office_time).await?;
-    println!(
-        "6. staffing: {} sessions staffed; {} cancelled; {} moved to {}",
-        first_week.len() - first_week.len() / 5,
-        short_local(cancelled.starts_at),
-        short_local(moved.starts_at),
-        short_local(new_start)
-    );
-
-    // 7. The reminders of the first two weeks of October, through the same wiring `serve` uses.
-    let outbox = dir.path().join("outbox");
-    let app = App::build(Config::local(path.clone(), outbox.clone()), None).await?;
-    //    The citizens who got the question by SMS answer it on the Friday before the
-    //    second Saturday, between the two stretches of reminders.
-    let answer_time = cancelled.starts_at - Duration::hours(20);
-    let before = simulate_reminders(&app, &campaign.id, q_start, answer_time).await?;
-    let answers = answer_by_sms(&store, &campaign.id, answer_time).await?;
-    let mut reminders = simulate_reminders(&app, &campaign.id, answer_time, q_start + Duration::days(14)).await?;
-    reminders.runs += before.runs;
-    reminders.from = before.from;
-    let dropped = session_jobs_cancelled(&app, &cancelled.id).await?;
-    print_reminders(&reminders, dropped, &outbox)?;
-    print_answers(&store, &answers, answer_time).await?;
-    let (first_day, last_day) = (
-        quarter.first_day(),
-        quarter.next().first_day().pred_opt().expect("date"),
-    );
-    let spent: u64 = store
-        .delivery_tallies(
-            &estimate.communes.iter().map(|c| c.code.clone()).collect::<Vec<_>>(),
-            first_day,
-            last_day,
-        )
-        .await?
-        .iter()
-        .map(|t| t.cost_milli_vnd)
-        .sum();
-    println!(
-        "   chi phí đã ghi (recorded cost) of these reminders: {} đ; the whole quarter was estimated at {} đ",
-        format_vnd(outreach_core::cost::vnd(spent)),
-        format_vnd(estimate.total_cost_vnd)
-    );
-
-    // What a planner sees.
-    let sessions = all_sessions(&store, &campaign.id).await?;
-    println!();
-    println!(
-        "{:<10} {:<8} {:<18} {:<10} {:>5}  flags",
-        "date", "commune", "starts (local)", "status", "staff"
-    );
-    for s in sessions.iter().take(12) {
-        let mut flags = Vec::new();
-        if s.is_short_of_staff() {
-            flags.push("short of staff");
-        }
-        if s.is_moved() {
-            flags.push("moved");
+    /// 1. Units: the three tiers before 1 July 2025, then the two tiers in force since.
+    async fn units(&self) -> Result<()> {
+        let store = &self.store;
+        let mut imported = Vec::new();
+        for file in [UNITS_BEFORE, UNITS_AFTER] {
+            let summary = usecases::import_org_units(
+                store,
+                parse_units_json(file)?,
+                ImportValidity::default(),
+                ImportScope::Anywhere,
+            )
+            .await?
+            .summary;
+            imported.push(summary);
         }
         println!(
-            "{:<10} {:<8} {:<18} {:<10} {:>2}/{:<2}  {}",
-            s.starts_at.with_timezone(&Ho_Chi_Minh).format("%d/%m/%Y"),
-            s.commune_code,
-            s.starts_at.with_timezone(&Ho_Chi_Minh).format("%a %H:%M %:z"),
-            s.status.as_str(),
-            s.staff.len(),
-            s.min_staff,
-            flags.join(", ")
+            "1. units: until 30/06/2025 {} province, {} district, {} communes (Bắc Giang); from 01/07/2025 {} province, {} communes (Bắc Ninh, two tiers)",
+            imported[0].provinces,
+            imported[0].districts,
+            imported[0].communes,
+            imported[1].provinces,
+            imported[1].communes
         );
+        Ok(())
     }
-    let scheduled = sessions.iter().filter(|s| s.status == SessionStatus::Scheduled).count();
-    let short = sessions.iter().filter(|s| s.is_short_of_staff()).count();
-    println!(
-        "… {} sessions in {quarter}: {scheduled} scheduled, {short} short of staff",
-        sessions.len()
-    );
 
-    // 8. What happened at each session, the official statistics, the year's targets, and
-    //    the quarterly summary the morning after the quarter (07:00 on 1 January).
-    let (held, door) = record_sessions(&store, &sessions, &actor).await?;
-    let statistics: Vec<OfficialStatistics> = COMMUNES
-        .iter()
-        .enumerate()
-        .map(|(i, c)| OfficialStatistics {
-            commune_code: c.to_string(),
-            year: quarter.year,
-            quarter: quarter.quarter,
-            dossiers_online: [420, 150, 90][i],
-            dossiers_total: [1000, 600, 400][i],
-            services_publicized: [180, 160, 120][i],
-            services_total: 200,
-        })
-        .collect();
-    usecases::set_official_statistics(&store, statistics).await?;
-    let targets = vec![
-        target("dossiers_supported", 600.0, None, Some(AllocationInput::Equal)),
-        target("youth_trained", 4000.0, None, Some(AllocationInput::Equal)),
-        target("online_dossier_ratio", 40.0, Some("percent"), None),
-        target("services_publicized_ratio", 100.0, Some("percent"), None),
-    ];
-    usecases::set_targets(&store, quarter.year, PROVINCE, targets, setup_time, &actor).await?;
-    usecases::register_contact(
-        &store,
-        ContactInput {
-            role: ContactRole::Planner,
-            name: "Phó Bí thư Tỉnh đoàn".into(),
-            commune_code: PROVINCE.into(),
-            phone: "0988 000 024".into(),
-            email: Some("tinhdoan.bacninh@example.vn".into()),
-            consents: Vec::new(),
-        },
-        setup_time,
-        &actor,
-    )
-    .await?;
-    let mut config = Config::local(path.clone(), outbox.clone());
-    config.report_orgs = vec![PROVINCE.into()];
-    let app = App::build(config, None).await?;
-    let summary_time = q_end + Duration::hours(7);
-    let summary = app.quarterly_summary(summary_time, None).await?;
-    let emailed: usize = summary.units.iter().map(|u| u.emailed).sum();
-    let attachment = Outbox::read_email(&outbox)?
-        .into_iter()
-        .rev()
-        .find_map(|m| m.attachments.into_iter().next())
-        .map(|a| a.filename)
-        .unwrap_or_default();
-    println!();
-    println!(
-        "8. outcomes of {held} sessions recorded; statistics of {} communes; targets for {}; quarterly summary at {}: snapshot revision {}, emailed to {emailed} planner(s) with {attachment}",
-        COMMUNES.len(),
-        quarter.year,
-        short_local(summary_time),
-        summary.units.first().map_or(0, |u| u.revision),
-    );
-    println!("{door}");
-    let snapshot = store
-        .get_snapshot(PROVINCE, quarter.year, quarter.quarter, None)
-        .await?
-        .context("the summary kept no snapshot")?;
-    print_report(&snapshot.report);
-    across_the_reform(&store, summary_time).await
+    /// 2. Contacts: citizens and volunteers in each commune, most with consent: one
+    ///    citizen of each commune to Zalo ZNS as well as SMS, two to SMS only. The
+    ///    volunteers' ids, by commune.
+    async fn contacts(&self) -> Result<Vec<Vec<String>>> {
+        let (store, setup_time, actor) = (&self.store, self.setup_time, &self.actor);
+        let mut citizens = 0;
+        let mut volunteers: Vec<Vec<String>> = vec![Vec::new(); COMMUNES.len()];
+        let mut refused = Vec::new();
+        for (ci, commune) in COMMUNES.iter().enumerate() {
+            for i in 0..6 {
+                let role = if i < 4 {
+                    ContactRole::Citizen
+                } else {
+                    ContactRole::Volunteer
+                };
+                let consent = |channel| ConsentInput {
+                    channel,
+                    method: "paper_form".into(),
+                    wording_version: "2026-09".into(),
+                    granted_at: Some(setup_time),
+                };
+                let consents = match i {
+                    0 => vec![consent(Channel::Sms), consent(Channel::Zns)],
+                    3 => Vec::new(), // registered at a session, no consent yet
+                    _ => vec![consent(Channel::Sms)],
+                };
+                let input = ContactInput {
+                    role,
+                    name: format!(
+                        "{} {}",
+                        ["Nguyễn Văn", "Trần Thị", "Lê Minh", "Phạm Thu", "Hoàng Đức", "Vũ Ngọc"][i],
+                        ["An", "Bình", "Chi"][ci]
+                    ),
+                    commune_code: commune.to_string(),
+                    phone: format!("09{}{:07}", 1 + ci, 1_000 + i),
+                    email: None,
+                    consents,
+                };
+                let contact = usecases::register_contact(store, input, setup_time, actor).await?;
+                match role {
+                    ContactRole::Citizen => citizens += 1,
+                    ContactRole::Volunteer => volunteers[ci].push(contact.id.clone()),
+                    ContactRole::Planner => {}
+                }
+                if i == 2 && ci == 0 {
+                    refused.push(contact.id);
+                }
+            }
+        }
+        // A landline (no SMS possible) and two bad rows, through the CSV importer.
+        let csv = "name,phone,role,commune_code,consent_sms,consent_method,consent_wording_version\n\
+                   Đỗ Văn Hùng,0204 3854 123,citizen,07246,yes,paper_form,2026-09\n\
+                   Bùi Thị Lan,01662 345 678,citizen,07246,yes,paper_form,2026-09\n\
+                   Ngô Văn Khoa,0912 000 001,citizen,99999,no,,\n";
+        let report = usecases::import_contacts(
+            store,
+            outreach_core::contact::parse_contacts_csv(csv)?,
+            setup_time,
+            actor,
+            None,
+        )
+        .await?;
+        for id in &refused {
+            usecases::opt_out(
+                store,
+                id,
+                Some(Channel::Sms),
+                "sms_reply",
+                setup_time + Duration::hours(1),
+            )
+            .await?;
+        }
+        let volunteer_count: usize = volunteers.iter().map(Vec::len).sum();
+        println!(
+            "2. contacts: {} citizens and {volunteer_count} volunteers registered; CSV import kept {} row(s), refused {}:",
+            citizens + report.imported,
+            report.imported,
+            report.rejected.len()
+        );
+        for r in &report.rejected {
+            println!("     row {}: {}", r.row, r.reasons.join("; "));
+        }
+        println!("   {} citizen(s) opted out by replying TC", refused.len());
+        Ok(volunteers)
+    }
+
+    /// 3. Volunteer teams.
+    async fn teams(&self, volunteers: &[Vec<String>]) -> Result<()> {
+        let (store, setup_time, actor) = (&self.store, self.setup_time, &self.actor);
+        for (ci, commune) in COMMUNES.iter().enumerate() {
+            let team = TeamInput {
+                name: format!("Đội tình nguyện tri thức trẻ {commune}"),
+                leader_id: volunteers[ci].first().cloned(),
+                member_ids: volunteers[ci].clone(),
+            };
+            usecases::put_team(store, commune, team, setup_time, actor).await?;
+        }
+        println!(
+            "3. volunteer teams: {} teams of {} volunteers",
+            COMMUNES.len(),
+            volunteers[0].len()
+        );
+        Ok(())
+    }
+
+    /// 4. A campaign over the province: every Saturday 08:00 local; what it will cost,
+    ///    before it is activated.
+    async fn campaign(&self) -> Result<(Campaign, usecases::CampaignEstimate)> {
+        let (store, setup_time, quarter) = (&self.store, self.setup_time, self.quarter);
+        let input = CampaignInput {
+            name: "Thứ Bảy dịch vụ công trực tuyến".into(),
+            description: Some("Hỗ trợ người dân tạo tài khoản và nộp hồ sơ trực tuyến".into()),
+            period: Period::new(
+                quarter.first_day(),
+                quarter.next().first_day().pred_opt().expect("date"),
+            )?,
+            target_units: vec![PROVINCE.into()],
+            schedule: ScheduleSpec {
+                cron: "0 8 * * 6".into(),
+                time_zone: DEFAULT_TIME_ZONE,
+            },
+            session_minutes: 180,
+            venues: [("07210".to_string(), "Nhà văn hoá phường Bắc Giang".to_string())].into(),
+            default_venue: Some("Trụ sở UBND".into()),
+            capacity: 40,
+            min_staff: 2,
+            reminder_rules: vec![
+                ReminderRuleInput {
+                    // Zalo ZNS, and SMS for whoever ZNS cannot reach (one message, never both);
+                    // the SMS asks whether they will come.
+                    id: Some("day-before".into()),
+                    offset_minutes: 24 * 60,
+                    audience: Audience::Citizens,
+                    channels: vec![Channel::Zns, Channel::Sms],
+                    sms_template: None,
+                    email_subject: None,
+                    email_template: None,
+                    zns_template_id: Some("246810".into()),
+                    zns_params: [
+                        ("ten_khach_hang", "name"),
+                        ("ngay", "date"),
+                        ("gio", "time"),
+                        ("dia_diem", "venue"),
+                    ]
+                    .into_iter()
+                    .map(|(param, field)| (param.to_string(), field.to_string()))
+                    .collect(),
+                    asks_answer: true,
+                },
+                ReminderRuleInput {
+                    id: Some("staff-2h".into()),
+                    offset_minutes: 120,
+                    audience: Audience::Volunteers,
+                    channels: vec![Channel::Sms],
+                    sms_template: None,
+                    email_subject: None,
+                    email_template: None,
+                    zns_template_id: None,
+                    zns_params: Default::default(),
+                    asks_answer: false,
+                },
+            ],
+            sms_unicode: false,
+            max_sms_segments: 2,
+        };
+        let campaign = usecases::create_campaign(store, input, setup_time).await?;
+        // Rule 14: what it will cost, before it is activated.
+        let prices = PriceTable::default();
+        let estimate = usecases::estimate_campaign(store, &campaign, &prices, setup_time).await?;
+        print_estimate(&estimate);
+        let campaign = usecases::act_on_campaign(store, &campaign.id, CampaignAction::Activate, setup_time).await?;
+        println!(
+            "4. campaign {:?}: {} in {} communes, {} reminder rules, {}",
+            campaign.name,
+            campaign.schedule.cron,
+            campaign.communes.len(),
+            campaign.reminder_rules.len(),
+            campaign.status.as_str()
+        );
+        Ok((campaign, estimate))
+    }
+
+    /// 5. The planner runs through the quarter (once a week here; every 15 minutes in
+    ///    production), materialising sessions over its rolling horizon.
+    async fn plan(&self) -> Result<()> {
+        let (store, setup_time, q_end) = (&self.store, self.setup_time, self.q_end);
+        let horizon = Duration::days(DEFAULT_HORIZON_DAYS);
+        let mut now = setup_time;
+        let mut runs = 0;
+        let mut created = 0;
+        while now < q_end {
+            created += run_planner(store, now, horizon).await?.sessions_created;
+            runs += 1;
+            now += Duration::days(7);
+        }
+        let again = run_planner(store, now - Duration::days(7), horizon).await?;
+        println!(
+            "5. planner: {runs} weekly runs materialised {created} sessions ({}-day horizon); running again created {}",
+            DEFAULT_HORIZON_DAYS, again.sessions_created
+        );
+        Ok(())
+    }
+
+    /// 6. Staffing, one cancellation, one move — done a week before the sessions. The
+    ///    cancelled session.
+    async fn staff_and_reschedule(&self, campaign: &Campaign, volunteers: &[Vec<String>]) -> Result<Session> {
+        let (store, q_start) = (&self.store, self.q_start);
+        let sessions = all_sessions(store, &campaign.id).await?;
+        let first_week: Vec<&Session> = sessions.iter().take(COMMUNES.len() * 4).collect();
+        let office_time = q_start - Duration::days(7);
+        for (i, s) in first_week.iter().enumerate() {
+            let ci = COMMUNES.iter().position(|c| *c == s.commune_code).unwrap_or(0);
+            // The third commune's team is short: it staffs its sessions with one volunteer.
+            let staff = if ci == 2 {
+                volunteers[ci][..1].to_vec()
+            } else {
+                volunteers[ci].clone()
+            };
+            if i % 5 != 4 {
+                usecases::assign_staff(store, &s.id, staff, office_time).await?;
+            }
+        }
+        let cancelled = &sessions[COMMUNES.len()];
+        usecases::cancel_session(store, &cancelled.id, Some("Trùng lịch họp HĐND".into()), office_time).await?;
+        let moved = &sessions[COMMUNES.len() * 2];
+        let new_start = moved.starts_at + Duration::days(1);
+        usecases::move_session(store, &moved.id, new_start, None, office_time).await?;
+        println!(
+            "6. staffing: {} sessions staffed; {} cancelled; {} moved to {}",
+            first_week.len() - first_week.len() / 5,
+            short_local(cancelled.starts_at),
+            short_local(moved.starts_at),
+            short_local(new_start)
+        );
+        Ok(cancelled.clone())
+    }
+
+    /// 7. The reminders of the first two weeks of October, through the same wiring `serve`
+    ///    uses; the citizens who got the question by SMS answer it on the Friday before the
+    ///    second Saturday, between the two stretches of reminders.
+    async fn remind(
+        &self,
+        campaign: &Campaign,
+        cancelled: &Session,
+        estimate: &usecases::CampaignEstimate,
+    ) -> Result<()> {
+        let (store, path, q_start, quarter) = (&self.store, &self.path, self.q_start, self.quarter);
+        let outbox = self.outbox();
+        let app = App::build(Config::local(path.clone(), outbox.clone()), None).await?;
+        let answer_time = cancelled.starts_at - Duration::hours(20);
+        let before = simulate_reminders(&app, &campaign.id, q_start, answer_time).await?;
+        let answers = answer_by_sms(store, &campaign.id, answer_time).await?;
+        let mut reminders = simulate_reminders(&app, &campaign.id, answer_time, q_start + Duration::days(14)).await?;
+        reminders.runs += before.runs;
+        reminders.from = before.from;
+        let dropped = session_jobs_cancelled(&app, &cancelled.id).await?;
+        print_reminders(&reminders, dropped, &outbox)?;
+        print_answers(store, &answers, answer_time).await?;
+        let (first_day, last_day) = (
+            quarter.first_day(),
+            quarter.next().first_day().pred_opt().expect("date"),
+        );
+        let spent: u64 = store
+            .delivery_tallies(
+                &estimate.communes.iter().map(|c| c.code.clone()).collect::<Vec<_>>(),
+                first_day,
+                last_day,
+            )
+            .await?
+            .iter()
+            .map(|t| t.cost_milli_vnd)
+            .sum();
+        println!(
+            "   chi phí đã ghi (recorded cost) of these reminders: {} đ; the whole quarter was estimated at {} đ",
+            format_vnd(outreach_core::cost::vnd(spent)),
+            format_vnd(estimate.total_cost_vnd)
+        );
+        Ok(())
+    }
+
+    /// What a planner sees: the first sessions, flagged, and the quarter's count.
+    async fn print_sessions(&self, campaign: &Campaign) -> Result<Vec<Session>> {
+        let (store, quarter) = (&self.store, self.quarter);
+        let sessions = all_sessions(store, &campaign.id).await?;
+        println!();
+        println!(
+            "{:<10} {:<8} {:<18} {:<10} {:>5}  flags",
+            "date", "commune", "starts (local)", "status", "staff"
+        );
+        for s in sessions.iter().take(12) {
+            let mut flags = Vec::new();
+            if s.is_short_of_staff() {
+                flags.push("short of staff");
+            }
+            if s.is_moved() {
+                flags.push("moved");
+            }
+            println!(
+                "{:<10} {:<8} {:<18} {:<10} {:>2}/{:<2}  {}",
+                s.starts_at.with_timezone(&Ho_Chi_Minh).format("%d/%m/%Y"),
+                s.commune_code,
+                s.starts_at.with_timezone(&Ho_Chi_Minh).format("%a %H:%M %:z"),
+                s.status.as_str(),
+                s.staff.len(),
+                s.min_staff,
+                flags.join(", ")
+            );
+        }
+        let scheduled = sessions.iter().filter(|s| s.status == SessionStatus::Scheduled).count();
+        let short = sessions.iter().filter(|s| s.is_short_of_staff()).count();
+        println!(
+            "… {} sessions in {quarter}: {scheduled} scheduled, {short} short of staff",
+            sessions.len()
+        );
+        Ok(sessions)
+    }
+
+    /// 8. What happened at each session, the official statistics, the year's targets, and
+    ///    the quarterly summary the morning after the quarter (07:00 on 1 January), whose
+    ///    time it gives.
+    async fn close_quarter(&self, sessions: &[Session]) -> Result<DateTime<Utc>> {
+        let (store, path, actor) = (&self.store, &self.path, &self.actor);
+        let (quarter, setup_time, q_end) = (self.quarter, self.setup_time, self.q_end);
+        let outbox = self.outbox();
+        let (held, door) = record_sessions(store, sessions, actor).await?;
+        let statistics: Vec<OfficialStatistics> = COMMUNES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| OfficialStatistics {
+                commune_code: c.to_string(),
+                year: quarter.year,
+                quarter: quarter.quarter,
+                dossiers_online: [420, 150, 90][i],
+                dossiers_total: [1000, 600, 400][i],
+                services_publicized: [180, 160, 120][i],
+                services_total: 200,
+            })
+            .collect();
+        usecases::set_official_statistics(store, statistics).await?;
+        let targets = vec![
+            target("dossiers_supported", 600.0, None, Some(AllocationInput::Equal)),
+            target("youth_trained", 4000.0, None, Some(AllocationInput::Equal)),
+            target("online_dossier_ratio", 40.0, Some("percent"), None),
+            target("services_publicized_ratio", 100.0, Some("percent"), None),
+        ];
+        usecases::set_targets(store, quarter.year, PROVINCE, targets, setup_time, actor).await?;
+        usecases::register_contact(
+            store,
+            ContactInput {
+                role: ContactRole::Planner,
+                name: "Phó Bí thư Tỉnh đoàn".into(),
+                commune_code: PROVINCE.into(),
+                phone: "0988 000 024".into(),
+                email: Some("tinhdoan.bacninh@example.vn".into()),
+                consents: Vec::new(),
+            },
+            setup_time,
+            actor,
+        )
+        .await?;
+        let mut config = Config::local(path.clone(), outbox.clone());
+        config.report_orgs = vec![PROVINCE.into()];
+        let app = App::build(config, None).await?;
+        let summary_time = q_end + Duration::hours(7);
+        let summary = app.quarterly_summary(summary_time, None).await?;
+        let emailed: usize = summary.units.iter().map(|u| u.emailed).sum();
+        let attachment = Outbox::read_email(&outbox)?
+            .into_iter()
+            .rev()
+            .find_map(|m| m.attachments.into_iter().next())
+            .map(|a| a.filename)
+            .unwrap_or_default();
+        println!();
+        println!(
+            "8. outcomes of {held} sessions recorded; statistics of {} communes; targets for {}; quarterly summary at {}: snapshot revision {}, emailed to {emailed} planner(s) with {attachment}",
+            COMMUNES.len(),
+            quarter.year,
+            short_local(summary_time),
+            summary.units.first().map_or(0, |u| u.revision),
+        );
+        println!("{door}");
+        let snapshot = store
+            .get_snapshot(PROVINCE, quarter.year, quarter.quarter, None)
+            .await?
+            .context("the summary kept no snapshot")?;
+        print_report(&snapshot.report);
+        Ok(summary_time)
+    }
+
+    fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
 }
 
 /// 9. A report across the reform: Q2 2025's official statistics of the wards that merged
