@@ -2508,6 +2508,51 @@ async fn answers_and_check_ins_make_the_confirmation_no_show_and_walk_in_figures
 }
 
 #[tokio::test]
+async fn a_citizens_sms_carries_their_check_in_code_only_when_it_costs_no_segment() {
+    use outreach_api::auth::SignedUnsubscribeLinks;
+    use outreach_core::sms::count_segments;
+    let api = spawn().await;
+    api.seed_units().await;
+    let contact = api.new_contact("0912345671", "07201", "citizen").await;
+    // Two reminders: a short one, and a long one that a code would make a segment longer.
+    let mut body = campaign_body("0 8 * * 6", json!(["07201"]));
+    body["reminder_rules"] = json!([
+        {"offset_minutes": 1440, "audience": "citizens", "channels": ["sms"],
+         "sms_template": "Moi {name} den buoi ho tro dich vu cong {date} luc {time}."},
+        {"offset_minutes": 1200, "audience": "citizens", "channels": ["sms"],
+         "sms_template": format!("Nhac lai: {}", "x".repeat(130))}
+    ]);
+    let (status, campaign) = api.post("/v1/campaigns", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+    api.activate_and_plan(id).await;
+    let links = SignedUnsubscribeLinks {
+        auth: api.auth.clone(),
+        base_url: api.base.clone(),
+    };
+    let day_before = api.send_due(t("2026-10-02T01:00:00Z"), &links).await;
+    let noon = api.send_due(t("2026-10-02T05:00:00Z"), &links).await;
+    let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
+    let session = sent["items"][0]["session_id"].as_str().unwrap();
+    let code = api.auth.check_in_short_code(session, &contact);
+    let first = outreach_notify::Outbox::read_sms(day_before.path()).unwrap().remove(0);
+    assert!(
+        first.text.ends_with(&format!(" Ma diem danh: {code}.")),
+        "{}",
+        first.text
+    );
+    assert_eq!(count_segments(&first.text).segments, 1, "{}", first.text);
+    let second = outreach_notify::Outbox::read_sms(noon.path()).unwrap().remove(0);
+    assert!(!second.text.contains("Ma diem danh"), "{}", second.text);
+    let with_code = format!("{} Ma diem danh: {code}.", second.text);
+    assert!(
+        count_segments(&with_code).segments > count_segments(&second.text).segments,
+        "{}",
+        second.text
+    );
+}
+
+#[tokio::test]
 async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_genuine() {
     use outreach_api::auth::SignedUnsubscribeLinks;
     let api = spawn().await;

@@ -1591,6 +1591,13 @@ async fn the_door_page_finds_a_citizen_by_name_or_last_digits_and_checks_them_in
     assert!(!found.contains("0981000001"), "the number is masked: {found}");
     let (_, found) = officer.get(&format!("{door}?q=0001")).await;
     assert!(found.contains("Nguyễn Văn An"), "{found}");
+    // Their six-digit check-in code from an SMS finds them too; another code does not.
+    let code = ui.auth.check_in_short_code(&ui.past, &ui.citizen);
+    let (_, found) = officer.get(&format!("{door}?q={code}")).await;
+    assert!(found.contains("Điểm danh Nguyễn Văn An"), "{code}: {found}");
+    let other = format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    let (_, found) = officer.get(&format!("{door}?q={other}")).await;
+    assert!(!found.contains("Điểm danh Nguyễn Văn An"), "{other}: {found}");
     let (_, found) = officer.get(&format!("{door}?q=0003")).await;
     assert!(
         !found.contains("Lê Thị Bích") && found.contains("Không tìm thấy"),

@@ -419,6 +419,34 @@ impl AuthConfig {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
+    /// A citizen's six-digit check-in code for one session, for an SMS too short for a
+    /// link: 30 bits of an HS256 signature over who and where, keyed by the shared secret,
+    /// so only the server can tell which citizen of the session it names. It does not
+    /// expire; it checks in only at that session, for a signed-in officer of its commune.
+    pub fn check_in_short_code(&self, session_id: &str, contact_id: &str) -> String {
+        let claims = CheckInClaims {
+            sub: contact_id.to_string(),
+            ses: session_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: CHECK_IN_CODE_AUDIENCE.to_string(),
+            iat: 0,
+            exp: 0,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default();
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        let bits = signature.bytes().take(5).fold(0u32, |acc, b| {
+            let value = match b {
+                b'A'..=b'Z' => b - b'A',
+                b'a'..=b'z' => b - b'a' + 26,
+                b'0'..=b'9' => b - b'0' + 52,
+                b'-' => 62,
+                _ => 63,
+            };
+            (acc << 6) | u32::from(value)
+        });
+        format!("{:06}", bits % 1_000_000)
+    }
+
     /// Who a check-in code checks in, and where, if it is genuine and unexpired.
     pub fn verify_check_in(&self, token: &str) -> Result<CheckInCode, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
@@ -433,6 +461,9 @@ impl AuthConfig {
             .map_err(|_| TokenError::CheckIn)
     }
 }
+
+/// What the short check-in codes are signed for (their signature only is used, never a token).
+const CHECK_IN_CODE_AUDIENCE: &str = "outreach-check-in-code";
 
 /// Audience of one-time dashboard sign-in links (never accepted as an API token).
 pub const SIGN_IN_AUDIENCE: &str = "outreach-sign-in";
@@ -536,6 +567,10 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
             self.auth.mint_check_in(session_id, contact_id, Utc::now())
         ))
     }
+
+    fn check_in_code(&self, session_id: &str, contact_id: &str) -> Option<String> {
+        Some(self.auth.check_in_short_code(session_id, contact_id))
+    }
 }
 
 /// The dashboard's sign-in through the identity provider that issues the API's tokens
@@ -611,5 +646,28 @@ impl AuthConfig {
         jsonwebtoken::decode::<OidcFlowClaims>(token, &self.decoding, &validation)
             .map(|d| d.claims.flow)
             .map_err(|e| unauthorized(token_error(e.kind())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_check_in_code_is_six_digits_fixed_per_person_and_session_and_keyed() {
+        let auth = AuthConfig::hs256(&[7u8; 32], LOCAL_ISSUER).unwrap();
+        let code = auth.check_in_short_code("ss_1", "ct_1");
+        assert_eq!(code.len(), 6);
+        assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+        assert_eq!(auth.check_in_short_code("ss_1", "ct_1"), code, "the same each time");
+        // Another person, another session, another key: another code (almost always; 200
+        // people of one session share at most a few).
+        let codes: std::collections::HashSet<String> = (0..200)
+            .map(|i| auth.check_in_short_code("ss_1", &format!("ct_{i}")))
+            .collect();
+        assert!(codes.len() >= 195, "{} distinct of 200", codes.len());
+        assert_ne!(auth.check_in_short_code("ss_2", "ct_1"), code);
+        let other = AuthConfig::hs256(&[8u8; 32], LOCAL_ISSUER).unwrap();
+        assert_ne!(other.check_in_short_code("ss_1", "ct_1"), code);
     }
 }

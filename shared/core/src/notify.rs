@@ -220,6 +220,12 @@ pub trait UnsubscribeLinks: Send + Sync {
     fn check_in_link(&self, _session_id: &str, _contact_id: &str) -> Option<String> {
         None
     }
+
+    /// The six-digit check-in code of `contact_id` for `session_id`, for an SMS too short
+    /// for a link (an officer types it on the door page); none where links are not signed.
+    fn check_in_code(&self, _session_id: &str, _contact_id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// No links (local runs without a public URL).

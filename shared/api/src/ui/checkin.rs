@@ -131,9 +131,11 @@ async fn render(
     let mut found = Vec::new();
     if !wanted.is_empty() && (!by_phone || digits.len() >= 3) {
         let name = fold(wanted);
+        // Six digits may also be a citizen's check-in code from their SMS.
+        let code = |c: &Contact| digits.len() == 6 && state.auth.check_in_short_code(&s.id, &c.id) == digits;
         let keeps = |c: &Contact| {
             if by_phone {
-                c.phone.as_ref().is_some_and(|p| p.e164.ends_with(&digits))
+                c.phone.as_ref().is_some_and(|p| p.e164.ends_with(&digits)) || code(c)
             } else {
                 fold(&c.name).contains(&name)
             }

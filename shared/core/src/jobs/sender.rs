@@ -351,7 +351,12 @@ async fn send_one<S: Store + ?Sized>(
         delivery.reason = fallback.clone();
         let result = match carrier {
             Channel::Sms => {
-                let text = render_sms(&rule, campaign, session, contact, &commune);
+                let mut text = render_sms(&rule, campaign, session, contact, &commune);
+                if contact.role == crate::contact::ContactRole::Citizen
+                    && let Some(code) = channels.links.check_in_code(&delivery.session_id, &contact.id)
+                {
+                    text = sms_with_check_in_code(text, &code);
+                }
                 // The policy suppressed SMS to a contact without a number (erased) already.
                 let to = contact.phone.as_ref().map(|p| p.e164.clone()).unwrap_or_default();
                 delivery.segments = count_segments(&text).segments as u32;
@@ -628,6 +633,17 @@ pub fn render_sms(
         &render(&template, values(campaign, session, contact, commune, SMS_NAME_CHARS)),
         campaign.sms_unicode,
     )
+}
+
+/// A citizen's SMS with their check-in code added (` Ma diem danh: 123456.`) when it fits
+/// in the segments the text takes already: the code never makes a reminder dearer.
+pub fn sms_with_check_in_code(text: String, code: &str) -> String {
+    let with = format!("{} Ma diem danh: {code}.", text.trim_end());
+    if count_segments(&with).segments == count_segments(&text).segments {
+        with
+    } else {
+        text
+    }
 }
 
 /// `{name}` in a ZNS parameter is cut to this many characters (Zalo's limit for a name).
