@@ -190,6 +190,18 @@ async fn render(
     Ok(r)
 }
 
+/// A check-in post's form check: from this site, with the session's form token, by a role
+/// that checks people in.
+fn require_check_in_form(headers: &HeaderMap, session: &UiSession, form: &FormData) -> Result<(), UiError> {
+    require_form(
+        headers,
+        session,
+        form.get("csrf"),
+        CHECK_IN_API,
+        "Vai trò của bạn không điểm danh tại buổi.",
+    )
+}
+
 /// `POST /ui/buoi/{id}/den`: `contact_id`, or a walk-in's `phone` and `name`.
 pub async fn check_in(
     State(state): State<AppState>,
@@ -198,13 +210,7 @@ pub async fn check_in(
     Path(id): Path<String>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    require_form(
-        &headers,
-        &session,
-        form.get("csrf"),
-        CHECK_IN_API,
-        "Vai trò của bạn không điểm danh tại buổi.",
-    )?;
+    require_check_in_form(&headers, &session, &form)?;
     let s = door(&state, &session, &id).await?;
     let q = form.get("q").unwrap_or_default().to_string();
     let phone = form.get("phone").unwrap_or_default().trim().to_string();
@@ -392,13 +398,7 @@ pub async fn scan_check_in(
     Query(q): Query<CodeQuery>,
     form: FormData,
 ) -> Result<Response, UiError> {
-    require_form(
-        &headers,
-        &session,
-        form.get("csrf"),
-        CHECK_IN_API,
-        "Vai trò của bạn không điểm danh tại buổi.",
-    )?;
+    require_check_in_form(&headers, &session, &form)?;
     let (s, contact) = scanned(&state, &session, &q.token).await?;
     let store = state.store.as_ref();
     let before = store.get_session_record(&s.id).await?;
