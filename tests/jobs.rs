@@ -1,7 +1,7 @@
 //! The planner job over the real SQLite store: rolling horizon, idempotence, recovery
 //! from an interrupted run, concurrent runs, and sessions that were moved or cancelled.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json, version_on};
@@ -11,9 +11,7 @@ use outreach_core::session::{Session, SessionStatus};
 use outreach_core::usecases;
 use outreach_store::DynamoStore;
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+use outreach_testkit::t;
 
 /// Each job test runs on SQLite and on DynamoDB (the test script's moto server).
 macro_rules! on_both_stores {
@@ -45,29 +43,10 @@ on_both_stores!(
 );
 
 async fn dynamo() -> DynamoStore {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(
-        endpoint.starts_with("http://127.0.0.1"),
-        "run ./scripts/test, which starts moto; AWS_ENDPOINT_URL={endpoint:?}"
-    );
-    let table = format!("outreach-jobs-{}", uuid_like());
-    let store = DynamoStore::from_env(&table).await;
+    outreach_testkit::local_aws_endpoint();
+    let store = DynamoStore::from_env(&outreach_testkit::unique_name("outreach-jobs")).await;
     store.create_table().await.unwrap();
     store
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{nanos:x}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 async fn with_campaign(store: &dyn Store, cron: &str) -> String {

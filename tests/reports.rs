@@ -19,9 +19,7 @@ use outreach_core::usecases::{
 };
 use outreach_store::SqliteStore;
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+use outreach_testkit::t;
 
 fn unit(code: &str, name: &str, level: Level, parent: Option<&str>) -> OrgUnit {
     OrgUnit {

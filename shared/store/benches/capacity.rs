@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p outreach-store --features dynamodb --bench capacity`
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use outreach_core::campaign::{Audience, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
@@ -13,9 +13,7 @@ use outreach_core::session::Session;
 use outreach_store::dynamodb::items;
 use outreach_store::dynamodb::size::{item_size, put_cost, read_units};
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+use outreach_testkit::t;
 
 fn main() {
     let now = t("2026-09-15T02:00:00Z");

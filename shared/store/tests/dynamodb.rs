@@ -19,32 +19,14 @@ use outreach_store::dynamodb::{BATCH_WRITE_LIMIT, RawItem, items, size};
 
 /// A store on a fresh table of its own.
 async fn fresh() -> DynamoStore {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(
-        endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
-        "AWS_ENDPOINT_URL must point at a local DynamoDB-compatible server (run ./scripts/test, which starts moto); got {endpoint:?}"
-    );
-    let table = format!("outreach-test-{}", uuid_like());
+    outreach_testkit::local_aws_endpoint();
+    let table = outreach_testkit::unique_name("outreach-test");
     let store = DynamoStore::from_env(&table).await;
     assert!(
         store.create_table().await.expect("the local DynamoDB server answers"),
         "table {table} was new"
     );
     store
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{nanos:x}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 contract_tests!(fresh());

@@ -1,12 +1,9 @@
 //! What the benches share: the campaign they schedule.
 
-use chrono::{DateTime, Utc};
 use outreach_core::campaign::{Campaign, CampaignInput, ScheduleSpec};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 
-pub fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+pub use outreach_testkit::t;
 
 /// "Every Saturday 08:00" over 2026 in `communes`, as a draft created on 1 December 2025.
 pub fn saturdays_of_2026(id: &str, communes: Vec<String>, capacity: u32) -> Campaign {

@@ -3,35 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use outreach_api::{AppState, AuthConfig};
 use outreach_core::ports::Clock;
 use outreach_store::SqliteStore;
 
-/// A clock that stands still until a test moves it.
-pub struct StepClock(pub Mutex<DateTime<Utc>>);
-
-impl StepClock {
-    pub fn at(instant: &str) -> Arc<Self> {
-        Arc::new(Self(Mutex::new(t(instant))))
-    }
-
-    pub fn set(&self, instant: &str) {
-        *self.0.lock().unwrap() = t(instant);
-    }
-}
-
-impl Clock for StepClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-pub fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+#[allow(unused_imports)] // each test binary takes what it needs
+pub use outreach_testkit::{StepClock, t};
 
 /// A running API: its URL, its store and the file the store lives in (removed on drop).
 pub struct Served {

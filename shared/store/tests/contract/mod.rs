@@ -74,9 +74,7 @@ macro_rules! contract_tests {
     };
 }
 
-pub fn t(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
+pub use outreach_testkit::t;
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
