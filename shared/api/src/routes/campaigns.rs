@@ -60,17 +60,29 @@ fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
         .any(|c| area.contains(c))
 }
 
-/// The campaign `id` if it reaches the caller's area; with `whole`, only if all of it lies
-/// there (to change it).
-pub(crate) async fn campaign_in_area(state: &AppState, caller: &Caller, id: &str, whole: bool) -> ApiResult<Campaign> {
+/// What a caller needs of a campaign's area for what they do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// To read it: some of it lies in their area.
+    Touches,
+    /// To change it: all of it does.
+    Whole,
+}
+
+/// The campaign `id` if it lies in the caller's area as far as `reach` needs.
+pub(crate) async fn campaign_in_area(state: &AppState, caller: &Caller, id: &str, reach: Reach) -> ApiResult<Campaign> {
     let store = state.store.as_ref();
     let campaign = usecases::get_campaign(store, id).await?;
-    if whole {
-        caller
-            .require_all(store, &campaign.target_units, "target_units")
-            .await?;
-    } else if !reaches(&campaign, &caller.area(store).await?) {
-        return Err(caller.outside("campaign", id));
+    match reach {
+        Reach::Whole => {
+            caller
+                .require_all(store, &campaign.target_units, "target_units")
+                .await?
+        }
+        Reach::Touches if !reaches(&campaign, &caller.area(store).await?) => {
+            return Err(caller.outside("campaign", id));
+        }
+        Reach::Touches => {}
     }
     Ok(campaign)
 }
@@ -110,8 +122,8 @@ pub async fn update(
     ApiJson(patch): ApiJson<CampaignPatch>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
     let store = state.store.as_ref();
-    campaign_in_area(&state, &caller, &id, false).await?;
-    let before = campaign_in_area(&state, &caller, &id, true).await?;
+    campaign_in_area(&state, &caller, &id, Reach::Touches).await?;
+    let before = campaign_in_area(&state, &caller, &id, Reach::Whole).await?;
     if let Some(units) = &patch.target_units {
         caller.require_all(store, units, "target_units").await?;
     }
@@ -126,7 +138,7 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Campaign>> {
-    Ok(Json(campaign_in_area(&state, &caller, &id, false).await?))
+    Ok(Json(campaign_in_area(&state, &caller, &id, Reach::Touches).await?))
 }
 
 /// What a campaign is expected to cost (a draft too, before activation): its sessions from
@@ -139,7 +151,7 @@ pub async fn estimate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<usecases::CampaignEstimate>> {
-    let campaign = campaign_in_area(&state, &caller, &id, false).await?;
+    let campaign = campaign_in_area(&state, &caller, &id, Reach::Touches).await?;
     let estimate =
         usecases::estimate_campaign(state.store.as_ref(), &campaign, &state.prices, state.clock.now()).await?;
     Ok(Json(estimate))
@@ -163,7 +175,7 @@ pub async fn action(
             format!("unknown action {action:?}: activate, pause, cancel or complete"),
         )
     })?;
-    let before = campaign_in_area(&state, &caller, id, true).await?;
+    let before = campaign_in_area(&state, &caller, id, Reach::Whole).await?;
     let after = usecases::act_on_campaign(state.store.as_ref(), id, action, state.clock.now()).await?;
     Ok((audit::change("campaign", id, Some(&before), Some(&after)), Json(after)))
 }
@@ -204,7 +216,7 @@ pub async fn sessions(
     {
         return Err(ApiError::bad("to", "`to` is before `from`"));
     }
-    campaign_in_area(&state, &caller, &id, false).await?;
+    campaign_in_area(&state, &caller, &id, Reach::Touches).await?;
     let store = state.store.as_ref();
     if let Some(commune) = &q.commune {
         caller.require_area(store, commune, "commune", commune).await?;

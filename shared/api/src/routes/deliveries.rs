@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::routes::List;
-use crate::routes::campaigns::campaign_in_area;
+use crate::routes::campaigns::{Reach, campaign_in_area};
 use crate::routes::sessions::session_in_area;
 use crate::{AppState, PageParams};
 
@@ -48,7 +48,7 @@ pub async fn list(
         session_in_area(&state, &caller, id).await?;
     }
     if let Some(id) = &q.campaign {
-        campaign_in_area(&state, &caller, id, false).await?;
+        campaign_in_area(&state, &caller, id, Reach::Touches).await?;
     }
     if let Some(id) = &q.contact {
         let contact = usecases::get_contact(state.store.as_ref(), id).await?;

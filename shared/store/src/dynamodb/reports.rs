@@ -21,11 +21,19 @@ use crate::StoreError;
 /// Most writes one TransactWriteItems may carry.
 const TRANSACTION_LIMIT: usize = 100;
 
-fn tally_update(table: &str, key: &TallyKey, value: i64, add: bool) -> Result<TransactWriteItem, StoreError> {
-    let expression = if add {
-        "SET entity_type = :e ADD #v :v"
-    } else {
-        "SET entity_type = :e, #v = :v"
+/// How a write moves a tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TallyWrite {
+    /// By a record's difference.
+    Add,
+    /// To a value (official statistics, a rebuild).
+    Set,
+}
+
+fn tally_update(table: &str, key: &TallyKey, value: i64, write: TallyWrite) -> Result<TransactWriteItem, StoreError> {
+    let expression = match write {
+        TallyWrite::Add => "SET entity_type = :e ADD #v :v",
+        TallyWrite::Set => "SET entity_type = :e, #v = :v",
     };
     let update = Update::builder()
         .table_name(table)
@@ -130,7 +138,7 @@ impl OutcomeStore for DynamoStore {
         };
         let mut writes = vec![put];
         for d in deltas {
-            writes.push(tally_update(&self.table, &d.key, d.delta, true)?);
+            writes.push(tally_update(&self.table, &d.key, d.delta, TallyWrite::Add)?);
         }
         self.transact(writes, "session record", &record.session_id).await
     }
@@ -138,7 +146,7 @@ impl OutcomeStore for DynamoStore {
     async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()> {
         let writes = tallies
             .iter()
-            .map(|t| tally_update(&self.table, &t.key, t.value, false))
+            .map(|t| tally_update(&self.table, &t.key, t.value, TallyWrite::Set))
             .collect::<Result<Vec<_>, _>>()?;
         self.transact(writes, "tallies", "official statistics").await
     }
