@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use outreach_api::{AppState, Role};
 use outreach_app::{App, DeliveryQueue};
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_csv, parse_units_json};
@@ -33,92 +33,107 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API and run the scheduled jobs in one process.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        addr: SocketAddr,
-        #[command(flatten)]
-        store: StoreArgs,
-        #[command(flatten)]
-        key: config::KeyArgs,
-        /// Minutes between planner runs.
-        #[arg(long, default_value_t = 15)]
-        planner_every_minutes: u64,
-        /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
-        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
-        horizon_days: Option<i64>,
-        /// Seconds a client has to send a request's line and headers, from when its
-        /// connection opens or its previous response ends; then the connection is closed.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
-        header_read_timeout_secs: u64,
-    },
+    Serve(ServeArgs),
     /// A self-contained run of the main job on a temporary database.
-    Demo {
-        /// Keep the demo database at this path instead of a temporary file.
-        #[arg(long)]
-        keep: Option<PathBuf>,
-        /// Then serve the dashboard and the API over the demo's data (until Ctrl-C) and
-        /// print a sign-in link for the district's planner.
-        #[arg(long)]
-        serve: bool,
-        /// Where `--serve` listens.
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        addr: SocketAddr,
-    },
+    Demo(DemoArgs),
     /// Administrative units.
     #[command(name = "org-units", subcommand)]
     OrgUnits(OrgUnitsCommand),
     /// Run one job once at a given instant (the dispatcher also sends what it enqueues
     /// when there is no SQS queue: the in-process queue does not outlive the process).
-    Run {
-        job: Job,
-        /// The instant the job runs at (RFC 3339); now when omitted.
-        #[arg(long)]
-        now: Option<DateTime<Utc>>,
-        /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
-        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
-        horizon_days: Option<i64>,
-        #[command(flatten)]
-        store: StoreArgs,
-        /// Signs the unsubscribe links of the emails sent, as `serve` does.
-        #[command(flatten)]
-        key: config::KeyArgs,
-    },
+    Run(RunArgs),
     /// Storage administration.
     #[command(subcommand)]
     Store(StoreCommand),
-    /// Mint a local API token.
     /// Print a one-time link that signs in to the dashboard of the server running in this
     /// directory (it shares `serve`'s key); valid ten minutes.
     #[command(name = "login-link")]
-    LoginLink {
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
-        /// The unit the user works for (a province, district or commune code).
-        #[arg(long)]
-        org: String,
-        /// Who signs in.
-        #[arg(long, default_value = "local-user")]
-        sub: String,
-        /// The server's address as a browser reaches it.
-        #[arg(long, default_value = "http://127.0.0.1:3000")]
-        url: String,
-        #[command(flatten)]
-        key: config::KeyArgs,
-    },
-    Token {
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
-        /// The unit the caller works for (a province, district or commune code).
-        #[arg(long)]
-        org: String,
-        /// Who the token is for.
-        #[arg(long, default_value = "local-user")]
-        sub: String,
-        #[arg(long, default_value_t = 12)]
-        ttl_hours: i64,
-        #[command(flatten)]
-        key: config::KeyArgs,
-    },
+    LoginLink(LoginLinkArgs),
+    /// Mint a local API token.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    key: config::KeyArgs,
+    /// Minutes between planner runs.
+    #[arg(long, default_value_t = 15)]
+    planner_every_minutes: u64,
+    /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
+    horizon_days: Option<i64>,
+    /// Seconds a client has to send a request's line and headers, from when its
+    /// connection opens or its previous response ends; then the connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_read_timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Keep the demo database at this path instead of a temporary file.
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// Then serve the dashboard and the API over the demo's data (until Ctrl-C) and
+    /// print a sign-in link for the district's planner.
+    #[arg(long)]
+    serve: bool,
+    /// Where `--serve` listens.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    job: Job,
+    /// The instant the job runs at (RFC 3339); now when omitted.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+    /// Days ahead the planner materialises sessions (default: OUTREACH_PLANNER_HORIZON_DAYS, or 35).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=366))]
+    horizon_days: Option<i64>,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Signs the unsubscribe links of the emails sent, as `serve` does.
+    #[command(flatten)]
+    key: config::KeyArgs,
+}
+
+#[derive(Args)]
+struct LoginLinkArgs {
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// The unit the user works for (a province, district or commune code).
+    #[arg(long)]
+    org: String,
+    /// Who signs in.
+    #[arg(long, default_value = "local-user")]
+    sub: String,
+    /// The server's address as a browser reaches it.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    #[command(flatten)]
+    key: config::KeyArgs,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// The unit the caller works for (a province, district or commune code).
+    #[arg(long)]
+    org: String,
+    /// Who the token is for.
+    #[arg(long, default_value = "local-user")]
+    sub: String,
+    #[arg(long, default_value_t = 12)]
+    ttl_hours: i64,
+    #[command(flatten)]
+    key: config::KeyArgs,
 }
 
 #[derive(Subcommand)]
@@ -164,7 +179,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo { .. } | Command::Token { .. } | Command::LoginLink { .. }
+        Command::Demo(_) | Command::Token(_) | Command::LoginLink(_)
     );
     config::init_tracing(if quiet { "warn" } else { "info" });
     match run(cli.command).await {
@@ -178,48 +193,8 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve {
-            addr,
-            store,
-            key,
-            planner_every_minutes,
-            horizon_days,
-            header_read_timeout_secs,
-        } => {
-            let mut config = outreach_app::Config::from_env(Some(store.url()))?;
-            config.store = store.url();
-            if let Some(days) = horizon_days {
-                config.horizon = Duration::days(days);
-            }
-            let auth = config.auth(Some(key.secret()?))?;
-            let app = App::build(config, Some(&auth)).await?;
-            let header_timeout = std::time::Duration::from_secs(header_read_timeout_secs);
-            serve(addr, app, auth, planner_every_minutes, header_timeout).await
-        }
-        Command::Demo { keep, serve: false, .. } => demo::run(keep).await,
-        Command::Demo {
-            keep,
-            serve: true,
-            addr,
-        } => {
-            // The demo's database and key beside each other, as `serve` keeps them.
-            let dir = tempfile::tempdir()?;
-            let db = keep.unwrap_or_else(|| dir.path().join("outreach.db"));
-            demo::run(Some(db.clone())).await?;
-            let key_file = dir.path().join("outreach.key");
-            let key = config::KeyArgs::file(key_file);
-            let auth = key.auth_config()?;
-            let link_token =
-                auth.mint_sign_in("demo-planner", Role::Planner, "24", &usecases::new_id("ln"), Utc::now());
-            println!();
-            println!("The dashboard of the demo: open this link within 10 minutes (Ctrl-C stops the server):");
-            println!("  http://{addr}/ui/dang-nhap/lien-ket?token={link_token}");
-            let mut config = outreach_app::Config::local(db, dir.path().join("outbox"));
-            config.jwt_secret = None;
-            let auth = config.auth(Some(key.secret()?))?;
-            let app = App::build(config, Some(&auth)).await?;
-            serve(addr, app, auth, 15, std::time::Duration::from_secs(10)).await
-        }
+        Command::Serve(args) => serve_command(args).await,
+        Command::Demo(args) => demo_command(args).await,
         Command::OrgUnits(OrgUnitsCommand::Import {
             file,
             valid_from,
@@ -237,91 +212,133 @@ async fn run(command: Command) -> Result<()> {
             )
             .await
         }
-        Command::Run {
-            job,
-            now,
-            horizon_days,
-            store,
-            key,
-        } => {
-            let mut config = outreach_app::Config::from_env(Some(store.url()))?;
-            config.store = store.url();
-            if let Some(days) = horizon_days {
-                config.horizon = Duration::days(days);
-            }
-            let now = now.unwrap_or_else(Utc::now);
-            if let Job::Planner = job {
-                // The planner needs only the store: no channels, queue or outbox directory.
-                let store = outreach_app::open_store(&config.store).await?;
-                let r = outreach_core::jobs::run_planner(store.as_ref(), now, config.horizon).await?;
-                println!(
-                    "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
-                    r.campaigns, r.campaigns_advanced, r.sessions_created, r.campaigns_failed
-                );
-                return Ok(());
-            }
-            // The key `serve` uses (OUTREACH_JWT_SECRET or the key file): every email carries
-            // an unsubscribe link that serve's endpoint accepts.
-            let auth = config.auth(Some(key.secret()?))?;
-            let app = App::build(config, Some(&auth)).await?;
-            match job {
-                Job::Dispatcher => dispatch_and_send(&app, now).await,
-                Job::QuarterlySummary => {
-                    let r = app.quarterly_summary(now, None).await?;
-                    println!("quarterly summary at {now}: {}-Q{}", r.year, r.quarter);
-                    for u in &r.units {
-                        println!(
-                            "  {}: snapshot revision {}, emailed to {} planner(s){}",
-                            u.org_code,
-                            u.revision,
-                            u.emailed,
-                            if u.failed.is_empty() {
-                                String::new()
-                            } else {
-                                format!(", {} failed: {}", u.failed.len(), u.failed.join("; "))
-                            }
-                        );
-                    }
-                    Ok(())
-                }
-                _ => send(&app, now).await,
-            }
-        }
+        Command::Run(args) => run_job(args).await,
         Command::Store(StoreCommand::Init { store }) => {
             println!("{}", store.open().await?.init().await?);
             Ok(())
         }
-        Command::LoginLink {
-            role,
-            org,
-            sub,
-            url,
-            key,
-        } => {
-            let auth = key.auth_config()?;
-            let jti = usecases::new_id("ln");
-            let token = auth.mint_sign_in(&sub, role, &org, &jti, Utc::now());
-            println!("{}/ui/dang-nhap/lien-ket?token={token}", url.trim_end_matches('/'));
-            Ok(())
-        }
-        Command::Token {
-            role,
-            org,
-            sub,
-            ttl_hours,
-            key,
-        } => {
-            if !(1..=24 * 30).contains(&ttl_hours) {
-                bail!("--ttl-hours must be between 1 and 720");
-            }
-            let auth = key.auth_config()?;
-            println!(
-                "{}",
-                auth.mint(&sub, role, &org, Utc::now(), Duration::hours(ttl_hours))
-            );
-            Ok(())
-        }
+        Command::LoginLink(args) => login_link(args),
+        Command::Token(args) => token(args),
     }
+}
+
+/// `outreach serve`.
+async fn serve_command(args: ServeArgs) -> Result<()> {
+    let mut config = outreach_app::Config::from_env(Some(args.store.url()))?;
+    config.store = args.store.url();
+    if let Some(days) = args.horizon_days {
+        config.horizon = Duration::days(days);
+    }
+    let auth = config.auth(Some(args.key.secret()?))?;
+    let app = App::build(config, Some(&auth)).await?;
+    let header_timeout = std::time::Duration::from_secs(args.header_read_timeout_secs);
+    serve(args.addr, app, auth, args.planner_every_minutes, header_timeout).await
+}
+
+/// `outreach demo [--serve]`.
+async fn demo_command(
+    DemoArgs {
+        keep,
+        serve: then_serve,
+        addr,
+    }: DemoArgs,
+) -> Result<()> {
+    if !then_serve {
+        return demo::run(keep).await;
+    }
+    // The demo's database and key beside each other, as `serve` keeps them.
+    let dir = tempfile::tempdir()?;
+    let db = keep.unwrap_or_else(|| dir.path().join("outreach.db"));
+    demo::run(Some(db.clone())).await?;
+    let key_file = dir.path().join("outreach.key");
+    let key = config::KeyArgs::file(key_file);
+    let auth = key.auth_config()?;
+    let link_token = auth.mint_sign_in("demo-planner", Role::Planner, "24", &usecases::new_id("ln"), Utc::now());
+    println!();
+    println!("The dashboard of the demo: open this link within 10 minutes (Ctrl-C stops the server):");
+    println!("  http://{addr}/ui/dang-nhap/lien-ket?token={link_token}");
+    let mut config = outreach_app::Config::local(db, dir.path().join("outbox"));
+    config.jwt_secret = None;
+    let auth = config.auth(Some(key.secret()?))?;
+    let app = App::build(config, Some(&auth)).await?;
+    serve(addr, app, auth, 15, std::time::Duration::from_secs(10)).await
+}
+
+/// `outreach run JOB`.
+async fn run_job(args: RunArgs) -> Result<()> {
+    let mut config = outreach_app::Config::from_env(Some(args.store.url()))?;
+    config.store = args.store.url();
+    if let Some(days) = args.horizon_days {
+        config.horizon = Duration::days(days);
+    }
+    let now = args.now.unwrap_or_else(Utc::now);
+    if let Job::Planner = args.job {
+        // The planner needs only the store: no channels, queue or outbox directory.
+        let store = outreach_app::open_store(&config.store).await?;
+        let r = outreach_core::jobs::run_planner(store.as_ref(), now, config.horizon).await?;
+        println!(
+            "planner at {now}: {} active campaigns, {} advanced, {} sessions created, {} failed",
+            r.campaigns, r.campaigns_advanced, r.sessions_created, r.campaigns_failed
+        );
+        return Ok(());
+    }
+    // The key `serve` uses (OUTREACH_JWT_SECRET or the key file): every email carries
+    // an unsubscribe link that serve's endpoint accepts.
+    let auth = config.auth(Some(args.key.secret()?))?;
+    let app = App::build(config, Some(&auth)).await?;
+    match args.job {
+        Job::Dispatcher => dispatch_and_send(&app, now).await,
+        Job::QuarterlySummary => quarterly_summary(&app, now).await,
+        _ => send(&app, now).await,
+    }
+}
+
+/// The quarterly summary of the quarter that ended before `now`, unit by unit.
+async fn quarterly_summary(app: &App, now: DateTime<Utc>) -> Result<()> {
+    let r = app.quarterly_summary(now, None).await?;
+    println!("quarterly summary at {now}: {}-Q{}", r.year, r.quarter);
+    for u in &r.units {
+        println!(
+            "  {}: snapshot revision {}, emailed to {} planner(s){}",
+            u.org_code,
+            u.revision,
+            u.emailed,
+            if u.failed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} failed: {}", u.failed.len(), u.failed.join("; "))
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `outreach login-link`.
+fn login_link(args: LoginLinkArgs) -> Result<()> {
+    let auth = args.key.auth_config()?;
+    let jti = usecases::new_id("ln");
+    let token = auth.mint_sign_in(&args.sub, args.role, &args.org, &jti, Utc::now());
+    println!("{}/ui/dang-nhap/lien-ket?token={token}", args.url.trim_end_matches('/'));
+    Ok(())
+}
+
+/// `outreach token`.
+fn token(args: TokenArgs) -> Result<()> {
+    if !(1..=24 * 30).contains(&args.ttl_hours) {
+        bail!("--ttl-hours must be between 1 and 720");
+    }
+    let auth = args.key.auth_config()?;
+    println!(
+        "{}",
+        auth.mint(
+            &args.sub,
+            args.role,
+            &args.org,
+            Utc::now(),
+            Duration::hours(args.ttl_hours)
+        )
+    );
+    Ok(())
 }
 
 /// One dispatcher run; without SQS it sends what it enqueued (into the local queue, which
