@@ -872,7 +872,7 @@ fn print_estimate(e: &usecases::CampaignEstimate) {
     for c in &e.channels {
         println!(
             "     {}: {} people, {} messages, {} segments (at most {} a message), {} đ",
-            channel_name(c.channel),
+            c.channel.as_str(),
             c.recipients,
             c.messages,
             c.segments,
@@ -913,7 +913,7 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
         .outcomes
         .iter()
         .filter(|((_, outcome), _)| !matches!(outcome.as_str(), "sent" | "failed" | "claimed" | "retrying" | FELL_BACK))
-        .map(|((channel, reason), n)| format!("{reason} {n} ({})", channel_name(*channel)))
+        .map(|((channel, reason), n)| format!("{reason} {n} ({})", channel.as_str()))
         .collect();
     println!(
         "   suppressed at send time: {}",
@@ -945,14 +945,6 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
         println!("   e.g. the email to {}: {}", mask_email(&first.to), first.subject);
     }
     Ok(())
-}
-
-fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Sms => "sms",
-        Channel::Email => "email",
-        Channel::Zns => "zns",
-    }
 }
 
 async fn all_sessions(store: &SqliteStore, campaign: &str) -> Result<Vec<Session>> {

@@ -17,14 +17,10 @@ pub enum Answer {
     NotComing,
 }
 
-impl Answer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Coming => "coming",
-            Self::NotComing => "not_coming",
-        }
-    }
-}
+crate::named_enum!(Answer {
+    Coming => "coming",
+    NotComing => "not_coming",
+});
 
 /// The first word of a reply that means "I will come": `1`, `CÓ`, `ĐẾN`, `C` (any case, with
 /// or without accents).

@@ -22,31 +22,13 @@ pub enum CampaignStatus {
     Completed,
 }
 
-impl CampaignStatus {
-    /// The status's name as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Active => "active",
-            Self::Paused => "paused",
-            Self::Cancelled => "cancelled",
-            Self::Completed => "completed",
-        }
-    }
-
-    /// Parse a status filter.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Draft,
-            Self::Active,
-            Self::Paused,
-            Self::Cancelled,
-            Self::Completed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
+crate::named_enum!(CampaignStatus {
+    Draft => "draft",
+    Active => "active",
+    Paused => "paused",
+    Cancelled => "cancelled",
+    Completed => "completed",
+});
 
 /// A lifecycle action a planner can take on a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,27 +40,14 @@ pub enum CampaignAction {
     Complete,
 }
 
+crate::named_enum!(CampaignAction {
+    Activate => "activate",
+    Pause => "pause",
+    Cancel => "cancel",
+    Complete => "complete",
+});
+
 impl CampaignAction {
-    /// Parse the action of `POST /v1/campaigns/{id}:action`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "activate" => Some(Self::Activate),
-            "pause" => Some(Self::Pause),
-            "cancel" => Some(Self::Cancel),
-            "complete" => Some(Self::Complete),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Activate => "activate",
-            Self::Pause => "pause",
-            Self::Cancel => "cancel",
-            Self::Complete => "complete",
-        }
-    }
-
     /// The status an action leads to from `from`, or why it may not be taken.
     /// draft → active → paused ⇄ active; draft/active/paused → cancelled; active/paused → completed.
     pub fn apply(self, from: CampaignStatus) -> CoreResult<CampaignStatus> {

@@ -17,23 +17,20 @@ pub enum ContactRole {
     Planner,
 }
 
+crate::named_enum!(ContactRole {
+    Citizen => "citizen",
+    Volunteer => "volunteer",
+    Planner => "planner",
+});
+
 impl ContactRole {
-    /// Parse a role as written in an import (English or Vietnamese).
-    pub fn parse(s: &str) -> Option<Self> {
+    /// A role as written in an import (English or Vietnamese, any case).
+    pub fn from_import(s: &str) -> Option<Self> {
         match s.trim().to_lowercase().as_str() {
             "citizen" | "công dân" | "cong dan" => Some(Self::Citizen),
             "volunteer" | "tình nguyện viên" | "tinh nguyen vien" => Some(Self::Volunteer),
             "planner" | "cán bộ đoàn" | "can bo doan" => Some(Self::Planner),
             _ => None,
-        }
-    }
-
-    /// The role's name as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Citizen => "citizen",
-            Self::Volunteer => "volunteer",
-            Self::Planner => "planner",
         }
     }
 }
@@ -46,6 +43,12 @@ pub enum Channel {
     Email,
     Zns,
 }
+
+crate::named_enum!(Channel {
+    Sms => "sms",
+    Email => "email",
+    Zns => "zns",
+});
 
 /// Evidence that a contact agreed to reminders on a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -367,7 +370,7 @@ fn contact_row(record: &csv::StringRecord, cols: &[Option<usize>; 11]) -> Result
         }
     };
     let role = get(2).ok_or("role is missing")?;
-    let role = ContactRole::parse(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
+    let role = ContactRole::from_import(role).ok_or_else(|| format!("unknown role {role:?} (citizen or volunteer)"))?;
     let mut consents = Vec::new();
     let granted_at = get(9)
         .map(|s| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)))

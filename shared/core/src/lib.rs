@@ -9,6 +9,7 @@ pub mod contact;
 pub mod cost;
 pub mod error;
 pub mod jobs;
+pub mod names;
 pub mod notify;
 pub mod org;
 pub mod outcome;

@@ -22,15 +22,11 @@ pub enum JobStatus {
     Cancelled,
 }
 
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Done => "done",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
+crate::named_enum!(JobStatus {
+    Pending => "pending",
+    Done => "done",
+    Cancelled => "cancelled",
+});
 
 /// One reminder rule of one session, due at one instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,31 +170,16 @@ pub enum DeliveryStatus {
     Uncertain,
 }
 
+crate::named_enum!(DeliveryStatus {
+    Claimed => "claimed",
+    Retrying => "retrying",
+    Sent => "sent",
+    Failed => "failed",
+    Suppressed => "suppressed",
+    Uncertain => "uncertain",
+});
+
 impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Claimed => "claimed",
-            Self::Retrying => "retrying",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Suppressed => "suppressed",
-            Self::Uncertain => "uncertain",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Claimed,
-            Self::Retrying,
-            Self::Sent,
-            Self::Failed,
-            Self::Suppressed,
-            Self::Uncertain,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// Whether the delivery is over: nothing will be sent for it any more.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Sent | Self::Failed | Self::Suppressed | Self::Uncertain)

@@ -33,6 +33,13 @@ pub enum Status {
     NoData,
 }
 
+crate::named_enum!(Status {
+    OnTrack => "on_track",
+    AtRisk => "at_risk",
+    Behind => "behind",
+    NoData => "no_data",
+});
+
 impl Status {
     /// The status of a figure at `percent` of its milestone.
     pub fn of_percent(percent: f64) -> Self {
@@ -42,15 +49,6 @@ impl Status {
             Self::AtRisk
         } else {
             Self::Behind
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OnTrack => "on_track",
-            Self::AtRisk => "at_risk",
-            Self::Behind => "behind",
-            Self::NoData => "no_data",
         }
     }
 

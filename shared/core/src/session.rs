@@ -13,24 +13,10 @@ pub enum SessionStatus {
     Cancelled,
 }
 
-impl SessionStatus {
-    /// The status's name as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parse a status filter.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "scheduled" => Some(Self::Scheduled),
-            "cancelled" => Some(Self::Cancelled),
-            _ => None,
-        }
-    }
-}
+crate::named_enum!(SessionStatus {
+    Scheduled => "scheduled",
+    Cancelled => "cancelled",
+});
 
 /// One session of a campaign in one commune.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

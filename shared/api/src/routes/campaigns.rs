@@ -169,7 +169,7 @@ pub async fn action(
     Path(segment): Path<String>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
     let (id, action) = split_action(&segment)?;
-    let action = CampaignAction::parse(action).ok_or_else(|| {
+    let action = action.parse::<CampaignAction>().map_err(|_| {
         ApiError::bad(
             "action",
             format!("unknown action {action:?}: activate, pause, cancel or complete"),

@@ -1229,7 +1229,9 @@ pub async fn act(
         "Vai trò của bạn không thay đổi chiến dịch.",
     )?;
     let action_name = form.get("action").unwrap_or_default();
-    let action = CampaignAction::parse(action_name).ok_or(UiError::Api(ApiError::bad("action", "unknown action")))?;
+    let action = action_name
+        .parse::<CampaignAction>()
+        .map_err(|_| UiError::Api(ApiError::bad("action", "unknown action")))?;
     let store = state.store.as_ref();
     let before = store.get_campaign(&id).await?.ok_or(UiError::NotFound)?;
     let area = session.caller.area(store).await?;

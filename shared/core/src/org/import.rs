@@ -179,7 +179,7 @@ pub fn validate_units(
                 None
             }
             Some(l) => {
-                let level = Level::parse(l);
+                let level = Level::from_import(l);
                 if level.is_none() {
                     reasons.push(format!("unknown level {l:?} (expected province, district or commune)"));
                 }

@@ -19,15 +19,16 @@ pub enum Level {
     Commune,
 }
 
+crate::named_enum!(Level {
+    Province => "province",
+    District => "district",
+    Commune => "commune",
+});
+
 impl Level {
-    /// Parse the import's `level` column.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "province" => Some(Self::Province),
-            "district" => Some(Self::District),
-            "commune" => Some(Self::Commune),
-            _ => None,
-        }
+    /// The import's `level` column (any case, spaces around allowed).
+    pub fn from_import(s: &str) -> Option<Self> {
+        s.trim().to_ascii_lowercase().parse().ok()
     }
 
     /// The levels a parent of this level may have. Communes hang under a district, or
@@ -37,15 +38,6 @@ impl Level {
             Self::Province => &[],
             Self::District => &[Self::Province],
             Self::Commune => &[Self::District, Self::Province],
-        }
-    }
-
-    /// The level's name as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Province => "province",
-            Self::District => "district",
-            Self::Commune => "commune",
         }
     }
 }

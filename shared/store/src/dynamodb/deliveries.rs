@@ -5,20 +5,6 @@ use outreach_core::cost::{DeliveryTally, DeliveryTallyKey};
 
 use super::*;
 
-fn channel_name(c: Channel) -> &'static str {
-    match c {
-        Channel::Sms => "sms",
-        Channel::Email => "email",
-        Channel::Zns => "zns",
-    }
-}
-
-fn parse_channel(v: &str) -> Option<Channel> {
-    [Channel::Sms, Channel::Email, Channel::Zns]
-        .into_iter()
-        .find(|c| channel_name(*c) == v)
-}
-
 /// A delivery tally from its item: the key from the sort key, the counters from attributes.
 fn tally_of(raw: &RawItem) -> Result<DeliveryTally, StoreError> {
     let bad = |what: &str| StoreError::Decode(format!("a delivery tally without {what}"));
@@ -38,9 +24,12 @@ fn tally_of(raw: &RawItem) -> Result<DeliveryTally, StoreError> {
         key: DeliveryTallyKey {
             commune_code: commune.to_string(),
             day: day.parse().map_err(|_| bad("a day"))?,
-            channel: parse_channel(channel).ok_or_else(|| bad("a channel"))?,
-            carried_by: parse_channel(carried_by).ok_or_else(|| bad("a carrying channel"))?,
-            status: DeliveryStatus::parse(status).ok_or_else(|| bad("a status"))?,
+            channel: channel.parse::<Channel>().ok().ok_or_else(|| bad("a channel"))?,
+            carried_by: carried_by
+                .parse::<Channel>()
+                .ok()
+                .ok_or_else(|| bad("a carrying channel"))?,
+            status: status.parse::<DeliveryStatus>().map_err(|_| bad("a status"))?,
             reason: reason.to_string(),
         },
         count: number("count")?,
@@ -113,11 +102,7 @@ impl DeliveryStore for DynamoStore {
             .key("PK", s(keys::delivery_tallies_pk(&k.day.format("%Y-%m").to_string())))
             .key(
                 "SK",
-                s(keys::delivery_tally_sk(
-                    k,
-                    channel_name(k.channel),
-                    channel_name(k.carried_by),
-                )),
+                s(keys::delivery_tally_sk(k, k.channel.as_str(), k.carried_by.as_str())),
             )
             .update_expression("SET entity_type = :e ADD #count :count, #segments :segments, #cost :cost")
             .expression_attribute_names("#count", "count")

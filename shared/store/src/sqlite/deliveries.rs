@@ -64,8 +64,8 @@ impl DeliveryStore for SqliteStore {
             .execute(params![
                 k.day.to_string(),
                 k.commune_code,
-                channel_str(k.channel),
-                channel_str(k.carried_by),
+                k.channel.as_str(),
+                k.carried_by.as_str(),
                 k.status.as_str(),
                 k.reason,
                 t.count as i64,
@@ -117,8 +117,9 @@ impl DeliveryStore for SqliteStore {
                             .map_err(|_| StoreError::Decode(format!("a tally's day {day:?}")))?,
                         channel: parse_channel(&channel)?,
                         carried_by: parse_channel(&carried_by)?,
-                        status: DeliveryStatus::parse(&status)
-                            .ok_or_else(|| StoreError::Decode(format!("a tally's status {status:?}")))?,
+                        status: status
+                            .parse::<DeliveryStatus>()
+                            .map_err(|e| StoreError::Decode(format!("a tally's status: {e}")))?,
                         reason,
                     },
                     count: count as u64,
@@ -173,7 +174,7 @@ impl DeliveryStore for SqliteStore {
                 .query_row(
                     params![
                         contact,
-                        channel_str(channel),
+                        channel.as_str(),
                         DeliveryStatus::Sent.as_str(),
                         DeliveryStatus::Uncertain.as_str(),
                         instant(since)
@@ -198,7 +199,7 @@ pub(super) fn insert_delivery(c: &Connection, d: &Delivery) -> Result<usize, Sto
         d.campaign_id,
         d.session_id,
         d.contact_id,
-        channel_str(d.channel),
+        d.channel.as_str(),
         d.status.as_str(),
         instant(d.updated_at),
         instant(d.lease_until),
@@ -217,7 +218,7 @@ pub(super) fn update_delivery(c: &Connection, d: &Delivery) -> Result<usize, Sto
          WHERE id = ? AND version = ?",
     )?;
     Ok(stmt.execute(params![
-        channel_str(d.channel),
+        d.channel.as_str(),
         d.status.as_str(),
         instant(d.updated_at),
         instant(d.lease_until),

@@ -86,19 +86,7 @@ pub(super) fn stale(entity: &str, id: &str) -> CoreError {
     ))
 }
 
-pub(super) fn channel_str(c: Channel) -> &'static str {
-    match c {
-        Channel::Sms => "sms",
-        Channel::Email => "email",
-        Channel::Zns => "zns",
-    }
-}
-
 pub(super) fn parse_channel(s: &str) -> Result<Channel, StoreError> {
-    match s {
-        "sms" => Ok(Channel::Sms),
-        "email" => Ok(Channel::Email),
-        "zns" => Ok(Channel::Zns),
-        other => Err(StoreError::Decode(format!("unknown channel {other:?}"))),
-    }
+    s.parse()
+        .map_err(|e: outreach_core::names::UnknownName| StoreError::Decode(e.to_string()))
 }
