@@ -465,29 +465,58 @@ async fn year_tallies_follow_writes_from_this_store_and_from_another_connection(
         },
         value,
     };
-    assert!(store.year_tallies(2026, 4).await.unwrap().is_empty());
+    assert!(
+        store
+            .year_tallies(Quarter { year: 2026, quarter: 4 })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store
         .set_tallies(&[tally(2, "07441", 5), tally(1, "07441", 3)])
         .await
         .unwrap();
     assert_eq!(
-        store.year_tallies(2026, 4).await.unwrap(),
+        store.year_tallies(Quarter { year: 2026, quarter: 4 }).await.unwrap(),
         [tally(1, "07441", 3), tally(2, "07441", 5)]
     );
-    assert_eq!(store.year_tallies(2026, 1).await.unwrap(), [tally(1, "07441", 3)]);
-    assert!(store.year_tallies(2025, 4).await.unwrap().is_empty());
+    assert_eq!(
+        store.year_tallies(Quarter { year: 2026, quarter: 1 }).await.unwrap(),
+        [tally(1, "07441", 3)]
+    );
+    assert!(
+        store
+            .year_tallies(Quarter { year: 2025, quarter: 4 })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Read again (kept), then changed by another connection to the same file.
-    assert_eq!(store.year_tallies(2026, 2).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .year_tallies(Quarter { year: 2026, quarter: 2 })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let other = SqliteStore::open(&path).unwrap();
     other
         .set_tallies(&[tally(2, "07441", 8), tally(3, "07444", 1)])
         .await
         .unwrap();
     assert_eq!(
-        store.year_tallies(2026, 4).await.unwrap(),
+        store.year_tallies(Quarter { year: 2026, quarter: 4 }).await.unwrap(),
         [tally(1, "07441", 3), tally(2, "07441", 8), tally(3, "07444", 1)]
     );
-    assert_eq!(store.year_tallies(2026, 2).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .year_tallies(Quarter { year: 2026, quarter: 2 })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 /// Attendance waits for the session to start, and needs a session that exists.

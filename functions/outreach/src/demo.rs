@@ -522,7 +522,7 @@ impl Demo {
         );
         println!("{door}");
         let snapshot = store
-            .get_snapshot(PROVINCE, quarter.year, quarter.quarter, None)
+            .get_snapshot(PROVINCE, quarter, None)
             .await?
             .context("the summary kept no snapshot")?;
         print_report(&snapshot.report);

@@ -12,6 +12,7 @@ use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
+use crate::quarter::Quarter;
 use crate::reminder::{Delivery, DeliveryStatus, ReminderJob};
 use crate::report::ReportSnapshot;
 use crate::session::{Session, SessionStatus};
@@ -214,8 +215,8 @@ pub trait OutcomeStore: Send + Sync {
     async fn save_session_record(&self, record: &SessionRecord, deltas: &[TallyDelta]) -> CoreResult<()>;
     /// Set tallies to these values (official statistics), all or nothing.
     async fn set_tallies(&self, tallies: &[Tally]) -> CoreResult<()>;
-    /// Every tally of `year` in quarters 1 to `through_quarter`.
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies>;
+    /// Every tally of `through`'s year in its quarters 1 to `through`.
+    async fn year_tallies(&self, through: Quarter) -> CoreResult<YearTallies>;
 }
 
 /// Yearly targets.
@@ -236,13 +237,11 @@ pub trait SnapshotStore: Send + Sync {
     async fn get_snapshot(
         &self,
         org_code: &str,
-        year: i32,
-        quarter: u8,
+        quarter: Quarter,
         revision: Option<u32>,
     ) -> CoreResult<Option<ReportSnapshot>>;
     /// The revisions kept for a unit's quarter, oldest first, with when they were made.
-    async fn snapshot_revisions(&self, org_code: &str, year: i32, quarter: u8)
-    -> CoreResult<Vec<(u32, DateTime<Utc>)>>;
+    async fn snapshot_revisions(&self, org_code: &str, quarter: Quarter) -> CoreResult<Vec<(u32, DateTime<Utc>)>>;
 }
 
 /// The audit log, one partition per year.

@@ -12,6 +12,17 @@ pub struct Quarter {
 }
 
 impl Quarter {
+    /// A quarter of a year, checked: a year between 2000 and 2100, a quarter 1 to 4.
+    pub fn new(year: i32, quarter: u8) -> crate::error::CoreResult<Self> {
+        if !(2000..=2100).contains(&year) {
+            return Err(crate::error::CoreError::invalid("year", "a year between 2000 and 2100"));
+        }
+        if !(1..=4).contains(&quarter) {
+            return Err(crate::error::CoreError::invalid("quarter", "a quarter is 1 to 4"));
+        }
+        Ok(Self { year, quarter })
+    }
+
     /// The quarter that contains a local date.
     pub fn of_date(date: NaiveDate) -> Self {
         Self {

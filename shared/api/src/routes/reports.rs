@@ -314,7 +314,7 @@ pub async fn quarterly(
             };
             state
                 .store
-                .get_snapshot(&q.org, q.year, q.quarter, revision)
+                .get_snapshot(&q.org, usecases::check_quarter(q.year, q.quarter)?, revision)
                 .await?
                 .ok_or_else(|| {
                     outreach_core::CoreError::not_found(
@@ -380,13 +380,13 @@ pub async fn snapshots(
     caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<Json<SnapshotList>> {
-    usecases::check_quarter(q.year, q.quarter)?;
+    let quarter = usecases::check_quarter(q.year, q.quarter)?;
     caller
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;
     let items = state
         .store
-        .snapshot_revisions(&q.org, q.year, q.quarter)
+        .snapshot_revisions(&q.org, quarter)
         .await?
         .into_iter()
         .map(|(revision, created_at)| SnapshotInfo { revision, created_at })

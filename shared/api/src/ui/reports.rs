@@ -159,7 +159,7 @@ async fn render(
     let current = quarter_of(now, DEFAULT_TIME_ZONE);
     let (year, quarter) = (q.year.unwrap_or(current.year), q.quarter.unwrap_or(current.quarter));
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
-    usecases::check_quarter(year, quarter)?;
+    let checked = usecases::check_quarter(year, quarter)?;
     session.caller.require_area(store, &org, "unit", &org).await?;
     let download = match q.format.as_deref() {
         Some("csv") => Some(ReportFormat::Csv),
@@ -171,7 +171,7 @@ async fn render(
         let report = match q.revision {
             Some(revision) => {
                 store
-                    .get_snapshot(&org, year, quarter, Some(revision))
+                    .get_snapshot(&org, checked, Some(revision))
                     .await?
                     .ok_or(UiError::NotFound)?
                     .report
@@ -215,7 +215,7 @@ async fn render(
     // The unit's dossiers quarter by quarter this year: each quarter's own report row.
     let chart_title = format!("Hồ sơ trực tuyến được hỗ trợ theo quý, năm {year}");
     let snapshots = store
-        .snapshot_revisions(&org, year, quarter)
+        .snapshot_revisions(&org, checked)
         .await?
         .into_iter()
         .map(|(revision, at)| SnapshotRow {

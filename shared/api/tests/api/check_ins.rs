@@ -135,7 +135,11 @@ async fn check_ins_at_the_door_count_each_person_once_and_a_later_upload_agrees(
         "the walk-in stays a walk-in"
     );
     assert_eq!(uploaded["version"], record["version"], "nothing changed");
-    let tallies = api.store.year_tallies(2026, 4).await.unwrap();
+    let tallies = api
+        .store
+        .year_tallies(Quarter { year: 2026, quarter: 4 })
+        .await
+        .unwrap();
     let of = |metric: &str| {
         tallies
             .iter()

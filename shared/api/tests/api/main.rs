@@ -24,6 +24,7 @@ use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{AuthConfig, Role};
 use outreach_core::jobs::run_planner;
+use outreach_core::quarter::Quarter;
 use outreach_store::SqliteStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

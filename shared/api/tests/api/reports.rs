@@ -75,7 +75,11 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["attendees"], record["attendees"]);
     use outreach_core::ports::OutcomeStore;
-    let tallies = api.store.year_tallies(2026, 4).await.unwrap();
+    let tallies = api
+        .store
+        .year_tallies(Quarter { year: 2026, quarter: 4 })
+        .await
+        .unwrap();
     let tally = |metric: &str| {
         tallies
             .iter()

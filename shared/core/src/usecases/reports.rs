@@ -17,15 +17,9 @@ use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::target::{TargetInput, TargetPlan, allocate};
 use crate::usecases::Actor;
 
-/// Check a report's year and quarter.
+/// Check a report's year and quarter ([`Quarter::new`]).
 pub fn check_quarter(year: i32, quarter: u8) -> CoreResult<Quarter> {
-    if !(2000..=2100).contains(&year) {
-        return Err(CoreError::invalid("year", "a year between 2000 and 2100"));
-    }
-    if !(1..=4).contains(&quarter) {
-        return Err(CoreError::invalid("quarter", "a quarter is 1 to 4"));
-    }
-    Ok(Quarter { year, quarter })
+    Quarter::new(year, quarter)
 }
 
 /// The quarter that ended last before `now` (local time): the one a summary reports.
@@ -199,7 +193,7 @@ where
 {
     let q = check_quarter(year, quarter)?;
     let units = unit_tree(store, org_code, last_day(q)).await?;
-    let tallies = store.year_tallies(year, quarter).await?;
+    let tallies = store.year_tallies(q).await?;
     let targets = store.year_targets(year).await?;
     let deliveries = quarter_delivery_tallies(store, &units, q).await?;
     let report = build_quarterly_report(&ReportInput {
@@ -247,8 +241,8 @@ pub async fn quarterly_report_and_quarter_values<S>(
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    check_quarter(year, quarter)?;
-    let tallies = store.year_tallies(year, quarter).await?;
+    let through = check_quarter(year, quarter)?;
+    let tallies = store.year_tallies(through).await?;
     let targets = store.year_targets(year).await?;
     // The unit's versions and subtree read once, its tree taken on each quarter's last day.
     let versions = store.org_unit_versions(org_code).await?;
@@ -306,7 +300,7 @@ where
     let report = quarterly_report(store, org_code, year, quarter, now).await?;
     let mut tries = 0;
     loop {
-        let latest = store.snapshot_revisions(org_code, year, quarter).await?;
+        let latest = store.snapshot_revisions(org_code, Quarter { year, quarter }).await?;
         let snapshot = ReportSnapshot {
             org_code: org_code.to_string(),
             year,

@@ -151,7 +151,11 @@ impl OutcomeStore for DynamoStore {
         self.transact(writes, "tallies", "official statistics").await
     }
 
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies> {
+    async fn year_tallies(&self, through: Quarter) -> CoreResult<YearTallies> {
+        let Quarter {
+            year,
+            quarter: through_quarter,
+        } = through;
         let q = Query::on(None, keys::tallies_pk(year)).sort_range(None, Some(keys::tallies_after(through_quarter)));
         self.query_raw(q)
             .await?
@@ -275,8 +279,7 @@ impl SnapshotStore for DynamoStore {
     async fn get_snapshot(
         &self,
         org_code: &str,
-        year: i32,
-        quarter: u8,
+        Quarter { year, quarter }: Quarter,
         revision: Option<u32>,
     ) -> CoreResult<Option<ReportSnapshot>> {
         let pk = keys::snapshots_pk(org_code, year, quarter);
@@ -304,8 +307,7 @@ impl SnapshotStore for DynamoStore {
     async fn snapshot_revisions(
         &self,
         org_code: &str,
-        year: i32,
-        quarter: u8,
+        Quarter { year, quarter }: Quarter,
     ) -> CoreResult<Vec<(u32, DateTime<Utc>)>> {
         let mut out = Vec::new();
         let mut start: Option<RawItem> = None;

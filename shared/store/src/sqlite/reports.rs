@@ -110,7 +110,11 @@ impl OutcomeStore for SqliteStore {
         .map(drop)
     }
 
-    async fn year_tallies(&self, year: i32, through_quarter: u8) -> CoreResult<YearTallies> {
+    async fn year_tallies(&self, through: Quarter) -> CoreResult<YearTallies> {
+        let Quarter {
+            year,
+            quarter: through_quarter,
+        } = through;
         let cache = Arc::clone(&self.year_tallies);
         let all = self
             .call(move |c| {
@@ -249,8 +253,7 @@ impl SnapshotStore for SqliteStore {
     async fn get_snapshot(
         &self,
         org_code: &str,
-        year: i32,
-        quarter: u8,
+        Quarter { year, quarter }: Quarter,
         revision: Option<u32>,
     ) -> CoreResult<Option<ReportSnapshot>> {
         let org = org_code.to_string();
@@ -271,8 +274,7 @@ impl SnapshotStore for SqliteStore {
     async fn snapshot_revisions(
         &self,
         org_code: &str,
-        year: i32,
-        quarter: u8,
+        Quarter { year, quarter }: Quarter,
     ) -> CoreResult<Vec<(u32, DateTime<Utc>)>> {
         let org = org_code.to_string();
         self.call(move |c| {

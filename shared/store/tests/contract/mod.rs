@@ -1269,7 +1269,7 @@ fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, vers
 
 async fn tally_map(store: &dyn Store, year: i32, through: u8) -> BTreeMap<(String, u8, String), i64> {
     store
-        .year_tallies(year, through)
+        .year_tallies(Quarter { year, quarter: through })
         .await
         .unwrap()
         .iter()
@@ -1394,7 +1394,13 @@ pub async fn snapshots_keep_every_revision(store: &dyn Store) {
         trigger: "schedule".into(),
         report: report.clone(),
     };
-    assert_eq!(store.get_snapshot("24", 2026, 3, None).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_snapshot("24", Quarter { year: 2026, quarter: 3 }, None)
+            .await
+            .unwrap(),
+        None
+    );
     store.insert_snapshot(&snap(1, "2026-10-01T00:00:00Z")).await.unwrap();
     store.insert_snapshot(&snap(2, "2026-10-02T00:00:00Z")).await.unwrap();
     let e = store
@@ -1403,18 +1409,33 @@ pub async fn snapshots_keep_every_revision(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(e, CoreError::AlreadyExists { .. }), "{e:?}");
     assert_eq!(
-        store.get_snapshot("24", 2026, 3, None).await.unwrap(),
+        store
+            .get_snapshot("24", Quarter { year: 2026, quarter: 3 }, None)
+            .await
+            .unwrap(),
         Some(snap(2, "2026-10-02T00:00:00Z"))
     );
     assert_eq!(
-        store.get_snapshot("24", 2026, 3, Some(1)).await.unwrap(),
+        store
+            .get_snapshot("24", Quarter { year: 2026, quarter: 3 }, Some(1))
+            .await
+            .unwrap(),
         Some(snap(1, "2026-10-01T00:00:00Z"))
     );
     assert_eq!(
-        store.snapshot_revisions("24", 2026, 3).await.unwrap(),
+        store
+            .snapshot_revisions("24", Quarter { year: 2026, quarter: 3 })
+            .await
+            .unwrap(),
         vec![(1, t("2026-10-01T00:00:00Z")), (2, t("2026-10-02T00:00:00Z"))]
     );
-    assert!(store.snapshot_revisions("24", 2026, 4).await.unwrap().is_empty());
+    assert!(
+        store
+            .snapshot_revisions("24", Quarter { year: 2026, quarter: 4 })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount(store: &dyn Store) {
