@@ -432,164 +432,44 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
     let tree = Tree::new(input.units);
     let children = &tree.children;
 
-    // Tallies into the report's communes.
-    let Attributed {
-        metrics: counted,
-        index,
-        commune_sums,
-        unattributed,
-        mut custom_metrics,
-    } = attribute(input, &tree, |_| true);
-    let get = |sums: &[i64], m: &str| index.get(m).map_or(0, |&i| sums[i]);
-
-    // Roll up: a unit's sums are its communes' sums (a commune's are its own).
-    fn roll_up<'a>(
-        unit: &'a OrgUnit,
-        children: &HashMap<&str, Vec<&'a OrgUnit>>,
-        commune_sums: &HashMap<&str, Sums>,
-        metrics: usize,
-        out: &mut HashMap<&'a str, Sums>,
-    ) -> Sums {
-        let mut sums = commune_sums
-            .get(unit.code.as_str())
-            .cloned()
-            .unwrap_or_else(|| Sums::zero(metrics));
-        for child in children.get(unit.code.as_str()).into_iter().flatten() {
-            let s = roll_up(child, children, commune_sums, metrics, out);
-            sums.add_all(&s);
-        }
-        out.insert(unit.code.as_str(), sums.clone());
-        sums
-    }
+    // 1. Tallies into the report's communes, then up the tree.
+    let mut attributed = attribute(input, &tree, |_| true);
     let mut unit_sums: HashMap<&str, Sums> = HashMap::default();
-    roll_up(root, children, &commune_sums, counted.len(), &mut unit_sums);
+    roll_up(
+        root,
+        children,
+        &attributed.commune_sums,
+        attributed.metrics.len(),
+        &mut unit_sums,
+    );
 
-    // Targets: a unit's own; else a count adds up its children's (when each has one) and a
-    // ratio holds its parent's.
+    // 2. The metrics shown, and each unit's targets.
     let own: HashMap<(&str, &str), &TargetPlan> = input
         .targets
         .iter()
         .filter(|t| t.year == input.year)
         .map(|t| ((t.org_code.as_str(), t.metric.as_str()), t))
         .collect();
-    for t in input.targets.iter().filter(|t| t.year == input.year) {
-        if crate::outcome::report_metric(&t.metric).is_none() {
-            custom_metrics.insert(t.metric.clone());
-        }
-    }
-    let mut metrics: Vec<ReportedMetric> = REPORT_METRICS
-        .iter()
-        .map(|m| (m.key.to_string(), m.kind, m.parts))
-        .collect();
-    metrics.extend(custom_metrics.into_iter().map(|m| (m, MetricKind::Count, None)));
-
+    let metrics = reported_metrics(input, std::mem::take(&mut attributed.custom_metrics));
     let order = tree.order(root);
 
-    // Units first, then metrics, so a unit's figures sit together: each row with its place.
+    // 3. A row per unit and metric: units first, then metrics, so a unit's figures sit
+    //    together.
     let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
     let mut rows: Vec<((usize, usize), ReportRow)> = Vec::with_capacity(order.len() * metrics.len());
-    for (metric_position, (metric, kind, parts)) in metrics.iter().enumerate() {
-        let mut effective: HashMap<&str, (f64, [f64; 4])> = HashMap::default();
-        match kind {
-            MetricKind::Count => {
-                for unit in order.iter().rev() {
-                    let t = own
-                        .get(&(unit.code.as_str(), metric.as_str()))
-                        .map(|t| (t.value, t.milestones));
-                    let t = t.or_else(|| {
-                        let kids = children.get(unit.code.as_str())?;
-                        let all: Option<Vec<(f64, [f64; 4])>> =
-                            kids.iter().map(|k| effective.get(k.code.as_str()).copied()).collect();
-                        let all = all?;
-                        let total: f64 = all.iter().map(|(v, _)| v).sum();
-                        // The children's milestones, weighted by their targets.
-                        let mut m = [0.0; 4];
-                        for (v, ms) in &all {
-                            for q in 0..4 {
-                                m[q] += if total > 0.0 {
-                                    v * ms[q] / total
-                                } else {
-                                    DEFAULT_COUNT_MILESTONES[q] / all.len() as f64
-                                };
-                            }
-                        }
-                        Some((total, m))
-                    });
-                    if let Some(t) = t {
-                        effective.insert(unit.code.as_str(), t);
-                    }
-                }
-            }
-            MetricKind::Ratio => {
-                for unit in &order {
-                    let t = own
-                        .get(&(unit.code.as_str(), metric.as_str()))
-                        .map(|t| (t.value, t.milestones))
-                        .or_else(|| unit.parent_code.as_deref().and_then(|p| effective.get(p).copied()));
-                    if let Some(t) = t {
-                        effective.insert(unit.code.as_str(), t);
-                    }
-                }
-            }
-        }
+    for (metric_position, metric) in metrics.iter().enumerate() {
+        let effective = effective_targets(metric, &order, children, &own);
         for unit in &order {
             let sums = &unit_sums[unit.code.as_str()];
             let target = effective.get(unit.code.as_str()).copied();
-            let milestone = target.map(|(v, m)| v * m[usize::from(input.quarter - 1)]);
-            let mut row = ReportRow {
-                code: unit.code.clone(),
-                name: unit.name.clone(),
-                level: unit.level,
-                parent_code: if unit.code == root.code {
-                    None
-                } else {
-                    unit.parent_code.clone()
-                },
-                metric: metric.clone(),
-                kind: *kind,
-                quarter_value: None,
-                ytd_value: None,
-                quarter_numerator: None,
-                quarter_denominator: None,
-                ytd_numerator: None,
-                ytd_denominator: None,
-                target: target.map(|(v, _)| v),
-                milestone,
-                percent_of_milestone: None,
-                status: None,
-            };
-            match parts {
-                None => {
-                    row.quarter_value = Some(get(&sums.quarter, metric) as f64);
-                    row.ytd_value = Some(get(&sums.ytd, metric) as f64);
-                }
-                Some((n, d)) => {
-                    let (qn, qd) = (get(&sums.quarter, n), get(&sums.quarter, d));
-                    let (yn, yd) = (get(&sums.ytd, n), get(&sums.ytd, d));
-                    row.quarter_numerator = Some(qn);
-                    row.quarter_denominator = Some(qd);
-                    row.ytd_numerator = Some(yn);
-                    row.ytd_denominator = Some(yd);
-                    row.quarter_value = (qd > 0).then(|| qn as f64 / qd as f64);
-                    row.ytd_value = (yd > 0).then(|| yn as f64 / yd as f64);
-                }
-            }
-            if let Some(milestone) = milestone {
-                match row.ytd_value {
-                    None => row.status = Some(Status::NoData),
-                    Some(_) if milestone <= 0.0 => row.status = Some(Status::OnTrack),
-                    Some(v) => {
-                        let percent = v / milestone * 100.0;
-                        row.percent_of_milestone = Some(percent);
-                        row.status = Some(Status::of_percent(percent));
-                    }
-                }
-            }
+            let row = report_row(unit, root, metric, sums, &attributed, target, input.quarter);
             rows.push(((position[unit.code.as_str()], metric_position), row));
         }
     }
     rows.sort_by_key(|(place, _)| *place);
     let rows: Vec<ReportRow> = rows.into_iter().map(|(_, row)| row).collect();
+
+    // 4. What the messages cost.
     let spend = spend_rows(root, &order, children, input.delivery_tallies);
 
     QuarterlyReport {
@@ -601,7 +481,8 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
         generated_at: input.generated_at,
         tallies_read: input.tallies.len() + input.delivery_tallies.len(),
         rows,
-        unattributed: unattributed
+        unattributed: attributed
+            .unattributed
             .into_iter()
             .map(|((unit_code, quarter, metric), value)| Unattributed {
                 unit_code,
@@ -612,6 +493,161 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
             .collect(),
         spend,
     }
+}
+
+/// Roll up: a unit's sums are its communes' sums (a commune's are its own), kept in `out`
+/// for every unit of the subtree.
+fn roll_up<'a>(
+    unit: &'a OrgUnit,
+    children: &HashMap<&str, Vec<&'a OrgUnit>>,
+    commune_sums: &HashMap<&str, Sums>,
+    metrics: usize,
+    out: &mut HashMap<&'a str, Sums>,
+) -> Sums {
+    let mut sums = commune_sums
+        .get(unit.code.as_str())
+        .cloned()
+        .unwrap_or_else(|| Sums::zero(metrics));
+    for child in children.get(unit.code.as_str()).into_iter().flatten() {
+        let s = roll_up(child, children, commune_sums, metrics, out);
+        sums.add_all(&s);
+    }
+    out.insert(unit.code.as_str(), sums.clone());
+    sums
+}
+
+/// The report's metrics, then the planner's own that a tally or a target of the year names.
+fn reported_metrics(input: &ReportInput<'_>, mut custom: BTreeSet<String>) -> Vec<ReportedMetric> {
+    for t in input.targets.iter().filter(|t| t.year == input.year) {
+        if crate::outcome::report_metric(&t.metric).is_none() {
+            custom.insert(t.metric.clone());
+        }
+    }
+    let mut metrics: Vec<ReportedMetric> = REPORT_METRICS
+        .iter()
+        .map(|m| (m.key.to_string(), m.kind, m.parts))
+        .collect();
+    metrics.extend(custom.into_iter().map(|m| (m, MetricKind::Count, None)));
+    metrics
+}
+
+/// Each unit's target of one metric with its milestones: the unit's own; else a count adds
+/// up its children's (when each has one, milestones weighted by their targets) and a ratio
+/// holds its parent's.
+fn effective_targets<'a>(
+    (metric, kind, _): &ReportedMetric,
+    order: &[&'a OrgUnit],
+    children: &HashMap<&str, Vec<&'a OrgUnit>>,
+    own: &HashMap<(&str, &str), &TargetPlan>,
+) -> HashMap<&'a str, (f64, [f64; 4])> {
+    let mut effective: HashMap<&str, (f64, [f64; 4])> = HashMap::default();
+    match kind {
+        MetricKind::Count => {
+            for unit in order.iter().rev() {
+                let t = own
+                    .get(&(unit.code.as_str(), metric.as_str()))
+                    .map(|t| (t.value, t.milestones));
+                let t = t.or_else(|| {
+                    let kids = children.get(unit.code.as_str())?;
+                    let all: Option<Vec<(f64, [f64; 4])>> =
+                        kids.iter().map(|k| effective.get(k.code.as_str()).copied()).collect();
+                    let all = all?;
+                    let total: f64 = all.iter().map(|(v, _)| v).sum();
+                    let mut m = [0.0; 4];
+                    for (v, ms) in &all {
+                        for q in 0..4 {
+                            m[q] += if total > 0.0 {
+                                v * ms[q] / total
+                            } else {
+                                DEFAULT_COUNT_MILESTONES[q] / all.len() as f64
+                            };
+                        }
+                    }
+                    Some((total, m))
+                });
+                if let Some(t) = t {
+                    effective.insert(unit.code.as_str(), t);
+                }
+            }
+        }
+        MetricKind::Ratio => {
+            for unit in order {
+                let t = own
+                    .get(&(unit.code.as_str(), metric.as_str()))
+                    .map(|t| (t.value, t.milestones))
+                    .or_else(|| unit.parent_code.as_deref().and_then(|p| effective.get(p).copied()));
+                if let Some(t) = t {
+                    effective.insert(unit.code.as_str(), t);
+                }
+            }
+        }
+    }
+    effective
+}
+
+/// One unit's row of one metric: the quarter's and the year's figures (a ratio's parts
+/// summed, then divided), the target, the milestone due by the quarter's end and the status.
+fn report_row(
+    unit: &OrgUnit,
+    root: &OrgUnit,
+    (metric, kind, parts): &ReportedMetric,
+    sums: &Sums,
+    attributed: &Attributed<'_>,
+    target: Option<(f64, [f64; 4])>,
+    quarter: u8,
+) -> ReportRow {
+    let get = |sums: &[i64], m: &str| attributed.get(sums, m);
+    let milestone = target.map(|(v, m)| v * m[usize::from(quarter - 1)]);
+    let mut row = ReportRow {
+        code: unit.code.clone(),
+        name: unit.name.clone(),
+        level: unit.level,
+        parent_code: if unit.code == root.code {
+            None
+        } else {
+            unit.parent_code.clone()
+        },
+        metric: metric.clone(),
+        kind: *kind,
+        quarter_value: None,
+        ytd_value: None,
+        quarter_numerator: None,
+        quarter_denominator: None,
+        ytd_numerator: None,
+        ytd_denominator: None,
+        target: target.map(|(v, _)| v),
+        milestone,
+        percent_of_milestone: None,
+        status: None,
+    };
+    match parts {
+        None => {
+            row.quarter_value = Some(get(&sums.quarter, metric) as f64);
+            row.ytd_value = Some(get(&sums.ytd, metric) as f64);
+        }
+        Some((n, d)) => {
+            let (qn, qd) = (get(&sums.quarter, n), get(&sums.quarter, d));
+            let (yn, yd) = (get(&sums.ytd, n), get(&sums.ytd, d));
+            row.quarter_numerator = Some(qn);
+            row.quarter_denominator = Some(qd);
+            row.ytd_numerator = Some(yn);
+            row.ytd_denominator = Some(yd);
+            row.quarter_value = (qd > 0).then(|| qn as f64 / qd as f64);
+            row.ytd_value = (yd > 0).then(|| yn as f64 / yd as f64);
+        }
+    }
+    if let Some(milestone) = milestone {
+        match row.ytd_value {
+            None => row.status = Some(Status::NoData),
+            Some(_) if milestone <= 0.0 => row.status = Some(Status::OnTrack),
+            Some(v) => {
+                let percent = v / milestone * 100.0;
+                row.percent_of_milestone = Some(percent);
+                row.status = Some(Status::of_percent(percent));
+            }
+        }
+    }
+    row
 }
 
 /// Spend per unit of `order` and channel: each commune's own tallies, summed up the tree.
