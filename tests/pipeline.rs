@@ -13,6 +13,7 @@ use outreach_core::jobs::{
 use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{DeliveryFilter, DeliveryStore, PageRequest, ReminderStore, SessionFilter, SessionStore};
+use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
 use outreach_core::schedule::Period;
 use outreach_core::usecases::{self, Actor};
@@ -643,9 +644,14 @@ async fn the_quarterly_report_shows_the_spend_of_the_delivery_log() {
         5,
         "one SMS a week to the consenting citizen"
     );
-    let report = usecases::quarterly_report(&w.store, "24", 2026, 4, local("2026-11-01 09:00"))
-        .await
-        .unwrap();
+    let report = usecases::quarterly_report(
+        &w.store,
+        "24",
+        Quarter { year: 2026, quarter: 4 },
+        local("2026-11-01 09:00"),
+    )
+    .await
+    .unwrap();
     for code in ["24", "213", "07441"] {
         let spend: Vec<_> = report.spend_of(code).collect();
         assert_eq!(spend.len(), 3, "{code}: SMS, email, ZNS");
@@ -671,8 +677,13 @@ async fn the_quarterly_report_shows_the_spend_of_the_delivery_log() {
         }
     }
     // The quarter before has no spend.
-    let q3 = usecases::quarterly_report(&w.store, "24", 2026, 3, local("2026-11-01 09:00"))
-        .await
-        .unwrap();
+    let q3 = usecases::quarterly_report(
+        &w.store,
+        "24",
+        Quarter { year: 2026, quarter: 3 },
+        local("2026-11-01 09:00"),
+    )
+    .await
+    .unwrap();
     assert!(q3.spend.iter().all(|s| s.messages == 0 && s.cost_milli_vnd == 0));
 }

@@ -10,6 +10,7 @@ use outreach_core::contact::{ContactInput, ContactRole};
 use outreach_core::org::{FormerUnit, Level, MergeKind, OrgUnit};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
+use outreach_core::quarter::Quarter;
 use outreach_core::report::{QuarterlyReport, Status};
 use outreach_core::session::Session;
 use outreach_core::target::{AllocationInput, TargetInput};
@@ -265,7 +266,9 @@ async fn golden_quarterly_report_rolls_up_counts_and_ratios() {
     .await
     .unwrap();
 
-    let report = quarterly_report(&store, "24", 2026, 2, later).await.unwrap();
+    let report = quarterly_report(&store, "24", Quarter { year: 2026, quarter: 2 }, later)
+        .await
+        .unwrap();
     assert_eq!(count(&report, "07441", "dossiers_supported"), (25.0, 65.0));
     assert_eq!(count(&report, "07444", "dossiers_supported"), (150.0, 150.0));
     assert_eq!(count(&report, "07501", "dossiers_supported"), (160.0, 160.0));
@@ -327,7 +330,9 @@ async fn golden_quarterly_report_rolls_up_counts_and_ratios() {
     assert_eq!((d2.ytd_value, d2.status), (Some(0.1), Some(Status::Behind)));
 
     // The Q1 report sees only what happened by 31 March local time.
-    let q1 = quarterly_report(&store, "24", 2026, 1, later).await.unwrap();
+    let q1 = quarterly_report(&store, "24", Quarter { year: 2026, quarter: 1 }, later)
+        .await
+        .unwrap();
     assert_eq!(count(&q1, "24", "dossiers_supported"), (40.0, 40.0));
     assert_eq!(q1.row("24", "dossiers_supported").unwrap().milestone, Some(250.0));
     // Units come in tree order: the province, each district, then its communes.
@@ -409,7 +414,9 @@ async fn a_year_across_the_reform_maps_old_units_to_new_ones() {
             .unwrap();
     }
 
-    let report = quarterly_report(&store, "24", 2025, 3, now).await.unwrap();
+    let report = quarterly_report(&store, "24", Quarter { year: 2025, quarter: 3 }, now)
+        .await
+        .unwrap();
     assert_eq!(report.org_name, "Tỉnh Bắc Ninh");
     // 07210: 10 + 5 + 4 (of 07300's 7) in Q1, then 2 in Q3; 07228: the other 3.
     assert_eq!(count(&report, "07210", "dossiers_supported"), (2.0, 21.0));
@@ -421,7 +428,9 @@ async fn a_year_across_the_reform_maps_old_units_to_new_ones() {
         "no districts after the reform"
     );
 
-    let before = quarterly_report(&store, "24", 2025, 1, now).await.unwrap();
+    let before = quarterly_report(&store, "24", Quarter { year: 2025, quarter: 1 }, now)
+        .await
+        .unwrap();
     assert_eq!(before.org_name, "Tỉnh Bắc Giang");
     assert_eq!(count(&before, "213", "dossiers_supported"), (22.0, 22.0));
     assert_eq!(count(&before, "07300", "dossiers_supported"), (7.0, 7.0));
@@ -434,13 +443,26 @@ async fn a_year_across_the_reform_maps_old_units_to_new_ones() {
 async fn each_quarter_as_its_report(store: &SqliteStore, orgs: &[&str], year: i32, through: u8, now: DateTime<Utc>) {
     for org in orgs {
         for metric in outreach_core::outcome::REPORT_METRICS.iter().map(|m| m.key) {
-            let (last, values) = usecases::quarterly_report_and_quarter_values(store, org, year, through, metric, now)
-                .await
-                .unwrap();
-            assert_eq!(last, quarterly_report(store, org, year, through, now).await.unwrap());
+            let (last, values) = usecases::quarterly_report_and_quarter_values(
+                store,
+                org,
+                Quarter { year, quarter: through },
+                metric,
+                now,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                last,
+                quarterly_report(store, org, Quarter { year, quarter: through }, now)
+                    .await
+                    .unwrap()
+            );
             assert_eq!(values.len(), usize::from(through));
             for (quarter, value) in (1..=through).zip(values) {
-                let report = quarterly_report(store, org, year, quarter, now).await.unwrap();
+                let report = quarterly_report(store, org, Quarter { year, quarter }, now)
+                    .await
+                    .unwrap();
                 let expected = report.row(org, metric).and_then(|r| r.quarter_value);
                 assert_eq!(value, expected, "{org} {metric} Q{quarter}");
             }

@@ -19,6 +19,7 @@ use outreach_core::notify::{
 };
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{Claim, DeliveryFilter, PageRequest, SessionFilter, Store};
+use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::usecases;
@@ -581,7 +582,9 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
     assert_eq!(zns_per.values().sum::<usize>(), messages.len());
     assert!(sms_per.keys().all(|p| p.starts_with("+84359")), "no SMS to anyone else");
     // The quarter's spend: what the log recorded, the fallbacks as SMS.
-    let report = usecases::quarterly_report(s, "24", 2026, 4, now).await.unwrap();
+    let report = usecases::quarterly_report(s, "24", Quarter { year: 2026, quarter: 4 }, now)
+        .await
+        .unwrap();
     let spend = |c: Channel| report.spend_of("24").find(|r| r.channel == c).unwrap().clone();
     let (by_sms, by_zns) = (spend(Channel::Sms), spend(Channel::Zns));
     assert_eq!(by_sms.zns_fallbacks, tally["sms fallback"] as u64);

@@ -23,6 +23,7 @@ use outreach_core::contact::ContactRole;
 use outreach_core::org::{ImportScope, ImportValidity, Level, OrgUnit, parse_units_json};
 use outreach_core::outcome::{AnswerFigures, Attendee, SessionRecord, tally_deltas};
 use outreach_core::ports::{OrgUnitStore, OutcomeStore};
+use outreach_core::quarter::Quarter;
 use outreach_core::quarter::quarter_of;
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::session::Session;
@@ -181,7 +182,9 @@ async fn measure(stores: [&Seeded; 2]) -> [Measure; 2] {
     let now = t("2027-01-01T00:00:00Z");
     let mut warm = Vec::new();
     for s in stores {
-        let report = usecases::quarterly_report(&s.store, "24", 2026, 4, now).await.unwrap();
+        let report = usecases::quarterly_report(&s.store, "24", Quarter { year: 2026, quarter: 4 }, now)
+            .await
+            .unwrap();
         let province = report.row("24", "attendees").unwrap();
         assert_eq!(province.ytd_value, Some(s.records as f64), "every record is counted");
         warm.push(report);
@@ -191,7 +194,9 @@ async fn measure(stores: [&Seeded; 2]) -> [Measure; 2] {
     for _ in 0..runs {
         for (i, s) in stores.iter().enumerate() {
             let started = Instant::now();
-            let report = usecases::quarterly_report(&s.store, "24", 2026, 4, now).await.unwrap();
+            let report = usecases::quarterly_report(&s.store, "24", Quarter { year: 2026, quarter: 4 }, now)
+                .await
+                .unwrap();
             times[i].push(started.elapsed());
             assert_eq!(report.tallies_read, warm[i].tallies_read);
         }

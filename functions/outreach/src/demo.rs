@@ -550,7 +550,7 @@ async fn across_the_reform(store: &SqliteStore, now: DateTime<Utc>) -> Result<()
         })
         .collect();
     usecases::set_official_statistics(store, before).await?;
-    let report = usecases::quarterly_report(store, PROVINCE, 2025, 3, now).await?;
+    let report = usecases::quarterly_report(store, PROVINCE, Quarter { year: 2025, quarter: 3 }, now).await?;
     let share = |code: &str| {
         report
             .row(code, "online_dossier_ratio")

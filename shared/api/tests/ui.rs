@@ -11,6 +11,7 @@ use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{AuthConfig, Role};
 use outreach_core::ports::{CampaignStore, Clock, OutcomeStore, SessionStore, TeamStore};
+use outreach_core::quarter::Quarter;
 use outreach_core::session::Session;
 use outreach_store::SqliteStore;
 use reqwest::StatusCode;
@@ -1124,9 +1125,15 @@ async fn a_snapshot_revision_downloads_as_it_was_frozen() {
         async move { assert!(request.send().await.unwrap().status().is_success()) }
     };
     record(7).await;
-    outreach_core::usecases::take_snapshot(&*ui.store, "213", 2026, 3, "manual", ui.clock.now())
-        .await
-        .unwrap();
+    outreach_core::usecases::take_snapshot(
+        &*ui.store,
+        "213",
+        Quarter { year: 2026, quarter: 3 },
+        "manual",
+        ui.clock.now(),
+    )
+    .await
+    .unwrap();
     record(12).await;
     let planner = ui.sign_in(Role::Planner, "213").await;
     let (_, page) = planner.get("/ui/bao-cao?org=213&year=2026&quarter=3").await;

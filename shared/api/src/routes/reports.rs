@@ -303,7 +303,10 @@ pub async fn quarterly(
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;
     let report = match q.revision.as_deref() {
-        None => usecases::quarterly_report(state.store.as_ref(), &q.org, q.year, q.quarter, state.clock.now()).await?,
+        None => {
+            let quarter = usecases::check_quarter(q.year, q.quarter)?;
+            usecases::quarterly_report(state.store.as_ref(), &q.org, quarter, state.clock.now()).await?
+        }
         Some(r) => {
             let revision = match r {
                 "latest" => None,
@@ -357,14 +360,14 @@ pub async fn snapshot(
     caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<(StatusCode, Json<ReportSnapshot>)> {
+    let quarter = usecases::check_quarter(q.year, q.quarter)?;
     caller
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;
     let snapshot = usecases::take_snapshot(
         state.store.as_ref(),
         &q.org,
-        q.year,
-        q.quarter,
+        quarter,
         &caller.claims.sub,
         state.clock.now(),
     )

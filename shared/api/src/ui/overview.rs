@@ -143,8 +143,7 @@ pub async fn page(
     let quarter = chosen_quarter(&q, now)?;
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
     session.caller.require_area(store, &org, "unit", &org).await?;
-    let (report, tallies) =
-        usecases::quarterly_report_and_tallies(store, &org, quarter.year, quarter.quarter, now).await?;
+    let (report, tallies) = usecases::quarterly_report_and_tallies(store, &org, quarter, now).await?;
     let communes: HashSet<String> = report
         .rows
         .iter()

@@ -176,13 +176,13 @@ async fn render(
                     .ok_or(UiError::NotFound)?
                     .report
             }
-            None => usecases::quarterly_report(store, &org, year, quarter, now).await?,
+            None => usecases::quarterly_report(store, &org, checked, now).await?,
         };
         return Ok(export(&report, format)?);
     }
     // The quarter's report, and the unit's dossiers of each quarter of the year for the chart.
     let (report, values) =
-        usecases::quarterly_report_and_quarter_values(store, &org, year, quarter, "dossiers_supported", now).await?;
+        usecases::quarterly_report_and_quarter_values(store, &org, checked, "dossiers_supported", now).await?;
     let bars: Vec<(String, f64)> = values
         .iter()
         .zip(1..)

@@ -65,7 +65,7 @@ pub async fn run_quarterly_summary<S: Store + ?Sized>(
     };
     let mut units = Vec::new();
     for org in orgs {
-        let snapshot = take_snapshot(store, &org, q.year, q.quarter, "schedule", now).await?;
+        let snapshot = take_snapshot(store, &org, q, "schedule", now).await?;
         let planners = planners_of(store, &org).await?;
         let mut outcome = SummaryOutcome {
             org_code: org.clone(),

@@ -163,20 +163,17 @@ pub async fn targets_of<S: TargetStore + ?Sized>(store: &S, year: i32, org_code:
 }
 
 /// Build the quarterly report of a unit from the tallies and targets.
-#[instrument(skip_all, fields(org = org_code, year, quarter))]
+#[instrument(skip_all, fields(org = org_code, year = at.year, quarter = at.quarter))]
 pub async fn quarterly_report<S>(
     store: &S,
     org_code: &str,
-    year: i32,
-    quarter: u8,
+    at: Quarter,
     now: DateTime<Utc>,
 ) -> CoreResult<QuarterlyReport>
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    Ok(quarterly_report_and_tallies(store, org_code, year, quarter, now)
-        .await?
-        .0)
+    Ok(quarterly_report_and_tallies(store, org_code, at, now).await?.0)
 }
 
 /// A unit's quarterly report, and the tallies of the year through that quarter it was
@@ -184,14 +181,14 @@ where
 pub async fn quarterly_report_and_tallies<S>(
     store: &S,
     org_code: &str,
-    year: i32,
-    quarter: u8,
+    at: Quarter,
     now: DateTime<Utc>,
 ) -> CoreResult<(QuarterlyReport, YearTallies)>
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    let q = check_quarter(year, quarter)?;
+    let q = check_quarter(at.year, at.quarter)?;
+    let Quarter { year, quarter } = q;
     let units = unit_tree(store, org_code, last_day(q)).await?;
     let tallies = store.year_tallies(q).await?;
     let targets = store.year_targets(year).await?;
@@ -233,15 +230,15 @@ async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
 pub async fn quarterly_report_and_quarter_values<S>(
     store: &S,
     org_code: &str,
-    year: i32,
-    quarter: u8,
+    at: Quarter,
     metric: &str,
     now: DateTime<Utc>,
 ) -> CoreResult<(QuarterlyReport, Vec<Option<f64>>)>
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    let through = check_quarter(year, quarter)?;
+    let through = check_quarter(at.year, at.quarter)?;
+    let Quarter { year, quarter } = through;
     let tallies = store.year_tallies(through).await?;
     let targets = store.year_targets(year).await?;
     // The unit's versions and subtree read once, its tree taken on each quarter's last day.
@@ -285,22 +282,22 @@ where
 }
 
 /// Freeze a unit's report for a quarter as its next revision; earlier revisions stay.
-#[instrument(skip_all, fields(org = org_code, year, quarter, trigger))]
+#[instrument(skip_all, fields(org = org_code, year = at.year, quarter = at.quarter, trigger))]
 pub async fn take_snapshot<S>(
     store: &S,
     org_code: &str,
-    year: i32,
-    quarter: u8,
+    at: Quarter,
     trigger: &str,
     now: DateTime<Utc>,
 ) -> CoreResult<ReportSnapshot>
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + SnapshotStore + ?Sized,
 {
-    let report = quarterly_report(store, org_code, year, quarter, now).await?;
+    let report = quarterly_report(store, org_code, at, now).await?;
+    let Quarter { year, quarter } = at;
     let mut tries = 0;
     loop {
-        let latest = store.snapshot_revisions(org_code, Quarter { year, quarter }).await?;
+        let latest = store.snapshot_revisions(org_code, at).await?;
         let snapshot = ReportSnapshot {
             org_code: org_code.to_string(),
             year,
