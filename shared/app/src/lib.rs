@@ -649,7 +649,7 @@ pub mod lambda {
                     let year = whole("year", year)?;
                     let quarter = u8::try_from(whole("quarter", quarter)?)
                         .map_err(|_| "quarter: a quarter is 1 to 4".to_string())?;
-                    outreach_core::usecases::check_quarter(year, quarter)
+                    outreach_core::quarter::Quarter::new(year, quarter)
                         .map(Some)
                         .map_err(|e| e.to_string())
                 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use outreach_core::outcome::{OfficialStatistics, SessionRecord};
+use outreach_core::quarter::Quarter;
 use outreach_core::report::{QuarterlyReport, ReportSnapshot};
 use outreach_core::target::{TargetInput, TargetPlan};
 use outreach_core::usecases::{self, AttendanceInput, CheckIn, CheckInOutcome, OutcomesInput, StatisticsImportReport};
@@ -298,15 +299,12 @@ pub async fn quarterly(
     caller: Caller,
     ApiQuery(q): ApiQuery<ReportParams>,
 ) -> ApiResult<Response> {
-    usecases::check_quarter(q.year, q.quarter)?;
+    let quarter = Quarter::new(q.year, q.quarter)?;
     caller
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;
     let report = match q.revision.as_deref() {
-        None => {
-            let quarter = usecases::check_quarter(q.year, q.quarter)?;
-            usecases::quarterly_report(state.store.as_ref(), &q.org, quarter, state.clock.now()).await?
-        }
+        None => usecases::quarterly_report(state.store.as_ref(), &q.org, quarter, state.clock.now()).await?,
         Some(r) => {
             let revision = match r {
                 "latest" => None,
@@ -317,7 +315,7 @@ pub async fn quarterly(
             };
             state
                 .store
-                .get_snapshot(&q.org, usecases::check_quarter(q.year, q.quarter)?, revision)
+                .get_snapshot(&q.org, quarter, revision)
                 .await?
                 .ok_or_else(|| {
                     outreach_core::CoreError::not_found(
@@ -360,7 +358,7 @@ pub async fn snapshot(
     caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<(StatusCode, Json<ReportSnapshot>)> {
-    let quarter = usecases::check_quarter(q.year, q.quarter)?;
+    let quarter = Quarter::new(q.year, q.quarter)?;
     caller
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;
@@ -383,7 +381,7 @@ pub async fn snapshots(
     caller: Caller,
     ApiQuery(q): ApiQuery<SnapshotParams>,
 ) -> ApiResult<Json<SnapshotList>> {
-    let quarter = usecases::check_quarter(q.year, q.quarter)?;
+    let quarter = Quarter::new(q.year, q.quarter)?;
     caller
         .require_area(state.store.as_ref(), &q.org, "unit", &q.org)
         .await?;

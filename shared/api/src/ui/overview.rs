@@ -123,7 +123,7 @@ struct OverviewPage {
 fn chosen_quarter(q: &OverviewQuery, now: DateTime<Utc>) -> Result<Quarter, UiError> {
     let current = quarter_of(now, DEFAULT_TIME_ZONE);
     match (q.year, q.quarter) {
-        (Some(year), Some(quarter)) => Ok(usecases::check_quarter(year, quarter)?),
+        (Some(year), Some(quarter)) => Ok(Quarter::new(year, quarter)?),
         _ => Ok(current),
     }
 }

@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::response::Response;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
-use outreach_core::quarter::quarter_of;
+use outreach_core::quarter::{Quarter, quarter_of};
 use outreach_core::report::{QuarterlyReport, ReportRow};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;
@@ -159,7 +159,7 @@ async fn render(
     let current = quarter_of(now, DEFAULT_TIME_ZONE);
     let (year, quarter) = (q.year.unwrap_or(current.year), q.quarter.unwrap_or(current.quarter));
     let org = q.org.clone().unwrap_or_else(|| session.claims().org.clone());
-    let checked = usecases::check_quarter(year, quarter)?;
+    let checked = Quarter::new(year, quarter)?;
     session.caller.require_area(store, &org, "unit", &org).await?;
     let download = match q.format.as_deref() {
         Some("csv") => Some(ReportFormat::Csv),

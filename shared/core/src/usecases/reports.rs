@@ -17,11 +17,6 @@ use crate::schedule::DEFAULT_TIME_ZONE;
 use crate::target::{TargetInput, TargetPlan, allocate};
 use crate::usecases::Actor;
 
-/// Check a report's year and quarter ([`Quarter::new`]).
-pub fn check_quarter(year: i32, quarter: u8) -> CoreResult<Quarter> {
-    Quarter::new(year, quarter)
-}
-
 /// The quarter that ended last before `now` (local time): the one a summary reports.
 pub fn previous_quarter(now: DateTime<Utc>) -> Quarter {
     quarter_of(now, DEFAULT_TIME_ZONE).previous()
@@ -92,7 +87,7 @@ pub async fn set_targets<S>(
 where
     S: OrgUnitStore + TargetStore + ?Sized,
 {
-    check_quarter(year, 1)?;
+    Quarter::new(year, 1)?;
     if inputs.is_empty() {
         return Err(CoreError::invalid("targets", "no targets"));
     }
@@ -187,7 +182,7 @@ pub async fn quarterly_report_and_tallies<S>(
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    let q = check_quarter(at.year, at.quarter)?;
+    let q = Quarter::new(at.year, at.quarter)?;
     let Quarter { year, quarter } = q;
     let units = unit_tree(store, org_code, last_day(q)).await?;
     let tallies = store.year_tallies(q).await?;
@@ -237,7 +232,7 @@ pub async fn quarterly_report_and_quarter_values<S>(
 where
     S: OrgUnitStore + OutcomeStore + TargetStore + DeliveryStore + ?Sized,
 {
-    let through = check_quarter(at.year, at.quarter)?;
+    let through = Quarter::new(at.year, at.quarter)?;
     let Quarter { year, quarter } = through;
     let tallies = store.year_tallies(through).await?;
     let targets = store.year_targets(year).await?;
