@@ -2,7 +2,15 @@
 //! calls the store really makes: the DynamoDB store runs against the DynamoDB-compatible
 //! server at `AWS_ENDPOINT_URL` (moto; `scripts/bench` starts it) through a client whose SDK
 //! interceptor ([`outreach_store::dynamodb::meter`]) prices each call from its items' sizes
-//! the way DynamoDB bills on demand. Target: <= 4 write units per delivered reminder.
+//! the way DynamoDB bills on demand. Target: <= 10 write units per delivered reminder, judged
+//! in the smoke run too (a count, not a speed: the same on any machine).
+//!
+//! A reminder's writes: its claim (a conditional put, 1 unit), the mark that its attempt is
+//! handed to the provider (a versioned put: the item and the contact-delivery index, 2), and
+//! its settle, one transaction of the delivery (2) and its commune's spend tally (1), which a
+//! transaction bills twice (6): 9 units. It was 3 before the crash-safe attempt mark and the
+//! spend tallies; the target was 4 then. At 325,000 reminders a year (README, costs) 9 units
+//! are 2.9 million write units, about US$4 a year on demand in ap-southeast-1.
 //!
 //! `DYNAMODB_COST_RECIPIENTS` (default 300) citizens of one commune get a day-before SMS;
 //! then each of the campaign's sessions records attendance of `ATTENDEES` of them.
@@ -24,7 +32,7 @@ use figures::{Figure, print_figures};
 
 const RECIPIENTS: usize = 300;
 const ATTENDEES: usize = 20;
-const MAX_WU_PER_REMINDER: f64 = 4.0;
+const MAX_WU_PER_REMINDER: f64 = 10.0;
 
 struct Cost {
     write_units: f64,
@@ -152,7 +160,7 @@ async fn main() {
         attendance.write_units / records / attendees as f64
     );
     print_figures(&[
-        Figure::new(
+        Figure::counted(
             "DynamoDB write units per delivered reminder",
             format!("{wu_per_reminder:.3} WU"),
             format!("<= {MAX_WU_PER_REMINDER} WU"),

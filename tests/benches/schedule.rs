@@ -1,16 +1,25 @@
-//! Schedule expansion: a year of weekly sessions for 192 communes (about 10,000 sessions),
-//! target <= 100 ms. Prints the median of 20 runs of
+//! Schedule expansion: a year of weekly sessions for 192 communes (about 10,000 sessions).
+//! Prints the spread (median, min, max) of 20 runs of
 //! - the expansion itself: the cron schedule's occurrences over the year × the communes,
 //!   each made a `Session` (what the planner computes before it writes);
 //! - the planner's whole run over a fresh SQLite file: the same plus the inserts and the
-//!   campaign's watermark.
+//!   campaign's watermark;
+//! - its reference, in the same run: the rows the planner wrote, written again into a fresh
+//!   file of the same schema by SQLite alone, 5,000 a transaction as the planner writes them.
+//!
+//! The planner's run is judged as a ratio to its reference (target <= 2.7×: the 100 ms the
+//! planner was given on the machine of PERFORMANCE.md, over the 37 ms the reference took
+//! there),
+//! so that a slower disk or CPU moves both.
 //!
 //! `cargo bench -p outreach-tests --bench schedule`.
 
 mod common;
 #[path = "common/figures.rs"]
 mod figures;
-use figures::{Figure, print_figures};
+#[path = "common/raw.rs"]
+mod raw;
+use figures::{Better, Figure, Spread, print_figures, ratios};
 
 use std::time::{Duration as StdDuration, Instant};
 
@@ -24,7 +33,10 @@ use outreach_store::SqliteStore;
 
 const COMMUNES: usize = 192;
 const RUNS: usize = 20;
-const TARGET_MS: f64 = 100.0;
+/// The planner's run over the same rows written by SQLite alone.
+const MAX_RATIO: f64 = 2.7;
+/// The rows a transaction of the planner holds (`SESSION_BATCH`).
+const BATCH: usize = 5_000;
 
 /// "Every Saturday 08:00" over 2026 in 192 communes, active.
 fn campaign() -> Campaign {
@@ -34,9 +46,8 @@ fn campaign() -> Campaign {
     campaign
 }
 
-fn median(mut times: Vec<StdDuration>) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64() * 1000.0
+fn ms(d: StdDuration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn expand(campaign: &Campaign, now: DateTime<Utc>) -> Vec<Session> {
@@ -58,37 +69,56 @@ async fn main() {
     for _ in 0..RUNS {
         let started = Instant::now();
         sessions = std::hint::black_box(expand(&campaign, now)).len();
-        times.push(started.elapsed());
+        times.push(ms(started.elapsed()));
     }
-    let expansion = median(times);
+    let expansion = Spread::of(&times);
 
-    let mut times = Vec::new();
-    let mut stored = 0;
+    let (mut planner, mut reference) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("schedule.db")).unwrap();
+        let db = dir.path().join("schedule.db");
+        let store = SqliteStore::open(&db).unwrap();
         store.insert_campaign(&campaign).await.unwrap();
         let started = Instant::now();
         let report = run_planner(&store, now, Duration::days(366)).await.unwrap();
-        times.push(started.elapsed());
-        stored = report.sessions_created;
+        planner.push(ms(started.elapsed()));
+        assert_eq!(
+            report.sessions_created, sessions,
+            "the planner stores every session the expansion makes"
+        );
+        drop(store);
+        let (time, rows) = raw::write_rows(&db, &dir.path().join("raw.db"), "sessions", BATCH, None);
+        assert_eq!(rows, sessions);
+        reference.push(ms(time));
     }
-    let planner = median(times);
-    assert_eq!(stored, sessions, "the planner stores every session the expansion makes");
+    let ratio = Spread::of(&ratios(&planner, &reference));
+    let (planner, reference) = (Spread::of(&planner), Spread::of(&reference));
 
-    println!("schedule expansion: {COMMUNES} communes × weekly over 2026 = {sessions} sessions (median of {RUNS})");
-    println!("expansion (in memory):   {expansion:>8.2} ms");
-    println!("planner run into SQLite: {planner:>8.2} ms (target <= {TARGET_MS} ms)");
+    println!("schedule expansion: {COMMUNES} communes × weekly over 2026 = {sessions} sessions ({RUNS} runs)");
+    println!("expansion (in memory):        {} ms", expansion.show(2, ""));
+    println!("planner run into SQLite:      {} ms", planner.show(2, ""));
+    println!("the same rows by SQLite alone: {} ms", reference.show(2, ""));
+    println!(
+        "planner / SQLite alone:       {} (target <= {MAX_RATIO}x)",
+        ratio.show(2, "x")
+    );
     print_figures(&[
         Figure::info(
             format!("schedule: {sessions} sessions expanded in memory"),
-            format!("{expansion:.2} ms"),
+            format!("{} ms", expansion.show(2, "")),
         ),
-        Figure::new(
-            format!("schedule: {sessions} sessions materialised into SQLite"),
-            format!("{planner:.2} ms"),
-            format!("<= {TARGET_MS} ms"),
-            planner <= TARGET_MS,
+        Figure::spread(
+            format!("schedule: {sessions} sessions materialised into SQLite (x SQLite alone)"),
+            format!(
+                "{:.1} ms vs {:.1} ms = {}",
+                planner.median,
+                reference.median,
+                ratio.show(2, "x")
+            ),
+            &ratio,
+            MAX_RATIO,
+            Better::Lower,
+            format!("<= {MAX_RATIO}x"),
         ),
     ]);
 }

@@ -315,6 +315,7 @@ impl DeliveryQueue {
 /// Tasks the local sender takes from the local queue at a time: each batch's done tasks
 /// are deleted before the next is received, so a process killed loses at most a batch in
 /// flight, which comes back after its visibility timeout.
+#[cfg(feature = "sqlite")]
 const LOCAL_BATCH: usize = 50;
 
 /// The adapters, built once.
