@@ -452,14 +452,19 @@ async fn send_then_die(
 
 /// What became of the deliveries whose sender died after the provider accepted them, as
 /// the delivery log shows them.
-async fn assert_after_death(store: &dyn Store, campaign_id: &str, died: &[String], expected: DeliveryStatus) {
+async fn assert_after_death(
+    store: &dyn Store,
+    campaign_id: &outreach_core::ids::CampaignId,
+    died: &[String],
+    expected: DeliveryStatus,
+) {
     for id in died {
         let d = store.get_delivery(campaign_id, id).await.unwrap().unwrap();
         assert_eq!(d.status, expected, "{id}: {d:?}");
         assert!(d.attempts >= 2, "{id}: taken over: {d:?}");
     }
     let filter = outreach_core::ports::DeliveryFilter {
-        campaign: Some(campaign_id.to_string()),
+        campaign: Some(campaign_id.clone()),
         status: Some(DeliveryStatus::Uncertain),
         ..Default::default()
     };

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use outreach_core::campaign::{CampaignAction, CampaignInput, ScheduleSpec};
+use outreach_core::ids::CampaignId;
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json, version_on};
 use outreach_core::ports::{CampaignStore, PageRequest, SessionFilter, SessionStore, Store};
@@ -49,7 +50,7 @@ async fn dynamo() -> DynamoStore {
     store
 }
 
-async fn with_campaign(store: &dyn Store, cron: &str) -> String {
+async fn with_campaign(store: &dyn Store, cron: &str) -> CampaignId {
     let units = r#"[{"code":"24","name":"Tỉnh","level":"province"},
         {"code":"213","name":"TP","level":"district","parent_code":"24"},
         {"code":"07201","name":"A","level":"commune","parent_code":"213"},
@@ -89,9 +90,9 @@ async fn with_campaign(store: &dyn Store, cron: &str) -> String {
     campaign.id
 }
 
-async fn sessions(store: &dyn Store, campaign: &str) -> Vec<Session> {
+async fn sessions(store: &dyn Store, campaign: &CampaignId) -> Vec<Session> {
     let filter = SessionFilter {
-        campaign: Some(campaign.into()),
+        campaign: Some(campaign.clone()),
         ..Default::default()
     };
     store

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
+use outreach_core::ids::CampaignId;
 use outreach_core::jobs::{
     Channels, DispatchSettings, SendOutcome, SenderSettings, run_dispatcher, run_planner, run_sender,
 };
@@ -41,7 +42,7 @@ struct World {
     outbox: Outbox,
     queue: MemoryQueue,
     dir: tempfile::TempDir,
-    campaign: String,
+    campaign: CampaignId,
     contacts: HashMap<&'static str, String>,
 }
 

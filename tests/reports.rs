@@ -569,7 +569,7 @@ async fn attendance_is_refused_before_the_session_starts_and_for_unknown_session
     assert!(e.to_string().contains("once it has started"), "{e}");
     let e = record_outcomes(
         &store,
-        "nope",
+        &"nope".into(),
         metrics(&[("dossiers_supported", 1)]),
         s.starts_at,
         &actor,

@@ -172,7 +172,7 @@ async fn seed(db: &Path) -> Seeded {
                 )
                 .await
                 .unwrap();
-            sessions.push((s.id, contacts.items.into_iter().map(|c| c.id).collect()));
+            sessions.push((s.id.into_string(), contacts.items.into_iter().map(|c| c.id).collect()));
         }
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
@@ -180,7 +180,7 @@ async fn seed(db: &Path) -> Seeded {
         }
     }
     Seeded {
-        campaign: campaign.id,
+        campaign: campaign.id.into_string(),
         communes,
         sessions,
     }
@@ -507,7 +507,7 @@ async fn main() {
     let store = SqliteStore::open(&db).unwrap();
     let mut recorded = 0;
     for (id, contacts) in &seeded.sessions {
-        if let Some(record) = store.get_session_record(id).await.unwrap() {
+        if let Some(record) = store.get_session_record(&id.as_str().into()).await.unwrap() {
             assert_eq!(record.attendees.len(), contacts.len());
             recorded += 1;
         }

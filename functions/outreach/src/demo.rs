@@ -11,6 +11,7 @@ use outreach_core::campaign::{Audience, Campaign, CampaignAction, CampaignInput,
 use outreach_core::contact::mask_email;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::cost::PriceTable;
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::jobs::{DEFAULT_HORIZON_DAYS, run_planner};
 use outreach_core::org::Level;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
@@ -726,7 +727,12 @@ struct Reminders {
 /// Run the dispatcher, then the sender, at every instant a pending reminder job falls due
 /// in `[from, until)`: what a dispatcher running every minute would do, without the idle
 /// minutes in between.
-async fn simulate_reminders(app: &App, campaign: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Reminders> {
+async fn simulate_reminders(
+    app: &App,
+    campaign: &CampaignId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Reminders> {
     let mut due: Vec<DateTime<Utc>> = app
         .store
         .due_jobs(from, until, 10_000)
@@ -753,9 +759,9 @@ async fn simulate_reminders(app: &App, campaign: &str, from: DateTime<Utc>, unti
 const FELL_BACK: &str = "sent instead of zns";
 
 /// The campaign's delivery log, counted by channel and outcome.
-async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap<(Channel, String), usize>> {
+async fn delivery_outcomes(store: &dyn Store, campaign: &CampaignId) -> Result<BTreeMap<(Channel, String), usize>> {
     let filter = DeliveryFilter {
-        campaign: Some(campaign.to_string()),
+        campaign: Some(campaign.clone()),
         ..DeliveryFilter::default()
     };
     let mut page = PageRequest::first(500);
@@ -781,12 +787,12 @@ async fn delivery_outcomes(store: &dyn Store, campaign: &str) -> Result<BTreeMap
 /// the delivery log), in the spellings people use, through the SMS webhook's handler.
 async fn answer_by_sms(
     store: &SqliteStore,
-    campaign: &str,
+    campaign: &CampaignId,
     at: DateTime<Utc>,
 ) -> Result<Vec<usecases::SmsReplyOutcome>> {
     let spellings = ["1", "Có, tôi sẽ đến", "2", "ko", "Đến"];
     let filter = DeliveryFilter {
-        campaign: Some(campaign.to_string()),
+        campaign: Some(campaign.clone()),
         status: Some(DeliveryStatus::Sent),
         ..DeliveryFilter::default()
     };
@@ -822,7 +828,7 @@ async fn print_answers(store: &SqliteStore, answers: &[usecases::SmsReplyOutcome
         answers.len(),
         recorded.len()
     );
-    let mut sessions: Vec<String> = recorded.iter().filter_map(|a| a.session_id.clone()).collect();
+    let mut sessions: Vec<SessionId> = recorded.iter().filter_map(|a| a.session_id.clone()).collect();
     sessions.sort();
     sessions.dedup();
     for id in sessions {
@@ -844,7 +850,7 @@ async fn print_answers(store: &SqliteStore, answers: &[usecases::SmsReplyOutcome
 }
 
 /// Reminder jobs of a session that were dropped (its cancellation cancels them).
-async fn session_jobs_cancelled(app: &App, session_id: &str) -> Result<usize> {
+async fn session_jobs_cancelled(app: &App, session_id: &SessionId) -> Result<usize> {
     let jobs = app.store.session_jobs(session_id).await?;
     Ok(jobs.iter().filter(|j| j.status == JobStatus::Cancelled).count())
 }
@@ -947,9 +953,9 @@ fn print_reminders(r: &Reminders, dropped: usize, outbox: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn all_sessions(store: &SqliteStore, campaign: &str) -> Result<Vec<Session>> {
+async fn all_sessions(store: &SqliteStore, campaign: &CampaignId) -> Result<Vec<Session>> {
     let filter = SessionFilter {
-        campaign: Some(campaign.to_string()),
+        campaign: Some(campaign.clone()),
         ..SessionFilter::default()
     };
     let mut page = PageRequest::first(500);

@@ -248,7 +248,7 @@ async fn a_dispatcher_killed_anywhere_leaves_every_reminder_to_be_sent_exactly_o
     let mut page = PageRequest::first(500);
     loop {
         let filter = DeliveryFilter {
-            campaign: Some(campaign.clone()),
+            campaign: Some(campaign.as_str().into()),
             ..DeliveryFilter::default()
         };
         let found = store.list_deliveries(&filter, &page).await.unwrap();

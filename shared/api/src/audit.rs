@@ -58,11 +58,11 @@ impl AuditChange {
 /// longer does), for a handler to return beside its answer.
 pub fn change<T: Serialize>(
     entity: &'static str,
-    id: &str,
+    id: impl AsRef<str>,
     before: Option<&T>,
     after: Option<&T>,
 ) -> Extension<AuditChange> {
-    Extension(AuditChange::new(entity, id, before, after))
+    Extension(AuditChange::new(entity, id.as_ref(), before, after))
 }
 
 /// Several changes of one request, an entry each (a bounce that stops every contact with

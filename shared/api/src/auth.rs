@@ -116,11 +116,17 @@ impl Caller {
 
     /// Refuse a request about `entity` `id`, which lies in unit `code`, unless the unit is
     /// in the caller's area.
-    pub async fn require_area(&self, store: &dyn Store, code: &str, entity: &'static str, id: &str) -> ApiResult<()> {
+    pub async fn require_area(
+        &self,
+        store: &dyn Store,
+        code: &str,
+        entity: &'static str,
+        id: impl AsRef<str>,
+    ) -> ApiResult<()> {
         if self.covers(store, code).await? {
             return Ok(());
         }
-        Err(self.outside(entity, id))
+        Err(self.outside(entity, id.as_ref()))
     }
 
     /// The answer to a request about `entity` `id` outside the caller's area: 403, or,

@@ -13,6 +13,7 @@ use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
 use outreach_core::contact::Channel;
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::ports::{CampaignStore, Claim, Clock, ContactStore, DeliveryStore, SessionStore};
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::session::Session;
@@ -31,9 +32,9 @@ struct Area {
     citizen: String,
     citizen_phone: &'static str,
     volunteer: String,
-    campaign: String,
-    past_session: String,
-    next_session: String,
+    campaign: CampaignId,
+    past_session: SessionId,
+    next_session: SessionId,
 }
 
 struct Server {
@@ -111,7 +112,7 @@ async fn server() -> Server {
         )
         .await;
         let campaign = request(Method::POST, "/v1/campaigns".into(), Body::json(campaign_body(commune))).await;
-        let campaign = campaign["id"].as_str().unwrap().to_string();
+        let campaign = CampaignId::from(campaign["id"].as_str().unwrap());
         request(Method::POST, format!("/v1/campaigns/{campaign}:activate"), Body::None).await;
         let stored = store.get_campaign(&campaign).await.unwrap().unwrap();
         let now = clock.now();
@@ -336,7 +337,7 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
         ("DELETE", "/v1/contacts/{id}") => plain(format!("/v1/contacts/{citizen}")),
         ("GET", "/v1/contacts/{id}/export") => plain(format!("/v1/contacts/{citizen}/export")),
         ("GET", "/v1/campaigns") => Case {
-            lists: Some(("id", campaign.clone())),
+            lists: Some(("id", campaign.to_string())),
             ..plain("/v1/campaigns".into())
         },
         ("POST", "/v1/campaigns") => with("/v1/campaigns".into(), json(campaign_body(commune))),

@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{AuthConfig, Role};
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::ports::{CampaignStore, Clock, OutcomeStore, SessionStore, TeamStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::session::Session;
@@ -28,9 +29,9 @@ struct Ui {
     clock: Arc<StepClock>,
     /// A session of commune 07201 that has started, one of 07202 to come, and one of
     /// 07201 to come.
-    past: String,
-    other_commune: String,
-    next: String,
+    past: SessionId,
+    other_commune: SessionId,
+    next: SessionId,
     citizen: String,
     _dir: tempfile::TempDir,
 }
@@ -112,7 +113,7 @@ async fn ui() -> Ui {
     .await["id"]
         .as_str()
         .unwrap()
-        .to_string();
+        .into();
     let stored = served.store.get_campaign(&campaign).await.unwrap().unwrap();
     let now = clock.now();
     let past = Session::materialise(&stored, "07201", t("2026-09-05T01:00:00Z"), now);
@@ -368,7 +369,7 @@ async fn every_page_answers_each_role_in_vietnamese_and_offers_only_what_it_may_
     for (role, org, statuses) in expected {
         let browser = ui.sign_in(role, org).await;
         for (page, status) in pages.iter().zip(statuses) {
-            let path = page.replace("PAST", &ui.past);
+            let path = page.replace("PAST", ui.past.as_str());
             let (got, body) = browser.get(&path).await;
             assert_eq!(got.as_u16(), status, "{role:?} {path}: {body}");
             assert!(body.contains("lang=\"vi\""), "{role:?} {path}");
@@ -412,7 +413,7 @@ async fn a_commune_officer_sees_only_their_commune() {
     assert!(!people.contains("Lê Thị Bích"), "a citizen of 07202 on 07201's page");
     let (_, sessions) = officer.get("/ui/buoi?from=2026-09-01&to=2026-09-30").await;
     assert!(
-        sessions.contains(&ui.next) && !sessions.contains(&ui.other_commune),
+        sessions.contains(ui.next.as_str()) && !sessions.contains(ui.other_commune.as_str()),
         "{sessions}"
     );
     let foreign = ui.sign_in(Role::Planner, "99").await;
@@ -424,7 +425,7 @@ async fn a_commune_officer_sees_only_their_commune() {
 async fn the_calendar_shows_a_week_or_a_month_of_sessions_with_the_lists_filters() {
     let ui = ui().await;
     let planner = ui.sign_in(Role::Planner, "213").await;
-    let link = |id: &str| format!("href=\"/ui/buoi/{id}\"");
+    let link = |id: &SessionId| format!("href=\"/ui/buoi/{id}\"");
     let (status, week) = planner.get("/ui/buoi/lich?view=tuan&from=2026-09-10").await;
     assert_eq!(status, StatusCode::OK, "{week}");
     assert!(week.contains("Tuần 07/09/2026 – 13/09/2026"), "{week}");
@@ -1161,7 +1162,7 @@ async fn a_snapshot_revision_downloads_as_it_was_frozen() {
 }
 
 /// The campaign of the fixture (a draft over district 213, no reminder rule).
-async fn fixture_campaign(ui: &Ui) -> String {
+async fn fixture_campaign(ui: &Ui) -> CampaignId {
     ui.store.get_session(&ui.past).await.unwrap().unwrap().campaign_id
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use outreach_core::ids::{CampaignId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// Why a token was refused, in words a caller may read (never the token itself).
@@ -339,7 +340,7 @@ struct AnswerClaims {
 /// A verified answer link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerLink {
-    pub campaign_id: String,
+    pub campaign_id: CampaignId,
     pub delivery_id: String,
     pub answer: outreach_core::answer::Answer,
 }
@@ -349,7 +350,7 @@ impl AuthConfig {
     /// [`ANSWER_LINK_DAYS`] (no answer counts after the session starts in any case).
     pub fn mint_answer(
         &self,
-        campaign_id: &str,
+        campaign_id: &CampaignId,
         delivery_id: &str,
         answer: outreach_core::answer::Answer,
         now: DateTime<Utc>,
@@ -374,7 +375,7 @@ impl AuthConfig {
         validation.leeway = 0;
         jsonwebtoken::decode::<AnswerClaims>(token, &self.decoding, &validation)
             .map(|d| AnswerLink {
-                campaign_id: d.claims.cmp,
+                campaign_id: d.claims.cmp.into(),
                 delivery_id: d.claims.sub,
                 answer: d.claims.ans,
             })
@@ -401,13 +402,13 @@ struct CheckInClaims {
 /// A verified check-in code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckInCode {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub contact_id: String,
 }
 
 impl AuthConfig {
     /// The check-in code of `contact_id` for `session_id`, valid for [`ANSWER_LINK_DAYS`].
-    pub fn mint_check_in(&self, session_id: &str, contact_id: &str, now: DateTime<Utc>) -> String {
+    pub fn mint_check_in(&self, session_id: &SessionId, contact_id: &str, now: DateTime<Utc>) -> String {
         let claims = CheckInClaims {
             sub: contact_id.to_string(),
             ses: session_id.to_string(),
@@ -423,7 +424,7 @@ impl AuthConfig {
     /// link: 30 bits of an HS256 signature over who and where, keyed by the shared secret,
     /// so only the server can tell which citizen of the session it names. It does not
     /// expire; it checks in only at that session, for a signed-in officer of its commune.
-    pub fn check_in_short_code(&self, session_id: &str, contact_id: &str) -> String {
+    pub fn check_in_short_code(&self, session_id: &SessionId, contact_id: &str) -> String {
         let claims = CheckInClaims {
             sub: contact_id.to_string(),
             ses: session_id.to_string(),
@@ -455,7 +456,7 @@ impl AuthConfig {
         validation.leeway = 0;
         jsonwebtoken::decode::<CheckInClaims>(token, &self.decoding, &validation)
             .map(|d| CheckInCode {
-                session_id: d.claims.ses,
+                session_id: d.claims.ses.into(),
                 contact_id: d.claims.sub,
             })
             .map_err(|_| TokenError::CheckIn)
@@ -549,7 +550,7 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
 
     fn answer_link(
         &self,
-        campaign_id: &str,
+        campaign_id: &CampaignId,
         delivery_id: &str,
         answer: outreach_core::answer::Answer,
     ) -> Option<String> {
@@ -560,7 +561,7 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
         ))
     }
 
-    fn check_in_link(&self, session_id: &str, contact_id: &str) -> Option<String> {
+    fn check_in_link(&self, session_id: &SessionId, contact_id: &str) -> Option<String> {
         Some(format!(
             "{}/ui/den/ma?token={}",
             self.base_url.trim_end_matches('/'),
@@ -568,7 +569,7 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
         ))
     }
 
-    fn check_in_code(&self, session_id: &str, contact_id: &str) -> Option<String> {
+    fn check_in_code(&self, session_id: &SessionId, contact_id: &str) -> Option<String> {
         Some(self.auth.check_in_short_code(session_id, contact_id))
     }
 }
@@ -656,18 +657,22 @@ mod tests {
     #[test]
     fn a_short_check_in_code_is_six_digits_fixed_per_person_and_session_and_keyed() {
         let auth = AuthConfig::hs256(&[7u8; 32], LOCAL_ISSUER).unwrap();
-        let code = auth.check_in_short_code("ss_1", "ct_1");
+        let code = auth.check_in_short_code(&"ss_1".into(), "ct_1");
         assert_eq!(code.len(), 6);
         assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
-        assert_eq!(auth.check_in_short_code("ss_1", "ct_1"), code, "the same each time");
+        assert_eq!(
+            auth.check_in_short_code(&"ss_1".into(), "ct_1"),
+            code,
+            "the same each time"
+        );
         // Another person, another session, another key: another code (almost always; 200
         // people of one session share at most a few).
         let codes: std::collections::HashSet<String> = (0..200)
-            .map(|i| auth.check_in_short_code("ss_1", &format!("ct_{i}")))
+            .map(|i| auth.check_in_short_code(&"ss_1".into(), &format!("ct_{i}")))
             .collect();
         assert!(codes.len() >= 195, "{} distinct of 200", codes.len());
-        assert_ne!(auth.check_in_short_code("ss_2", "ct_1"), code);
+        assert_ne!(auth.check_in_short_code(&"ss_2".into(), "ct_1"), code);
         let other = AuthConfig::hs256(&[8u8; 32], LOCAL_ISSUER).unwrap();
-        assert_ne!(other.check_in_short_code("ss_1", "ct_1"), code);
+        assert_ne!(other.check_in_short_code(&"ss_1".into(), "ct_1"), code);
     }
 }

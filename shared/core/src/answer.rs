@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
+use crate::ids::SessionId;
 use crate::sms::unaccent;
 
 /// Whether a person will come.
@@ -80,7 +81,8 @@ pub fn sms_template_with_prompt(template: &str, asks_answer: bool) -> std::borro
 /// One person's latest answer for one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionAnswer {
-    pub session_id: String,
+    #[schema(value_type = String)]
+    pub session_id: SessionId,
     pub contact_id: String,
     /// A citizen's or a volunteer's answer (the reminder's audience at the time).
     pub volunteer: bool,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{Channel, short_text};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::CampaignId;
 use crate::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
 use crate::template::{self, validate_template};
 
@@ -314,7 +315,8 @@ impl ScheduleSpec {
 /// A campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Campaign {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: CampaignId,
     pub name: String,
     pub description: Option<String>,
     pub period: Period,
@@ -520,7 +522,7 @@ fn check_spacing(schedule: &CronSchedule, period: &Period, session_minutes: u32,
 impl CampaignInput {
     /// Validate everything that needs no store; `communes` is the expansion of
     /// `target_units` the use case worked out.
-    pub fn into_campaign(self, id: String, communes: Vec<String>, now: DateTime<Utc>) -> CoreResult<Campaign> {
+    pub fn into_campaign(self, id: CampaignId, communes: Vec<String>, now: DateTime<Utc>) -> CoreResult<Campaign> {
         self.into_campaign_over(id, communes, &[], now)
     }
 
@@ -528,7 +530,7 @@ impl CampaignInput {
     /// `communes` within the period (a change of units): venues may be given for them too.
     pub fn into_campaign_over(
         self,
-        id: String,
+        id: CampaignId,
         communes: Vec<String>,
         successors: &[String],
         now: DateTime<Utc>,

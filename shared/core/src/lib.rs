@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod contact;
 pub mod cost;
 pub mod error;
+pub mod ids;
 pub mod jobs;
 pub mod names;
 pub mod notify;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
 use crate::error::CoreResult;
+use crate::ids::{CampaignId, SessionId};
 
 /// A file attached to an email (a report, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,8 +155,8 @@ pub trait ZnsChannel: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeliveryTask {
     pub job_id: String,
-    pub campaign_id: String,
-    pub session_id: String,
+    pub campaign_id: CampaignId,
+    pub session_id: SessionId,
     pub rule_id: String,
     pub contact_id: String,
     pub channel: Channel,
@@ -211,19 +212,24 @@ pub trait UnsubscribeLinks: Send + Sync {
 
     /// A signed link that answers `answer` to delivery `delivery_id` (a reminder that
     /// asked whether the person will come); none without a public URL.
-    fn answer_link(&self, _campaign_id: &str, _delivery_id: &str, _answer: crate::answer::Answer) -> Option<String> {
+    fn answer_link(
+        &self,
+        _campaign_id: &CampaignId,
+        _delivery_id: &str,
+        _answer: crate::answer::Answer,
+    ) -> Option<String> {
         None
     }
 
     /// A signed link to the page with the personal check-in code (a QR code) of
     /// `contact_id` for `session_id`, to show at the door; none without a public URL.
-    fn check_in_link(&self, _session_id: &str, _contact_id: &str) -> Option<String> {
+    fn check_in_link(&self, _session_id: &SessionId, _contact_id: &str) -> Option<String> {
         None
     }
 
     /// The six-digit check-in code of `contact_id` for `session_id`, for an SMS too short
     /// for a link (an officer types it on the door page); none where links are not signed.
-    fn check_in_code(&self, _session_id: &str, _contact_id: &str) -> Option<String> {
+    fn check_in_code(&self, _session_id: &SessionId, _contact_id: &str) -> Option<String> {
         None
     }
 }

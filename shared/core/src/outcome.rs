@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
+use crate::ids::{CampaignId, SessionId};
 use crate::quarter::Quarter;
 
 /// Outcome counts the programme tracks; planners may record further metrics of their own.
@@ -187,8 +188,10 @@ pub struct Attendee {
 /// tally key they were counted under (so a correction takes back exactly what was added).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionRecord {
-    pub session_id: String,
-    pub campaign_id: String,
+    #[schema(value_type = String)]
+    pub session_id: SessionId,
+    #[schema(value_type = String)]
+    pub campaign_id: CampaignId,
     pub commune_code: String,
     /// The local quarter of the session's start.
     pub quarter: Quarter,

@@ -10,6 +10,7 @@ use crate::contact::Channel;
 use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
+use crate::ids::{CampaignId, SessionId};
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::quarter::Quarter;
@@ -63,7 +64,7 @@ pub struct ContactFilter {
 /// Filter of the session list. `from`/`to` bound the start: `from <= starts_at < to`.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
-    pub campaign: Option<String>,
+    pub campaign: Option<CampaignId>,
     pub commune: Option<String>,
     pub status: Option<SessionStatus>,
     pub from: Option<DateTime<Utc>>,
@@ -112,7 +113,7 @@ pub trait ContactStore: Send + Sync {
 pub trait CampaignStore: Send + Sync {
     /// Add a new campaign; `AlreadyExists` when its id is taken.
     async fn insert_campaign(&self, campaign: &Campaign) -> CoreResult<()>;
-    async fn get_campaign(&self, id: &str) -> CoreResult<Option<Campaign>>;
+    async fn get_campaign(&self, id: &CampaignId) -> CoreResult<Option<Campaign>>;
     /// Replace a campaign whose stored version is `campaign.version - 1`; `Conflict` otherwise.
     async fn update_campaign(&self, campaign: &Campaign) -> CoreResult<()>;
     /// A page of campaigns, optionally of one status, ordered by id.
@@ -125,7 +126,7 @@ pub trait SessionStore: Send + Sync {
     /// Add the sessions not stored yet (by id) and leave the others untouched; returns
     /// how many were new. Running it twice with the same sessions adds nothing.
     async fn insert_sessions_if_absent(&self, sessions: &[Session]) -> CoreResult<usize>;
-    async fn get_session(&self, id: &str) -> CoreResult<Option<Session>>;
+    async fn get_session(&self, id: &SessionId) -> CoreResult<Option<Session>>;
     /// Replace a session whose stored version is `session.version - 1`; `Conflict` otherwise.
     async fn update_session(&self, session: &Session) -> CoreResult<()>;
     /// A page of sessions ordered by start, then id.
@@ -153,7 +154,7 @@ pub trait ReminderStore: Send + Sync {
     /// Pending jobs with `since <= due_at <= now`, earliest first, at most `limit`.
     async fn due_jobs(&self, since: DateTime<Utc>, now: DateTime<Utc>, limit: u32) -> CoreResult<Vec<ReminderJob>>;
     /// Every job of a session.
-    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>>;
+    async fn session_jobs(&self, session_id: &SessionId) -> CoreResult<Vec<ReminderJob>>;
 }
 
 /// The answer to a claim.
@@ -168,8 +169,8 @@ pub enum Claim {
 /// Filter of the delivery log.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
-    pub campaign: Option<String>,
-    pub session: Option<String>,
+    pub campaign: Option<CampaignId>,
+    pub session: Option<SessionId>,
     pub contact: Option<String>,
     pub status: Option<DeliveryStatus>,
 }
@@ -197,7 +198,7 @@ pub trait DeliveryStore: Send + Sync {
         to: NaiveDate,
     ) -> CoreResult<Vec<DeliveryTally>>;
     /// A delivery by its campaign and id (the campaign is part of its key on DynamoDB).
-    async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>>;
+    async fn get_delivery(&self, campaign_id: &CampaignId, id: &str) -> CoreResult<Option<Delivery>>;
     /// A page of the delivery log, in an order stable for paging (by id on SQLite; by the
     /// index's sort key on DynamoDB).
     async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>>;
@@ -208,7 +209,7 @@ pub trait DeliveryStore: Send + Sync {
 /// What happened at sessions, and the running tallies reports read.
 #[async_trait]
 pub trait OutcomeStore: Send + Sync {
-    async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>>;
+    async fn get_session_record(&self, session_id: &SessionId) -> CoreResult<Option<SessionRecord>>;
     /// Write a session's record and apply `deltas` to the tallies, atomically: all or
     /// nothing. A record with version 1 must be new; any other must replace the stored
     /// version `record.version - 1`. `Conflict` otherwise, with nothing written.
@@ -260,7 +261,7 @@ pub trait AnswerStore: Send + Sync {
     /// `answered_at`) is stored: true when it was kept. Two answers at once keep the later.
     async fn put_answer(&self, answer: &SessionAnswer) -> CoreResult<bool>;
     /// Every answer for a session.
-    async fn session_answers(&self, session_id: &str) -> CoreResult<Vec<SessionAnswer>>;
+    async fn session_answers(&self, session_id: &SessionId) -> CoreResult<Vec<SessionAnswer>>;
     /// Every answer a contact gave (their export).
     async fn contact_answers(&self, contact_id: &str) -> CoreResult<Vec<SessionAnswer>>;
     /// Remove every answer of a contact (their erasure); how many there were.

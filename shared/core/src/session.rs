@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::Campaign;
+use crate::ids::{CampaignId, SessionId};
 
 /// Whether a session will take place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,8 +24,10 @@ crate::named_enum!(SessionStatus {
 pub struct Session {
     /// Stable: derived from the campaign, the commune and the scheduled occurrence, so
     /// materialising twice yields the same id and moving a session keeps it.
-    pub id: String,
-    pub campaign_id: String,
+    #[schema(value_type = String)]
+    pub id: SessionId,
+    #[schema(value_type = String)]
+    pub campaign_id: CampaignId,
     pub commune_code: String,
     /// The start the schedule gave; unchanged when the session is moved.
     pub occurrence: DateTime<Utc>,
@@ -76,6 +79,6 @@ impl Session {
 }
 
 /// The stable id of a campaign's occurrence in a commune.
-pub fn session_id(campaign_id: &str, commune: &str, occurrence: DateTime<Utc>) -> String {
-    format!("{campaign_id}.{commune}.{}", occurrence.format("%Y%m%dT%H%MZ"))
+pub fn session_id(campaign_id: &CampaignId, commune: &str, occurrence: DateTime<Utc>) -> SessionId {
+    SessionId::new(format!("{campaign_id}.{commune}.{}", occurrence.format("%Y%m%dT%H%MZ")))
 }

@@ -209,7 +209,7 @@ async fn an_item_over_400_kb_is_refused_before_it_is_sent() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        store.get_campaign("cmp_huge").await.unwrap(),
+        store.get_campaign(&"cmp_huge".into()).await.unwrap(),
         None,
         "nothing was written"
     );

@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus};
+use outreach_core::ids::CampaignId;
 use outreach_core::org::UnitChange;
 use outreach_core::ports::SessionFilter;
 use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
@@ -70,7 +71,12 @@ pub(crate) enum Reach {
 }
 
 /// The campaign `id` if it lies in the caller's area as far as `reach` needs.
-pub(crate) async fn campaign_in_area(state: &AppState, caller: &Caller, id: &str, reach: Reach) -> ApiResult<Campaign> {
+pub(crate) async fn campaign_in_area(
+    state: &AppState,
+    caller: &Caller,
+    id: &CampaignId,
+    reach: Reach,
+) -> ApiResult<Campaign> {
     let store = state.store.as_ref();
     let campaign = usecases::get_campaign(store, id).await?;
     match reach {
@@ -80,7 +86,7 @@ pub(crate) async fn campaign_in_area(state: &AppState, caller: &Caller, id: &str
                 .await?
         }
         Reach::Touches if !reaches(&campaign, &caller.area(store).await?) => {
-            return Err(caller.outside("campaign", id));
+            return Err(caller.outside("campaign", id.as_str()));
         }
         Reach::Touches => {}
     }
@@ -118,7 +124,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     ApiJson(patch): ApiJson<CampaignPatch>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
     let store = state.store.as_ref();
@@ -136,7 +142,7 @@ pub async fn update(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
 ) -> ApiResult<Json<Campaign>> {
     Ok(Json(campaign_in_area(&state, &caller, &id, Reach::Touches).await?))
 }
@@ -149,7 +155,7 @@ pub async fn get_one(
 pub async fn estimate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
 ) -> ApiResult<Json<usecases::CampaignEstimate>> {
     let campaign = campaign_in_area(&state, &caller, &id, Reach::Touches).await?;
     let estimate =
@@ -169,6 +175,7 @@ pub async fn action(
     Path(segment): Path<String>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Campaign>)> {
     let (id, action) = split_action(&segment)?;
+    let id = &CampaignId::from(id);
     let action = action.parse::<CampaignAction>().map_err(|_| {
         ApiError::bad(
             "action",
@@ -203,7 +210,7 @@ pub struct SessionListParams {
 pub async fn sessions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     ApiQuery(q): ApiQuery<SessionListParams>,
 ) -> ApiResult<Json<List<SessionView>>> {
     let page = PageParams {

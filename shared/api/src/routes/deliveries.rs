@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use outreach_core::CoreError;
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::ports::DeliveryFilter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::usecases;
@@ -44,10 +45,12 @@ pub async fn list(
         cursor: q.cursor,
     }
     .page()?;
-    if let Some(id) = &q.session {
+    let session = q.session.map(SessionId::from);
+    let campaign = q.campaign.map(CampaignId::from);
+    if let Some(id) = &session {
         session_in_area(&state, &caller, id).await?;
     }
-    if let Some(id) = &q.campaign {
+    if let Some(id) = &campaign {
         campaign_in_area(&state, &caller, id, Reach::Touches).await?;
     }
     if let Some(id) = &q.contact {
@@ -57,15 +60,15 @@ pub async fn list(
         }
     }
     let filter = DeliveryFilter {
-        campaign: q.campaign,
-        session: q.session,
+        campaign,
+        session,
         contact: q.contact,
         status: q.status,
     };
     let mut found = state.store.list_deliveries(&filter, &page).await?;
     // A campaign may span districts: keep the rows of sessions in the caller's area.
     let area = caller.area(state.store.as_ref()).await?;
-    let mut communes: HashMap<String, Option<String>> = HashMap::new();
+    let mut communes: HashMap<SessionId, Option<String>> = HashMap::new();
     let mut kept = Vec::with_capacity(found.items.len());
     for delivery in found.items {
         if !communes.contains_key(&delivery.session_id) {

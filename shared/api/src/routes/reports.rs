@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use outreach_core::ids::SessionId;
 use outreach_core::outcome::{OfficialStatistics, SessionRecord};
 use outreach_core::quarter::Quarter;
 use outreach_core::report::{QuarterlyReport, ReportSnapshot};
@@ -29,7 +30,7 @@ use crate::routes::sessions::session_in_area;
 pub async fn put_attendance(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     ApiJson(input): ApiJson<AttendanceInput>,
 ) -> ApiResult<(Extension<AuditChange>, Json<SessionRecord>)> {
     session_in_area(&state, &caller, &id).await?;
@@ -51,7 +52,7 @@ pub async fn put_attendance(
 pub async fn check_in(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     ApiJson(who): ApiJson<CheckIn>,
 ) -> ApiResult<(Extension<AuditChange>, Json<CheckInOutcome>)> {
     session_in_area(&state, &caller, &id).await?;
@@ -72,7 +73,7 @@ pub async fn check_in(
 pub async fn put_outcomes(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     ApiJson(input): ApiJson<OutcomesInput>,
 ) -> ApiResult<(Extension<AuditChange>, Json<SessionRecord>)> {
     session_in_area(&state, &caller, &id).await?;
@@ -91,7 +92,7 @@ pub async fn put_outcomes(
 pub async fn get_attendance(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<Json<SessionRecord>> {
     get_record(&state, &caller, &id).await
 }
@@ -102,12 +103,12 @@ pub async fn get_attendance(
 pub async fn get_outcomes(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<Json<SessionRecord>> {
     get_record(&state, &caller, &id).await
 }
 
-async fn get_record(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Json<SessionRecord>> {
+async fn get_record(state: &AppState, caller: &Caller, id: &SessionId) -> ApiResult<Json<SessionRecord>> {
     session_in_area(state, caller, id).await?;
     let record = state
         .store
@@ -219,7 +220,7 @@ pub async fn put_targets(
     let after = TargetList {
         items: usecases::targets_of(state.store.as_ref(), year, &org).await?,
     };
-    let change = audit::change("targets", &format!("{year}/{org}"), Some(&before), Some(&after));
+    let change = audit::change("targets", format!("{year}/{org}"), Some(&before), Some(&after));
     Ok((change, Json(after)))
 }
 

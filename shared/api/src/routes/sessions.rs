@@ -1,6 +1,7 @@
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use outreach_core::ids::SessionId;
 use outreach_core::session::Session;
 use outreach_core::team::{TeamInput, VolunteerTeam};
 use outreach_core::usecases;
@@ -96,7 +97,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<Json<SessionView>> {
     Ok(Json(session_in_area(&state, &caller, &id).await?.into()))
 }
@@ -108,14 +109,14 @@ pub async fn get_one(
 pub async fn headcount(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<Json<outreach_core::answer::Headcount>> {
     let session = session_in_area(&state, &caller, &id).await?;
     Ok(Json(usecases::session_headcount(state.store.as_ref(), &session).await?))
 }
 
 /// The session `id` if its commune is in the caller's area.
-pub(crate) async fn session_in_area(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Session> {
+pub(crate) async fn session_in_area(state: &AppState, caller: &Caller, id: &SessionId) -> ApiResult<Session> {
     let session = usecases::get_session(state.store.as_ref(), id).await?;
     caller
         .require_area(state.store.as_ref(), &session.commune_code, "session", id)
@@ -151,6 +152,7 @@ pub async fn action(
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<SessionActionInput>,
 ) -> ApiResult<(Extension<AuditChange>, Json<SessionView>)> {
     let (id, action) = split_action(&segment)?;
+    let id = &SessionId::from(id);
     let before = session_in_area(&state, &caller, id).await?;
     let store = state.store.as_ref();
     let now = state.clock.now();
@@ -189,7 +191,7 @@ pub struct StaffInput {
 pub async fn assign_staff(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     ApiJson(input): ApiJson<StaffInput>,
 ) -> ApiResult<(Extension<AuditChange>, Json<SessionView>)> {
     let before = session_in_area(&state, &caller, &id).await?;

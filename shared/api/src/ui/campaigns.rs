@@ -17,6 +17,7 @@ use outreach_core::campaign::{
     SMS_NAME_CHARS, ScheduleSpec,
 };
 use outreach_core::contact::Channel;
+use outreach_core::ids::CampaignId;
 use outreach_core::org::{Level, version_on};
 use outreach_core::ports::{PageRequest, Store};
 use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
@@ -91,7 +92,7 @@ pub async fn list(State(state): State<AppState>, session: UiSession) -> Result<R
     loop {
         let got = store.list_campaigns(None, &page).await?;
         rows.extend(got.items.iter().filter(|c| reaches(c, &area)).map(|c| CampaignRow {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             name: c.name.clone(),
             status: status_label(c.status),
             period: period_label(&c.period),
@@ -563,7 +564,7 @@ impl CampaignFormPage {
         };
         Self {
             nav: Nav::new(session, "/ui/chien-dich"),
-            campaign: editing.map(|c| (c.id.clone(), c.name.clone())),
+            campaign: editing.map(|c| (c.id.to_string(), c.name.clone())),
             fixed,
             weekdays: weekday_options(&form.weekday),
             form,
@@ -902,7 +903,7 @@ const EDIT_API: (Method, &str) = (Method::PATCH, "/v1/campaigns/{id}");
 
 /// The campaign `id` the caller may edit: in their area wholly (else 404 when it does
 /// not reach it, 403 when it reaches beyond it), and neither completed nor cancelled.
-async fn editable(store: &dyn Store, session: &UiSession, id: &str) -> Result<Campaign, UiError> {
+async fn editable(store: &dyn Store, session: &UiSession, id: &CampaignId) -> Result<Campaign, UiError> {
     let campaign = store.get_campaign(id).await?.ok_or(UiError::NotFound)?;
     let area = session.caller.area(store).await?;
     if !reaches(&campaign, &area) {
@@ -926,7 +927,7 @@ async fn editable(store: &dyn Store, session: &UiSession, id: &str) -> Result<Ca
 pub async fn edit_form(
     State(state): State<AppState>,
     session: UiSession,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
 ) -> Result<Response, UiError> {
     if !may(session.role(), EDIT_API.0, EDIT_API.1) {
         return Err(UiError::Forbidden("Vai trò của bạn không sửa chiến dịch.".into()));
@@ -949,7 +950,7 @@ pub async fn edit(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     require_form(
@@ -1066,7 +1067,7 @@ pub struct NoticeQuery {
 pub async fn page(
     State(state): State<AppState>,
     session: UiSession,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, UiError> {
     require_planner(&session)?;
@@ -1184,7 +1185,7 @@ pub async fn page(
             "complete" => Some("Đã kết thúc chiến dịch.".into()),
             _ => None,
         },
-        id,
+        id: id.into_string(),
     })
 }
 
@@ -1217,7 +1218,7 @@ pub async fn act(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/campaigns/{id}:{action}");

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
 use outreach_core::contact::{Contact, ContactRole};
+use outreach_core::ids::SessionId;
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
@@ -67,7 +68,7 @@ struct CheckInPage {
 }
 
 /// The session `id` in the caller's area whose door may be opened by this role.
-async fn door(state: &AppState, session: &UiSession, id: &str) -> Result<Session, UiError> {
+async fn door(state: &AppState, session: &UiSession, id: &SessionId) -> Result<Session, UiError> {
     if !may(session.role(), CHECK_IN_API.0, CHECK_IN_API.1) {
         return Err(UiError::Forbidden("Vai trò của bạn không điểm danh tại buổi.".into()));
     }
@@ -82,7 +83,7 @@ async fn door(state: &AppState, session: &UiSession, id: &str) -> Result<Session
 pub async fn page(
     State(state): State<AppState>,
     session: UiSession,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     Query(q): Query<CheckInQuery>,
 ) -> Result<Response, UiError> {
     let s = door(&state, &session, &id).await?;
@@ -173,7 +174,7 @@ async fn render(
         .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
     let mut r = html(CheckInPage {
         nav: Nav::new(session, "/ui/buoi"),
-        id: s.id.clone(),
+        id: s.id.to_string(),
         title: campaign.map(|c| c.name).unwrap_or_default(),
         when: format!("{} {}", format::date(s.starts_at), format::time(s.starts_at)),
         commune,
@@ -207,7 +208,7 @@ pub async fn check_in(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     require_check_in_form(&headers, &session, &form)?;

@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_core::answer::Headcount;
 use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::Channel;
+use outreach_core::ids::SessionId;
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
 use outreach_core::outcome::{SESSIONS_REPORTED, Tally};
@@ -218,7 +219,7 @@ struct Pace {
 }
 
 impl Pace {
-    fn of(tallies: &[Tally], communes: &HashSet<String>, ahead: u64, week: &BTreeMap<String, Headcount>) -> Self {
+    fn of(tallies: &[Tally], communes: &HashSet<String>, ahead: u64, week: &BTreeMap<SessionId, Headcount>) -> Self {
         let sum = |metric| year_sum(tallies, communes, metric);
         let held = sum(SESSIONS_REPORTED);
         let citizens = sum("citizens_attended");
@@ -285,7 +286,7 @@ async fn week_headcounts(
     store: &dyn Store,
     window: &[Session],
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, Headcount>, UiError> {
+) -> Result<BTreeMap<SessionId, Headcount>, UiError> {
     let mut asks: BTreeMap<&str, bool> = BTreeMap::new();
     let mut headcounts = BTreeMap::new();
     for s in window.iter().filter(|s| s.starts_at > now) {
@@ -296,7 +297,7 @@ async fn week_headcounts(
                     .get_campaign(&s.campaign_id)
                     .await?
                     .is_some_and(|c| c.reminder_rules.iter().any(|r| r.asks_answer));
-                asks.insert(&s.campaign_id, a);
+                asks.insert(s.campaign_id.as_str(), a);
                 a
             }
         };
@@ -493,7 +494,7 @@ fn furthest_behind(report: &QuarterlyReport) -> Vec<Behind> {
 /// volunteers who said they will not), or with more citizens coming than they hold.
 fn short_of_staff(
     window: &[Session],
-    headcounts: &BTreeMap<String, Headcount>,
+    headcounts: &BTreeMap<SessionId, Headcount>,
     now: DateTime<Utc>,
     names: &BTreeMap<String, String>,
 ) -> Vec<ShortSession> {
@@ -504,7 +505,7 @@ fn short_of_staff(
             let h = headcounts.get(&s.id);
             let flagged = s.is_short_of_staff() || h.is_some_and(|h| h.short_of_staff || h.over_capacity);
             flagged.then(|| ShortSession {
-                id: s.id.clone(),
+                id: s.id.to_string(),
                 when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
                 commune: names
                     .get(&s.commune_code)

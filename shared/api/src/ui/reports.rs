@@ -447,7 +447,7 @@ pub async fn set_targets(
     match usecases::set_targets(store, year, &org, inputs, state.clock.now(), &session.caller.actor()).await {
         Ok(_) => {
             let after = usecases::targets_of(store, year, &org).await?;
-            let change = audit::change("targets", &format!("{year}/{org}"), Some(&before), Some(&after)).0;
+            let change = audit::change("targets", format!("{year}/{org}"), Some(&before), Some(&after)).0;
             audit_change(
                 &state,
                 &session,

@@ -12,6 +12,7 @@ use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
 use outreach_core::answer::{AnswerCounts, Headcount};
 use outreach_core::contact::{Channel, ContactRole};
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::org::Level;
 use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS, SessionRecord};
 use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};
@@ -230,14 +231,16 @@ pub async fn sessions_between(
         .unwrap_or_default();
     let filter = SessionFilter {
         commune: (!commune.is_empty()).then(|| commune.clone()),
-        campaign: (!campaign.is_empty()).then(|| campaign.clone()),
+        campaign: (!campaign.is_empty()).then(|| CampaignId::from(&campaign)),
         status,
         from: Some(local_midnight(from, DEFAULT_TIME_ZONE)),
         to: Some(local_midnight(to + Duration::days(1), DEFAULT_TIME_ZONE)),
     };
     let names: HashMap<&str, &str> = communes.iter().map(|c| (c.code.as_str(), c.name.as_str())).collect();
-    let mut campaign_names: HashMap<String, String> =
-        campaigns.iter().map(|c| (c.id.clone(), c.name.clone())).collect();
+    let mut campaign_names: HashMap<CampaignId, String> = campaigns
+        .iter()
+        .map(|c| (CampaignId::from(&c.id), c.name.clone()))
+        .collect();
     let mut rows = Vec::new();
     let mut page = PageRequest::first(500);
     let mut more = false;
@@ -300,7 +303,10 @@ async fn area_campaigns(store: &dyn Store, area: &HashSet<String>) -> Result<Vec
             got.items
                 .into_iter()
                 .filter(|c| crate::ui::campaigns::reaches(c, area))
-                .map(|c| CampaignOption { id: c.id, name: c.name }),
+                .map(|c| CampaignOption {
+                    id: c.id.into_string(),
+                    name: c.name,
+                }),
         );
         match got.next_cursor {
             Some(c) if campaigns.len() < 1000 => page.cursor = Some(c),
@@ -314,7 +320,7 @@ async fn area_campaigns(store: &dyn Store, area: &HashSet<String>) -> Result<Vec
 fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow {
     let (status, status_class) = status_label(s.status);
     SessionRow {
-        id: s.id.clone(),
+        id: s.id.to_string(),
         day: format!("{} {}", format::weekday(s.starts_at), format::date(s.starts_at)),
         time: format!("{}–{}", format::time(s.starts_at), format::time(s.ends_at)),
         commune: commune_name.map_or_else(|| s.commune_code.clone(), str::to_string),
@@ -515,7 +521,7 @@ pub struct MoveForm {
 }
 
 /// The session's page again after a refusal (422), with what was typed.
-async fn refused(state: &AppState, session: &UiSession, id: &str, draft: Draft) -> Result<Response, UiError> {
+async fn refused(state: &AppState, session: &UiSession, id: &SessionId, draft: Draft) -> Result<Response, UiError> {
     render_session(state, session, id, None, draft, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
@@ -523,7 +529,7 @@ async fn refused(state: &AppState, session: &UiSession, id: &str, draft: Draft) 
 pub async fn page(
     State(state): State<AppState>,
     session: UiSession,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, UiError> {
     render_session(
@@ -537,7 +543,7 @@ pub async fn page(
     .await
 }
 
-async fn session_in_area(state: &AppState, session: &UiSession, id: &str) -> Result<Session, UiError> {
+async fn session_in_area(state: &AppState, session: &UiSession, id: &SessionId) -> Result<Session, UiError> {
     let s = state.store.get_session(id).await?.ok_or(UiError::NotFound)?;
     if !session.caller.covers(state.store.as_ref(), &s.commune_code).await? {
         return Err(UiError::NotFound);
@@ -548,7 +554,7 @@ async fn session_in_area(state: &AppState, session: &UiSession, id: &str) -> Res
 async fn render_session(
     state: &AppState,
     session: &UiSession,
-    id: &str,
+    id: &SessionId,
     notice: Option<String>,
     draft: Draft,
     status_code: StatusCode,
@@ -715,7 +721,7 @@ async fn render_session(
     let (status, status_class) = status_label(s.status);
     let page = SessionPage {
         nav: Nav::new(session, "/ui/buoi"),
-        id: s.id.clone(),
+        id: s.id.to_string(),
         title: campaign.map(|c| c.name).unwrap_or_default(),
         when: format!(
             "{} {}, {}–{}",
@@ -833,7 +839,7 @@ pub async fn attendance(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let csrf = form.get("csrf");
@@ -929,7 +935,7 @@ pub async fn outcomes(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::PUT, "/v1/sessions/{id}/outcomes");
@@ -1015,7 +1021,7 @@ pub async fn staff(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::PUT, "/v1/sessions/{id}/staff");
@@ -1059,7 +1065,7 @@ pub async fn move_to(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/sessions/{id}:{action}");
@@ -1126,7 +1132,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     session: UiSession,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     form: FormData,
 ) -> Result<Response, UiError> {
     let api = (Method::POST, "/v1/sessions/{id}:{action}");

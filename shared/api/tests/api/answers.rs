@@ -304,7 +304,7 @@ async fn the_links_of_an_email_that_asks_record_an_answer_only_when_posted_and_g
     let foreign = format!(
         "/v1/inbound/answer?token={}",
         other.mint_answer(
-            id,
+            &CampaignId::from(id),
             sent["items"][0]["id"].as_str().unwrap(),
             outreach_core::answer::Answer::Coming,
             Utc::now(),

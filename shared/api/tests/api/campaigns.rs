@@ -235,7 +235,7 @@ async fn an_active_campaign_changes_venue_capacity_and_end_and_refuses_its_sched
     assert_eq!(edited["status"], "active");
     let session = |i: usize| {
         let store = api.store.clone();
-        let id = sessions[i].clone();
+        let id = SessionId::from(&sessions[i]);
         async move { store.get_session(&id).await.unwrap().unwrap() }
     };
     let held = session(0).await;
@@ -308,7 +308,7 @@ async fn reminder_rules_edited_on_an_active_campaign_cancel_replan_and_add_its_r
     let id = campaign["id"].as_str().unwrap();
     api.activate_and_plan(id).await;
     let (_, page) = api.get(&format!("/v1/campaigns/{id}/sessions")).await;
-    let session = page["items"][0]["id"].as_str().unwrap().to_string();
+    let session = SessionId::from(page["items"][0]["id"].as_str().unwrap());
     api.put(
         &format!("/v1/sessions/{session}/staff"),
         json!({"volunteer_ids": [volunteer]}),
@@ -626,7 +626,7 @@ async fn a_campaign_estimate_matches_what_its_deliveries_record_within_rounding(
     }
     let mut logged: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
     let filter = DeliveryFilter {
-        campaign: Some(id.to_string()),
+        campaign: Some(id.into()),
         ..DeliveryFilter::default()
     };
     let mut page = PageRequest::first(500);

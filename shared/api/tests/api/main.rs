@@ -23,6 +23,7 @@ use chrono::{Duration, Utc};
 use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{AuthConfig, Role};
+use outreach_core::ids::{CampaignId, SessionId};
 use outreach_core::jobs::run_planner;
 use outreach_core::quarter::Quarter;
 use outreach_store::SqliteStore;

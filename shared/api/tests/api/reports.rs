@@ -11,7 +11,7 @@ async fn attendance_outcomes_targets_and_quarterly_reports_over_http() {
     let campaign = api.new_campaign("0 8 * * 6", json!(["07201"])).await;
     let campaign = api
         .store
-        .get_campaign(campaign["id"].as_str().unwrap())
+        .get_campaign(&campaign["id"].as_str().unwrap().into())
         .await
         .unwrap()
         .unwrap();

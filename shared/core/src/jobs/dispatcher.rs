@@ -12,6 +12,7 @@ use tracing::instrument;
 use crate::campaign::{Audience, Campaign, CampaignStatus};
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
+use crate::ids::CampaignId;
 use crate::notify::{DeliveryTask, Queue};
 use crate::ports::{ContactFilter, PageRequest, Store};
 use crate::reminder::{JobStatus, ReminderJob, delivery_channels};
@@ -61,7 +62,7 @@ pub async fn run_dispatcher<S: Store + ?Sized>(
     settings: DispatchSettings,
 ) -> CoreResult<DispatchReport> {
     let mut report = DispatchReport::default();
-    let mut campaigns: HashMap<String, Option<Campaign>> = HashMap::new();
+    let mut campaigns: HashMap<CampaignId, Option<Campaign>> = HashMap::new();
     let jobs = store.due_jobs(now - settings.lookback, now, settings.max_jobs).await?;
     for job in jobs {
         report.jobs += 1;

@@ -13,6 +13,7 @@ use crate::campaign::{Campaign, ReminderRule, SMS_NAME_CHARS};
 use crate::contact::{Channel, Contact, mask_email};
 use crate::cost::{DeliveryTally, DeliveryTallyKey, PriceTable};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::{CampaignId, SessionId};
 use crate::notify::{
     ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, OutboundZns, SmsChannel, UnsubscribeLinks,
     ZNS_ALARM_MARKER, ZnsChannel, ZnsError, ZnsNext,
@@ -152,8 +153,8 @@ impl SenderReport {
 #[derive(Default)]
 struct Lookups {
     jobs: HashMap<String, Option<ReminderJob>>,
-    sessions: HashMap<String, Option<Session>>,
-    campaigns: HashMap<String, Option<Campaign>>,
+    sessions: HashMap<SessionId, Option<Session>>,
+    campaigns: HashMap<CampaignId, Option<Campaign>>,
     commune_names: HashMap<String, String>,
 }
 
@@ -179,8 +180,9 @@ pub async fn run_sender<S: Store + ?Sized>(
     out
 }
 
-async fn cached<T: Clone, F, Fut>(map: &mut HashMap<String, Option<T>>, key: &str, load: F) -> CoreResult<Option<T>>
+async fn cached<K, T: Clone, F, Fut>(map: &mut HashMap<K, Option<T>>, key: &K, load: F) -> CoreResult<Option<T>>
 where
+    K: Clone + Eq + std::hash::Hash,
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = CoreResult<Option<T>>>,
 {
@@ -188,7 +190,7 @@ where
         return Ok(v.clone());
     }
     let v = load().await?;
-    map.insert(key.to_string(), v.clone());
+    map.insert(key.clone(), v.clone());
     Ok(v)
 }
 

@@ -3,6 +3,7 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus, TemplateBounds};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::CampaignId;
 use crate::org::{CommuneOn, UnitChange};
 use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, Store};
 use crate::schedule::Period;
@@ -19,7 +20,7 @@ pub async fn create_campaign<S: CampaignStore + OrgUnitStore + ?Sized>(
     input: CampaignInput,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
-    let (campaign, unit_changes) = validate_campaign(store, input, new_id("cmp"), now).await?;
+    let (campaign, unit_changes) = validate_campaign(store, input, CampaignId::new(new_id("cmp")), now).await?;
     store.insert_campaign(&campaign).await?;
     tracing::info!(
         campaign_id = %campaign.id,
@@ -35,7 +36,7 @@ pub async fn create_campaign<S: CampaignStore + OrgUnitStore + ?Sized>(
 async fn validate_campaign<S: OrgUnitStore + ?Sized>(
     store: &S,
     input: CampaignInput,
-    id: String,
+    id: CampaignId,
     now: DateTime<Utc>,
 ) -> CoreResult<(Campaign, usize)> {
     let Period { start, end } = input.period;
@@ -83,10 +84,10 @@ async fn validate_campaign<S: OrgUnitStore + ?Sized>(
 /// - A completed or cancelled campaign cannot be edited (`InvalidTransition`).
 ///
 /// [`FIXED_ONCE_ACTIVE`]: crate::campaign::FIXED_ONCE_ACTIVE
-#[instrument(skip_all, fields(campaign_id = id))]
+#[instrument(skip_all, fields(campaign_id = %id))]
 pub async fn update_campaign<S: Store + ?Sized>(
     store: &S,
-    id: &str,
+    id: &CampaignId,
     patch: CampaignPatch,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
@@ -253,7 +254,7 @@ pub async fn unit_changes<S: OrgUnitStore + ?Sized>(
 }
 
 /// Fetch a campaign or `NotFound`.
-pub async fn get_campaign<S: CampaignStore + ?Sized>(store: &S, id: &str) -> CoreResult<Campaign> {
+pub async fn get_campaign<S: CampaignStore + ?Sized>(store: &S, id: &CampaignId) -> CoreResult<Campaign> {
     store
         .get_campaign(id)
         .await?
@@ -262,10 +263,10 @@ pub async fn get_campaign<S: CampaignStore + ?Sized>(store: &S, id: &str) -> Cor
 
 /// Take a lifecycle action. Cancelling also cancels the campaign's sessions that have
 /// not started.
-#[instrument(skip_all, fields(campaign_id = id, ?action))]
+#[instrument(skip_all, fields(campaign_id = %id, ?action))]
 pub async fn act_on_campaign<S: Store + ?Sized>(
     store: &S,
-    id: &str,
+    id: &CampaignId,
     action: CampaignAction,
     now: DateTime<Utc>,
 ) -> CoreResult<Campaign> {
@@ -297,12 +298,12 @@ pub async fn act_on_campaign<S: Store + ?Sized>(
 
 async fn cancel_upcoming_sessions<S: Store + ?Sized>(
     store: &S,
-    campaign_id: &str,
+    campaign_id: &CampaignId,
     reason: &str,
     now: DateTime<Utc>,
 ) -> CoreResult<usize> {
     let filter = SessionFilter {
-        campaign: Some(campaign_id.to_string()),
+        campaign: Some(campaign_id.clone()),
         status: Some(SessionStatus::Scheduled),
         from: Some(now),
         ..SessionFilter::default()

@@ -8,6 +8,7 @@ use tracing::instrument;
 use crate::audit::{AuditEntry, AuditStamp, changed_fields};
 use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, ContactRow, OptOut};
 use crate::error::{CoreError, CoreResult, RowError};
+use crate::ids::SessionId;
 use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
 use crate::ports::{
@@ -360,7 +361,8 @@ pub struct ContactExport {
     /// The sessions they attended, with the role they came in.
     pub attendance: Vec<AttendanceOf>,
     /// The sessions they were assigned to staff (volunteers).
-    pub staffed_sessions: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub staffed_sessions: Vec<SessionId>,
     /// Their commune's volunteer team, if they are a member.
     pub team: Option<String>,
     /// Their answers to reminders that asked whether they would come.
@@ -371,7 +373,8 @@ pub struct ContactExport {
 /// One session a contact attended.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttendanceOf {
-    pub session_id: String,
+    #[schema(value_type = String)]
+    pub session_id: SessionId,
     pub starts_at: DateTime<Utc>,
     pub role: ContactRole,
     pub walk_in: bool,

@@ -8,6 +8,7 @@ use crate::answer::{Answer, SessionAnswer, parse_answer_reply};
 use crate::campaign::Campaign;
 use crate::contact::{Channel, Contact, ContactRole, mask_email};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::{CampaignId, SessionId};
 use crate::phone::Phone;
 use crate::ports::{ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionStore, Store};
 use crate::reminder::DeliveryStatus;
@@ -48,7 +49,8 @@ pub struct AnswerOutcome {
     pub result: String,
     /// The session answered for, when a reminder asked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub session_id: Option<SessionId>,
 }
 
 /// How long after a reminder asked a reply still answers it.
@@ -89,12 +91,12 @@ pub async fn handle_sms_reply<S: Store + ?Sized>(
 /// until its session starts; the latest answer counts.
 pub async fn answer_by_link<S: Store + ?Sized>(
     store: &S,
-    campaign_id: &str,
+    campaign_id: &CampaignId,
     delivery_id: &str,
     answer: Answer,
     now: DateTime<Utc>,
 ) -> CoreResult<AnswerOutcome> {
-    let outcome = |result: &str, session_id: Option<String>| AnswerOutcome {
+    let outcome = |result: &str, session_id: Option<SessionId>| AnswerOutcome {
         answer,
         result: result.to_string(),
         session_id,
@@ -145,7 +147,7 @@ async fn record_sms_answer<S: Store + ?Sized>(
     window: Duration,
     now: DateTime<Utc>,
 ) -> CoreResult<AnswerOutcome> {
-    let outcome = |result: &str, session_id: Option<String>| AnswerOutcome {
+    let outcome = |result: &str, session_id: Option<SessionId>| AnswerOutcome {
         answer,
         result: result.to_string(),
         session_id,
@@ -171,7 +173,7 @@ async fn record_sms_answer<S: Store + ?Sized>(
         }
     }
     sent.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
-    let mut campaigns: HashMap<String, Option<Campaign>> = HashMap::new();
+    let mut campaigns: HashMap<CampaignId, Option<Campaign>> = HashMap::new();
     for delivery in sent {
         if !campaigns.contains_key(&delivery.campaign_id) {
             let c = store.get_campaign(&delivery.campaign_id).await?;
@@ -334,8 +336,8 @@ pub async fn record_zns_receipt<S: SessionStore + DeliveryStore + ?Sized>(
     let Some(id) = tracking_id.filter(|id| id.ends_with("|zns") && id.split('|').count() == 4) else {
         return Ok(ZnsReceiptOutcome::Unknown);
     };
-    let session_id = id.split('|').next().unwrap_or_default();
-    let Some(session) = store.get_session(session_id).await? else {
+    let session_id = SessionId::from(id.split('|').next().unwrap_or_default());
+    let Some(session) = store.get_session(&session_id).await? else {
         return Ok(ZnsReceiptOutcome::Unknown);
     };
     // A concurrent write (another receipt, Zalo's retry) moves the version: read again.

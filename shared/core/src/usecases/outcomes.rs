@@ -9,6 +9,7 @@ use tracing::instrument;
 use crate::answer::confirmed_citizens;
 use crate::contact::{ContactInput, ContactRole};
 use crate::error::{CoreError, CoreResult, CsvLines, RowError};
+use crate::ids::SessionId;
 use crate::outcome::{AnswerFigures, Attendee, OfficialStatistics, SessionRecord, tally_deltas};
 use crate::phone::Phone;
 use crate::ports::{OrgUnitStore, OutcomeStore, SessionStore, Store};
@@ -46,7 +47,11 @@ pub struct OutcomesInput {
 }
 
 /// The session a record is for, if it exists and has started.
-async fn started_session<S: SessionStore + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<Session> {
+async fn started_session<S: SessionStore + ?Sized>(
+    store: &S,
+    id: &SessionId,
+    now: DateTime<Utc>,
+) -> CoreResult<Session> {
     let session = store
         .get_session(id)
         .await?
@@ -156,10 +161,10 @@ where
 
 /// Record (or correct) who attended a session. Walk-ins are registered as contacts of the
 /// session's commune without consent; everyone is checked before anything is written.
-#[instrument(skip_all, fields(session_id = session_id, attendees = input.attendees.len()))]
+#[instrument(skip_all, fields(session_id = %session_id, attendees = input.attendees.len()))]
 pub async fn record_attendance<S>(
     store: &S,
-    session_id: &str,
+    session_id: &SessionId,
     input: AttendanceInput,
     now: DateTime<Utc>,
     actor: &Actor,
@@ -350,10 +355,10 @@ pub struct CheckInOutcome {
 /// and tallies as [`record_attendance`]), once however often they are checked in. A walk-in
 /// is found by phone in the actor's area or registered there without consent. Open from
 /// [`CHECK_IN_OPENS_MINUTES`] before the start; concurrent check-ins all count.
-#[instrument(skip_all, fields(session_id = session_id))]
+#[instrument(skip_all, fields(session_id = %session_id))]
 pub async fn check_in<S>(
     store: &S,
-    session_id: &str,
+    session_id: &SessionId,
     who: CheckIn,
     now: DateTime<Utc>,
     actor: &Actor,
@@ -453,7 +458,7 @@ fn no_walk_in_name(field: &str) -> CoreError {
 /// like a new contact's id (a time-ordered UUID), the same each time the list is sent again
 /// (its last ten bytes come from the session and the number; the record so far keeps the
 /// rest), and no contact's id.
-fn unlinked_id(session_id: &str, e164: &str, previous: &[String], now: DateTime<Utc>) -> String {
+fn unlinked_id(session_id: &SessionId, e164: &str, previous: &[String], now: DateTime<Utc>) -> String {
     let name = format!("{session_id}|{e164}");
     let tag = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
     let shaped = |stamp: [u8; 6]| {
@@ -487,10 +492,10 @@ fn prefix(e: CoreError, field: &str) -> CoreError {
 }
 
 /// Record (or correct) the outcome counts of a session.
-#[instrument(skip_all, fields(session_id = session_id))]
+#[instrument(skip_all, fields(session_id = %session_id))]
 pub async fn record_outcomes<S>(
     store: &S,
-    session_id: &str,
+    session_id: &SessionId,
     input: OutcomesInput,
     now: DateTime<Utc>,
     actor: &Actor,

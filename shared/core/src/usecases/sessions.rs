@@ -5,6 +5,7 @@ use tracing::instrument;
 
 use crate::contact::{Channel, ContactRole, short_text};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::SessionId;
 use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
 use crate::reminder::{JobStatus, due_time};
 use crate::session::{Session, SessionStatus};
@@ -15,7 +16,7 @@ use crate::usecases::{Actor, require_commune, retry_on_conflict};
 pub const MAX_TEAM_MEMBERS: usize = 500;
 
 /// Fetch a session or `NotFound`.
-pub async fn get_session<S: SessionStore + ?Sized>(store: &S, id: &str) -> CoreResult<Session> {
+pub async fn get_session<S: SessionStore + ?Sized>(store: &S, id: &SessionId) -> CoreResult<Session> {
     store
         .get_session(id)
         .await?
@@ -36,10 +37,10 @@ fn require_not_started(session: &Session, now: DateTime<Utc>) -> CoreResult<()> 
 }
 
 /// Cancel one session that has not started. Cancelling a cancelled session changes nothing.
-#[instrument(skip_all, fields(session_id = id))]
+#[instrument(skip_all, fields(session_id = %id))]
 pub async fn cancel_session<S: Store + ?Sized>(
     store: &S,
-    id: &str,
+    id: &SessionId,
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> CoreResult<Session> {
@@ -64,10 +65,10 @@ pub async fn cancel_session<S: Store + ?Sized>(
 
 /// Move one session that has not started to a new start (and optionally venue); it keeps
 /// its id and its length.
-#[instrument(skip_all, fields(session_id = id))]
+#[instrument(skip_all, fields(session_id = %id))]
 pub async fn move_session<S: Store + ?Sized>(
     store: &S,
-    id: &str,
+    id: &SessionId,
     starts_at: DateTime<Utc>,
     venue: Option<String>,
     now: DateTime<Utc>,
@@ -200,10 +201,10 @@ pub async fn get_team<S: TeamStore + ?Sized>(store: &S, commune: &str) -> CoreRe
 }
 
 /// Assign the volunteers who staff a session: members of its commune's team.
-#[instrument(skip_all, fields(session_id = id))]
+#[instrument(skip_all, fields(session_id = %id))]
 pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
     store: &S,
-    id: &str,
+    id: &SessionId,
     volunteer_ids: Vec<String>,
     now: DateTime<Utc>,
 ) -> CoreResult<Session> {

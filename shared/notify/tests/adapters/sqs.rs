@@ -14,7 +14,7 @@ fn tasks(n: usize) -> Vec<DeliveryTask> {
         .map(|i| DeliveryTask {
             job_id: format!("job-{i}"),
             campaign_id: "cmp-1".into(),
-            session_id: format!("ses-{}", i % 3),
+            session_id: format!("ses-{}", i % 3).into(),
             rule_id: "rule-24h".into(),
             contact_id: format!("contact-{i}"),
             channel: if i % 2 == 0 { Channel::Sms } else { Channel::Email },

@@ -17,7 +17,7 @@ impl AnswerStore for DynamoStore {
             .await?)
     }
 
-    async fn session_answers(&self, session_id: &str) -> CoreResult<Vec<SessionAnswer>> {
+    async fn session_answers(&self, session_id: &SessionId) -> CoreResult<Vec<SessionAnswer>> {
         self.query_all(Query::on(None, keys::answers_pk(session_id))).await
     }
 

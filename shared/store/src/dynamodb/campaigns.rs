@@ -11,12 +11,12 @@ impl CampaignStore for DynamoStore {
         } else {
             Err(CoreError::AlreadyExists {
                 entity: "campaign",
-                id: campaign.id.clone(),
+                id: campaign.id.to_string(),
             })
         }
     }
 
-    async fn get_campaign(&self, id: &str) -> CoreResult<Option<Campaign>> {
+    async fn get_campaign(&self, id: &CampaignId) -> CoreResult<Option<Campaign>> {
         self.get(keys::campaign_pk(id), keys::CAMPAIGN_SK).await
     }
 

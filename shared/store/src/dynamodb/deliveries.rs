@@ -143,7 +143,7 @@ impl DeliveryStore for DynamoStore {
         Ok(out)
     }
 
-    async fn get_delivery(&self, campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
+    async fn get_delivery(&self, campaign_id: &CampaignId, id: &str) -> CoreResult<Option<Delivery>> {
         Ok(self
             .get::<StoredDelivery>(keys::campaign_deliveries(campaign_id), id)
             .await?

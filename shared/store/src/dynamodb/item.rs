@@ -63,8 +63,8 @@ impl<T> Item<T> {
 /// fields), which keeps a recorded delivery under the 1 KB of one write unit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredDelivery {
-    pub campaign_id: String,
-    pub session_id: String,
+    pub campaign_id: CampaignId,
+    pub session_id: SessionId,
     pub rule_id: String,
     pub contact_id: String,
     pub channel: Channel,
@@ -214,8 +214,8 @@ pub mod items {
 
     pub fn campaign(c: &Campaign) -> Item<&Campaign> {
         Item::new(keys::campaign_pk(&c.id), keys::CAMPAIGN_SK, "campaign", c.version, c)
-            .gsi1(keys::campaigns_by_status(c.status.as_str()), c.id.clone())
-            .gsi3(keys::entity_index("campaign"), c.id.clone())
+            .gsi1(keys::campaigns_by_status(c.status.as_str()), c.id.to_string())
+            .gsi3(keys::entity_index("campaign"), c.id.to_string())
     }
 
     pub fn session(s: &Session) -> Item<&Session> {
@@ -240,7 +240,7 @@ pub mod items {
             a.answered_at.timestamp_micros().max(0) as u64,
             a,
         )
-        .gsi1(keys::contact_answers(&a.contact_id), a.session_id.clone())
+        .gsi1(keys::contact_answers(&a.contact_id), a.session_id.to_string())
     }
 
     pub fn zns_token(t: &outreach_core::zns::ZnsToken) -> Item<&outreach_core::zns::ZnsToken> {

@@ -2,6 +2,7 @@
 //! the overloaded indexes GSI1–GSI3 serve the list access patterns (see `DYNAMODB.md`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use outreach_core::ids::{CampaignId, SessionId};
 
 /// A sortable instant: RFC 3339 in UTC with fixed width, so text order is time order.
 pub fn instant(t: DateTime<Utc>) -> String {
@@ -59,7 +60,7 @@ pub fn commune_role_contacts(commune: &str, role: &str) -> String {
     format!("COMMUNE#{commune}#ROLE#{role}")
 }
 
-pub fn campaign_pk(id: &str) -> String {
+pub fn campaign_pk(id: &CampaignId) -> String {
     format!("CAMPAIGN#{id}")
 }
 pub const CAMPAIGN_SK: &str = "CAMPAIGN";
@@ -68,12 +69,12 @@ pub fn campaigns_by_status(status: &str) -> String {
     format!("CAMPAIGNS#{status}")
 }
 
-pub fn session_pk(id: &str) -> String {
+pub fn session_pk(id: &SessionId) -> String {
     format!("SESSION#{id}")
 }
 pub const SESSION_SK: &str = "SESSION";
 /// GSI1: sessions of a campaign, by start.
-pub fn campaign_sessions(campaign_id: &str) -> String {
+pub fn campaign_sessions(campaign_id: &CampaignId) -> String {
     format!("CAMPAIGN#{campaign_id}#SESSIONS")
 }
 /// GSI2: sessions in a commune, by start.
@@ -81,7 +82,7 @@ pub fn commune_sessions(commune: &str) -> String {
     format!("COMMUNE#{commune}#SESSIONS")
 }
 /// Sort key of a session in every index: start, then id.
-pub fn session_sort(starts_at: DateTime<Utc>, id: &str) -> String {
+pub fn session_sort(starts_at: DateTime<Utc>, id: &SessionId) -> String {
     format!("{}#{id}", instant(starts_at))
 }
 
@@ -92,7 +93,7 @@ pub const TEAM_SK: &str = "TEAM";
 
 /// The Zalo OA's token pair: one item.
 /// A session's answers: one item per person, sort key the contact id.
-pub fn answers_pk(session_id: &str) -> String {
+pub fn answers_pk(session_id: &SessionId) -> String {
     format!("ANSWERS#{session_id}")
 }
 /// GSI1: a contact's answers, sort key the session id.
@@ -128,14 +129,14 @@ pub fn due_shard(job_id: &str) -> u32 {
     h % DUE_SHARDS
 }
 /// GSI2 of a job: the jobs of its session.
-pub fn session_jobs(session_id: &str) -> String {
+pub fn session_jobs(session_id: &SessionId) -> String {
     format!("SESSION#{session_id}#JOBS")
 }
 
 /// A delivery lives in its campaign's partition, sorted by its id; the id starts with the
 /// session id, so a session's deliveries are a prefix. No index is needed for the campaign
 /// or session log, which keeps a delivered reminder at 1 + 2 write units.
-pub fn campaign_deliveries(campaign_id: &str) -> String {
+pub fn campaign_deliveries(campaign_id: &CampaignId) -> String {
     format!("CAMPAIGN#{campaign_id}#DELIVERIES")
 }
 /// GSI2 of a recorded delivery: its contact, sorted by channel then time.

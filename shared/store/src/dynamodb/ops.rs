@@ -154,11 +154,17 @@ impl DynamoStore {
 
     /// Replace `entity` `id` stored at `version - 1` by `raw`, or say it was changed by
     /// someone else (or does not exist): the versioned update of every aggregate.
-    pub(super) async fn update_versioned(&self, raw: RawItem, version: u64, entity: &str, id: &str) -> CoreResult<()> {
+    pub(super) async fn update_versioned(
+        &self,
+        raw: RawItem,
+        version: u64,
+        entity: &str,
+        id: impl AsRef<str>,
+    ) -> CoreResult<()> {
         if self.put_versioned(raw, version).await? {
             Ok(())
         } else {
-            Err(stale(entity, id))
+            Err(stale(entity, id.as_ref()))
         }
     }
 

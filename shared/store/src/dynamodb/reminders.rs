@@ -55,7 +55,7 @@ impl ReminderStore for DynamoStore {
         Ok(jobs)
     }
 
-    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>> {
+    async fn session_jobs(&self, session_id: &SessionId) -> CoreResult<Vec<ReminderJob>> {
         self.query_all(Query::on(Some(table::GSI2), keys::session_jobs(session_id)))
             .await
     }

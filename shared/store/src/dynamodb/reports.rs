@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use outreach_core::audit::AuditEntry;
 use outreach_core::error::{CoreError, CoreResult};
+use outreach_core::ids::SessionId;
 use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey, YearTallies};
 use outreach_core::ports::{AuditStore, OutcomeStore, Page, PageRequest, SnapshotStore, TargetStore};
 use outreach_core::quarter::Quarter;
@@ -81,7 +82,12 @@ fn tally_of(year: i32, raw: &RawItem) -> Result<Tally, StoreError> {
 impl DynamoStore {
     /// Run transactions of at most 100 writes each; `Conflict` when a condition failed or
     /// a concurrent transaction touched the same items.
-    pub(super) async fn transact(&self, writes: Vec<TransactWriteItem>, entity: &str, id: &str) -> CoreResult<()> {
+    pub(super) async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        entity: &str,
+        id: impl AsRef<str>,
+    ) -> CoreResult<()> {
         for chunk in writes.chunks(TRANSACTION_LIMIT) {
             let result = self
                 .client
@@ -99,7 +105,11 @@ impl DynamoStore {
                     Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionInProgressException(_)) => true,
                     _ => false,
                 };
-                return Err(if conflict { stale(entity, id) } else { sdk(e).into() });
+                return Err(if conflict {
+                    stale(entity, id.as_ref())
+                } else {
+                    sdk(e).into()
+                });
             }
         }
         Ok(())
@@ -108,7 +118,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl OutcomeStore for DynamoStore {
-    async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
+    async fn get_session_record(&self, session_id: &SessionId) -> CoreResult<Option<SessionRecord>> {
         self.get(keys::session_pk(session_id), keys::SESSION_RECORD_SK).await
     }
 

@@ -12,7 +12,7 @@ impl SessionStore for DynamoStore {
         Ok(self.put_all_new(raws).await?)
     }
 
-    async fn get_session(&self, id: &str) -> CoreResult<Option<Session>> {
+    async fn get_session(&self, id: &SessionId) -> CoreResult<Option<Session>> {
         self.get(keys::session_pk(id), keys::SESSION_SK).await
     }
 

@@ -17,7 +17,7 @@ impl AnswerStore for SqliteStore {
                  SET answered_at = excluded.answered_at, data = excluded.data
                  WHERE excluded.answered_at >= answers.answered_at",
                 params![
-                    answer.session_id,
+                    answer.session_id.as_str(),
                     answer.contact_id,
                     instant(answer.answered_at),
                     to_json(&answer)?
@@ -28,7 +28,7 @@ impl AnswerStore for SqliteStore {
         .await
     }
 
-    async fn session_answers(&self, session_id: &str) -> CoreResult<Vec<SessionAnswer>> {
+    async fn session_answers(&self, session_id: &SessionId) -> CoreResult<Vec<SessionAnswer>> {
         let id = session_id.to_string();
         self.call(move |c| {
             all_json(

@@ -10,7 +10,7 @@ impl CampaignStore for SqliteStore {
             let inserted = c.execute(
                 "INSERT INTO campaigns (id, status, version, data) VALUES (?, ?, ?, ?)",
                 params![
-                    campaign.id,
+                    campaign.id.as_str(),
                     campaign.status.as_str(),
                     campaign.version as i64,
                     to_json(&campaign)?
@@ -20,7 +20,7 @@ impl CampaignStore for SqliteStore {
                 Ok(_) => Ok(Ok(())),
                 Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
                     entity: "campaign",
-                    id: campaign.id.clone(),
+                    id: campaign.id.to_string(),
                 })),
                 Err(e) => Err(e.into()),
             }
@@ -28,7 +28,7 @@ impl CampaignStore for SqliteStore {
         .await?
     }
 
-    async fn get_campaign(&self, id: &str) -> CoreResult<Option<Campaign>> {
+    async fn get_campaign(&self, id: &CampaignId) -> CoreResult<Option<Campaign>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM campaigns WHERE id = ?", &id))
             .await
@@ -43,7 +43,7 @@ impl CampaignStore for SqliteStore {
                     campaign.status.as_str(),
                     campaign.version as i64,
                     to_json(&campaign)?,
-                    campaign.id,
+                    campaign.id.as_str(),
                     campaign.version as i64 - 1
                 ],
             )?;
@@ -69,7 +69,7 @@ impl CampaignStore for SqliteStore {
                     vec![],
                 ),
             };
-            paged(c, sql, args, &["id"], &page, |x: &Campaign| vec![x.id.clone()])
+            paged(c, sql, args, &["id"], &page, |x: &Campaign| vec![x.id.to_string()])
         })
         .await
     }

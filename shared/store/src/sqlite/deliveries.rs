@@ -132,7 +132,7 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn get_delivery(&self, _campaign_id: &str, id: &str) -> CoreResult<Option<Delivery>> {
+    async fn get_delivery(&self, _campaign_id: &CampaignId, id: &str) -> CoreResult<Option<Delivery>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM deliveries WHERE id = ?", &id))
             .await
@@ -147,8 +147,8 @@ impl DeliveryStore for SqliteStore {
             let mut sql = "SELECT data FROM deliveries WHERE 1 = 1".to_string();
             let mut args = Vec::new();
             for (column, value) in [
-                ("campaign_id", filter.campaign),
-                ("session_id", filter.session),
+                ("campaign_id", filter.campaign.map(CampaignId::into_string)),
+                ("session_id", filter.session.map(SessionId::into_string)),
                 ("contact_id", filter.contact),
                 ("status", filter.status.map(|s| s.as_str().to_string())),
             ] {
@@ -196,8 +196,8 @@ pub(super) fn insert_delivery(c: &Connection, d: &Delivery) -> Result<usize, Sto
     )?;
     Ok(stmt.execute(params![
         d.id,
-        d.campaign_id,
-        d.session_id,
+        d.campaign_id.as_str(),
+        d.session_id.as_str(),
         d.contact_id,
         d.channel.as_str(),
         d.status.as_str(),

@@ -20,7 +20,7 @@ impl ReminderStore for SqliteStore {
                 for j in &jobs {
                     created += stmt.execute(params![
                         j.id,
-                        j.session_id,
+                        j.session_id.as_str(),
                         j.status.as_str(),
                         instant(j.due_at),
                         j.version as i64,
@@ -83,7 +83,7 @@ impl ReminderStore for SqliteStore {
         .await
     }
 
-    async fn session_jobs(&self, session_id: &str) -> CoreResult<Vec<ReminderJob>> {
+    async fn session_jobs(&self, session_id: &SessionId) -> CoreResult<Vec<ReminderJob>> {
         let id = session_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare_cached("SELECT data FROM reminder_jobs WHERE session_id = ? ORDER BY id")?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_core::error::CoreResult;
+use outreach_core::ids::SessionId;
 use outreach_core::outcome::{SessionRecord, Tally, TallyDelta, TallyKey, YearTallies};
 use outreach_core::ports::{OutcomeStore, SnapshotStore, TargetStore};
 use outreach_core::quarter::Quarter;
@@ -53,7 +54,7 @@ fn write_tallies<'a>(
 
 #[async_trait]
 impl OutcomeStore for SqliteStore {
-    async fn get_session_record(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
+    async fn get_session_record(&self, session_id: &SessionId) -> CoreResult<Option<SessionRecord>> {
         let id = session_id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM session_records WHERE session_id = ?", &id))
             .await
@@ -72,7 +73,7 @@ impl OutcomeStore for SqliteStore {
                 let n = if record.version == 1 {
                     tx.execute(
                         "INSERT OR IGNORE INTO session_records (session_id, version, data) VALUES (?, 1, ?)",
-                        params![record.session_id, to_json(&record)?],
+                        params![record.session_id.as_str(), to_json(&record)?],
                     )?
                 } else {
                     tx.execute(
@@ -80,7 +81,7 @@ impl OutcomeStore for SqliteStore {
                         params![
                             record.version as i64,
                             to_json(&record)?,
-                            record.session_id,
+                            record.session_id.as_str(),
                             record.version as i64 - 1
                         ],
                     )?

@@ -19,8 +19,8 @@ impl SessionStore for SqliteStore {
                 )?;
                 for s in &sessions {
                     created += stmt.execute(params![
-                        s.id,
-                        s.campaign_id,
+                        s.id.as_str(),
+                        s.campaign_id.as_str(),
                         s.commune_code,
                         instant(s.starts_at),
                         s.status.as_str(),
@@ -35,7 +35,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn get_session(&self, id: &str) -> CoreResult<Option<Session>> {
+    async fn get_session(&self, id: &SessionId) -> CoreResult<Option<Session>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM sessions WHERE id = ?", &id))
             .await
@@ -51,7 +51,7 @@ impl SessionStore for SqliteStore {
                     session.status.as_str(),
                     session.version as i64,
                     to_json(&session)?,
-                    session.id,
+                    session.id.as_str(),
                     session.version as i64 - 1
                 ],
             )?;
@@ -71,7 +71,7 @@ impl SessionStore for SqliteStore {
             let mut args = Vec::new();
             if let Some(campaign) = filter.campaign {
                 sql.push_str(" AND campaign_id = ?");
-                args.push(Value::Text(campaign));
+                args.push(Value::Text(campaign.into_string()));
             }
             if let Some(commune) = filter.commune {
                 sql.push_str(" AND commune_code = ?");
@@ -91,7 +91,7 @@ impl SessionStore for SqliteStore {
             }
             sql.push_str(" {after} ORDER BY starts_at, id LIMIT ?");
             paged(c, &sql, args, &["starts_at", "id"], &page, |s: &Session| {
-                vec![instant(s.starts_at), s.id.clone()]
+                vec![instant(s.starts_at), s.id.to_string()]
             })
         })
         .await

@@ -80,7 +80,8 @@ pub(super) fn all_json<T: DeserializeOwned>(c: &Connection, sql: &str, key: &str
     rows.map(|d| from_json(&d?)).collect()
 }
 
-pub(super) fn stale(entity: &str, id: &str) -> CoreError {
+pub(super) fn stale(entity: &str, id: impl AsRef<str>) -> CoreError {
+    let id = id.as_ref();
     CoreError::Conflict(format!(
         "{entity} {id} was changed by someone else (or does not exist); reload and retry"
     ))

@@ -382,7 +382,7 @@ pub async fn campaigns_round_trip_and_filter_by_status(store: &dyn Store) {
         store.insert_campaign(&draft).await,
         Err(CoreError::AlreadyExists { .. })
     ));
-    assert_eq!(store.get_campaign("cmp_1").await.unwrap(), Some(draft));
+    assert_eq!(store.get_campaign(&"cmp_1".into()).await.unwrap(), Some(draft));
     let actives = store
         .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(10))
         .await
@@ -422,7 +422,10 @@ pub async fn campaign_updates_are_optimistic(store: &dyn Store) {
         store.update_campaign(&cancelled).await,
         Err(CoreError::Conflict(_))
     ));
-    assert_eq!(store.get_campaign("cmp_1").await.unwrap(), Some(activated.clone()));
+    assert_eq!(
+        store.get_campaign(&"cmp_1".into()).await.unwrap(),
+        Some(activated.clone())
+    );
     let listed = store
         .list_campaigns(Some(CampaignStatus::Active), &PageRequest::first(10))
         .await
@@ -658,7 +661,7 @@ fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
 
 fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) -> Delivery {
     Delivery {
-        id: Delivery::id_for(session, "r1", contact, channel),
+        id: Delivery::id_for(&session.into(), "r1", contact, channel),
         campaign_id: "cmp_1".into(),
         session_id: session.into(),
         rule_id: "r1".into(),
@@ -1079,7 +1082,7 @@ pub async fn deliveries_are_listed_by_campaign_session_contact_and_status(store:
     let mut all = Vec::new();
     for (i, s) in [&s1, &s2].iter().enumerate() {
         for contact in ["ct_1", "ct_2", "ct_3"] {
-            let mut d = delivery(&s.id, contact, Channel::Sms, now + Duration::days(7 * i as i64));
+            let mut d = delivery(s.id.as_str(), contact, Channel::Sms, now + Duration::days(7 * i as i64));
             store.claim_delivery(&d, d.updated_at).await.unwrap();
             d.status = if contact == "ct_3" {
                 DeliveryStatus::Suppressed
@@ -1742,7 +1745,7 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
         delivery_id: format!("{session}|r1|{contact}|sms"),
         answered_at: t(at),
     };
-    assert!(store.session_answers("ss_1").await.unwrap().is_empty());
+    assert!(store.session_answers(&"ss_1".into()).await.unwrap().is_empty());
     let first = answer("ss_1", "ct_1", Answer::Coming, "2026-10-02T02:00:00.000001Z");
     assert!(store.put_answer(&first).await.unwrap());
     // Changed their mind: the later answer replaces it.
@@ -1762,7 +1765,7 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
             .await
             .unwrap()
     );
-    let mut of_session = store.session_answers("ss_1").await.unwrap();
+    let mut of_session = store.session_answers(&"ss_1".into()).await.unwrap();
     of_session.sort_by(|a, b| a.contact_id.cmp(&b.contact_id));
     assert_eq!(of_session.len(), 2);
     assert_eq!(of_session[0], changed);
@@ -1782,11 +1785,11 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
         answer("ss_3", "ct_9", Answer::NotComing, "2026-10-03T01:00:05Z"),
     );
     let (_, _) = tokio::join!(store.put_answer(&a), store.put_answer(&b));
-    assert_eq!(store.session_answers("ss_3").await.unwrap(), [b]);
+    assert_eq!(store.session_answers(&"ss_3".into()).await.unwrap(), [b]);
     // Erasure takes every answer of the contact and no one else's.
     assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 2);
     assert!(store.contact_answers("ct_1").await.unwrap().is_empty());
-    assert_eq!(store.session_answers("ss_1").await.unwrap().len(), 1);
+    assert_eq!(store.session_answers(&"ss_1".into()).await.unwrap().len(), 1);
     assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 0);
 }
 
