@@ -414,23 +414,7 @@ async fn serve(
     header_timeout: std::time::Duration,
 ) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = AppState {
-        store: app.store.clone(),
-        auth,
-        clock: clock.clone(),
-        webhook_secret: app.config.webhook_secret.clone(),
-        zalo_webhook: app.config.zalo_webhook.clone(),
-        prices: app.config.sender.prices,
-        answer_window: app.config.answer_window,
-        oidc: app
-            .config
-            .oidc
-            .clone()
-            .map(outreach_api::Oidc::new)
-            .transpose()
-            .map_err(anyhow::Error::msg)?
-            .map(Arc::new),
-    };
+    let state = AppState::build(&app, auth, clock.clone()).map_err(anyhow::Error::msg)?;
     let router = outreach_api::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

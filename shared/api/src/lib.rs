@@ -49,6 +49,25 @@ pub struct AppState {
     pub answer_window: chrono::Duration,
 }
 
+impl AppState {
+    /// The state of the router from the wiring both binaries build (the API Lambda and
+    /// `outreach serve`), in this one place, so that the two cannot differ. Fails when the
+    /// identity provider's settings cannot make a client.
+    pub fn build(app: &outreach_app::App, auth: AuthConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let config = &app.config;
+        Ok(Self {
+            store: app.store.clone(),
+            auth,
+            clock,
+            webhook_secret: config.webhook_secret.clone(),
+            zalo_webhook: config.zalo_webhook.clone(),
+            prices: config.sender.prices,
+            oidc: config.oidc.clone().map(Oidc::new).transpose()?.map(Arc::new),
+            answer_window: config.answer_window,
+        })
+    }
+}
+
 /// Every endpoint: its method, its path as the OpenAPI document names it, what it needs of
 /// its caller, and its handler. The router is built from this table, and the access tests
 /// walk it, so an endpoint cannot exist without declaring who may call it.
