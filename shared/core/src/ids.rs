@@ -146,6 +146,12 @@ typed_id!(
     ContactId
 );
 
+typed_id!(
+    /// A reminder job's id: `{session_id}|{rule_id}` ([`crate::reminder::ReminderJob::id_for`]),
+    /// the job whose deliveries the dispatcher enqueues.
+    JobId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 
 /// A file attached to an email (a report, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub trait ZnsChannel: Send + Sync {
 /// on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeliveryTask {
-    pub job_id: String,
+    pub job_id: JobId,
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,

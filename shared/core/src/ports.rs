@@ -10,7 +10,7 @@ use crate::contact::Channel;
 use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::quarter::Quarter;
@@ -148,7 +148,7 @@ pub trait ReminderStore: Send + Sync {
     /// Add the jobs not stored yet (by id) and leave the others untouched; returns how
     /// many were new.
     async fn insert_jobs_if_absent(&self, jobs: &[ReminderJob]) -> CoreResult<usize>;
-    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>>;
+    async fn get_job(&self, id: &JobId) -> CoreResult<Option<ReminderJob>>;
     /// Replace a job whose stored version is `job.version - 1`; `Conflict` otherwise.
     async fn update_job(&self, job: &ReminderJob) -> CoreResult<()>;
     /// Pending jobs with `since <= due_at <= now`, earliest first, at most `limit`.

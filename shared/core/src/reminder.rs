@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Audience, Campaign, CampaignStatus, ReminderRule};
 use crate::contact::{Channel, Contact};
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 use crate::phone::Phone;
 use crate::session::{Session, SessionStatus};
 
@@ -33,7 +33,7 @@ crate::named_enum!(JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderJob {
     /// `{session_id}|{rule_id}`: one job per (session, rule), whoever plans it.
-    pub id: String,
+    pub id: JobId,
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,
@@ -55,8 +55,8 @@ pub struct ReminderJob {
 
 impl ReminderJob {
     /// The stable id of a session's job for a rule.
-    pub fn id_for(session_id: &SessionId, rule_id: &str) -> String {
-        format!("{session_id}|{rule_id}")
+    pub fn id_for(session_id: &SessionId, rule_id: &str) -> JobId {
+        JobId::new(format!("{session_id}|{rule_id}"))
     }
 
     /// Plan the job of `rule` for `session`.

@@ -255,7 +255,7 @@ pub mod items {
 
     pub fn job(j: &ReminderJob) -> Item<&ReminderJob> {
         let item = Item::new(keys::job_pk(&j.id), keys::JOB_SK, "job", j.version, j)
-            .gsi2(keys::session_jobs(&j.session_id), j.id.clone());
+            .gsi2(keys::session_jobs(&j.session_id), j.id.to_string());
         if j.status == JobStatus::Pending {
             item.gsi1(
                 keys::due_bucket(j.due_at, keys::due_shard(&j.id)),

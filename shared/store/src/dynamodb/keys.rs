@@ -2,7 +2,7 @@
 //! the overloaded indexes GSI1–GSI3 serve the list access patterns (see `DYNAMODB.md`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use outreach_core::ids::{CampaignId, ContactId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId};
 
 /// A sortable instant: RFC 3339 in UTC with fixed width, so text order is time order.
 pub fn instant(t: DateTime<Utc>) -> String {
@@ -109,7 +109,7 @@ pub fn entity_index(entity_type: &str) -> String {
     format!("ENTITY#{entity_type}")
 }
 
-pub fn job_pk(id: &str) -> String {
+pub fn job_pk(id: &JobId) -> String {
     format!("JOB#{id}")
 }
 pub const JOB_SK: &str = "JOB";
@@ -120,9 +120,9 @@ pub fn due_bucket(due_at: DateTime<Utc>, shard: u32) -> String {
     format!("DUE#{}#{shard}", due_at.format("%Y-%m-%dT%H"))
 }
 /// The shard of a job: a stable hash of its id (FNV-1a).
-pub fn due_shard(job_id: &str) -> u32 {
+pub fn due_shard(job_id: &JobId) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in job_id.bytes() {
+    for b in job_id.as_str().bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
