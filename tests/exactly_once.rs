@@ -21,6 +21,7 @@ use outreach_app::{App, Config, DeliveryQueue};
 use outreach_core::CoreResult;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
+use outreach_core::ids::ContactId;
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
 use outreach_core::notify::{
     ChannelError, DeliveryTask, EmailChannel, MemoryQueue, NoUnsubscribeLinks, OutboundEmail, OutboundSms, Queue, Sent,
@@ -276,7 +277,7 @@ async fn import_commune(store: &dyn Store) {
 }
 
 /// Register everyone through the use case, and opt out those who opt out.
-async fn register_people(store: &dyn Store, people: &People) -> Vec<String> {
+async fn register_people(store: &dyn Store, people: &People) -> Vec<ContactId> {
     let mut ids = Vec::new();
     for i in 0..people.len() {
         let c = usecases::register_contact(
@@ -304,7 +305,7 @@ async fn register_people(store: &dyn Store, people: &People) -> Vec<String> {
 async fn plan_and_dispatch_twice(
     store: &dyn Store,
     queue: &dyn Queue,
-    ids: &[String],
+    ids: &[ContactId],
     dead_channel: Channel,
 ) -> (u64, outreach_core::session::Session) {
     let campaign = usecases::create_campaign(store, day_before_campaign(), at(SETUP))
@@ -405,7 +406,7 @@ async fn send_then_die(
     store: &dyn Store,
     session: &outreach_core::session::Session,
     people: &People,
-    ids: &[String],
+    ids: &[ContactId],
     (email, sms): (&dyn EmailChannel, &dyn SmsChannel),
     channel: Channel,
 ) -> Vec<String> {
@@ -743,7 +744,7 @@ async fn every_consenting_contact_gets_exactly_one_message_on_the_production_par
     for i in 0..people.len() {
         let c = people
             .input(i, at(SETUP))
-            .into_contact(format!("ct_{}_{i:04}", people.tag), at(SETUP), None)
+            .into_contact(format!("ct_{}_{i:04}", people.tag).into(), at(SETUP), None)
             .unwrap();
         raws.push(items::encode(&items::contact(&c)).unwrap());
         raws.push(items::encode(&items::phone_lock(&c).unwrap()).unwrap());

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
-use outreach_core::ids::CampaignId;
+use outreach_core::ids::{CampaignId, ContactId};
 use outreach_core::jobs::{
     Channels, DispatchSettings, SendOutcome, SenderSettings, run_dispatcher, run_planner, run_sender,
 };
@@ -43,7 +43,7 @@ struct World {
     queue: MemoryQueue,
     dir: tempfile::TempDir,
     campaign: CampaignId,
-    contacts: HashMap<&'static str, String>,
+    contacts: HashMap<&'static str, ContactId>,
 }
 
 fn rule(id: &str, offset_minutes: u32, audience: Audience, channels: Vec<Channel>) -> ReminderRuleInput {
@@ -176,7 +176,7 @@ async fn world(cron: &str, rules: Vec<ReminderRuleInput>) -> World {
     let team = outreach_core::team::TeamInput {
         name: "Đội TN".into(),
         leader_id: None,
-        member_ids: vec![contacts["volunteer"].clone()],
+        member_ids: vec![contacts["volunteer"].to_string()],
     };
     usecases::put_team(&store, "07441", team, setup, &usecases::Actor::default())
         .await
@@ -285,7 +285,7 @@ async fn only_consenting_mobile_contacts_get_a_reminder_and_the_text_is_vietname
     usecases::assign_staff(
         &w.store,
         &first.id,
-        vec![w.contacts["volunteer"].clone()],
+        vec![w.contacts["volunteer"].to_string()],
         local("2026-09-30 10:00"),
     )
     .await

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::{ContactInput, ContactRole};
+use outreach_core::ids::ContactId;
 use outreach_core::org::{FormerUnit, Level, MergeKind, OrgUnit};
 use outreach_core::outcome::{MetricKind, OfficialStatistics};
 use outreach_core::ports::{ContactStore, OrgUnitStore, OutcomeStore, SessionStore};
@@ -170,8 +171,8 @@ async fn golden_quarterly_report_rolls_up_counts_and_ratios() {
         .unwrap();
         ids.push(c.id);
     }
-    let by_id = |id: &String| AttendeeInput {
-        contact_id: Some(id.clone()),
+    let by_id = |id: &ContactId| AttendeeInput {
+        contact_id: Some(id.to_string()),
         ..Default::default()
     };
     record_attendance(

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_core::CoreResult;
 use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
+use outreach_core::ids::ContactId;
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
 use outreach_core::notify::{
     ChannelError, DeliveryTask, MemoryQueue, NoUnsubscribeLinks, OutboundZns, Queue, ZnsChannel, ZnsNext,
@@ -527,7 +528,7 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
     for m in Outbox::read_sms(&outbox_dir).unwrap() {
         *sms_per.entry(m.to).or_default() += 1;
     }
-    let mut log: HashMap<String, Delivery> = HashMap::new();
+    let mut log: HashMap<ContactId, Delivery> = HashMap::new();
     let filter = DeliveryFilter {
         campaign: Some(campaign.id.clone()),
         ..Default::default()

@@ -40,7 +40,7 @@ fn contacts(text: &str) {
     for (i, row) in rows.into_iter().enumerate() {
         let Ok(input) = row.input else { continue };
         let consents = input.consents.len();
-        if let Ok(contact) = input.into_contact(format!("c{i}"), now, Some("fuzz".into())) {
+        if let Ok(contact) = input.into_contact(format!("c{i}").into(), now, Some("fuzz".into())) {
             assert_eq!(contact.consents.len(), consents);
             assert!(!contact.name.is_empty() && contact.name.chars().count() <= 200);
             assert!(matches!(&contact.phone, Some(phone) if phone.e164.starts_with("+84")));

@@ -122,7 +122,7 @@ async fn seed(db: &Path) -> Seeded {
                 email: None,
                 consents: vec![],
             }
-            .into_contact(usecases::new_id("ct"), setup, Some("bench".into()))
+            .into_contact(usecases::new_id("ct").into(), setup, Some("bench".into()))
             .unwrap();
             store.insert_contact(&contact).await.unwrap();
         }
@@ -172,7 +172,10 @@ async fn seed(db: &Path) -> Seeded {
                 )
                 .await
                 .unwrap();
-            sessions.push((s.id.into_string(), contacts.items.into_iter().map(|c| c.id).collect()));
+            sessions.push((
+                s.id.into_string(),
+                contacts.items.into_iter().map(|c| c.id.into_string()).collect(),
+            ));
         }
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),

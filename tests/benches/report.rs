@@ -109,7 +109,7 @@ async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
             quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
             attendees: (0..attendees)
                 .map(|a| Attendee {
-                    contact_id: format!("ct_{i:04}_{a:05}"),
+                    contact_id: format!("ct_{i:04}_{a:05}").into(),
                     role: if a % 10 == 0 {
                         ContactRole::Volunteer
                     } else {

@@ -182,7 +182,7 @@ impl Demo {
                 let contact = usecases::register_contact(store, input, setup_time, actor).await?;
                 match role {
                     ContactRole::Citizen => citizens += 1,
-                    ContactRole::Volunteer => volunteers[ci].push(contact.id.clone()),
+                    ContactRole::Volunteer => volunteers[ci].push(contact.id.to_string()),
                     ContactRole::Planner => {}
                 }
                 if i == 2 && ci == 0 {
@@ -599,7 +599,7 @@ async fn record_sessions(store: &SqliteStore, sessions: &[Session], actor: &Acto
             .items
             .into_iter()
             .map(|c| AttendeeInput {
-                contact_id: Some(c.id),
+                contact_id: Some(c.id.into_string()),
                 ..Default::default()
             })
             .collect();

@@ -240,7 +240,7 @@ async fn a_dispatcher_killed_anywhere_leaves_every_reminder_to_be_sent_exactly_o
     let contact = auth
         .verify_unsubscribe(&links[0][prefix.len()..])
         .expect("signed with the key file");
-    assert!(contact.starts_with("ct_"), "{contact}");
+    assert!(contact.as_str().starts_with("ct_"), "{contact}");
 
     let store = SqliteStore::open(dir.path().join("outreach.db")).unwrap();
     let mut statuses: HashMap<DeliveryStatus, usize> = HashMap::new();

@@ -13,7 +13,7 @@ use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
 use outreach_core::contact::Channel;
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use outreach_core::ports::{CampaignStore, Claim, Clock, ContactStore, DeliveryStore, SessionStore};
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::session::Session;
@@ -125,11 +125,11 @@ async fn server() -> Server {
         // The citizen's reminder of the next session, which answer links name.
         let citizen_id = citizen["id"].as_str().unwrap();
         let reminder = Delivery {
-            id: Delivery::id_for(&next.id, "r1", citizen_id, Channel::Sms),
+            id: Delivery::id_for(&next.id, "r1", &citizen_id.into(), Channel::Sms),
             campaign_id: campaign.clone(),
             session_id: next.id.clone(),
             rule_id: "r1".into(),
-            contact_id: citizen_id.to_string(),
+            contact_id: citizen_id.into(),
             channel: Channel::Sms,
             status: DeliveryStatus::Claimed,
             message_id: None,
@@ -427,19 +427,19 @@ fn case(endpoint: &Endpoint, server: &Server, area: &Area) -> Case {
             "/v1/inbound/answer?token={}",
             server.auth.mint_answer(
                 campaign,
-                &Delivery::id_for(next, "r1", citizen, Channel::Sms),
+                &Delivery::id_for(next, "r1", &ContactId::from(citizen), Channel::Sms),
                 outreach_core::answer::Answer::Coming,
                 Utc::now(),
             )
         )),
         ("GET", "/v1/inbound/unsubscribe") => plain(format!(
             "/v1/inbound/unsubscribe?token={}",
-            server.auth.mint_unsubscribe(citizen, Utc::now())
+            server.auth.mint_unsubscribe(&ContactId::from(citizen), Utc::now())
         )),
         ("POST", "/v1/inbound/unsubscribe") => with(
             format!(
                 "/v1/inbound/unsubscribe?token={}",
-                server.auth.mint_unsubscribe(citizen, Utc::now())
+                server.auth.mint_unsubscribe(&ContactId::from(citizen), Utc::now())
             ),
             Body::Typed("application/x-www-form-urlencoded", "List-Unsubscribe=One-Click".into()),
         ),
@@ -916,7 +916,7 @@ async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_th
     let officer = server.token("officer", Role::CommuneOfficer, "07201");
     let foreign = server.foreign.citizen.clone();
     let foreign_volunteer = server.foreign.volunteer.clone();
-    let before = server.store.get_contact(&foreign).await.unwrap();
+    let before = server.store.get_contact(&ContactId::from(&foreign)).await.unwrap();
     let unknown = "ct_0192f0c4a1b27d3e8f00112233445566".to_string();
     let (past, next) = (&server.own.past_session, &server.own.next_session);
     type Call<'a> = (&'static str, Method, Box<dyn Fn(&str) -> (String, Body) + 'a>);
@@ -1008,7 +1008,7 @@ async fn a_foreign_contact_id_is_answered_as_an_unknown_one_on_every_endpoint_th
         assert!(answers[2].0.is_client_error(), "{method} {path}: {:?}", answers[2]);
     }
     assert_eq!(
-        server.store.get_contact(&foreign).await.unwrap(),
+        server.store.get_contact(&ContactId::from(&foreign)).await.unwrap(),
         before,
         "nothing was written about the foreign contact"
     );
@@ -1041,7 +1041,11 @@ async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_
     assert_eq!((s1, &b1), (s2, &b2));
     assert_eq!(s1, StatusCode::UNPROCESSABLE_ENTITY, "{b1}");
 
-    let foreign_before = server.store.get_contact(&server.foreign.citizen).await.unwrap();
+    let foreign_before = server
+        .store
+        .get_contact(&ContactId::from(&server.foreign.citizen))
+        .await
+        .unwrap();
     let (status, foreign) = server
         .send(
             &officer,
@@ -1095,18 +1099,22 @@ async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_
     let unlinked = foreign["attendees"][0]["contact_id"].as_str().unwrap();
     assert_ne!(unlinked, server.foreign.citizen, "the other registration is not named");
     assert!(
-        server.store.get_contact(unlinked).await.unwrap().is_none(),
+        server.store.get_contact(&unlinked.into()).await.unwrap().is_none(),
         "registered nowhere"
     );
     assert_eq!(
-        server.store.get_contact(&server.foreign.citizen).await.unwrap(),
+        server
+            .store
+            .get_contact(&ContactId::from(&server.foreign.citizen))
+            .await
+            .unwrap(),
         foreign_before,
         "the other registration is untouched"
     );
     let walk_in = new["attendees"][0]["contact_id"].as_str().unwrap();
     let registered = server
         .store
-        .get_contact(walk_in)
+        .get_contact(&walk_in.into())
         .await
         .unwrap()
         .expect("an unknown phone is registered");
@@ -1142,7 +1150,7 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
         .unwrap();
     for (session, contact) in [(&server.own.past_session, "ct_a"), (&elsewhere.id, "ct_b")] {
         let claim = Delivery {
-            id: Delivery::id_for(session, "r1", contact, Channel::Sms),
+            id: Delivery::id_for(session, "r1", &contact.into(), Channel::Sms),
             campaign_id: campaign.id.clone(),
             session_id: session.clone(),
             rule_id: "r1".into(),
@@ -1262,11 +1270,11 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence(
     // A reminder was sent to them.
     let now = t("2026-09-04T01:00:00Z");
     let claim = Delivery {
-        id: Delivery::id_for(&past, "r1", &id, Channel::Sms),
+        id: Delivery::id_for(&past, "r1", &ContactId::from(&id), Channel::Sms),
         campaign_id: server.own.campaign.clone(),
         session_id: past.clone(),
         rule_id: "r1".into(),
-        contact_id: id.clone(),
+        contact_id: ContactId::from(&id),
         channel: Channel::Sms,
         status: DeliveryStatus::Claimed,
         message_id: None,

@@ -170,7 +170,7 @@ async fn local_hs256_tokens_are_refused_when_expired_early_foreign_or_forged() {
                 .unwrap()
                 .mint("x", Role::Admin, "24", now, Duration::hours(1)),
         ),
-        ("an unsubscribe token", auth.mint_unsubscribe("ct_1", now)),
+        ("an unsubscribe token", auth.mint_unsubscribe(&"ct_1".into(), now)),
     ];
     for (what, token) in refused {
         let (status, body) = status_of(&base, &token).await;

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use common::{StepClock, t};
 use outreach_api::auth::LOCAL_ISSUER;
 use outreach_api::{AuthConfig, Role};
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use outreach_core::ports::{CampaignStore, Clock, OutcomeStore, SessionStore, TeamStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::session::Session;
@@ -769,7 +769,7 @@ async fn the_people_list_filters_by_role_consent_and_name_or_number_as_links() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     outreach_core::usecases::opt_out(
         ui.store.as_ref(),
-        &ui.citizen,
+        &ContactId::from(&ui.citizen),
         Some(outreach_core::contact::Channel::Sms),
         "planner",
         ui.clock.now(),
@@ -1059,7 +1059,7 @@ async fn the_overview_counts_the_confirmed_headcount_of_the_coming_week_into_its
         ui.store
             .put_answer(&SessionAnswer {
                 session_id: ui.next.clone(),
-                contact_id: format!("ct_coming_{i}"),
+                contact_id: format!("ct_coming_{i}").into(),
                 volunteer: false,
                 answer: Answer::Coming,
                 channel: Channel::Sms,
@@ -1600,7 +1600,7 @@ async fn the_door_page_finds_a_citizen_by_name_or_last_digits_and_checks_them_in
     let (_, found) = officer.get(&format!("{door}?q=0001")).await;
     assert!(found.contains("Nguyễn Văn An"), "{found}");
     // Their six-digit check-in code from an SMS finds them too; another code does not.
-    let code = ui.auth.check_in_short_code(&ui.past, &ui.citizen);
+    let code = ui.auth.check_in_short_code(&ui.past, &ui.citizen.as_str().into());
     let (_, found) = officer.get(&format!("{door}?q={code}")).await;
     assert!(found.contains("Điểm danh Nguyễn Văn An"), "{code}: {found}");
     let other = format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000);
@@ -1663,7 +1663,7 @@ async fn the_door_page_finds_a_citizen_by_name_or_last_digits_and_checks_them_in
 #[tokio::test]
 async fn a_citizens_check_in_code_checks_them_in_only_for_an_officer_of_that_commune() {
     let ui = ui().await;
-    let token = ui.auth.mint_check_in(&ui.past, &ui.citizen, Utc::now());
+    let token = ui.auth.mint_check_in(&ui.past, &ui.citizen.as_str().into(), Utc::now());
     // The citizen's page: no sign-in, their name and the code as an SVG drawn by the server.
     let response = ui
         .http
@@ -1722,7 +1722,7 @@ async fn a_citizens_check_in_code_checks_them_in_only_for_an_officer_of_that_com
     let (_, page) = officer.get(&scan).await;
     assert!(page.contains("đã được điểm danh"), "{page}");
     // A code for another session does not check anyone in at this one.
-    let next = ui.auth.mint_check_in(&ui.next, &ui.citizen, Utc::now());
+    let next = ui.auth.mint_check_in(&ui.next, &ui.citizen.as_str().into(), Utc::now());
     officer
         .post(&format!("/ui/den?token={next}"), &ui.base, &[("csrf", csrf.as_str())])
         .await;

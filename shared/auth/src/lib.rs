@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// Why a token was refused, in words a caller may read (never the token itself).
@@ -295,7 +295,7 @@ struct UnsubscribeClaims {
 
 impl AuthConfig {
     /// A token that lets its holder stop email to one contact (valid 400 days).
-    pub fn mint_unsubscribe(&self, contact_id: &str, now: DateTime<Utc>) -> String {
+    pub fn mint_unsubscribe(&self, contact_id: &ContactId, now: DateTime<Utc>) -> String {
         let claims = UnsubscribeClaims {
             sub: contact_id.to_string(),
             iss: self.issuer.clone(),
@@ -307,12 +307,12 @@ impl AuthConfig {
     }
 
     /// The contact an unsubscribe token names, if the token is genuine and unexpired.
-    pub fn verify_unsubscribe(&self, token: &str) -> Result<String, TokenError> {
+    pub fn verify_unsubscribe(&self, token: &str) -> Result<ContactId, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[UNSUBSCRIBE_AUDIENCE]);
         validation.set_issuer(&[&self.issuer]);
         jsonwebtoken::decode::<UnsubscribeClaims>(token, &self.decoding, &validation)
-            .map(|d| d.claims.sub)
+            .map(|d| ContactId::new(d.claims.sub))
             .map_err(|_| TokenError::Unsubscribe)
     }
 }
@@ -403,12 +403,12 @@ struct CheckInClaims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckInCode {
     pub session_id: SessionId,
-    pub contact_id: String,
+    pub contact_id: ContactId,
 }
 
 impl AuthConfig {
     /// The check-in code of `contact_id` for `session_id`, valid for [`ANSWER_LINK_DAYS`].
-    pub fn mint_check_in(&self, session_id: &SessionId, contact_id: &str, now: DateTime<Utc>) -> String {
+    pub fn mint_check_in(&self, session_id: &SessionId, contact_id: &ContactId, now: DateTime<Utc>) -> String {
         let claims = CheckInClaims {
             sub: contact_id.to_string(),
             ses: session_id.to_string(),
@@ -424,7 +424,7 @@ impl AuthConfig {
     /// link: 30 bits of an HS256 signature over who and where, keyed by the shared secret,
     /// so only the server can tell which citizen of the session it names. It does not
     /// expire; it checks in only at that session, for a signed-in officer of its commune.
-    pub fn check_in_short_code(&self, session_id: &SessionId, contact_id: &str) -> String {
+    pub fn check_in_short_code(&self, session_id: &SessionId, contact_id: &ContactId) -> String {
         let claims = CheckInClaims {
             sub: contact_id.to_string(),
             ses: session_id.to_string(),
@@ -457,7 +457,7 @@ impl AuthConfig {
         jsonwebtoken::decode::<CheckInClaims>(token, &self.decoding, &validation)
             .map(|d| CheckInCode {
                 session_id: d.claims.ses.into(),
-                contact_id: d.claims.sub,
+                contact_id: d.claims.sub.into(),
             })
             .map_err(|_| TokenError::CheckIn)
     }
@@ -540,7 +540,7 @@ pub struct SignedUnsubscribeLinks {
 }
 
 impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
-    fn link(&self, contact_id: &str) -> Option<String> {
+    fn link(&self, contact_id: &ContactId) -> Option<String> {
         Some(format!(
             "{}/v1/inbound/unsubscribe?token={}",
             self.base_url.trim_end_matches('/'),
@@ -561,7 +561,7 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
         ))
     }
 
-    fn check_in_link(&self, session_id: &SessionId, contact_id: &str) -> Option<String> {
+    fn check_in_link(&self, session_id: &SessionId, contact_id: &ContactId) -> Option<String> {
         Some(format!(
             "{}/ui/den/ma?token={}",
             self.base_url.trim_end_matches('/'),
@@ -569,7 +569,7 @@ impl outreach_core::notify::UnsubscribeLinks for SignedUnsubscribeLinks {
         ))
     }
 
-    fn check_in_code(&self, session_id: &SessionId, contact_id: &str) -> Option<String> {
+    fn check_in_code(&self, session_id: &SessionId, contact_id: &ContactId) -> Option<String> {
         Some(self.auth.check_in_short_code(session_id, contact_id))
     }
 }
@@ -657,22 +657,22 @@ mod tests {
     #[test]
     fn a_short_check_in_code_is_six_digits_fixed_per_person_and_session_and_keyed() {
         let auth = AuthConfig::hs256(&[7u8; 32], LOCAL_ISSUER).unwrap();
-        let code = auth.check_in_short_code(&"ss_1".into(), "ct_1");
+        let code = auth.check_in_short_code(&"ss_1".into(), &"ct_1".into());
         assert_eq!(code.len(), 6);
         assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
         assert_eq!(
-            auth.check_in_short_code(&"ss_1".into(), "ct_1"),
+            auth.check_in_short_code(&"ss_1".into(), &"ct_1".into()),
             code,
             "the same each time"
         );
         // Another person, another session, another key: another code (almost always; 200
         // people of one session share at most a few).
         let codes: std::collections::HashSet<String> = (0..200)
-            .map(|i| auth.check_in_short_code(&"ss_1".into(), &format!("ct_{i}")))
+            .map(|i| auth.check_in_short_code(&"ss_1".into(), &format!("ct_{i}").into()))
             .collect();
         assert!(codes.len() >= 195, "{} distinct of 200", codes.len());
-        assert_ne!(auth.check_in_short_code(&"ss_2".into(), "ct_1"), code);
+        assert_ne!(auth.check_in_short_code(&"ss_2".into(), &"ct_1".into()), code);
         let other = AuthConfig::hs256(&[8u8; 32], LOCAL_ISSUER).unwrap();
-        assert_ne!(other.check_in_short_code(&"ss_1".into(), "ct_1"), code);
+        assert_ne!(other.check_in_short_code(&"ss_1".into(), &"ct_1".into()), code);
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
-use crate::ids::SessionId;
+use crate::ids::{ContactId, SessionId};
 use crate::sms::unaccent;
 
 /// Whether a person will come.
@@ -83,7 +83,8 @@ pub fn sms_template_with_prompt(template: &str, asks_answer: bool) -> std::borro
 pub struct SessionAnswer {
     #[schema(value_type = String)]
     pub session_id: SessionId,
-    pub contact_id: String,
+    #[schema(value_type = String)]
+    pub contact_id: ContactId,
     /// A citizen's or a volunteer's answer (the reminder's audience at the time).
     pub volunteer: bool,
     pub answer: Answer,
@@ -108,11 +109,11 @@ pub struct AnswerCounts {
 /// The citizens asked (`(contact, volunteer)` as the delivery log gives them) and, of those,
 /// the ones whose latest answer is that they will come: what a session's record keeps
 /// beside its attendance.
-pub fn confirmed_citizens(asked: &[(String, bool)], answers: &[SessionAnswer]) -> (u32, HashSet<String>) {
-    let citizens: HashSet<&str> = asked.iter().filter(|(_, v)| !v).map(|(c, _)| c.as_str()).collect();
+pub fn confirmed_citizens(asked: &[(ContactId, bool)], answers: &[SessionAnswer]) -> (u32, HashSet<ContactId>) {
+    let citizens: HashSet<&ContactId> = asked.iter().filter(|(_, v)| !v).map(|(c, _)| c).collect();
     let confirmed = answers
         .iter()
-        .filter(|a| !a.volunteer && a.answer == Answer::Coming && citizens.contains(a.contact_id.as_str()))
+        .filter(|a| !a.volunteer && a.answer == Answer::Coming && citizens.contains(&a.contact_id))
         .map(|a| a.contact_id.clone())
         .collect();
     (citizens.len() as u32, confirmed)
@@ -128,7 +129,8 @@ pub struct Headcount {
     pub citizens: AnswerCounts,
     pub volunteers: AnswerCounts,
     /// Assigned volunteers who said they will not come (the planner can reassign them).
-    pub declined_staff: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub declined_staff: Vec<ContactId>,
     /// More citizens said they will come than the venue holds.
     pub over_capacity: bool,
     /// Fewer assigned volunteers (not counting those who declined) than the confirmed
@@ -142,15 +144,15 @@ impl Headcount {
     pub fn count(
         capacity: u32,
         min_staff: u32,
-        staff: &[String],
-        asked: &[(String, bool)],
+        staff: &[ContactId],
+        asked: &[(ContactId, bool)],
         answers: &[SessionAnswer],
     ) -> Self {
         let mut citizens = AnswerCounts::default();
         let mut volunteers = AnswerCounts::default();
         let mut seen = HashSet::new();
         for (contact, volunteer) in asked {
-            if seen.insert(contact.as_str()) {
+            if seen.insert(contact) {
                 let counts = if *volunteer { &mut volunteers } else { &mut citizens };
                 counts.asked += 1;
                 counts.no_answer += 1;
@@ -158,7 +160,7 @@ impl Headcount {
         }
         for a in answers {
             let counts = if a.volunteer { &mut volunteers } else { &mut citizens };
-            if seen.contains(a.contact_id.as_str()) {
+            if seen.contains(&a.contact_id) {
                 counts.no_answer = counts.no_answer.saturating_sub(1);
             } else {
                 counts.asked += 1;
@@ -168,7 +170,7 @@ impl Headcount {
                 Answer::NotComing => counts.not_coming += 1,
             }
         }
-        let declined_staff: Vec<String> = staff
+        let declined_staff: Vec<ContactId> = staff
             .iter()
             .filter(|id| {
                 answers
@@ -257,16 +259,16 @@ mod tests {
 
     #[test]
     fn the_headcount_counts_answers_by_audience_and_flags_the_session() {
-        let asked: Vec<(String, bool)> = (0..25)
-            .map(|i| (format!("ct_{i}"), false))
-            .chain([("v1".to_string(), true), ("v2".to_string(), true)])
+        let asked: Vec<(ContactId, bool)> = (0..25)
+            .map(|i| (format!("ct_{i}").into(), false))
+            .chain([("v1".into(), true), ("v2".into(), true)])
             .collect();
         let mut answers: Vec<SessionAnswer> = (0..21)
             .map(|i| answer(&format!("ct_{i}"), false, Answer::Coming))
             .collect();
         answers.push(answer("ct_21", false, Answer::NotComing));
         answers.push(answer("v2", true, Answer::NotComing));
-        let staff = vec!["v1".to_string(), "v2".to_string()];
+        let staff: Vec<ContactId> = vec!["v1".into(), "v2".into()];
         let h = Headcount::count(20, 2, &staff, &asked, &answers);
         assert_eq!(
             h.citizens,

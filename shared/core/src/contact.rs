@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult, CsvLines};
+use crate::ids::ContactId;
 use crate::phone::Phone;
 
 /// Whether a contact is reminded as a citizen or as a volunteer, or is a Youth Union
@@ -76,7 +77,8 @@ pub struct OptOut {
 /// A registered citizen or volunteer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ContactId,
     pub role: ContactRole,
     pub name: String,
     pub commune_code: String,
@@ -201,7 +203,7 @@ pub struct ContactInput {
 
 impl ContactInput {
     /// Validate the fields that need no store; the commune is checked by the use case.
-    pub fn into_contact(self, id: String, now: DateTime<Utc>, recorded_by: Option<String>) -> CoreResult<Contact> {
+    pub fn into_contact(self, id: ContactId, now: DateTime<Utc>, recorded_by: Option<String>) -> CoreResult<Contact> {
         let name = short_text("name", &self.name, 200)?;
         let commune_code = short_text("commune_code", &self.commune_code, 10)?;
         let phone = Phone::parse(&self.phone)?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -33,6 +33,14 @@ macro_rules! typed_id {
 
             pub fn into_string(self) -> String {
                 self.0
+            }
+        }
+
+        /// As the string it holds (`"cmp_1"`), so messages that quote an id with `{:?}`
+        /// read as they did when ids were strings.
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
             }
         }
 
@@ -133,6 +141,17 @@ typed_id!(
     CampaignId
 );
 
+typed_id!(
+    /// A contact's id: a citizen's, a volunteer's or a planner's.
+    ContactId
+);
+
+typed_id!(
+    /// A reminder job's id: `{session_id}|{rule_id}` ([`crate::reminder::ReminderJob::id_for`]),
+    /// the job whose deliveries the dispatcher enqueues.
+    JobId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +162,12 @@ mod tests {
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, r#""c1.26734.20260301T0100Z""#);
         assert_eq!(serde_json::from_str::<SessionId>(&json).unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_reads_as_its_string_in_messages() {
+        let id = CampaignId::new("cmp_1");
+        assert_eq!(format!("{id} {id:?}"), r#"cmp_1 "cmp_1""#);
     }
 
     #[test]

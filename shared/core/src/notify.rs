@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 
 /// A file attached to an email (a report, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,11 +154,11 @@ pub trait ZnsChannel: Send + Sync {
 /// on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeliveryTask {
-    pub job_id: String,
+    pub job_id: JobId,
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,
-    pub contact_id: String,
+    pub contact_id: ContactId,
     pub channel: Channel,
 }
 
@@ -208,7 +208,7 @@ impl Queue for MemoryQueue {
 /// Makes the one-click unsubscribe link of a contact (RFC 8058), signed so nobody can
 /// unsubscribe someone else.
 pub trait UnsubscribeLinks: Send + Sync {
-    fn link(&self, contact_id: &str) -> Option<String>;
+    fn link(&self, contact_id: &ContactId) -> Option<String>;
 
     /// A signed link that answers `answer` to delivery `delivery_id` (a reminder that
     /// asked whether the person will come); none without a public URL.
@@ -223,13 +223,13 @@ pub trait UnsubscribeLinks: Send + Sync {
 
     /// A signed link to the page with the personal check-in code (a QR code) of
     /// `contact_id` for `session_id`, to show at the door; none without a public URL.
-    fn check_in_link(&self, _session_id: &SessionId, _contact_id: &str) -> Option<String> {
+    fn check_in_link(&self, _session_id: &SessionId, _contact_id: &ContactId) -> Option<String> {
         None
     }
 
     /// The six-digit check-in code of `contact_id` for `session_id`, for an SMS too short
     /// for a link (an officer types it on the door page); none where links are not signed.
-    fn check_in_code(&self, _session_id: &SessionId, _contact_id: &str) -> Option<String> {
+    fn check_in_code(&self, _session_id: &SessionId, _contact_id: &ContactId) -> Option<String> {
         None
     }
 }
@@ -239,7 +239,7 @@ pub trait UnsubscribeLinks: Send + Sync {
 pub struct NoUnsubscribeLinks;
 
 impl UnsubscribeLinks for NoUnsubscribeLinks {
-    fn link(&self, _contact_id: &str) -> Option<String> {
+    fn link(&self, _contact_id: &ContactId) -> Option<String> {
         None
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId};
 use crate::quarter::Quarter;
 
 /// Outcome counts the programme tracks; planners may record further metrics of their own.
@@ -177,7 +177,8 @@ pub fn check_outcome_metric(key: &str, field: &str) -> CoreResult<()> {
 /// One person on a session's attendance list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attendee {
-    pub contact_id: String,
+    #[schema(value_type = String)]
+    pub contact_id: ContactId,
     pub role: ContactRole,
     /// Came without registering: registered as a contact (without consent) when recorded.
     #[serde(default)]
@@ -225,7 +226,7 @@ pub struct AnswerFigures {
 impl AnswerFigures {
     /// The figures of `asked` citizens, `confirmed` of whom said they will come, against
     /// the attendance list.
-    pub fn of(asked: u32, confirmed: &HashSet<String>, attendees: &[Attendee]) -> Self {
+    pub fn of(asked: u32, confirmed: &HashSet<ContactId>, attendees: &[Attendee]) -> Self {
         Self {
             asked,
             confirmed: confirmed.len() as u32,
@@ -486,7 +487,7 @@ mod tests {
             quarter: Quarter { year: 2026, quarter: q },
             attendees: (0..attendees)
                 .map(|i| Attendee {
-                    contact_id: format!("ct{i}"),
+                    contact_id: format!("ct{i}").into(),
                     role: ContactRole::Citizen,
                     walk_in: i % 2 == 0,
                 })

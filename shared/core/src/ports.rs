@@ -10,7 +10,7 @@ use crate::contact::Channel;
 use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::quarter::Quarter;
@@ -93,7 +93,7 @@ pub trait OrgUnitStore: Send + Sync {
 pub trait ContactStore: Send + Sync {
     /// Add a new contact; `AlreadyExists` when its id or phone number is taken.
     async fn insert_contact(&self, contact: &Contact) -> CoreResult<()>;
-    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>>;
+    async fn get_contact(&self, id: &ContactId) -> CoreResult<Option<Contact>>;
     async fn find_contact_by_phone(&self, e164: &str) -> CoreResult<Option<Contact>>;
     /// The contacts holding any of these numbers (E.164), each once and in no set order;
     /// numbers nobody holds are left out. A few calls to the database however many numbers
@@ -148,7 +148,7 @@ pub trait ReminderStore: Send + Sync {
     /// Add the jobs not stored yet (by id) and leave the others untouched; returns how
     /// many were new.
     async fn insert_jobs_if_absent(&self, jobs: &[ReminderJob]) -> CoreResult<usize>;
-    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>>;
+    async fn get_job(&self, id: &JobId) -> CoreResult<Option<ReminderJob>>;
     /// Replace a job whose stored version is `job.version - 1`; `Conflict` otherwise.
     async fn update_job(&self, job: &ReminderJob) -> CoreResult<()>;
     /// Pending jobs with `since <= due_at <= now`, earliest first, at most `limit`.
@@ -171,7 +171,7 @@ pub enum Claim {
 pub struct DeliveryFilter {
     pub campaign: Option<CampaignId>,
     pub session: Option<SessionId>,
-    pub contact: Option<String>,
+    pub contact: Option<ContactId>,
     pub status: Option<DeliveryStatus>,
 }
 
@@ -203,7 +203,12 @@ pub trait DeliveryStore: Send + Sync {
     /// index's sort key on DynamoDB).
     async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest) -> CoreResult<Page<Delivery>>;
     /// Messages sent to a contact on a channel with `updated_at >= since`.
-    async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize>;
+    async fn count_sent_since(
+        &self,
+        contact_id: &ContactId,
+        channel: Channel,
+        since: DateTime<Utc>,
+    ) -> CoreResult<usize>;
 }
 
 /// What happened at sessions, and the running tallies reports read.
@@ -263,9 +268,9 @@ pub trait AnswerStore: Send + Sync {
     /// Every answer for a session.
     async fn session_answers(&self, session_id: &SessionId) -> CoreResult<Vec<SessionAnswer>>;
     /// Every answer a contact gave (their export).
-    async fn contact_answers(&self, contact_id: &str) -> CoreResult<Vec<SessionAnswer>>;
+    async fn contact_answers(&self, contact_id: &ContactId) -> CoreResult<Vec<SessionAnswer>>;
     /// Remove every answer of a contact (their erasure); how many there were.
-    async fn delete_contact_answers(&self, contact_id: &str) -> CoreResult<usize>;
+    async fn delete_contact_answers(&self, contact_id: &ContactId) -> CoreResult<usize>;
 }
 
 /// Everything the use cases need from storage.

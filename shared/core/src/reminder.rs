@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Audience, Campaign, CampaignStatus, ReminderRule};
 use crate::contact::{Channel, Contact};
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId};
 use crate::phone::Phone;
 use crate::session::{Session, SessionStatus};
 
@@ -33,7 +33,7 @@ crate::named_enum!(JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderJob {
     /// `{session_id}|{rule_id}`: one job per (session, rule), whoever plans it.
-    pub id: String,
+    pub id: JobId,
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,
@@ -55,8 +55,8 @@ pub struct ReminderJob {
 
 impl ReminderJob {
     /// The stable id of a session's job for a rule.
-    pub fn id_for(session_id: &SessionId, rule_id: &str) -> String {
-        format!("{session_id}|{rule_id}")
+    pub fn id_for(session_id: &SessionId, rule_id: &str) -> JobId {
+        JobId::new(format!("{session_id}|{rule_id}"))
     }
 
     /// Plan the job of `rule` for `session`.
@@ -203,7 +203,8 @@ pub struct Delivery {
     #[schema(value_type = String)]
     pub session_id: SessionId,
     pub rule_id: String,
-    pub contact_id: String,
+    #[schema(value_type = String)]
+    pub contact_id: ContactId,
     pub channel: Channel,
     pub status: DeliveryStatus,
     /// The provider's id of the message, once sent.
@@ -241,7 +242,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// The stable id of a delivery.
-    pub fn id_for(session_id: &SessionId, rule_id: &str, contact_id: &str, channel: Channel) -> String {
+    pub fn id_for(session_id: &SessionId, rule_id: &str, contact_id: &ContactId, channel: Channel) -> String {
         let channel = match channel {
             Channel::Sms => "sms",
             Channel::Email => "email",
@@ -407,7 +408,7 @@ mod tests {
     fn delivery(status: DeliveryStatus, lease_until: DateTime<Utc>) -> Delivery {
         let at = local("2026-10-03 07:00");
         Delivery {
-            id: Delivery::id_for(&"s1".into(), "r1", "c1", Channel::Sms),
+            id: Delivery::id_for(&"s1".into(), "r1", &"c1".into(), Channel::Sms),
             campaign_id: "cp1".into(),
             session_id: "s1".into(),
             rule_id: "r1".into(),
@@ -467,7 +468,7 @@ mod tests {
         assert_eq!(delivery_key_channel(Sms, &[Sms]), Sms);
         assert_eq!(delivery_key_channel(Email, &[Email, Zns]), Email);
         let mut d = delivery(DeliveryStatus::Sent, local("2026-10-03 08:00"));
-        d.id = Delivery::id_for(&"s1".into(), "r1", "c1", Zns);
+        d.id = Delivery::id_for(&"s1".into(), "r1", &"c1".into(), Zns);
         assert!(d.fell_back_to_sms(), "{}", d.id);
     }
 

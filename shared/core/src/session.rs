@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::Campaign;
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId};
 
 /// Whether a session will take place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -39,7 +39,8 @@ pub struct Session {
     pub status: SessionStatus,
     pub cancel_reason: Option<String>,
     /// Volunteers (contact ids) assigned to staff the session.
-    pub staff: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub staff: Vec<ContactId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,

@@ -3,15 +3,19 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ContactId;
+
 /// A commune's volunteer team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VolunteerTeam {
     pub commune_code: String,
     pub name: String,
     /// The team leader (a member), if named.
-    pub leader_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub leader_id: Option<ContactId>,
     /// Volunteer contact ids.
-    pub member_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub member_ids: Vec<ContactId>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
 }

@@ -105,7 +105,11 @@ fn main() {
                 granted_at: Some(now),
             }],
         }
-        .into_contact(format!("ct_0193a1b2c3d4e5f6{i:016}"), now, Some("planner-bg".into()))
+        .into_contact(
+            format!("ct_0193a1b2c3d4e5f6{i:016}").into(),
+            now,
+            Some("planner-bg".into()),
+        )
         .unwrap();
         let record = items::encode(&items::contact(&contact)).unwrap();
         let lock = items::encode(&items::phone_lock(&contact).unwrap()).unwrap();

@@ -34,7 +34,7 @@ async fn reopening_keeps_data_and_schema_version() {
         store.schema_version().await.unwrap(),
         SqliteStore::latest_schema_version()
     );
-    assert!(store.get_contact("ct_1").await.unwrap().is_some());
+    assert!(store.get_contact(&"ct_1".into()).await.unwrap().is_some());
     assert_eq!(store.journal_mode().await.unwrap(), "wal");
 }
 

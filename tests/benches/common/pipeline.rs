@@ -68,10 +68,10 @@ pub async fn seed<S: Store + ?Sized>(store: &S, recipients: usize) -> (Campaign,
             email: None,
             consents: vec![consent.clone()],
         }
-        .into_contact(usecases::new_id("ct"), setup, Some("bench".into()))
+        .into_contact(usecases::new_id("ct").into(), setup, Some("bench".into()))
         .unwrap();
         store.insert_contact(&contact).await.unwrap();
-        ids.push(contact.id);
+        ids.push(contact.id.into_string());
     }
     let input = CampaignInput {
         name: "Thứ Bảy dịch vụ công".into(),

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use outreach_core::audit::AuditStamp;
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, parse_contacts_csv};
+use outreach_core::ids::ContactId;
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
@@ -82,13 +83,13 @@ pub async fn create(
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ContactId>,
 ) -> ApiResult<Json<Contact>> {
     Ok(Json(contact_in_area(&state, &caller, &id).await?))
 }
 
 /// The contact `id` if it is in the caller's area; 404 as if missing otherwise.
-pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Contact> {
+pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &ContactId) -> ApiResult<Contact> {
     let contact = usecases::get_contact(state.store.as_ref(), id).await?;
     caller
         .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
@@ -140,7 +141,7 @@ pub async fn import(
 pub async fn add_consent(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ContactId>,
     ApiJson(input): ApiJson<ConsentInput>,
 ) -> ApiResult<(StatusCode, Extension<AuditChange>, Json<Contact>)> {
     let before = contact_in_area(&state, &caller, &id).await?;
@@ -163,7 +164,7 @@ pub struct OptOutInput {
 pub async fn opt_out(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ContactId>,
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<OptOutInput>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Contact>)> {
     let before = contact_in_area(&state, &caller, &id).await?;
@@ -182,7 +183,7 @@ pub async fn opt_out(
 pub async fn erase(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ContactId>,
 ) -> ApiResult<(Extension<AuditChange>, Json<Contact>)> {
     let before = contact_in_area(&state, &caller, &id).await?;
     let erased = usecases::erase_contact(state.store.as_ref(), &id, state.clock.now()).await?;
@@ -199,7 +200,7 @@ pub async fn erase(
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ContactId>,
 ) -> ApiResult<Json<ContactExport>> {
     contact_in_area(&state, &caller, &id).await?;
     Ok(Json(

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use outreach_core::CoreError;
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use outreach_core::ports::DeliveryFilter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
 use outreach_core::usecases;
@@ -46,6 +46,7 @@ pub async fn list(
     }
     .page()?;
     let session = q.session.map(SessionId::from);
+    let contact = q.contact.map(ContactId::from);
     let campaign = q.campaign.map(CampaignId::from);
     if let Some(id) = &session {
         session_in_area(&state, &caller, id).await?;
@@ -53,7 +54,7 @@ pub async fn list(
     if let Some(id) = &campaign {
         campaign_in_area(&state, &caller, id, Reach::Touches).await?;
     }
-    if let Some(id) = &q.contact {
+    if let Some(id) = &contact {
         let contact = usecases::get_contact(state.store.as_ref(), id).await?;
         if !caller.covers(state.store.as_ref(), &contact.commune_code).await? {
             return Err(CoreError::not_found("contact", id).into());
@@ -62,7 +63,7 @@ pub async fn list(
     let filter = DeliveryFilter {
         campaign,
         session,
-        contact: q.contact,
+        contact,
         status: q.status,
     };
     let mut found = state.store.list_deliveries(&filter, &page).await?;

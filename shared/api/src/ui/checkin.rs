@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
 use outreach_core::contact::{Contact, ContactRole};
-use outreach_core::ids::SessionId;
+use outreach_core::ids::{ContactId, SessionId};
 use outreach_core::phone::mask_phone_digits;
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
@@ -92,7 +92,7 @@ pub async fn page(
     } else {
         state
             .store
-            .get_contact(&q.ok)
+            .get_contact(&ContactId::from(&q.ok))
             .await?
             .map(|c| format!("Đã điểm danh: {}.", c.name))
     };
@@ -124,7 +124,7 @@ async fn render(
     let here: HashSet<String> = store
         .get_session_record(&s.id)
         .await?
-        .map(|r| r.attendees.into_iter().map(|a| a.contact_id).collect())
+        .map(|r| r.attendees.into_iter().map(|a| a.contact_id.into_string()).collect())
         .unwrap_or_default();
     let wanted = q.trim();
     let digits: String = wanted.chars().filter(char::is_ascii_digit).collect();
@@ -153,9 +153,9 @@ async fn render(
                     .into_iter()
                     .filter(|c| c.erased_at.is_none() && keeps(c))
                     .map(|c| Found {
-                        here: here.contains(&c.id),
+                        here: here.contains(c.id.as_str()),
                         phone: c.phone.as_ref().map(|p| mask_phone_digits(&p.e164)).unwrap_or_default(),
-                        id: c.id,
+                        id: c.id.into_string(),
                         name: c.name,
                     }),
             );
@@ -405,7 +405,7 @@ pub async fn scan_check_in(
     let before = store.get_session_record(&s.id).await?;
     let actor = session.caller.actor_in_area(store).await?;
     let who = CheckIn::Contact {
-        contact_id: contact.id.clone(),
+        contact_id: contact.id.to_string(),
     };
     match usecases::check_in(store, &s.id, who, state.clock.now(), &actor).await {
         Ok(outcome) => {

@@ -578,12 +578,12 @@ async fn render_session(
     let mut names: HashMap<String, String> = HashMap::new();
     for member in team.iter().flat_map(|t| t.member_ids.iter()) {
         if let Some(c) = store.get_contact(member).await? {
-            names.insert(c.id.clone(), c.name.clone());
+            names.insert(c.id.to_string(), c.name.clone());
             volunteers.push(Volunteer {
-                id: c.id.clone(),
+                id: c.id.to_string(),
                 name: c.name.clone(),
                 assigned: match &draft.staffed {
-                    Some(ticked) => ticked.contains(&c.id),
+                    Some(ticked) => ticked.contains(c.id.as_str()),
                     None => s.staff.contains(&c.id),
                 },
             });
@@ -595,7 +595,7 @@ async fn render_session(
         None => record
             .iter()
             .flat_map(|r| r.attendees.iter())
-            .map(|a| a.contact_id.clone())
+            .map(|a| a.contact_id.to_string())
             .collect(),
     };
     let mut people = Vec::new();
@@ -610,11 +610,11 @@ async fn render_session(
             let got = store.list_contacts(&filter, &page).await?;
             for c in got.items.into_iter().filter(|c| c.erased_at.is_none()) {
                 people.push(Person {
-                    checked: present.contains(&c.id),
+                    checked: present.contains(c.id.as_str()),
                     role: contact_role_label(c.role),
                     phone: c.masked_phone(),
                     name: c.name,
-                    id: c.id,
+                    id: c.id.into_string(),
                 });
             }
             match got.next_cursor {
@@ -626,24 +626,24 @@ async fn render_session(
         // of the caller's area by name, a walk-in registered outside it as such.
         let listed: HashSet<String> = people.iter().map(|p| p.id.clone()).collect();
         for attendee in record.iter().flat_map(|r| r.attendees.iter()) {
-            if listed.contains(&attendee.contact_id) {
+            if listed.contains(attendee.contact_id.as_str()) {
                 continue;
             }
             let person = match store.get_contact(&attendee.contact_id).await? {
                 Some(c) if session.caller.covers(store, &c.commune_code).await? => Person {
-                    checked: present.contains(&c.id),
+                    checked: present.contains(c.id.as_str()),
                     role: contact_role_label(c.role),
                     phone: c.masked_phone(),
                     name: c.name,
-                    id: c.id,
+                    id: c.id.into_string(),
                 },
                 Some(_) => continue,
                 None => Person {
-                    checked: present.contains(&attendee.contact_id),
+                    checked: present.contains(attendee.contact_id.as_str()),
                     role: contact_role_label(attendee.role),
                     phone: String::new(),
                     name: "Người đến trực tiếp (đăng ký ở địa bàn khác)".into(),
-                    id: attendee.contact_id.clone(),
+                    id: attendee.contact_id.to_string(),
                 },
             };
             people.push(person);
@@ -687,8 +687,8 @@ async fn render_session(
             .map(|id| {
                 volunteers
                     .iter()
-                    .find(|v| &v.id == id)
-                    .map_or_else(|| id.clone(), |v| v.name.clone())
+                    .find(|v| v.id == *id)
+                    .map_or_else(|| id.to_string(), |v| v.name.clone())
             })
             .collect(),
         citizens: counted.citizens,

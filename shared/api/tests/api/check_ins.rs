@@ -29,7 +29,7 @@ async fn a_citizens_sms_carries_their_check_in_code_only_when_it_costs_no_segmen
     let noon = api.send_due(t("2026-10-02T05:00:00Z"), &links).await;
     let (_, sent) = api.get(&format!("/v1/deliveries?campaign={id}&status=sent")).await;
     let session = sent["items"][0]["session_id"].as_str().unwrap();
-    let code = api.auth.check_in_short_code(&session.into(), &contact);
+    let code = api.auth.check_in_short_code(&session.into(), &contact.as_str().into());
     let first = outreach_notify::Outbox::read_sms(day_before.path()).unwrap().remove(0);
     assert!(
         first.text.ends_with(&format!(" Ma diem danh: {code}.")),

@@ -136,7 +136,7 @@ async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() 
             "consents": [{"channel": "email", "method": "web_form", "wording_version": "v1"}]}))
         .await;
     let id = c["id"].as_str().unwrap();
-    let token = api.auth.mint_unsubscribe(id, Utc::now());
+    let token = api.auth.mint_unsubscribe(&id.into(), Utc::now());
     // Opening the link (a prefetcher, a mail scanner, a person) only asks: its button posts.
     let page = reqwest::get(format!("{}/v1/inbound/unsubscribe?token={token}", api.base))
         .await
@@ -201,7 +201,7 @@ async fn the_one_click_unsubscribe_link_stops_email_and_refuses_forged_tokens() 
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("token"), "not valid");
     let other = AuthConfig::hs256(b"another-secret-that-is-32-bytes-long!!", LOCAL_ISSUER).unwrap();
-    let forged = other.mint_unsubscribe(id, Utc::now());
+    let forged = other.mint_unsubscribe(&id.into(), Utc::now());
     let (status, _) = api
         .send(
             Method::POST,

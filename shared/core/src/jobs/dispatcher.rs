@@ -12,7 +12,7 @@ use tracing::instrument;
 use crate::campaign::{Audience, Campaign, CampaignStatus};
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::CampaignId;
+use crate::ids::{CampaignId, ContactId};
 use crate::notify::{DeliveryTask, Queue};
 use crate::ports::{ContactFilter, PageRequest, Store};
 use crate::reminder::{JobStatus, ReminderJob, delivery_channels};
@@ -152,7 +152,7 @@ async fn dispatch_job<S: Store + ?Sized>(
         if enqueued >= budget {
             return Ok(JobEnd::Unfinished(enqueued));
         }
-        let mut contact_ids: Vec<String> = Vec::new();
+        let mut contact_ids: Vec<ContactId> = Vec::new();
         let starting = job.cursor.is_none();
         if starting && matches!(job.audience, Audience::Volunteers | Audience::All) {
             contact_ids.extend(session.staff.iter().cloned());

@@ -13,7 +13,7 @@ use crate::campaign::{Campaign, ReminderRule, SMS_NAME_CHARS};
 use crate::contact::{Channel, Contact, mask_email};
 use crate::cost::{DeliveryTally, DeliveryTallyKey, PriceTable};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, JobId, SessionId};
 use crate::notify::{
     ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, OutboundZns, SmsChannel, UnsubscribeLinks,
     ZNS_ALARM_MARKER, ZnsChannel, ZnsError, ZnsNext,
@@ -152,7 +152,7 @@ impl SenderReport {
 /// Reads shared by the tasks of one pass (a batch mostly concerns a few sessions).
 #[derive(Default)]
 struct Lookups {
-    jobs: HashMap<String, Option<ReminderJob>>,
+    jobs: HashMap<JobId, Option<ReminderJob>>,
     sessions: HashMap<SessionId, Option<Session>>,
     campaigns: HashMap<CampaignId, Option<Campaign>>,
     commune_names: HashMap<String, String>,

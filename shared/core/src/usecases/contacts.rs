@@ -8,7 +8,7 @@ use tracing::instrument;
 use crate::audit::{AuditEntry, AuditStamp, changed_fields};
 use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, ContactRow, OptOut};
 use crate::error::{CoreError, CoreResult, RowError};
-use crate::ids::SessionId;
+use crate::ids::{ContactId, SessionId};
 use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
 use crate::ports::{
@@ -42,7 +42,7 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> CoreResult<Contact> {
-    let contact = input.into_contact(new_id("ct"), now, actor.subject.clone())?;
+    let contact = input.into_contact(ContactId::new(new_id("ct")), now, actor.subject.clone())?;
     check_unit(&contact, &store.org_unit_versions(&contact.commune_code).await?)?;
     insert_new_contact(store, &contact).await?;
     tracing::info!(contact_id = %contact.id, phone = %contact.masked_phone(), "contact registered");
@@ -183,13 +183,13 @@ impl ContactImport {
         batch: Vec<ContactRow>,
         now: DateTime<Utc>,
         actor: &Actor,
-        created: &mut Vec<String>,
+        created: &mut Vec<ContactId>,
     ) -> CoreResult<()> {
         let mut checked = Vec::with_capacity(batch.len());
         for ContactRow { row, input } in batch {
             let key = input.as_ref().ok().map(|i| mask_phone_input(&i.phone));
             let contact = match input {
-                Ok(input) => match input.into_contact(new_id("ct"), now, actor.subject.clone()) {
+                Ok(input) => match input.into_contact(ContactId::new(new_id("ct")), now, actor.subject.clone()) {
                     Ok(contact) => self.check_unit(store, &contact).await.map(|()| contact),
                     Err(e) => Err(e),
                 },
@@ -255,7 +255,7 @@ impl ContactImport {
 }
 
 /// Fetch a contact or `NotFound`.
-pub async fn get_contact<S: ContactStore + ?Sized>(store: &S, id: &str) -> CoreResult<Contact> {
+pub async fn get_contact<S: ContactStore + ?Sized>(store: &S, id: &ContactId) -> CoreResult<Contact> {
     store
         .get_contact(id)
         .await?
@@ -265,7 +265,7 @@ pub async fn get_contact<S: ContactStore + ?Sized>(store: &S, id: &str) -> CoreR
 /// Record a consent on a channel; earlier refusals stay on record as evidence.
 pub async fn record_consent<S: ContactStore + ?Sized>(
     store: &S,
-    id: &str,
+    id: &ContactId,
     input: ConsentInput,
     now: DateTime<Utc>,
     actor: &Actor,
@@ -292,7 +292,7 @@ pub async fn record_consent<S: ContactStore + ?Sized>(
 /// Opting out again is harmless: it adds one more dated record.
 pub async fn opt_out<S: ContactStore + ?Sized>(
     store: &S,
-    id: &str,
+    id: &ContactId,
     channel: Option<Channel>,
     source: &str,
     now: DateTime<Utc>,
@@ -333,7 +333,7 @@ pub async fn opt_out<S: ContactStore + ?Sized>(
 /// consents and refusals, which must be kept. Erasing twice changes nothing more.
 pub async fn erase_contact<S: ContactStore + AnswerStore + ?Sized>(
     store: &S,
-    id: &str,
+    id: &ContactId,
     now: DateTime<Utc>,
 ) -> CoreResult<Contact> {
     retry_on_conflict(|| async {
@@ -382,11 +382,15 @@ pub struct AttendanceOf {
 
 /// Gather everything held about a contact: the record itself, their deliveries, and the
 /// sessions and team of their commune they appear in.
-pub async fn export_contact<S: Store + ?Sized>(store: &S, id: &str, now: DateTime<Utc>) -> CoreResult<ContactExport> {
+pub async fn export_contact<S: Store + ?Sized>(
+    store: &S,
+    id: &ContactId,
+    now: DateTime<Utc>,
+) -> CoreResult<ContactExport> {
     let contact = get_contact(store, id).await?;
     let mut deliveries = Vec::new();
     let filter = DeliveryFilter {
-        contact: Some(id.to_string()),
+        contact: Some(id.clone()),
         ..DeliveryFilter::default()
     };
     let mut page = PageRequest::first(MAX_PAGE_SIZE);
@@ -414,7 +418,7 @@ pub async fn export_contact<S: Store + ?Sized>(store: &S, id: &str, now: DateTim
             let Some(record) = store.get_session_record(&session.id).await? else {
                 continue;
             };
-            if let Some(a) = record.attendees.iter().find(|a| a.contact_id == id) {
+            if let Some(a) = record.attendees.iter().find(|a| &a.contact_id == id) {
                 attendance.push(AttendanceOf {
                     session_id: session.id.clone(),
                     starts_at: session.starts_at,

@@ -11,6 +11,7 @@ use crate::campaign::{Audience, Campaign};
 use crate::contact::{Channel, Contact, ContactRole};
 use crate::cost::{PriceTable, SmsRoute, vnd, zns_fallback_share};
 use crate::error::CoreResult;
+use crate::ids::ContactId;
 use crate::jobs::render_sms;
 use crate::phone::Phone;
 use crate::ports::{ContactFilter, PageRequest, Store};
@@ -62,7 +63,7 @@ pub struct CampaignEstimate {
 
 #[derive(Default)]
 struct Sum {
-    recipients: HashSet<String>,
+    recipients: HashSet<ContactId>,
     messages: u64,
     segments: u64,
     max_segments: u64,

@@ -8,7 +8,7 @@ use crate::answer::{Answer, SessionAnswer, parse_answer_reply};
 use crate::campaign::Campaign;
 use crate::contact::{Channel, Contact, ContactRole, mask_email};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId};
 use crate::phone::Phone;
 use crate::ports::{ContactStore, DeliveryFilter, DeliveryStore, PageRequest, SessionStore, Store};
 use crate::reminder::DeliveryStatus;
@@ -33,7 +33,8 @@ pub struct SmsReplyOutcome {
     /// The text was an opt-out keyword.
     pub opt_out: bool,
     /// The sender is a registered contact (now opted out of SMS when `opt_out`).
-    pub contact_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub contact_id: Option<ContactId>,
     /// The text answered a reminder that asked whether they will come.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<AnswerOutcome>,
@@ -121,7 +122,7 @@ pub async fn answer_by_link<S: Store + ?Sized>(
     let Some(contact) = store.get_contact(&delivery.contact_id).await? else {
         return Err(CoreError::NotFound {
             entity: "contact",
-            id: delivery.contact_id,
+            id: delivery.contact_id.into(),
         });
     };
     let kept = store

@@ -9,7 +9,7 @@ use tracing::instrument;
 use crate::answer::confirmed_citizens;
 use crate::contact::{ContactInput, ContactRole};
 use crate::error::{CoreError, CoreResult, CsvLines, RowError};
-use crate::ids::SessionId;
+use crate::ids::{ContactId, SessionId};
 use crate::outcome::{AnswerFigures, Attendee, OfficialStatistics, SessionRecord, tally_deltas};
 use crate::phone::Phone;
 use crate::ports::{OrgUnitStore, OutcomeStore, SessionStore, Store};
@@ -181,7 +181,7 @@ where
     }
     // Who came as a walk-in by the record so far: sending the same list again keeps them
     // walk-ins (they are registered now, and resolve as registered contacts).
-    let walked_in: HashMap<String, ContactRole> = store
+    let walked_in: HashMap<ContactId, ContactRole> = store
         .get_session_record(&session.id)
         .await?
         .map(|r| {
@@ -195,13 +195,13 @@ where
     // First pass: resolve and check everyone, writing nothing, so that a refused list leaves
     // nothing behind (no walk-in registered).
     enum Who {
-        Known(String, ContactRole),
+        Known(ContactId, ContactRole),
         WalkIn(ContactInput),
         /// A walk-in whose phone is registered outside the actor's area: counted here under
         /// an id of its own, registered nowhere, the other registration left untouched.
-        Unlinked(String, ContactRole),
+        Unlinked(ContactId, ContactRole),
     }
-    let previous_ids: Vec<String> = walked_in.keys().cloned().collect();
+    let previous_ids: Vec<ContactId> = walked_in.keys().cloned().collect();
     let mut resolved = Vec::with_capacity(input.attendees.len());
     // Each person once: by contact id, and a walk-in by their number however written.
     let mut listed: HashMap<String, usize> = HashMap::new();
@@ -220,13 +220,15 @@ where
                 // A contact outside the actor's area is answered as one that does not exist;
                 // a walk-in the record counts under an id of its own keeps it when the list
                 // is sent back as it was read.
-                match store.get_contact(id).await? {
+                let contact_id = ContactId::from(id);
+                match store.get_contact(&contact_id).await? {
                     Some(c) if actor.area.covers(&c.commune_code) => {
-                        let key = c.id.clone();
+                        let key = c.id.to_string();
                         (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
                     }
-                    None if walked_in.contains_key(id) => {
-                        (Who::Unlinked(id.clone(), a.role.unwrap_or(walked_in[id])), id.clone())
+                    None if walked_in.contains_key(&contact_id) => {
+                        let role = a.role.unwrap_or(walked_in[&contact_id]);
+                        (Who::Unlinked(contact_id, role), id.clone())
                     }
                     _ => {
                         return Err(CoreError::invalid(
@@ -240,7 +242,7 @@ where
                 let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
                 match store.find_contact_by_phone(&parsed.e164).await? {
                     Some(c) if actor.area.covers(&c.commune_code) => {
-                        let key = c.id.clone();
+                        let key = c.id.to_string();
                         (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
                     }
                     // Registered elsewhere: answered as an unregistered walk-in would be,
@@ -249,7 +251,7 @@ where
                         Some(name) => {
                             // Checked as a new walk-in is, so that the answers agree.
                             walk_in(name, phone)
-                                .into_contact(String::new(), now, None)
+                                .into_contact(ContactId::new(""), now, None)
                                 .map_err(|e| prefix(e, &field))?;
                             let id = unlinked_id(&session.id, &parsed.e164, &previous_ids, now);
                             (Who::Unlinked(id, a.role.unwrap_or(ContactRole::Citizen)), parsed.e164)
@@ -278,7 +280,7 @@ where
         if let Who::WalkIn(input) = &who {
             input
                 .clone()
-                .into_contact(String::new(), now, None)
+                .into_contact(ContactId::new(""), now, None)
                 .map_err(|e| prefix(e, &field))?;
         }
         resolved.push(who);
@@ -343,7 +345,8 @@ pub enum CheckIn {
 /// What a check-in did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CheckInOutcome {
-    pub contact_id: String,
+    #[schema(value_type = String)]
+    pub contact_id: ContactId,
     /// False when they were checked in already (a second scan counts once).
     pub added: bool,
     pub walk_in: bool,
@@ -383,7 +386,7 @@ where
         ));
     }
     let (contact, walk_in) = match who {
-        CheckIn::Contact { contact_id } => match store.get_contact(&contact_id).await? {
+        CheckIn::Contact { contact_id } => match store.get_contact(&ContactId::from(&contact_id)).await? {
             // Someone of another commune may come; someone outside the actor's area is
             // answered as one that does not exist.
             Some(c) if actor.area.covers(&c.commune_code) && c.erased_at.is_none() => (c, false),
@@ -458,7 +461,7 @@ fn no_walk_in_name(field: &str) -> CoreError {
 /// like a new contact's id (a time-ordered UUID), the same each time the list is sent again
 /// (its last ten bytes come from the session and the number; the record so far keeps the
 /// rest), and no contact's id.
-fn unlinked_id(session_id: &SessionId, e164: &str, previous: &[String], now: DateTime<Utc>) -> String {
+fn unlinked_id(session_id: &SessionId, e164: &str, previous: &[ContactId], now: DateTime<Utc>) -> ContactId {
     let name = format!("{session_id}|{e164}");
     let tag = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
     let shaped = |stamp: [u8; 6]| {
@@ -472,13 +475,16 @@ fn unlinked_id(session_id: &SessionId, e164: &str, previous: &[String], now: Dat
         format!("ct_{}", id.simple())
     };
     let suffix = shaped([0; 6])[3 + 12..].to_string();
-    if let Some(same) = previous.iter().find(|id| id.len() == 35 && id[3 + 12..] == suffix) {
+    if let Some(same) = previous
+        .iter()
+        .find(|id| id.as_str().len() == 35 && id.as_str()[3 + 12..] == suffix)
+    {
         return same.clone();
     }
     let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default().to_be_bytes();
     let mut stamp = [0u8; 6];
     stamp.copy_from_slice(&millis[2..]);
-    shaped(stamp)
+    ContactId::new(shaped(stamp))
 }
 
 fn prefix(e: CoreError, field: &str) -> CoreError {

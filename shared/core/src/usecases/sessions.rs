@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use crate::contact::{Channel, ContactRole, short_text};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::SessionId;
+use crate::ids::{ContactId, SessionId};
 use crate::ports::{ContactStore, OrgUnitStore, SessionStore, Store, TeamStore};
 use crate::reminder::{JobStatus, due_time};
 use crate::session::{Session, SessionStatus};
@@ -171,7 +171,8 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
             Some(_) => {}
         }
     }
-    if let Some(leader) = &input.leader_id
+    let leader_id = input.leader_id.map(ContactId::new);
+    if let Some(leader) = &leader_id
         && !member_ids.contains(leader)
     {
         return Err(CoreError::invalid("leader_id", "the leader must be one of the members"));
@@ -181,7 +182,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
         let team = VolunteerTeam {
             commune_code: commune.to_string(),
             name: name.clone(),
-            leader_id: input.leader_id.clone(),
+            leader_id: leader_id.clone(),
             member_ids: member_ids.clone(),
             updated_at: now,
             version,
@@ -230,7 +231,7 @@ pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
     .await
 }
 
-fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
+fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<ContactId>> {
     if ids.len() > MAX_TEAM_MEMBERS {
         return Err(CoreError::invalid(field, format!("at most {MAX_TEAM_MEMBERS}")));
     }
@@ -239,7 +240,7 @@ fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
     for (i, id) in ids.into_iter().enumerate() {
         let id = short_text(&format!("{field}[{i}]"), &id, 100)?;
         if seen.insert(id.clone()) {
-            out.push(id);
+            out.push(ContactId::new(id));
         }
     }
     Ok(out)
@@ -252,7 +253,7 @@ fn distinct(ids: Vec<String>, field: &str) -> CoreResult<Vec<String>> {
 pub async fn asked_and_answers<S: Store + ?Sized>(
     store: &S,
     session: &Session,
-) -> CoreResult<(Vec<(String, bool)>, Vec<crate::answer::SessionAnswer>)> {
+) -> CoreResult<(Vec<(ContactId, bool)>, Vec<crate::answer::SessionAnswer>)> {
     use crate::campaign::Audience;
     use crate::ports::{DeliveryFilter, PageRequest};
     use crate::reminder::DeliveryStatus;

@@ -12,11 +12,11 @@ use crate::support::{aws, unique};
 fn tasks(n: usize) -> Vec<DeliveryTask> {
     (0..n)
         .map(|i| DeliveryTask {
-            job_id: format!("job-{i}"),
+            job_id: format!("job-{i}").into(),
             campaign_id: "cmp-1".into(),
             session_id: format!("ses-{}", i % 3).into(),
             rule_id: "rule-24h".into(),
-            contact_id: format!("contact-{i}"),
+            contact_id: format!("contact-{i}").into(),
             channel: if i % 2 == 0 { Channel::Sms } else { Channel::Email },
         })
         .collect()

@@ -21,12 +21,12 @@ impl AnswerStore for DynamoStore {
         self.query_all(Query::on(None, keys::answers_pk(session_id))).await
     }
 
-    async fn contact_answers(&self, contact_id: &str) -> CoreResult<Vec<SessionAnswer>> {
+    async fn contact_answers(&self, contact_id: &ContactId) -> CoreResult<Vec<SessionAnswer>> {
         self.query_all(Query::on(Some(table::GSI1), keys::contact_answers(contact_id)))
             .await
     }
 
-    async fn delete_contact_answers(&self, contact_id: &str) -> CoreResult<usize> {
+    async fn delete_contact_answers(&self, contact_id: &ContactId) -> CoreResult<usize> {
         let answers = self.contact_answers(contact_id).await?;
         for a in &answers {
             self.client

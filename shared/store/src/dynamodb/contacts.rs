@@ -33,7 +33,7 @@ impl ContactStore for DynamoStore {
                 match reasons.as_slice() {
                     [true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact",
-                        id: contact.id.clone(),
+                        id: contact.id.to_string(),
                     }),
                     [_, true, ..] => Err(CoreError::AlreadyExists {
                         entity: "contact with phone",
@@ -45,7 +45,7 @@ impl ContactStore for DynamoStore {
         }
     }
 
-    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>> {
+    async fn get_contact(&self, id: &ContactId) -> CoreResult<Option<Contact>> {
         self.get(keys::contact_pk(id), keys::CONTACT_SK).await
     }
 

@@ -173,7 +173,7 @@ impl DeliveryStore for DynamoStore {
                     None => q,
                 };
                 match contact {
-                    Some(c) => q.filter_eq("contact_id", c),
+                    Some(c) => q.filter_eq("contact_id", c.as_str()),
                     None => q,
                 }
             }
@@ -194,7 +194,7 @@ impl DeliveryStore for DynamoStore {
 
     async fn count_sent_since(
         &self,
-        contact_id: &str,
+        contact_id: &ContactId,
         channel: Channel,
         since: chrono::DateTime<chrono::Utc>,
     ) -> CoreResult<usize> {

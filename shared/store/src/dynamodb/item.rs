@@ -66,7 +66,7 @@ pub struct StoredDelivery {
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,
-    pub contact_id: String,
+    pub contact_id: ContactId,
     pub channel: Channel,
     pub status: DeliveryStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,7 +157,7 @@ impl From<StoredDelivery> for Delivery {
 /// The item that reserves a phone number for one contact.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PhoneLock {
-    pub contact_id: String,
+    pub contact_id: ContactId,
 }
 
 /// The item of each entity: keys built by `keys`, sizes checked before anything is sent.
@@ -177,12 +177,12 @@ pub mod items {
 
     pub fn contact(c: &Contact) -> Item<&Contact> {
         Item::new(keys::contact_pk(&c.id), keys::CONTACT_SK, "contact", c.version, c)
-            .gsi1(keys::commune_contacts(&c.commune_code), c.id.clone())
+            .gsi1(keys::commune_contacts(&c.commune_code), c.id.to_string())
             .gsi2(
                 keys::commune_role_contacts(&c.commune_code, c.role.as_str()),
-                c.id.clone(),
+                c.id.to_string(),
             )
-            .gsi3(keys::entity_index("contact"), c.id.clone())
+            .gsi3(keys::entity_index("contact"), c.id.to_string())
     }
 
     /// The item that finds a contact by email address.
@@ -255,7 +255,7 @@ pub mod items {
 
     pub fn job(j: &ReminderJob) -> Item<&ReminderJob> {
         let item = Item::new(keys::job_pk(&j.id), keys::JOB_SK, "job", j.version, j)
-            .gsi2(keys::session_jobs(&j.session_id), j.id.clone());
+            .gsi2(keys::session_jobs(&j.session_id), j.id.to_string());
         if j.status == JobStatus::Pending {
             item.gsi1(
                 keys::due_bucket(j.due_at, keys::due_shard(&j.id)),

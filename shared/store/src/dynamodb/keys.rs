@@ -2,7 +2,7 @@
 //! the overloaded indexes GSI1–GSI3 serve the list access patterns (see `DYNAMODB.md`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId};
 
 /// A sortable instant: RFC 3339 in UTC with fixed width, so text order is time order.
 pub fn instant(t: DateTime<Utc>) -> String {
@@ -35,7 +35,7 @@ pub fn unit_sort(code: &str, valid_from: Option<chrono::NaiveDate>) -> String {
     format!("{code}#{}", unit_version(valid_from))
 }
 
-pub fn contact_pk(id: &str) -> String {
+pub fn contact_pk(id: &ContactId) -> String {
     format!("CONTACT#{id}")
 }
 pub const CONTACT_SK: &str = "CONTACT";
@@ -48,7 +48,7 @@ pub const PHONE_SK: &str = "PHONE";
 pub fn email_pk(email: &str) -> String {
     format!("EMAIL#{}", email.trim().to_lowercase())
 }
-pub fn email_sk(contact_id: &str) -> String {
+pub fn email_sk(contact_id: &ContactId) -> String {
     format!("CONTACT#{contact_id}")
 }
 /// GSI1: contacts of a commune.
@@ -97,7 +97,7 @@ pub fn answers_pk(session_id: &SessionId) -> String {
     format!("ANSWERS#{session_id}")
 }
 /// GSI1: a contact's answers, sort key the session id.
-pub fn contact_answers(contact_id: &str) -> String {
+pub fn contact_answers(contact_id: &ContactId) -> String {
     format!("CONTACT#{contact_id}#ANSWERS")
 }
 
@@ -109,7 +109,7 @@ pub fn entity_index(entity_type: &str) -> String {
     format!("ENTITY#{entity_type}")
 }
 
-pub fn job_pk(id: &str) -> String {
+pub fn job_pk(id: &JobId) -> String {
     format!("JOB#{id}")
 }
 pub const JOB_SK: &str = "JOB";
@@ -120,9 +120,9 @@ pub fn due_bucket(due_at: DateTime<Utc>, shard: u32) -> String {
     format!("DUE#{}#{shard}", due_at.format("%Y-%m-%dT%H"))
 }
 /// The shard of a job: a stable hash of its id (FNV-1a).
-pub fn due_shard(job_id: &str) -> u32 {
+pub fn due_shard(job_id: &JobId) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in job_id.bytes() {
+    for b in job_id.as_str().bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
@@ -140,7 +140,7 @@ pub fn campaign_deliveries(campaign_id: &CampaignId) -> String {
     format!("CAMPAIGN#{campaign_id}#DELIVERIES")
 }
 /// GSI2 of a recorded delivery: its contact, sorted by channel then time.
-pub fn contact_deliveries(contact_id: &str) -> String {
+pub fn contact_deliveries(contact_id: &ContactId) -> String {
     format!("CONTACT#{contact_id}#DELIVERIES")
 }
 pub fn contact_delivery_sort(channel: &str, at: DateTime<Utc>) -> String {

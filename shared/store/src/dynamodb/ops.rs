@@ -328,7 +328,8 @@ pub(super) fn plain_put(table: &str, raw: RawItem) -> Result<Put, StoreError> {
         .map_err(|e| StoreError::Encode(e.to_string()))
 }
 
-pub(super) fn stale(entity: &str, id: &str) -> CoreError {
+pub(super) fn stale(entity: &str, id: impl AsRef<str>) -> CoreError {
+    let id = id.as_ref();
     CoreError::Conflict(format!(
         "{entity} {id} was changed by someone else (or does not exist); reload and retry"
     ))

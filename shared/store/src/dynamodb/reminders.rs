@@ -12,7 +12,7 @@ impl ReminderStore for DynamoStore {
         Ok(self.put_all_new(raws).await?)
     }
 
-    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>> {
+    async fn get_job(&self, id: &JobId) -> CoreResult<Option<ReminderJob>> {
         self.get(keys::job_pk(id), keys::JOB_SK).await
     }
 

@@ -18,7 +18,7 @@ impl AnswerStore for SqliteStore {
                  WHERE excluded.answered_at >= answers.answered_at",
                 params![
                     answer.session_id.as_str(),
-                    answer.contact_id,
+                    answer.contact_id.as_str(),
                     instant(answer.answered_at),
                     to_json(&answer)?
                 ],
@@ -40,7 +40,7 @@ impl AnswerStore for SqliteStore {
         .await
     }
 
-    async fn contact_answers(&self, contact_id: &str) -> CoreResult<Vec<SessionAnswer>> {
+    async fn contact_answers(&self, contact_id: &ContactId) -> CoreResult<Vec<SessionAnswer>> {
         let id = contact_id.to_string();
         self.call(move |c| {
             all_json(
@@ -52,7 +52,7 @@ impl AnswerStore for SqliteStore {
         .await
     }
 
-    async fn delete_contact_answers(&self, contact_id: &str) -> CoreResult<usize> {
+    async fn delete_contact_answers(&self, contact_id: &ContactId) -> CoreResult<usize> {
         let id = contact_id.to_string();
         self.call(move |c| Ok(c.execute("DELETE FROM answers WHERE contact_id = ?", params![id])?))
             .await

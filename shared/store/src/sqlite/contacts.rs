@@ -10,7 +10,7 @@ impl ContactStore for SqliteStore {
             let inserted = c.execute(
                 "INSERT INTO contacts (id, phone, commune_code, role, version, data, email) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params![
-                    contact.id,
+                    contact.id.as_str(),
                     phone_key(&contact),
                     contact.commune_code,
                     contact.role.as_str(),
@@ -25,7 +25,7 @@ impl ContactStore for SqliteStore {
                 Err(e) if is_unique_violation(&e) && holds(c, &contact)? => Ok(Ok(())),
                 Err(e) if is_unique_violation(&e) => Ok(Err(CoreError::AlreadyExists {
                     entity: "contact",
-                    id: contact.id.clone(),
+                    id: contact.id.to_string(),
                 })),
                 Err(e) => Err(e.into()),
             }
@@ -33,7 +33,7 @@ impl ContactStore for SqliteStore {
         .await?
     }
 
-    async fn get_contact(&self, id: &str) -> CoreResult<Option<Contact>> {
+    async fn get_contact(&self, id: &ContactId) -> CoreResult<Option<Contact>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM contacts WHERE id = ?", &id))
             .await
@@ -91,7 +91,7 @@ impl ContactStore for SqliteStore {
                     contact.version as i64,
                     to_json(&contact)?,
                     contact.email.as_deref().map(str::to_lowercase),
-                    contact.id,
+                    contact.id.as_str(),
                     contact.version as i64 - 1
                 ],
             );
@@ -127,7 +127,7 @@ impl ContactStore for SqliteStore {
                 args.push(Value::Text(role.as_str().into()));
             }
             sql.push_str(" {after} ORDER BY id LIMIT ?");
-            paged(c, &sql, args, &["id"], &page, |x: &Contact| vec![x.id.clone()])
+            paged(c, &sql, args, &["id"], &page, |x: &Contact| vec![x.id.to_string()])
         })
         .await
     }
@@ -148,6 +148,6 @@ pub(super) fn phone_key(contact: &Contact) -> String {
 
 /// Whether the database holds exactly `contact` (every field: the write was ours).
 fn holds(c: &Connection, contact: &Contact) -> Result<bool, StoreError> {
-    let stored: Option<Contact> = get_json(c, "SELECT data FROM contacts WHERE id = ?", &contact.id)?;
+    let stored: Option<Contact> = get_json(c, "SELECT data FROM contacts WHERE id = ?", contact.id.as_str())?;
     Ok(stored.as_ref() == Some(contact))
 }

@@ -149,7 +149,7 @@ impl DeliveryStore for SqliteStore {
             for (column, value) in [
                 ("campaign_id", filter.campaign.map(CampaignId::into_string)),
                 ("session_id", filter.session.map(SessionId::into_string)),
-                ("contact_id", filter.contact),
+                ("contact_id", filter.contact.map(ContactId::into_string)),
                 ("status", filter.status.map(|s| s.as_str().to_string())),
             ] {
                 if let Some(v) = value {
@@ -163,7 +163,12 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn count_sent_since(&self, contact_id: &str, channel: Channel, since: DateTime<Utc>) -> CoreResult<usize> {
+    async fn count_sent_since(
+        &self,
+        contact_id: &ContactId,
+        channel: Channel,
+        since: DateTime<Utc>,
+    ) -> CoreResult<usize> {
         let contact = contact_id.to_string();
         self.call(move |c| {
             let n: i64 = c
@@ -198,7 +203,7 @@ pub(super) fn insert_delivery(c: &Connection, d: &Delivery) -> Result<usize, Sto
         d.id,
         d.campaign_id.as_str(),
         d.session_id.as_str(),
-        d.contact_id,
+        d.contact_id.as_str(),
         d.channel.as_str(),
         d.status.as_str(),
         instant(d.updated_at),

@@ -28,7 +28,7 @@ use outreach_core::campaign::{Campaign, CampaignStatus};
 use outreach_core::contact::Channel;
 use outreach_core::contact::Contact;
 use outreach_core::error::{CoreError, CoreResult};
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId};
 use outreach_core::org::OrgUnit;
 use outreach_core::ports::{
     CampaignStore, Claim, ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, MAX_PAGE_SIZE, OrgUnitFilter,
@@ -96,7 +96,7 @@ mod tests {
     fn contact(i: usize, phone: &str) -> Contact {
         let at = Utc.with_ymd_and_hms(2026, 9, 1, 2, 0, 0).unwrap();
         Contact {
-            id: format!("ct_{i:03}"),
+            id: format!("ct_{i:03}").into(),
             role: ContactRole::Citizen,
             name: format!("Công dân {i}"),
             commune_code: "07441".into(),
@@ -149,6 +149,6 @@ mod tests {
         drop(store);
         // Dropping the last handle closed the connection: a new one sees everything.
         let again = SqliteStore::open(dir.path().join("group.db")).unwrap();
-        assert!(again.get_contact("ct_058").await.unwrap().is_some());
+        assert!(again.get_contact(&"ct_058".into()).await.unwrap().is_some());
     }
 }

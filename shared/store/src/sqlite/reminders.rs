@@ -19,7 +19,7 @@ impl ReminderStore for SqliteStore {
                 )?;
                 for j in &jobs {
                     created += stmt.execute(params![
-                        j.id,
+                        j.id.as_str(),
                         j.session_id.as_str(),
                         j.status.as_str(),
                         instant(j.due_at),
@@ -34,7 +34,7 @@ impl ReminderStore for SqliteStore {
         .await
     }
 
-    async fn get_job(&self, id: &str) -> CoreResult<Option<ReminderJob>> {
+    async fn get_job(&self, id: &JobId) -> CoreResult<Option<ReminderJob>> {
         let id = id.to_string();
         self.call(move |c| get_json(c, "SELECT data FROM reminder_jobs WHERE id = ?", &id))
             .await
@@ -50,7 +50,7 @@ impl ReminderStore for SqliteStore {
                     instant(job.due_at),
                     job.version as i64,
                     to_json(&job)?,
-                    job.id,
+                    job.id.as_str(),
                     job.version as i64 - 1
                 ],
             )?;

@@ -11,6 +11,7 @@ use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, ContactRole};
 use outreach_core::error::CoreError;
+use outreach_core::ids::ContactId;
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
 use outreach_core::phone::Phone;
@@ -148,7 +149,7 @@ pub fn session(campaign: &Campaign, commune: &str, start: &str) -> Session {
     Session::materialise(campaign, commune, t(start), t("2026-09-01T00:00:00Z"))
 }
 
-async fn collect_contacts(store: &dyn Store, filter: &ContactFilter, limit: u32) -> Vec<String> {
+async fn collect_contacts(store: &dyn Store, filter: &ContactFilter, limit: u32) -> Vec<ContactId> {
     let mut page = PageRequest::first(limit);
     let mut out = Vec::new();
     loop {
@@ -261,12 +262,12 @@ pub async fn unit_lists_page_and_filter(store: &dyn Store) {
 pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
     let a = contact("ct_a", "0912345678", "07201", ContactRole::Citizen);
     store.insert_contact(&a).await.unwrap();
-    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_contact(&"ct_a".into()).await.unwrap(), Some(a.clone()));
     assert_eq!(
         store.find_contact_by_phone("+84912345678").await.unwrap(),
         Some(a.clone())
     );
-    assert_eq!(store.get_contact("ct_missing").await.unwrap(), None);
+    assert_eq!(store.get_contact(&"ct_missing".into()).await.unwrap(), None);
     let same_phone = contact("ct_b", "+84 912 345 678", "07204", ContactRole::Volunteer);
     assert!(matches!(
         store.insert_contact(&same_phone).await,
@@ -278,11 +279,11 @@ pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
         Err(CoreError::AlreadyExists { .. })
     ));
     assert_eq!(
-        store.get_contact("ct_a").await.unwrap(),
+        store.get_contact(&"ct_a".into()).await.unwrap(),
         Some(a.clone()),
         "the refused writes changed nothing"
     );
-    assert_eq!(store.get_contact("ct_b").await.unwrap(), None);
+    assert_eq!(store.get_contact(&"ct_b".into()).await.unwrap(), None);
     // The same write again (a retry of a transaction that had committed) is no conflict;
     // nor is an update written twice.
     store.insert_contact(&a).await.unwrap();
@@ -293,7 +294,7 @@ pub async fn contacts_are_unique_by_id_and_phone(store: &dyn Store) {
     };
     store.update_contact(&renamed).await.unwrap();
     store.update_contact(&renamed).await.unwrap();
-    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(renamed.clone()));
+    assert_eq!(store.get_contact(&"ct_a".into()).await.unwrap(), Some(renamed.clone()));
     let stale = Contact {
         name: "Trần Văn Cũ".into(),
         ..renamed.clone()
@@ -317,7 +318,7 @@ pub async fn contact_updates_are_optimistic(store: &dyn Store) {
     store.update_contact(&changed).await.unwrap();
     assert!(
         !store
-            .get_contact("ct_a")
+            .get_contact(&"ct_a".into())
             .await
             .unwrap()
             .unwrap()
@@ -331,14 +332,14 @@ pub async fn contact_updates_are_optimistic(store: &dyn Store) {
         store.update_contact(&stale).await,
         Err(CoreError::Conflict(_))
     ));
-    assert_eq!(store.get_contact("ct_a").await.unwrap(), Some(changed));
+    assert_eq!(store.get_contact(&"ct_a".into()).await.unwrap(), Some(changed));
     // Updating a contact that does not exist is not a silent insert.
     let ghost = Contact {
         version: 2,
         ..contact("ct_ghost", "0987654321", "07201", ContactRole::Citizen)
     };
     assert!(store.update_contact(&ghost).await.is_err());
-    assert_eq!(store.get_contact("ct_ghost").await.unwrap(), None);
+    assert_eq!(store.get_contact(&"ct_ghost".into()).await.unwrap(), None);
 }
 
 pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
@@ -360,7 +361,7 @@ pub async fn contact_lists_page_through_every_item_once(store: &dyn Store) {
         commune: Some("07201".into()),
         role: Some(ContactRole::Volunteer),
     };
-    let want: Vec<String> = all
+    let want: Vec<ContactId> = all
         .iter()
         .filter(|c| c.commune_code == "07201" && c.role == ContactRole::Volunteer)
         .map(|c| c.id.clone())
@@ -661,7 +662,7 @@ fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
 
 fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) -> Delivery {
     Delivery {
-        id: Delivery::id_for(&session.into(), "r1", contact, channel),
+        id: Delivery::id_for(&session.into(), "r1", &contact.into(), channel),
         campaign_id: "cmp_1".into(),
         session_id: session.into(),
         rule_id: "r1".into(),
@@ -967,28 +968,28 @@ pub async fn a_delivery_is_claimed_once_and_taken_over_only_after_its_lease(stor
 
     assert_eq!(
         store
-            .count_sent_since("ct_1", Channel::Sms, now - Duration::hours(24))
+            .count_sent_since(&"ct_1".into(), Channel::Sms, now - Duration::hours(24))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .count_sent_since("ct_1", Channel::Sms, later + Duration::minutes(1))
+            .count_sent_since(&"ct_1".into(), Channel::Sms, later + Duration::minutes(1))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         store
-            .count_sent_since("ct_1", Channel::Email, now - Duration::hours(24))
+            .count_sent_since(&"ct_1".into(), Channel::Email, now - Duration::hours(24))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         store
-            .count_sent_since("ct_2", Channel::Email, now - Duration::hours(24))
+            .count_sent_since(&"ct_2".into(), Channel::Email, now - Duration::hours(24))
             .await
             .unwrap(),
         0
@@ -1040,7 +1041,7 @@ pub async fn an_attempt_handed_to_the_provider_survives_a_take_over_and_an_uncer
     );
     assert_eq!(
         store
-            .count_sent_since("ct_9", Channel::Sms, now - Duration::hours(24))
+            .count_sent_since(&"ct_9".into(), Channel::Sms, now - Duration::hours(24))
             .await
             .unwrap(),
         1,
@@ -1255,7 +1256,7 @@ fn record(session: &Session, quarter: u8, attendees: usize, supported: u64, vers
         quarter: Quarter { year: 2026, quarter },
         attendees: (0..attendees)
             .map(|i| Attendee {
-                contact_id: format!("ct_{i}"),
+                contact_id: format!("ct_{i}").into(),
                 role: ContactRole::Citizen,
                 walk_in: false,
             })
@@ -1590,7 +1591,7 @@ pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(
     store.insert_contact(&lan).await.unwrap();
     let erased = lan.erased(t("2026-03-01T00:00:00Z"));
     store.update_contact(&erased).await.unwrap();
-    let stored = store.get_contact("ct_lan").await.unwrap().unwrap();
+    let stored = store.get_contact(&"ct_lan".into()).await.unwrap().unwrap();
     assert_eq!(stored, erased);
     assert_eq!((stored.name.as_str(), &stored.phone, &stored.email), ("", &None, &None));
     assert_eq!(
@@ -1615,7 +1616,7 @@ pub async fn an_erased_contact_frees_its_phone_and_email_and_keeps_its_evidence(
         .insert_contact(&contact("ct_two", "0987000111", "07201", ContactRole::Citizen))
         .await
         .unwrap();
-    let two = store.get_contact("ct_two").await.unwrap().unwrap();
+    let two = store.get_contact(&"ct_two".into()).await.unwrap().unwrap();
     store
         .update_contact(&two.erased(t("2026-03-02T00:00:00Z")))
         .await
@@ -1706,8 +1707,20 @@ pub async fn a_zns_delivery_that_falls_back_counts_as_sms(store: &dyn Store) {
     assert_eq!(stored.channel, Channel::Sms);
     assert!(stored.fell_back_to_sms());
     let since = now - Duration::hours(24);
-    assert_eq!(store.count_sent_since("ct_7", Channel::Sms, since).await.unwrap(), 1);
-    assert_eq!(store.count_sent_since("ct_7", Channel::Zns, since).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_sent_since(&"ct_7".into(), Channel::Sms, since)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_sent_since(&"ct_7".into(), Channel::Zns, since)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 pub async fn a_zns_receipt_round_trips_and_leaves_the_cap_window(store: &dyn Store) {
@@ -1731,7 +1744,13 @@ pub async fn a_zns_receipt_round_trips_and_leaves_the_cap_window(store: &dyn Sto
     let stored = store.get_delivery(&d.campaign_id, &d.id).await.unwrap().unwrap();
     assert_eq!(stored, d);
     let since = now - Duration::hours(1);
-    assert_eq!(store.count_sent_since("ct_8", Channel::Zns, since).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_sent_since(&"ct_8".into(), Channel::Zns, since)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_contact(store: &dyn Store) {
@@ -1770,7 +1789,7 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
     assert_eq!(of_session.len(), 2);
     assert_eq!(of_session[0], changed);
     assert!(of_session[1].volunteer);
-    let mut of_contact = store.contact_answers("ct_1").await.unwrap();
+    let mut of_contact = store.contact_answers(&"ct_1".into()).await.unwrap();
     of_contact.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     assert_eq!(
         of_contact
@@ -1787,10 +1806,10 @@ pub async fn the_latest_answer_is_kept_and_answers_are_found_by_session_and_cont
     let (_, _) = tokio::join!(store.put_answer(&a), store.put_answer(&b));
     assert_eq!(store.session_answers(&"ss_3".into()).await.unwrap(), [b]);
     // Erasure takes every answer of the contact and no one else's.
-    assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 2);
-    assert!(store.contact_answers("ct_1").await.unwrap().is_empty());
+    assert_eq!(store.delete_contact_answers(&"ct_1".into()).await.unwrap(), 2);
+    assert!(store.contact_answers(&"ct_1".into()).await.unwrap().is_empty());
     assert_eq!(store.session_answers(&"ss_1".into()).await.unwrap().len(), 1);
-    assert_eq!(store.delete_contact_answers("ct_1").await.unwrap(), 0);
+    assert_eq!(store.delete_contact_answers(&"ct_1".into()).await.unwrap(), 0);
 }
 
 pub async fn twenty_check_ins_at_once_give_the_attendance_and_tallies_of_a_recount(store: &dyn Store) {
