@@ -19,7 +19,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use outreach_app::{App, Config, DeliveryQueue};
 use outreach_core::CoreResult;
-use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
+use outreach_core::campaign::{Audience, CampaignAction, CampaignInput};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::ids::ContactId;
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
@@ -30,11 +30,11 @@ use outreach_core::notify::{
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{Claim, PageRequest, SessionFilter, Store};
 use outreach_core::reminder::{Delivery, DeliveryStatus};
-use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::usecases;
 use outreach_notify::{Mailbox, Outbox, SesConfig, SesEmail, SnsConfig, SnsSms, SqsConfig, SqsQueue};
 use outreach_store::dynamodb::items;
 use outreach_store::{DynamoStore, SqliteStore};
+use outreach_testkit::examples;
 
 /// Every batch enqueued twice: each SQS message is delivered twice.
 struct Twice<'a>(&'a dyn Queue);
@@ -231,35 +231,15 @@ fn at(instant: &str) -> DateTime<Utc> {
 /// The campaign of every run: one Saturday session in October, one day-before reminder by
 /// SMS and email to the commune's citizens.
 fn day_before_campaign() -> CampaignInput {
-    let rule = ReminderRuleInput {
-        id: Some("day-before".into()),
-        offset_minutes: 24 * 60,
-        audience: Audience::Citizens,
-        channels: vec![Channel::Sms, Channel::Email],
-        sms_template: None,
-        email_subject: None,
-        email_template: None,
-        zns_template_id: None,
-        zns_params: Default::default(),
-        asks_answer: false,
-    };
     CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-07".parse().unwrap()).unwrap(),
-        target_units: vec!["07441".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
         capacity: 2000,
-        min_staff: 0,
-        reminder_rules: vec![rule],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        reminder_rules: vec![examples::rule(
+            "day-before",
+            24,
+            Audience::Citizens,
+            &[Channel::Sms, Channel::Email],
+        )],
+        ..examples::saturdays("2026-10-01", "2026-10-07", &["07441"])
     }
 }
 
@@ -343,27 +323,7 @@ async fn plan_and_dispatch_twice(
         .items
         .remove(0);
     for id in ids.iter().step_by(37) {
-        let d = Delivery {
-            id: Delivery::id_for(&session.id, "day-before", id, dead_channel),
-            campaign_id: campaign.id.clone(),
-            session_id: session.id.clone(),
-            rule_id: "day-before".into(),
-            contact_id: id.clone(),
-            channel: dead_channel,
-            status: DeliveryStatus::Claimed,
-            message_id: None,
-            reason: None,
-            attempts: 1,
-            lease_until: at(DUE) + Duration::minutes(5),
-            attempt_started_at: None,
-            segments: 0,
-            cost_milli_vnd: 0,
-            delivered_at: None,
-            seen_at: None,
-            updated_at: at(DUE),
-            expires_at: at(DUE) + Duration::days(365),
-            version: 1,
-        };
+        let d = examples::claimed_delivery(&campaign.id, &session.id, "day-before", id, dead_channel, at(DUE));
         assert!(matches!(
             store.claim_delivery(&d, at(DUE)).await.unwrap(),
             Claim::Claimed(_)

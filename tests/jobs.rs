@@ -7,10 +7,11 @@ use outreach_core::ids::CampaignId;
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json, version_on};
 use outreach_core::ports::{CampaignStore, PageRequest, SessionFilter, SessionStore, Store};
-use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
+use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::session::{Session, SessionStatus};
 use outreach_core::usecases;
 use outreach_store::DynamoStore;
+use outreach_testkit::examples;
 
 use outreach_testkit::t;
 
@@ -66,21 +67,14 @@ async fn with_campaign(store: &dyn Store, cron: &str) -> CampaignId {
     .unwrap();
     let input = CampaignInput {
         name: "Q4".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap(),
-        target_units: vec!["24".into()],
         schedule: ScheduleSpec {
             cron: cron.into(),
             time_zone: DEFAULT_TIME_ZONE,
         },
-        session_minutes: 120,
-        venues: Default::default(),
         default_venue: Some("UBND".into()),
         capacity: 30,
         min_staff: 1,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..examples::saturdays("2026-10-01", "2026-12-31", &["24"])
     };
     let setup = t("2026-09-01T00:00:00Z");
     let campaign = usecases::create_campaign(store, input, setup).await.unwrap();
@@ -304,21 +298,10 @@ async fn a_campaign_across_1_july_2025_holds_each_session_in_the_unit_valid_on_i
     let setup = t("2025-05-20T00:00:00Z");
     let input = CampaignInput {
         name: "Hè 2025".into(),
-        description: None,
-        period: Period::new("2025-06-01".parse().unwrap(), "2025-08-31".parse().unwrap()).unwrap(),
-        target_units: vec!["213".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
         default_venue: Some("UBND".into()),
         capacity: 30,
         min_staff: 1,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..examples::saturdays("2025-06-01", "2025-08-31", &["213"])
     };
     let campaign = usecases::create_campaign(store, input, setup).await.unwrap();
     assert_eq!(campaign.communes, ["07201", "07207", "07210", "07264"], "as on 1 June");

@@ -16,7 +16,6 @@ use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{DeliveryFilter, DeliveryStore, PageRequest, ReminderStore, SessionFilter, SessionStore};
 use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{DeliveryStatus, JobStatus};
-use outreach_core::schedule::Period;
 use outreach_core::usecases::{self, Actor};
 use outreach_notify::Outbox;
 use outreach_store::SqliteStore;
@@ -152,22 +151,14 @@ async fn world(cron: &str, rules: Vec<ReminderRuleInput>) -> World {
     .await
     .unwrap();
     let input = CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-31".parse().unwrap()).unwrap(),
-        target_units: vec!["07441".into()],
         schedule: ScheduleSpec {
             cron: cron.into(),
             time_zone: Ho_Chi_Minh,
         },
-        session_minutes: 120,
-        venues: Default::default(),
         default_venue: Some("Nhà văn hoá thôn Đông".into()),
-        capacity: 40,
         min_staff: 1,
         reminder_rules: rules,
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..outreach_testkit::examples::saturdays("2026-10-01", "2026-10-31", &["07441"])
     };
     let campaign = usecases::create_campaign(&store, input, setup).await.unwrap();
     usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup)

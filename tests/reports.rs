@@ -39,22 +39,8 @@ fn unit(code: &str, name: &str, level: Level, parent: Option<&str>) -> OrgUnit {
 fn campaign() -> outreach_core::campaign::Campaign {
     let input = outreach_core::campaign::CampaignInput {
         name: "Ngày thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: outreach_core::schedule::Period::new("2026-01-01".parse().unwrap(), "2026-12-31".parse().unwrap())
-            .unwrap(),
-        target_units: vec!["07441".into()],
-        schedule: outreach_core::campaign::ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: outreach_core::schedule::DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
         capacity: 100,
-        min_staff: 0,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..outreach_testkit::examples::saturdays("2026-01-01", "2026-12-31", &["07441"])
     };
     let mut c = input
         .into_campaign("cp_golden".into(), vec!["07441".into()], t("2026-01-01T00:00:00Z"))

@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use outreach_core::CoreResult;
-use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
+use outreach_core::campaign::{Audience, CampaignAction, CampaignInput, ReminderRuleInput};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::ids::ContactId;
 use outreach_core::jobs::{Channels, DispatchSettings, SenderSettings, run_dispatcher, run_planner, run_sender};
@@ -22,11 +22,11 @@ use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{Claim, DeliveryFilter, PageRequest, SessionFilter, Store};
 use outreach_core::quarter::Quarter;
 use outreach_core::reminder::{Delivery, DeliveryStatus};
-use outreach_core::schedule::{DEFAULT_TIME_ZONE, Period};
 use outreach_core::usecases;
 use outreach_core::zns::{RefreshOutcome, ZnsTokenStore, refresh_zns_token, seed_zns_token};
 use outreach_notify::{Outbox, ZaloOAuth, ZaloZns, ZnsConfig};
 use outreach_store::SqliteStore;
+use outreach_testkit::examples;
 use serde_json::{Value, json};
 
 /// The tests share one local server, whose state each resets: one at a time.
@@ -281,27 +281,8 @@ fn phone(i: usize) -> String {
 
 fn zns_campaign() -> CampaignInput {
     CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-07".parse().unwrap()).unwrap(),
-        target_units: vec!["07441".into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: DEFAULT_TIME_ZONE,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
         capacity: 5000,
-        min_staff: 0,
         reminder_rules: vec![ReminderRuleInput {
-            id: Some("day-before".into()),
-            offset_minutes: 24 * 60,
-            audience: Audience::Citizens,
-            channels: vec![Channel::Zns, Channel::Sms],
-            sms_template: None,
-            email_subject: None,
-            email_template: None,
             zns_template_id: Some("246810".into()),
             zns_params: BTreeMap::from([
                 ("ten".to_string(), "name".to_string()),
@@ -309,10 +290,9 @@ fn zns_campaign() -> CampaignInput {
                 ("gio".to_string(), "time".to_string()),
                 ("dia_diem".to_string(), "venue".to_string()),
             ]),
-            asks_answer: false,
+            ..examples::rule("day-before", 24, Audience::Citizens, &[Channel::Zns, Channel::Sms])
         }],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..examples::saturdays("2026-10-01", "2026-10-07", &["07441"])
     }
 }
 
@@ -445,27 +425,7 @@ async fn two_thousand_deliveries_go_exactly_once_by_zns_or_its_sms_fallback_unde
 
     // Every 37th delivery was claimed by a sender killed between its claim and the send.
     for id in ids.iter().step_by(37) {
-        let d = Delivery {
-            id: Delivery::id_for(&session.id, "day-before", id, Channel::Zns),
-            campaign_id: campaign.id.clone(),
-            session_id: session.id.clone(),
-            rule_id: "day-before".into(),
-            contact_id: id.clone(),
-            channel: Channel::Zns,
-            status: DeliveryStatus::Claimed,
-            message_id: None,
-            reason: None,
-            attempts: 1,
-            lease_until: now0 + Duration::minutes(5),
-            attempt_started_at: None,
-            segments: 0,
-            cost_milli_vnd: 0,
-            delivered_at: None,
-            seen_at: None,
-            updated_at: now0,
-            expires_at: now0 + Duration::days(365),
-            version: 1,
-        };
+        let d = examples::claimed_delivery(&campaign.id, &session.id, "day-before", id, Channel::Zns, now0);
         assert!(matches!(s.claim_delivery(&d, now0).await.unwrap(), Claim::Claimed(_)));
     }
 

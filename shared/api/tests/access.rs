@@ -15,7 +15,7 @@ use outreach_api::{Access, AuthConfig, Endpoint, Foreign, Role};
 use outreach_core::contact::Channel;
 use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use outreach_core::ports::{CampaignStore, Claim, Clock, ContactStore, DeliveryStore, SessionStore};
-use outreach_core::reminder::{Delivery, DeliveryStatus};
+use outreach_core::reminder::Delivery;
 use outreach_core::session::Session;
 use outreach_store::SqliteStore;
 use reqwest::{Method, StatusCode};
@@ -124,27 +124,14 @@ async fn server() -> Server {
             .unwrap();
         // The citizen's reminder of the next session, which answer links name.
         let citizen_id = citizen["id"].as_str().unwrap();
-        let reminder = Delivery {
-            id: Delivery::id_for(&next.id, "r1", &citizen_id.into(), Channel::Sms),
-            campaign_id: campaign.clone(),
-            session_id: next.id.clone(),
-            rule_id: "r1".into(),
-            contact_id: citizen_id.into(),
-            channel: Channel::Sms,
-            status: DeliveryStatus::Claimed,
-            message_id: None,
-            reason: None,
-            attempts: 1,
-            lease_until: now + Duration::minutes(5),
-            attempt_started_at: None,
-            segments: 0,
-            cost_milli_vnd: 0,
-            delivered_at: None,
-            seen_at: None,
-            updated_at: now,
-            expires_at: now + Duration::days(365),
-            version: 1,
-        };
+        let reminder = outreach_testkit::examples::claimed_delivery(
+            &campaign,
+            &next.id,
+            "r1",
+            &citizen_id.into(),
+            Channel::Sms,
+            now,
+        );
         assert!(matches!(
             store.claim_delivery(&reminder, now).await.unwrap(),
             Claim::Claimed(_)
@@ -1127,7 +1114,6 @@ async fn a_walk_in_registered_elsewhere_is_answered_as_a_new_one_and_registered_
 async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
     use outreach_core::contact::Channel;
     use outreach_core::ports::{Claim, DeliveryStore, OrgUnitStore};
-    use outreach_core::reminder::{Delivery, DeliveryStatus};
     let server = server().await;
     // A second district of province 24, with a commune and a session of the same campaign.
     let admin = server.token("admin", Role::Admin, "24");
@@ -1149,27 +1135,14 @@ async fn a_campaign_delivery_log_keeps_only_the_callers_area() {
         .await
         .unwrap();
     for (session, contact) in [(&server.own.past_session, "ct_a"), (&elsewhere.id, "ct_b")] {
-        let claim = Delivery {
-            id: Delivery::id_for(session, "r1", &contact.into(), Channel::Sms),
-            campaign_id: campaign.id.clone(),
-            session_id: session.clone(),
-            rule_id: "r1".into(),
-            contact_id: contact.into(),
-            channel: Channel::Sms,
-            status: DeliveryStatus::Claimed,
-            message_id: None,
-            reason: None,
-            attempts: 1,
-            lease_until: now + Duration::minutes(5),
-            attempt_started_at: None,
-            segments: 0,
-            cost_milli_vnd: 0,
-            delivered_at: None,
-            seen_at: None,
-            updated_at: now,
-            expires_at: now + Duration::days(365),
-            version: 1,
-        };
+        let claim = outreach_testkit::examples::claimed_delivery(
+            &campaign.id,
+            session,
+            "r1",
+            &contact.into(),
+            Channel::Sms,
+            now,
+        );
         assert!(matches!(
             server.store.claim_delivery(&claim, now).await.unwrap(),
             Claim::Claimed(_)
@@ -1241,7 +1214,7 @@ fn every_stored_value(db: &std::path::Path) -> String {
 async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence() {
     use outreach_core::contact::Channel;
     use outreach_core::ports::{Claim, DeliveryStore};
-    use outreach_core::reminder::{Delivery, DeliveryStatus};
+    use outreach_core::reminder::DeliveryStatus;
 
     let server = server().await;
     let admin = server.token("admin-1", Role::Admin, "24");
@@ -1269,27 +1242,14 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_counts_and_evidence(
     assert_eq!(status, StatusCode::OK, "{body}");
     // A reminder was sent to them.
     let now = t("2026-09-04T01:00:00Z");
-    let claim = Delivery {
-        id: Delivery::id_for(&past, "r1", &ContactId::from(&id), Channel::Sms),
-        campaign_id: server.own.campaign.clone(),
-        session_id: past.clone(),
-        rule_id: "r1".into(),
-        contact_id: ContactId::from(&id),
-        channel: Channel::Sms,
-        status: DeliveryStatus::Claimed,
-        message_id: None,
-        reason: None,
-        attempts: 1,
-        lease_until: now + Duration::minutes(5),
-        attempt_started_at: None,
-        segments: 0,
-        cost_milli_vnd: 0,
-        delivered_at: None,
-        seen_at: None,
-        updated_at: now,
-        expires_at: now + Duration::days(365),
-        version: 1,
-    };
+    let claim = outreach_testkit::examples::claimed_delivery(
+        &server.own.campaign,
+        &past,
+        "r1",
+        &ContactId::from(&id),
+        Channel::Sms,
+        now,
+    );
     let Claim::Claimed(mut delivery) = server.store.claim_delivery(&claim, now).await.unwrap() else {
         panic!("the delivery was not claimed");
     };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::campaign::{Audience, Campaign, CampaignStatus, ReminderRule};
 use crate::contact::{Channel, Contact};
 use crate::ids::{CampaignId, ContactId, JobId, SessionId};
+use crate::notify::DeliveryTask;
 use crate::phone::Phone;
 use crate::session::{Session, SessionStatus};
 
@@ -241,6 +242,39 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A fresh claim of the delivery `task` names, keyed on `channel` (a rule naming ZNS and
+    /// SMS has one delivery, keyed on ZNS): a first attempt held until `now + lease`, kept
+    /// until `now + retention`.
+    pub fn claim(
+        task: &DeliveryTask,
+        channel: Channel,
+        now: DateTime<Utc>,
+        lease: Duration,
+        retention: Duration,
+    ) -> Self {
+        Self {
+            id: Self::id_for(&task.session_id, &task.rule_id, &task.contact_id, channel),
+            campaign_id: task.campaign_id.clone(),
+            session_id: task.session_id.clone(),
+            rule_id: task.rule_id.clone(),
+            contact_id: task.contact_id.clone(),
+            channel,
+            status: DeliveryStatus::Claimed,
+            message_id: None,
+            reason: None,
+            attempts: 1,
+            lease_until: now + lease,
+            attempt_started_at: None,
+            segments: 0,
+            cost_milli_vnd: 0,
+            delivered_at: None,
+            seen_at: None,
+            updated_at: now,
+            expires_at: now + retention,
+            version: 1,
+        }
+    }
+
     /// The stable id of a delivery.
     pub fn id_for(session_id: &SessionId, rule_id: &str, contact_id: &ContactId, channel: Channel) -> String {
         let channel = match channel {

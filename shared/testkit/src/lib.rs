@@ -1,6 +1,8 @@
 //! The test kit: what the contract suite, the API tests, the job tests and the benches
 //! share, written once. A dev-dependency only; nothing here reaches a deployed function.
 
+pub mod examples;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -10,7 +10,7 @@ use std::time::{Duration as Elapsed, Instant};
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Ho_Chi_Minh;
-use outreach_core::campaign::{Audience, Campaign, CampaignAction, CampaignInput, ReminderRuleInput, ScheduleSpec};
+use outreach_core::campaign::{Audience, Campaign, CampaignAction, CampaignInput};
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole};
 use outreach_core::jobs::{
     Channels, DispatchReport, DispatchSettings, SendOutcome, SenderReport, SenderSettings, run_dispatcher, run_planner,
@@ -19,9 +19,9 @@ use outreach_core::jobs::{
 use outreach_core::notify::{MemoryQueue, NoUnsubscribeLinks};
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::Store;
-use outreach_core::schedule::Period;
 use outreach_core::usecases;
 use outreach_notify::Outbox;
+use outreach_testkit::examples;
 
 pub const COMMUNE: &str = "07441";
 
@@ -74,33 +74,10 @@ pub async fn seed<S: Store + ?Sized>(store: &S, recipients: usize) -> (Campaign,
         ids.push(contact.id.into_string());
     }
     let input = CampaignInput {
-        name: "Thứ Bảy dịch vụ công".into(),
-        description: None,
-        period: Period::new("2026-10-01".parse().unwrap(), "2026-10-31".parse().unwrap()).unwrap(),
-        target_units: vec![COMMUNE.into()],
-        schedule: ScheduleSpec {
-            cron: "0 8 * * 6".into(),
-            time_zone: Ho_Chi_Minh,
-        },
-        session_minutes: 120,
-        venues: Default::default(),
         default_venue: Some("Nhà văn hoá thôn Đông".into()),
-        capacity: 40,
         min_staff: 1,
-        reminder_rules: vec![ReminderRuleInput {
-            id: Some("day-before".into()),
-            offset_minutes: 24 * 60,
-            audience: Audience::Citizens,
-            channels: vec![Channel::Sms],
-            sms_template: None,
-            email_subject: None,
-            email_template: None,
-            zns_template_id: None,
-            zns_params: Default::default(),
-            asks_answer: false,
-        }],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        reminder_rules: vec![examples::rule("day-before", 24, Audience::Citizens, &[Channel::Sms])],
+        ..examples::saturdays("2026-10-01", "2026-10-31", &[COMMUNE])
     };
     let campaign = usecases::create_campaign(store, input, setup).await.unwrap();
     let campaign = usecases::act_on_campaign(store, &campaign.id, CampaignAction::Activate, setup)

@@ -207,27 +207,7 @@ async fn send_one<S: Store + ?Sized>(
     let key_channel = job
         .as_ref()
         .map_or(task.channel, |j| delivery_key_channel(task.channel, &j.channels));
-    let claim = Delivery {
-        id: Delivery::id_for(&task.session_id, &task.rule_id, &task.contact_id, key_channel),
-        campaign_id: task.campaign_id.clone(),
-        session_id: task.session_id.clone(),
-        rule_id: task.rule_id.clone(),
-        contact_id: task.contact_id.clone(),
-        channel: key_channel,
-        status: DeliveryStatus::Claimed,
-        message_id: None,
-        reason: None,
-        attempts: 1,
-        lease_until: now + settings.lease,
-        attempt_started_at: None,
-        segments: 0,
-        cost_milli_vnd: 0,
-        delivered_at: None,
-        seen_at: None,
-        updated_at: now,
-        expires_at: now + settings.retention,
-        version: 1,
-    };
+    let claim = Delivery::claim(task, key_channel, now, settings.lease, settings.retention);
     let mut delivery = match store.claim_delivery(&claim, now).await? {
         Claim::Claimed(d) => d,
         Claim::Taken(d) if d.status.is_final() => return Ok(SendOutcome::AlreadyDone),

@@ -11,7 +11,7 @@ use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, ContactRole};
 use outreach_core::error::CoreError;
-use outreach_core::ids::ContactId;
+use outreach_core::ids::{CampaignId, ContactId, SessionId};
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
 use outreach_core::phone::Phone;
@@ -661,27 +661,14 @@ fn rule(id: &str, offset_minutes: u32) -> ReminderRule {
 }
 
 fn delivery(session: &str, contact: &str, channel: Channel, now: DateTime<Utc>) -> Delivery {
-    Delivery {
-        id: Delivery::id_for(&session.into(), "r1", &contact.into(), channel),
-        campaign_id: "cmp_1".into(),
-        session_id: session.into(),
-        rule_id: "r1".into(),
-        contact_id: contact.into(),
+    outreach_testkit::examples::claimed_delivery(
+        &CampaignId::from("cmp_1"),
+        &SessionId::from(session),
+        "r1",
+        &ContactId::from(contact),
         channel,
-        status: DeliveryStatus::Claimed,
-        message_id: None,
-        reason: None,
-        attempts: 1,
-        lease_until: now + Duration::minutes(5),
-        attempt_started_at: None,
-        segments: 0,
-        cost_milli_vnd: 0,
-        delivered_at: None,
-        seen_at: None,
-        updated_at: now,
-        expires_at: now + Duration::days(365),
-        version: 1,
-    }
+        now,
+    )
 }
 
 pub async fn reminder_jobs_are_planned_once_and_found_when_due(store: &dyn Store) {
