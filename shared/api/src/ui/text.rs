@@ -110,6 +110,9 @@ pub fn field_message(field: &str, message: &str) -> String {
         "Muốn nhận email thì cần có địa chỉ email.".into()
     } else if m.contains("does not exist") && (field.contains("commune") || m.contains("commune")) {
         "Xã/phường này không có trong danh mục.".into()
+    } else if m.starts_with("unit ") && m.contains("does not exist") {
+        // "unit \"99999\" does not exist on 2026-10-03": a code typed into a filter or a link.
+        "Đơn vị này không có trong danh mục.".into()
     } else if m.contains("is a ") && m.contains(", not a commune") {
         "Đơn vị này không phải cấp xã/phường.".into()
     } else if m.contains("already exists") && m.contains("phone") {
@@ -206,6 +209,14 @@ mod tests {
         assert_eq!(
             field_message("attendees[2].phone", "0912 is not a valid Vietnamese number"),
             "Số điện thoại không hợp lệ."
+        );
+        assert_eq!(
+            field_message("commune", "unit \"99999\" does not exist on 2026-10-03"),
+            "Xã/phường này không có trong danh mục."
+        );
+        assert_eq!(
+            field_message("unit", "unit \"99999\" does not exist on 2026-10-03"),
+            "Đơn vị này không có trong danh mục."
         );
         assert!(field_message("weird", "something odd").starts_with("Trường «weird» không hợp lệ"));
     }
