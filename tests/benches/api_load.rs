@@ -37,7 +37,6 @@ use outreach_core::contact::{ContactInput, ContactRole};
 use outreach_core::jobs::run_planner;
 use outreach_core::org::{ImportScope, ImportValidity, parse_units_json};
 use outreach_core::ports::{ContactStore, OutcomeStore, PageRequest, SessionFilter, SessionStore};
-use outreach_core::schedule::Period;
 use outreach_core::usecases;
 use outreach_store::SqliteStore;
 
@@ -129,23 +128,18 @@ async fn seed(db: &Path) -> Seeded {
     }
     // Weekly sessions over the last 13 weeks, all of them over by now.
     let today = Utc::now().with_timezone(&Ho_Chi_Minh).date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let input = CampaignInput {
         name: "Chủ nhật dịch vụ công".into(),
-        description: None,
-        period: Period::new(today - Duration::days(91), today - Duration::days(1)).unwrap(),
-        target_units: vec!["24".into()],
         schedule: ScheduleSpec {
             cron: "0 8 * * 0".into(),
             time_zone: Ho_Chi_Minh,
         },
-        session_minutes: 120,
-        venues: Default::default(),
-        default_venue: Some("Nhà văn hoá".into()),
-        capacity: 40,
-        min_staff: 0,
-        reminder_rules: vec![],
-        sms_unicode: false,
-        max_sms_segments: 2,
+        ..outreach_testkit::examples::saturdays(
+            &day(today - Duration::days(91)),
+            &day(today - Duration::days(1)),
+            &["24"],
+        )
     };
     let campaign = usecases::create_campaign(&store, input, setup).await.unwrap();
     usecases::act_on_campaign(&store, &campaign.id, CampaignAction::Activate, setup)
