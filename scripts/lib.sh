@@ -139,7 +139,7 @@ start_moto() {
 # bootstrap.zip, sets ZIP_BYTES to its size, and fails above MAX_ZIP_BYTES.
 # The functions are linked as non-PIE executables (`-C relocation-model=static`): a PIE binary
 # of the AWS SDK has some 80,000 relocations for the loader to apply at every cold start, a
-# non-PIE one a hundred or two (PERFORMANCE.md: init 3.3 -> 2.2 ms). Only the target's units
+# non-PIE one a hundred or two (PERFORMANCE.md: init 3.3 -> 2.3 ms on average). Only the target's units
 # get the flag (cargo lambda passes --target), never the build scripts and proc macros, which
 # must stay position-independent. `sam build` gets the same from .cargo/config.toml (arm64).
 build_lambda() {
