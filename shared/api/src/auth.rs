@@ -10,6 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use outreach_core::CoreError;
+use outreach_core::ids::UnitCode;
 use outreach_core::ports::Store;
 
 pub use outreach_auth::{
@@ -71,12 +72,12 @@ impl Caller {
             return Ok(false);
         }
         let mut seen = HashSet::new();
-        let mut pending = vec![code.to_string()];
+        let mut pending = vec![UnitCode::from(code)];
         while let Some(unit) = pending.pop() {
             if !seen.insert(unit.clone()) {
                 continue;
             }
-            let versions = store.org_unit_versions(&unit).await?;
+            let versions = store.org_unit_versions(unit.as_str()).await?;
             if versions.is_empty() && unit == code {
                 // A unit that does not exist holds nothing: the use case says it is unknown.
                 return Ok(true);
@@ -105,7 +106,7 @@ impl Caller {
                             .org_unit_descendants(&self.claims.org)
                             .await?
                             .into_iter()
-                            .map(|u| u.code),
+                            .map(|u| u.code.into_string()),
                     );
                 }
                 Ok::<_, ApiError>(area)

@@ -10,7 +10,7 @@ use crate::contact::Channel;
 use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, ContactId, JobId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId, UnitCode};
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::quarter::Quarter;
@@ -51,7 +51,7 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default)]
 pub struct OrgUnitFilter {
     pub level: Option<Level>,
-    pub parent_code: Option<String>,
+    pub parent_code: Option<UnitCode>,
 }
 
 /// Filter of the contact list.

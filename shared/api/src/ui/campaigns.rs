@@ -771,7 +771,7 @@ async fn target_options(
                 u.name,
                 u.code
             ),
-            code: u.code,
+            code: u.code.into_string(),
         })
         .collect())
 }

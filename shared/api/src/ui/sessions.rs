@@ -148,7 +148,7 @@ pub async fn area_communes(
         .into_iter()
         .filter(|u| u.level == Level::Commune)
         .map(|u| UnitOption {
-            code: u.code,
+            code: u.code.into_string(),
             name: u.name,
         })
         .collect();

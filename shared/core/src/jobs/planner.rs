@@ -172,8 +172,8 @@ fn hosts_on<'a>(
     };
     for commune in &campaign.communes {
         match units.commune_on(commune, day) {
-            CommuneOn::Itself(unit) => add(&unit.code, commune),
-            CommuneOn::Replaced(successors) => successors.into_iter().for_each(|u| add(&u.code, commune)),
+            CommuneOn::Itself(unit) => add(unit.code.as_str(), commune),
+            CommuneOn::Replaced(successors) => successors.into_iter().for_each(|u| add(u.code.as_str(), commune)),
             CommuneOn::Unknown => add(commune, commune),
             CommuneOn::Gone => {
                 if gone.insert(commune) {

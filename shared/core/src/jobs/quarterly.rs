@@ -137,7 +137,12 @@ async fn provinces_on<S: Store + ?Sized>(store: &S, on: chrono::NaiveDate) -> Co
     let mut out = Vec::new();
     loop {
         let p = store.list_org_units(&filter, &page).await?;
-        out.extend(p.items.into_iter().filter(|u| u.is_valid_on(on)).map(|u| u.code));
+        out.extend(
+            p.items
+                .into_iter()
+                .filter(|u| u.is_valid_on(on))
+                .map(|u| u.code.into_string()),
+        );
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,

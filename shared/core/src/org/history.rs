@@ -8,13 +8,14 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{MergeKind, OrgUnit, version_on};
+use crate::ids::UnitCode;
 
 /// Every known version of a set of units, with the old → new mapping (`former_units`)
 /// turned around: for each old code, the units that took it over.
 #[derive(Debug, Clone, Default)]
 pub struct UnitHistory {
-    versions: HashMap<String, Vec<OrgUnit>>,
-    successors: HashMap<String, Vec<(String, MergeKind)>>,
+    versions: HashMap<UnitCode, Vec<OrgUnit>>,
+    successors: HashMap<UnitCode, Vec<(UnitCode, MergeKind)>>,
 }
 
 /// What stands for a commune on a date.
@@ -123,13 +124,13 @@ impl UnitHistory {
             let replaced_by: Vec<Replacement> = replaced_by
                 .into_iter()
                 .map(|u| Replacement {
-                    code: u.code.clone(),
+                    code: String::from(&u.code),
                     name: u.name.clone(),
-                    merge: self.merge_of(code, &u.code),
+                    merge: self.merge_of(code, u.code.as_str()),
                 })
                 .collect();
             changes.push(UnitChange {
-                code: unit.code.clone(),
+                code: String::from(&unit.code),
                 name: unit.name.clone(),
                 until,
                 message: change_message(unit, next_day, &replaced_by),

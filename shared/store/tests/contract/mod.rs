@@ -184,7 +184,7 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|u| u.code)
+        .map(|u| u.code.into_string())
         .collect();
     assert_eq!(
         children,
@@ -197,7 +197,12 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
     );
     // Under the province: the district, and both versions of the commune (one under the
     // district, one moved under the province); under the district, the old version only.
-    let codes = |units: Vec<OrgUnit>| units.into_iter().map(|u| (u.code, u.valid_from)).collect::<Vec<_>>();
+    let codes = |units: Vec<OrgUnit>| {
+        units
+            .into_iter()
+            .map(|u| (u.code.into_string(), u.valid_from))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         codes(store.org_unit_descendants("24").await.unwrap()),
         vec![
@@ -237,7 +242,7 @@ pub async fn unit_lists_page_and_filter(store: &dyn Store) {
     let mut seen = Vec::new();
     loop {
         let p = store.list_org_units(&filter, &page).await.unwrap();
-        seen.extend(p.items.into_iter().map(|u| u.code));
+        seen.extend(p.items.into_iter().map(|u| u.code.into_string()));
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,
