@@ -56,7 +56,7 @@ pub async fn list(
         // Without a commune the list is every contact's: keep the caller's area (a page may
         // then hold fewer than `limit`; follow `next_cursor`).
         let area = caller.area(store).await?;
-        page.items.retain(|c| area.contains(&c.commune_code));
+        page.items.retain(|c| area.contains(c.commune_code.as_str()));
     }
     Ok(Json(page.into()))
 }
@@ -92,7 +92,7 @@ pub async fn get_one(
 pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &ContactId) -> ApiResult<Contact> {
     let contact = usecases::get_contact(state.store.as_ref(), id).await?;
     caller
-        .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
+        .require_area(state.store.as_ref(), contact.commune_code.as_str(), "contact", id)
         .await?;
     Ok(contact)
 }

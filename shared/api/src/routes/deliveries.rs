@@ -56,7 +56,10 @@ pub async fn list(
     }
     if let Some(id) = &contact {
         let contact = usecases::get_contact(state.store.as_ref(), id).await?;
-        if !caller.covers(state.store.as_ref(), &contact.commune_code).await? {
+        if !caller
+            .covers(state.store.as_ref(), contact.commune_code.as_str())
+            .await?
+        {
             return Err(CoreError::not_found("contact", id).into());
         }
     }

@@ -283,7 +283,7 @@ async fn render(
         for c in got
             .items
             .into_iter()
-            .filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none())
+            .filter(|c| area.contains(c.commune_code.as_str()) && c.erased_at.is_none())
             .filter(|c| consent.is_none_or(|f| f.keeps(c)) && search.as_ref().is_none_or(|s| s.keeps(c)))
         {
             if rows.len() == 300 {
@@ -295,7 +295,7 @@ async fn render(
                 commune: communes
                     .iter()
                     .find(|u| u.code == c.commune_code)
-                    .map_or_else(|| c.commune_code.clone(), |u| u.name.clone()),
+                    .map_or_else(|| String::from(&c.commune_code), |u| u.name.clone()),
                 phone: c.masked_phone(),
                 sms: consent_state(&c, Channel::Sms),
                 email: if c.email.is_some() {

@@ -630,7 +630,7 @@ async fn render_session(
                 continue;
             }
             let person = match store.get_contact(&attendee.contact_id).await? {
-                Some(c) if session.caller.covers(store, &c.commune_code).await? => Person {
+                Some(c) if session.caller.covers(store, c.commune_code.as_str()).await? => Person {
                     checked: present.contains(c.id.as_str()),
                     role: contact_role_label(c.role),
                     phone: c.masked_phone(),

@@ -154,7 +154,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
         let found = store
             .get_contact(id)
             .await?
-            .filter(|c| actor.area.covers(&c.commune_code));
+            .filter(|c| actor.area.covers(c.commune_code.as_str()));
         match found {
             None => {
                 return Err(CoreError::invalid(
@@ -180,7 +180,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
     retry_on_conflict(|| async {
         let version = store.get_team(commune).await?.map_or(1, |t| t.version + 1);
         let team = VolunteerTeam {
-            commune_code: commune.to_string(),
+            commune_code: commune.into(),
             name: name.clone(),
             leader_id: leader_id.clone(),
             member_ids: member_ids.clone(),

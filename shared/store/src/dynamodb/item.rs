@@ -183,9 +183,9 @@ pub mod items {
 
     pub fn contact(c: &Contact) -> Item<&Contact> {
         Item::new(keys::contact_pk(&c.id), keys::CONTACT_SK, "contact", c.version, c)
-            .gsi1(keys::commune_contacts(&c.commune_code), c.id.to_string())
+            .gsi1(keys::commune_contacts(c.commune_code.as_str()), c.id.to_string())
             .gsi2(
-                keys::commune_role_contacts(&c.commune_code, c.role.as_str()),
+                keys::commune_role_contacts(c.commune_code.as_str(), c.role.as_str()),
                 c.id.to_string(),
             )
             .gsi3(keys::entity_index("contact"), c.id.to_string())
@@ -233,7 +233,13 @@ pub mod items {
     }
 
     pub fn team(t: &VolunteerTeam) -> Item<&VolunteerTeam> {
-        Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
+        Item::new(
+            keys::team_pk(t.commune_code.as_str()),
+            keys::TEAM_SK,
+            "team",
+            t.version,
+            t,
+        )
     }
 
     /// An answer: its version is `answered_at` in microseconds, so that a conditional put
