@@ -105,7 +105,7 @@ async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
         let record = SessionRecord {
             session_id: session.id.clone(),
             campaign_id: c.id.clone(),
-            commune_code: commune.clone(),
+            commune_code: commune.into(),
             quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
             attendees: (0..attendees)
                 .map(|a| Attendee {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId, UnitCode};
 use crate::quarter::Quarter;
 
 /// Outcome counts the programme tracks; planners may record further metrics of their own.
@@ -193,7 +193,8 @@ pub struct SessionRecord {
     pub session_id: SessionId,
     #[schema(value_type = String)]
     pub campaign_id: CampaignId,
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     /// The local quarter of the session's start.
     pub quarter: Quarter,
     pub attendees: Vec<Attendee>,
@@ -383,7 +384,7 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
     if let Some(old) = old {
         for (metric, value) in old.tally_values() {
             let key = TallyKey {
-                unit_code: old.commune_code.clone(),
+                unit_code: String::from(&old.commune_code),
                 quarter: old.quarter,
                 metric,
             };
@@ -392,7 +393,7 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
     }
     for (metric, value) in new.tally_values() {
         let key = TallyKey {
-            unit_code: new.commune_code.clone(),
+            unit_code: String::from(&new.commune_code),
             quarter: new.quarter,
             metric,
         };

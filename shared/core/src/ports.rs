@@ -57,7 +57,7 @@ pub struct OrgUnitFilter {
 /// Filter of the contact list.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
-    pub commune: Option<String>,
+    pub commune: Option<UnitCode>,
     pub role: Option<ContactRole>,
 }
 
@@ -65,7 +65,7 @@ pub struct ContactFilter {
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
     pub campaign: Option<CampaignId>,
-    pub commune: Option<String>,
+    pub commune: Option<UnitCode>,
     pub status: Option<SessionStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

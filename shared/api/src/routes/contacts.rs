@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use outreach_core::audit::AuditStamp;
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, parse_contacts_csv};
-use outreach_core::ids::ContactId;
+use outreach_core::ids::{ContactId, UnitCode};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
@@ -48,7 +48,7 @@ pub async fn list(
         None => None,
     };
     let filter = ContactFilter {
-        commune: commune.clone(),
+        commune: commune.clone().map(UnitCode::from),
         role: q.role,
     };
     let mut page = store.list_contacts(&filter, &page).await?;

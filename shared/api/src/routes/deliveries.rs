@@ -80,7 +80,7 @@ pub async fn list(
                 .store
                 .get_session(&delivery.session_id)
                 .await?
-                .map(|s| s.commune_code);
+                .map(|s| s.commune_code.into_string());
             communes.insert(delivery.session_id.clone(), commune);
         }
         if communes[&delivery.session_id]

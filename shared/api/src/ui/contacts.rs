@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole, parse_contacts_csv};
+use outreach_core::ids::UnitCode;
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;
@@ -272,7 +273,7 @@ async fn render(
     let communes = area_communes(store, session, today).await?;
     let area: HashSet<String> = session.caller.area(store).await?;
     let filter = ContactFilter {
-        commune: (!commune.is_empty()).then(|| commune.clone()),
+        commune: (!commune.is_empty()).then(|| UnitCode::from(commune.as_str())),
         role,
     };
     let mut rows = Vec::new();

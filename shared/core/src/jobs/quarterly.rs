@@ -155,7 +155,7 @@ async fn provinces_on<S: Store + ?Sized>(store: &S, on: chrono::NaiveDate) -> Co
 /// The planners of a unit who have an email address and have not opted out of email.
 async fn planners_of<S: Store + ?Sized>(store: &S, org: &str) -> CoreResult<Vec<(String, String)>> {
     let filter = ContactFilter {
-        commune: Some(org.to_string()),
+        commune: Some(org.into()),
         role: Some(ContactRole::Planner),
     };
     let mut page = PageRequest::first(100);

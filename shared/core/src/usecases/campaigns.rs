@@ -195,8 +195,9 @@ async fn follow_running_edit<S: Store + ?Sized>(
                         changed = true;
                     } else {
                         // A venue given by hand, or a session moved by hand, keeps its venue.
-                        let by_hand = s.is_moved() || before.venue_for(&s.commune_code).unwrap_or_default() != s.venue;
-                        let venue = after.venue_for(&s.commune_code).unwrap_or_default();
+                        let by_hand =
+                            s.is_moved() || before.venue_for(s.commune_code.as_str()).unwrap_or_default() != s.venue;
+                        let venue = after.venue_for(s.commune_code.as_str()).unwrap_or_default();
                         if !by_hand && s.venue != venue {
                             s.venue = venue.to_string();
                             changed = true;

@@ -405,7 +405,7 @@ pub async fn export_contact<S: Store + ?Sized>(
     let mut attendance = Vec::new();
     let mut staffed_sessions = Vec::new();
     let sessions = SessionFilter {
-        commune: Some(String::from(&contact.commune_code)),
+        commune: Some(contact.commune_code.clone()),
         ..SessionFilter::default()
     };
     let mut page = PageRequest::first(MAX_PAGE_SIZE);

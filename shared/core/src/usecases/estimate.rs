@@ -84,7 +84,7 @@ fn reaches(contact: &Contact, channel: Channel) -> bool {
 /// Every contact of a commune in a role, page by page.
 async fn contacts_of<S: Store + ?Sized>(store: &S, commune: &str, role: ContactRole) -> CoreResult<Vec<Contact>> {
     let filter = ContactFilter {
-        commune: Some(commune.to_string()),
+        commune: Some(commune.into()),
         role: Some(role),
     };
     let mut page = PageRequest::first(500);

@@ -210,7 +210,7 @@ where
         let walk_in = |name: &String, phone: &String| ContactInput {
             role: a.role.unwrap_or(ContactRole::Citizen),
             name: name.clone(),
-            commune_code: session.commune_code.clone(),
+            commune_code: String::from(&session.commune_code),
             phone: phone.clone(),
             email: None,
             consents: Vec::new(),
@@ -406,7 +406,7 @@ where
                     let input = ContactInput {
                         role: ContactRole::Citizen,
                         name,
-                        commune_code: session.commune_code.clone(),
+                        commune_code: String::from(&session.commune_code),
                         phone,
                         email: None,
                         consents: Vec::new(),

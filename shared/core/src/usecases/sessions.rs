@@ -213,7 +213,7 @@ pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
     retry_on_conflict(|| async {
         let mut session = get_session(store, id).await?;
         require_not_started(&session, now)?;
-        let team = store.get_team(&session.commune_code).await?;
+        let team = store.get_team(session.commune_code.as_str()).await?;
         for (i, v) in staff.iter().enumerate() {
             if !team.as_ref().is_some_and(|t| t.member_ids.contains(v)) {
                 return Err(CoreError::invalid(

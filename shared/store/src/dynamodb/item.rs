@@ -183,9 +183,9 @@ pub mod items {
 
     pub fn contact(c: &Contact) -> Item<&Contact> {
         Item::new(keys::contact_pk(&c.id), keys::CONTACT_SK, "contact", c.version, c)
-            .gsi1(keys::commune_contacts(c.commune_code.as_str()), c.id.to_string())
+            .gsi1(keys::commune_contacts(&c.commune_code), c.id.to_string())
             .gsi2(
-                keys::commune_role_contacts(c.commune_code.as_str(), c.role.as_str()),
+                keys::commune_role_contacts(&c.commune_code, c.role.as_str()),
                 c.id.to_string(),
             )
             .gsi3(keys::entity_index("contact"), c.id.to_string())

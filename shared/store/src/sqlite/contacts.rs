@@ -120,7 +120,7 @@ impl ContactStore for SqliteStore {
             let mut args = Vec::new();
             if let Some(commune) = filter.commune {
                 sql.push_str(" AND commune_code = ?");
-                args.push(Value::Text(commune));
+                args.push(Value::Text(commune.into_string()));
             }
             if let Some(role) = filter.role {
                 sql.push_str(" AND role = ?");

@@ -1504,7 +1504,7 @@ pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount
             .expect("every session has a record");
         for (metric, value) in r.tally_values() {
             *recount
-                .entry((r.commune_code.clone(), r.quarter.quarter, metric))
+                .entry((r.commune_code.to_string(), r.quarter.quarter, metric))
                 .or_default() += value;
         }
     }
