@@ -151,7 +151,7 @@ async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next(store
     let written: Vec<Session> = campaign
         .communes
         .iter()
-        .map(|c| Session::materialise(&campaign, c, first_saturday, t("2026-09-30T00:00:00Z")))
+        .map(|c| Session::materialise(&campaign, c.as_str(), first_saturday, t("2026-09-30T00:00:00Z")))
         .collect();
     store.insert_sessions_if_absent(&written).await.unwrap();
     let report = run_planner(store, t("2026-09-30T00:00:00Z"), Duration::days(14))

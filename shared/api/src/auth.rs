@@ -156,8 +156,8 @@ impl Caller {
     }
 
     /// Refuse unless every unit of `codes` is in the caller's area (403, naming the first).
-    pub async fn require_all(&self, store: &dyn Store, codes: &[String], field: &str) -> ApiResult<()> {
-        for code in codes {
+    pub async fn require_all(&self, store: &dyn Store, codes: &[impl AsRef<str>], field: &str) -> ApiResult<()> {
+        for code in codes.iter().map(AsRef::as_ref) {
             if !self.covers(store, code).await? {
                 return Err(ApiError::Forbidden(format!(
                     "{field}: unit {code} is outside your area ({} {})",

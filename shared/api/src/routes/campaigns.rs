@@ -58,7 +58,7 @@ fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
         .communes
         .iter()
         .chain(&campaign.target_units)
-        .any(|c| area.contains(c))
+        .any(|c| area.contains(c.as_str()))
 }
 
 /// What a caller needs of a campaign's area for what they do with it.

@@ -346,7 +346,11 @@ async fn sessions_ahead(
     loop {
         let got = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
         for campaign in &got.items {
-            let hosts = campaign.communes.iter().filter(|c| communes.contains(*c)).count() as u64;
+            let hosts = campaign
+                .communes
+                .iter()
+                .filter(|c| communes.contains(c.as_str()))
+                .count() as u64;
             if hosts == 0 {
                 continue;
             }

@@ -97,7 +97,7 @@ impl UnitHistory {
     /// `start` to `end`, both inclusive: every version that ends before `end`, with the units
     /// that hold its sessions from the next day, following those through their own changes.
     /// Ordered by date, then code.
-    pub fn changes_within(&self, communes: &[String], start: NaiveDate, end: NaiveDate) -> Vec<UnitChange> {
+    pub fn changes_within(&self, communes: &[UnitCode], start: NaiveDate, end: NaiveDate) -> Vec<UnitChange> {
         let mut changes = Vec::new();
         let mut seen: HashSet<(&str, Option<NaiveDate>)> = HashSet::new();
         let mut pending: Vec<(&str, NaiveDate)> = communes.iter().map(|c| (c.as_str(), start)).collect();
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn a_period_across_1_july_2025_names_each_commune_that_ends_and_what_replaces_it() {
         let h = reform();
-        let communes: Vec<String> = ["07201", "07207", "07441", "07264", "07210"].map(String::from).into();
+        let communes: Vec<UnitCode> = ["07201", "07207", "07441", "07264", "07210"].map(UnitCode::from).into();
         let changes = h.changes_within(&communes, d("2025-06-01"), d("2025-08-31"));
         type Change<'a> = (&'a str, NaiveDate, Vec<(&'a str, Option<MergeKind>)>);
         let summary: Vec<Change<'_>> = changes

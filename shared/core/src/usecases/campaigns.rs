@@ -3,7 +3,7 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus, TemplateBounds};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::CampaignId;
+use crate::ids::{CampaignId, UnitCode};
 use crate::org::{CommuneOn, UnitChange};
 use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, Store};
 use crate::schedule::Period;
@@ -43,16 +43,16 @@ async fn validate_campaign<S: OrgUnitStore + ?Sized>(
     let communes = expand_to_communes(store, &input.target_units, start, "target_units").await?;
     let history = commune_history(store).await?;
     let changes = history.changes_within(&communes, start, end);
-    let successors: Vec<String> = changes
+    let successors: Vec<UnitCode> = changes
         .iter()
-        .flat_map(|c| c.replaced_by.iter().map(|r| r.code.clone()))
+        .flat_map(|c| c.replaced_by.iter().map(|r| UnitCode::from(&r.code)))
         .collect();
     let campaign = input.into_campaign_over(id, communes, &successors, now)?;
     let mut bounds = TemplateBounds::default();
     let names = campaign
         .communes
         .iter()
-        .filter_map(|code| match history.commune_on(code, start) {
+        .filter_map(|code| match history.commune_on(code.as_str(), start) {
             CommuneOn::Itself(unit) => Some(unit.name.as_str()),
             _ => None,
         })

@@ -155,7 +155,7 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
     codes: &[String],
     on: NaiveDate,
     field: &str,
-) -> CoreResult<Vec<String>> {
+) -> CoreResult<Vec<UnitCode>> {
     if codes.is_empty() {
         return Err(CoreError::invalid(
             field,
@@ -172,7 +172,7 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
         while let Some(unit) = stack.pop() {
             if unit.level == Level::Commune {
                 if seen.insert(unit.code.clone()) {
-                    out.push(unit.code.into_string());
+                    out.push(unit.code);
                 }
                 continue;
             }
