@@ -320,7 +320,7 @@ impl SessionRecord {
 /// A running total: one metric of one commune in one quarter.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TallyKey {
-    pub unit_code: String,
+    pub unit_code: UnitCode,
     pub quarter: Quarter,
     pub metric: String,
 }
@@ -384,7 +384,7 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
     if let Some(old) = old {
         for (metric, value) in old.tally_values() {
             let key = TallyKey {
-                unit_code: String::from(&old.commune_code),
+                unit_code: old.commune_code.clone(),
                 quarter: old.quarter,
                 metric,
             };
@@ -393,7 +393,7 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
     }
     for (metric, value) in new.tally_values() {
         let key = TallyKey {
-            unit_code: String::from(&new.commune_code),
+            unit_code: new.commune_code.clone(),
             quarter: new.quarter,
             metric,
         };
@@ -466,7 +466,7 @@ impl OfficialStatistics {
         .into_iter()
         .map(|(metric, value)| Tally {
             key: TallyKey {
-                unit_code: self.commune_code.clone(),
+                unit_code: UnitCode::from(&self.commune_code),
                 quarter,
                 metric: metric.to_string(),
             },

@@ -369,7 +369,7 @@ fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally)
             }
             None => {
                 *unattributed
-                    .entry((t.key.unit_code.clone(), q.quarter, t.key.metric.clone()))
+                    .entry((String::from(&t.key.unit_code), q.quarter, t.key.metric.clone()))
                     .or_default() += t.value;
             }
         }

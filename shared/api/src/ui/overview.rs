@@ -192,7 +192,7 @@ fn names(report: &QuarterlyReport) -> BTreeMap<String, String> {
 fn year_sum(tallies: &[Tally], communes: &HashSet<String>, metric: &str) -> f64 {
     tallies
         .iter()
-        .filter(|t| t.key.metric == metric && communes.contains(&t.key.unit_code))
+        .filter(|t| t.key.metric == metric && communes.contains(t.key.unit_code.as_str()))
         .map(|t| t.value.max(0) as f64)
         .sum()
 }

@@ -154,7 +154,7 @@ pub const SESSION_RECORD_SK: &str = "RECORD";
 pub fn tallies_pk(year: i32) -> String {
     format!("TALLIES#{year}")
 }
-pub fn tally_sk(quarter: u8, unit_code: &str, metric: &str) -> String {
+pub fn tally_sk(quarter: u8, unit_code: &UnitCode, metric: &str) -> String {
     format!("{quarter}#{unit_code}#{metric}")
 }
 /// The first sort key after quarter `q`'s tallies.

@@ -1270,7 +1270,12 @@ async fn tally_map(store: &dyn Store, year: i32, through: u8) -> BTreeMap<(Strin
         .unwrap()
         .iter()
         .cloned()
-        .map(|t| ((t.key.unit_code, t.key.quarter.quarter, t.key.metric), t.value))
+        .map(|t| {
+            (
+                (t.key.unit_code.into_string(), t.key.quarter.quarter, t.key.metric),
+                t.value,
+            )
+        })
         .collect()
 }
 
