@@ -405,7 +405,11 @@ impl Demo {
         );
         let spent: u64 = store
             .delivery_tallies(
-                &estimate.communes.iter().map(|c| c.code.clone()).collect::<Vec<_>>(),
+                &estimate
+                    .communes
+                    .iter()
+                    .map(|c| c.code.as_str().into())
+                    .collect::<Vec<_>>(),
                 first_day,
                 last_day,
             )

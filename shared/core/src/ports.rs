@@ -193,7 +193,7 @@ pub trait DeliveryStore: Send + Sync {
     /// reads that depends on the days, never on the deliveries.
     async fn delivery_tallies(
         &self,
-        communes: &[String],
+        communes: &[UnitCode],
         from: NaiveDate,
         to: NaiveDate,
     ) -> CoreResult<Vec<DeliveryTally>>;

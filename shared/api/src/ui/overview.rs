@@ -556,7 +556,7 @@ async fn last_week_messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<ChannelMessages>, UiError> {
     let day = |t: DateTime<Utc>| t.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
-    let communes: Vec<String> = area.iter().cloned().collect();
+    let communes: Vec<UnitCode> = area.iter().map(UnitCode::from).collect();
     let tallies = store
         .delivery_tallies(&communes, day(now - Duration::days(7)), day(now))
         .await?;

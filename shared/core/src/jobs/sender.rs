@@ -215,7 +215,9 @@ async fn send_one<S: Store + ?Sized>(
     };
     // Where the delivery is tallied when it settles: its commune and the local day.
     let place = Place {
-        commune: job.as_ref().map(|j| String::from(&j.commune_code)).unwrap_or_default(),
+        commune: job
+            .as_ref()
+            .map_or_else(|| UnitCode::new(String::new()), |j| j.commune_code.clone()),
         day: now.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     };
     // The channel carrying it now: SMS once a ZNS delivery fell back (the stored record says).
@@ -538,7 +540,7 @@ async fn start_attempt<S: Store + ?Sized>(store: &S, delivery: &mut Delivery, no
 
 /// Where a delivery is tallied: the commune of its session and the local day it settles.
 struct Place {
-    commune: String,
+    commune: UnitCode,
     day: chrono::NaiveDate,
 }
 

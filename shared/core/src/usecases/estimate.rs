@@ -113,11 +113,7 @@ pub async fn estimate_campaign<S: Store + ?Sized>(
     let per_commune = occurrences.len() as u64;
     let today = now.with_timezone(&campaign.schedule.time_zone).date_naive();
     let history = store
-        .delivery_tallies(
-            &campaign.communes.iter().map(String::from).collect::<Vec<_>>(),
-            today - Duration::days(FALLBACK_HISTORY_DAYS),
-            today,
-        )
+        .delivery_tallies(&campaign.communes, today - Duration::days(FALLBACK_HISTORY_DAYS), today)
         .await?;
     let fallback = zns_fallback_share(&history, prices.zns_sms_fallback_share);
     let mut sums: BTreeMap<Channel, Sum> = BTreeMap::new();

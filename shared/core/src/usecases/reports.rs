@@ -209,10 +209,10 @@ async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
     units: &[OrgUnit],
     q: Quarter,
 ) -> CoreResult<Vec<DeliveryTally>> {
-    let communes: Vec<String> = units
+    let communes: Vec<UnitCode> = units
         .iter()
         .filter(|u| u.level == Level::Commune)
-        .map(|u| String::from(&u.code))
+        .map(|u| u.code.clone())
         .collect();
     if communes.is_empty() {
         return Ok(Vec::new());

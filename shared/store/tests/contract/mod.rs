@@ -11,7 +11,7 @@ use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, ContactRole};
 use outreach_core::error::CoreError;
-use outreach_core::ids::{CampaignId, ContactId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId, UnitCode};
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
 use outreach_core::phone::Phone;
@@ -841,7 +841,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         let d = delivery(session, contact, channel, now);
         store.claim_delivery(&d, now).await.unwrap();
         let settled = settle(&d, status, reason, segments, cost);
-        let key = outreach_core::cost::DeliveryTallyKey::of(&settled, commune, on);
+        let key = outreach_core::cost::DeliveryTallyKey::of(&settled, &commune.into(), on);
         let tally = outreach_core::cost::DeliveryTally::one(key.clone(), &settled);
         store.settle_delivery(&settled, &tally).await.unwrap();
         // A retry of the same settle (or another sender's) is refused and adds nothing.
@@ -856,7 +856,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         if commune != "09901" {
             let e = expected
                 .entry((
-                    key.commune_code,
+                    key.commune_code.into_string(),
                     key.day,
                     key.channel,
                     key.carried_by,
@@ -867,7 +867,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
             *e = (e.0 + 1, e.1 + u64::from(segments), e.2 + cost);
         }
     }
-    let area = ["07201".to_string(), "07202".to_string(), "213".to_string()];
+    let area = ["07201", "07202", "213"].map(UnitCode::from);
     let read = |from: &str, to: &str| store.delivery_tallies(&area, day(from), day(to));
     let got: BTreeMap<_, _> = read("2026-09-25", "2026-10-02")
         .await
@@ -876,7 +876,14 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         .map(|t| {
             let k = t.key;
             (
-                (k.commune_code, k.day, k.channel, k.carried_by, k.status, k.reason),
+                (
+                    k.commune_code.into_string(),
+                    k.day,
+                    k.channel,
+                    k.carried_by,
+                    k.status,
+                    k.reason,
+                ),
                 (t.count, t.segments, t.cost_milli_vnd),
             )
         })
