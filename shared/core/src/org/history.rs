@@ -124,13 +124,13 @@ impl UnitHistory {
             let replaced_by: Vec<Replacement> = replaced_by
                 .into_iter()
                 .map(|u| Replacement {
-                    code: String::from(&u.code),
+                    code: u.code.clone(),
                     name: u.name.clone(),
                     merge: self.merge_of(code, u.code.as_str()),
                 })
                 .collect();
             changes.push(UnitChange {
-                code: String::from(&unit.code),
+                code: unit.code.clone(),
                 name: unit.name.clone(),
                 until,
                 message: change_message(unit, next_day, &replaced_by),
@@ -146,8 +146,8 @@ impl UnitHistory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnitChange {
     /// The commune's code.
-    #[schema(example = "07201")]
-    pub code: String,
+    #[schema(value_type = String, example = "07201")]
+    pub code: UnitCode,
     /// Its name in the version that ends.
     #[schema(example = "Phường Thọ Xương")]
     pub name: String,
@@ -168,8 +168,8 @@ pub struct UnitChange {
 /// A unit that takes over a commune's sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Replacement {
-    #[schema(example = "07210")]
-    pub code: String,
+    #[schema(value_type = String, example = "07210")]
+    pub code: UnitCode,
     #[schema(example = "Phường Bắc Giang")]
     pub name: String,
     /// Whether it took the whole old commune or part of it, as the old → new mapping says;

@@ -45,7 +45,7 @@ async fn validate_campaign<S: OrgUnitStore + ?Sized>(
     let changes = history.changes_within(&communes, start, end);
     let successors: Vec<UnitCode> = changes
         .iter()
-        .flat_map(|c| c.replaced_by.iter().map(|r| UnitCode::from(&r.code)))
+        .flat_map(|c| c.replaced_by.iter().map(|r| r.code.clone()))
         .collect();
     let campaign = input.into_campaign_over(id, communes, &successors, now)?;
     let mut bounds = TemplateBounds::default();
