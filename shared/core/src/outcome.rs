@@ -409,7 +409,8 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
 /// Official statistics of one commune for one quarter (entered or imported).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OfficialStatistics {
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     pub year: i32,
     pub quarter: u8,
     pub dossiers_online: u64,
@@ -466,7 +467,7 @@ impl OfficialStatistics {
         .into_iter()
         .map(|(metric, value)| Tally {
             key: TallyKey {
-                unit_code: UnitCode::from(&self.commune_code),
+                unit_code: self.commune_code.clone(),
                 quarter,
                 metric: metric.to_string(),
             },

@@ -542,7 +542,7 @@ where
         let field = format!("statistics[{i}]");
         let check = async {
             row.check(&field)?;
-            require_commune(store, &row.commune_code, &format!("{field}.commune_code")).await?;
+            require_commune(store, row.commune_code.as_str(), &format!("{field}.commune_code")).await?;
             if !seen.insert((row.commune_code.clone(), row.year, row.quarter)) {
                 return Err(CoreError::invalid(
                     field.clone(),
