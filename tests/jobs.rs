@@ -151,7 +151,7 @@ async fn a_run_interrupted_after_writing_sessions_is_completed_by_the_next(store
     let written: Vec<Session> = campaign
         .communes
         .iter()
-        .map(|c| Session::materialise(&campaign, c, first_saturday, t("2026-09-30T00:00:00Z")))
+        .map(|c| Session::materialise(&campaign, c.as_str(), first_saturday, t("2026-09-30T00:00:00Z")))
         .collect();
     store.insert_sessions_if_absent(&written).await.unwrap();
     let report = run_planner(store, t("2026-09-30T00:00:00Z"), Duration::days(14))
@@ -337,7 +337,7 @@ async fn a_campaign_across_1_july_2025_holds_each_session_in_the_unit_valid_on_i
     assert_eq!(later.len(), 9, "one session a Saturday, not one per merged ward");
     assert!(later.iter().all(|s| s.commune_code == "07210"), "{later:?}");
     for s in &all {
-        let versions = store.org_unit_versions(&s.commune_code).await.unwrap();
+        let versions = store.org_unit_versions(s.commune_code.as_str()).await.unwrap();
         let unit = version_on(&versions, Some(day(s)));
         assert!(unit.is_some(), "{} is in a unit that did not exist on {}", s.id, day(s));
         assert_eq!(

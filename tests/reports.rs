@@ -28,7 +28,7 @@ fn unit(code: &str, name: &str, level: Level, parent: Option<&str>) -> OrgUnit {
         code: code.into(),
         name: name.into(),
         level,
-        parent_code: parent.map(str::to_string),
+        parent_code: parent.map(Into::into),
         kind: None,
         valid_from: None,
         valid_until: None,
@@ -349,7 +349,7 @@ async fn a_year_across_the_reform_maps_old_units_to_new_ones() {
         former_units: former
             .iter()
             .map(|(c, m)| FormerUnit {
-                code: c.to_string(),
+                code: (*c).into(),
                 name: None,
                 merge: *m,
             })

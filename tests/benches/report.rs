@@ -61,7 +61,7 @@ async fn load_units(store: &SqliteStore) -> Vec<String> {
             let district = format!("2{:02}", c % 10);
             if c < 10 {
                 units.push(OrgUnit {
-                    code: district.clone(),
+                    code: district.as_str().into(),
                     name: format!("Huyện {c}"),
                     level: Level::District,
                     parent_code: Some("24".into()),
@@ -69,10 +69,10 @@ async fn load_units(store: &SqliteStore) -> Vec<String> {
                 });
             }
             units.push(OrgUnit {
-                code: format!("07{c:03}"),
+                code: format!("07{c:03}").into(),
                 name: format!("Xã {c}"),
                 level: Level::Commune,
-                parent_code: Some(district),
+                parent_code: Some(district.into()),
                 ..units[0].clone()
             });
         }
@@ -83,7 +83,7 @@ async fn load_units(store: &SqliteStore) -> Vec<String> {
         .unwrap();
     tree.into_iter()
         .filter(|u| u.level == Level::Commune)
-        .map(|u| u.code)
+        .map(|u| u.code.into_string())
         .collect()
 }
 
@@ -105,7 +105,7 @@ async fn seed(store: &SqliteStore, communes: &[String], records: usize) {
         let record = SessionRecord {
             session_id: session.id.clone(),
             campaign_id: c.id.clone(),
-            commune_code: commune.clone(),
+            commune_code: commune.into(),
             quarter: quarter_of(session.starts_at, DEFAULT_TIME_ZONE),
             attendees: (0..attendees)
                 .map(|a| Attendee {

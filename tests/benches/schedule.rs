@@ -56,7 +56,7 @@ fn expand(campaign: &Campaign, now: DateTime<Utc>) -> Vec<Session> {
     schedule
         .occurrences_between(start, end)
         .flat_map(|at| campaign.communes.iter().map(move |c| (at, c)))
-        .map(|(at, commune)| Session::materialise(campaign, commune, at, now))
+        .map(|(at, commune)| Session::materialise(campaign, commune.as_str(), at, now))
         .collect()
 }
 

@@ -405,7 +405,11 @@ impl Demo {
         );
         let spent: u64 = store
             .delivery_tallies(
-                &estimate.communes.iter().map(|c| c.code.clone()).collect::<Vec<_>>(),
+                &estimate
+                    .communes
+                    .iter()
+                    .map(|c| c.code.as_str().into())
+                    .collect::<Vec<_>>(),
                 first_day,
                 last_day,
             )
@@ -470,7 +474,7 @@ impl Demo {
             .iter()
             .enumerate()
             .map(|(i, c)| OfficialStatistics {
-                commune_code: c.to_string(),
+                commune_code: (*c).into(),
                 year: quarter.year,
                 quarter: quarter.quarter,
                 dossiers_online: [420, 150, 90][i],
@@ -541,7 +545,7 @@ async fn across_the_reform(store: &SqliteStore, now: DateTime<Utc>) -> Result<()
     let before: Vec<OfficialStatistics> = [("07201", 300, 1000), ("07207", 200, 500), ("07228", 100, 400)]
         .into_iter()
         .map(|(commune, online, total)| OfficialStatistics {
-            commune_code: commune.to_string(),
+            commune_code: commune.into(),
             year: 2025,
             quarter: 2,
             dossiers_online: online,

@@ -10,6 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use outreach_core::CoreError;
+use outreach_core::ids::UnitCode;
 use outreach_core::ports::Store;
 
 pub use outreach_auth::{
@@ -71,12 +72,12 @@ impl Caller {
             return Ok(false);
         }
         let mut seen = HashSet::new();
-        let mut pending = vec![code.to_string()];
+        let mut pending = vec![UnitCode::from(code)];
         while let Some(unit) = pending.pop() {
             if !seen.insert(unit.clone()) {
                 continue;
             }
-            let versions = store.org_unit_versions(&unit).await?;
+            let versions = store.org_unit_versions(unit.as_str()).await?;
             if versions.is_empty() && unit == code {
                 // A unit that does not exist holds nothing: the use case says it is unknown.
                 return Ok(true);
@@ -105,7 +106,7 @@ impl Caller {
                             .org_unit_descendants(&self.claims.org)
                             .await?
                             .into_iter()
-                            .map(|u| u.code),
+                            .map(|u| u.code.into_string()),
                     );
                 }
                 Ok::<_, ApiError>(area)
@@ -155,8 +156,8 @@ impl Caller {
     }
 
     /// Refuse unless every unit of `codes` is in the caller's area (403, naming the first).
-    pub async fn require_all(&self, store: &dyn Store, codes: &[String], field: &str) -> ApiResult<()> {
-        for code in codes {
+    pub async fn require_all(&self, store: &dyn Store, codes: &[impl AsRef<str>], field: &str) -> ApiResult<()> {
+        for code in codes.iter().map(AsRef::as_ref) {
             if !self.covers(store, code).await? {
                 return Err(ApiError::Forbidden(format!(
                     "{field}: unit {code} is outside your area ({} {})",

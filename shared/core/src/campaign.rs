@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{Channel, short_text};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::CampaignId;
+use crate::ids::{CampaignId, UnitCode};
 use crate::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
 use crate::template::{self, validate_template};
 
@@ -321,9 +321,11 @@ pub struct Campaign {
     pub description: Option<String>,
     pub period: Period,
     /// The units the planner chose (communes, districts or the province).
-    pub target_units: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub target_units: Vec<UnitCode>,
     /// The communes those units expand to; sessions are held in each.
-    pub communes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub communes: Vec<UnitCode>,
     pub schedule: ScheduleSpec,
     pub session_minutes: u32,
     /// Venue per commune; communes not listed use `default_venue`.
@@ -522,7 +524,7 @@ fn check_spacing(schedule: &CronSchedule, period: &Period, session_minutes: u32,
 impl CampaignInput {
     /// Validate everything that needs no store; `communes` is the expansion of
     /// `target_units` the use case worked out.
-    pub fn into_campaign(self, id: CampaignId, communes: Vec<String>, now: DateTime<Utc>) -> CoreResult<Campaign> {
+    pub fn into_campaign(self, id: CampaignId, communes: Vec<UnitCode>, now: DateTime<Utc>) -> CoreResult<Campaign> {
         self.into_campaign_over(id, communes, &[], now)
     }
 
@@ -531,8 +533,8 @@ impl CampaignInput {
     pub fn into_campaign_over(
         self,
         id: CampaignId,
-        communes: Vec<String>,
-        successors: &[String],
+        communes: Vec<UnitCode>,
+        successors: &[UnitCode],
         now: DateTime<Utc>,
     ) -> CoreResult<Campaign> {
         let name = short_text("name", &self.name, 200)?;
@@ -566,7 +568,7 @@ impl CampaignInput {
             .transpose()?;
         let mut venues = BTreeMap::new();
         for (commune, venue) in self.venues {
-            if !communes.contains(&commune) && !successors.contains(&commune) {
+            if !communes.iter().chain(successors).any(|c| *c == commune) {
                 return Err(CoreError::invalid(
                     format!("venues.{commune}"),
                     "not one of the campaign's communes, nor a unit that takes one over within its period",
@@ -575,7 +577,7 @@ impl CampaignInput {
             venues.insert(commune.clone(), short_text(&format!("venues.{commune}"), &venue, 300)?);
         }
         if default_venue.is_none()
-            && let Some(missing) = communes.iter().find(|c| !venues.contains_key(*c))
+            && let Some(missing) = communes.iter().find(|c| !venues.contains_key(c.as_str()))
         {
             return Err(CoreError::invalid(
                 "venues",
@@ -606,7 +608,7 @@ impl CampaignInput {
             name,
             description,
             period,
-            target_units: self.target_units,
+            target_units: self.target_units.into_iter().map(UnitCode::from).collect(),
             communes,
             schedule: ScheduleSpec {
                 cron: schedule.expression().to_string(),
@@ -697,7 +699,7 @@ impl From<&Campaign> for CampaignInput {
             name: c.name.clone(),
             description: c.description.clone(),
             period: c.period,
-            target_units: c.target_units.clone(),
+            target_units: c.target_units.iter().map(String::from).collect(),
             schedule: c.schedule.clone(),
             session_minutes: c.session_minutes,
             venues: c.venues.clone(),

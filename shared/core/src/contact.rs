@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult, CsvLines};
-use crate::ids::ContactId;
+use crate::ids::{ContactId, UnitCode};
 use crate::phone::Phone;
 
 /// Whether a contact is reminded as a citizen or as a volunteer, or is a Youth Union
@@ -81,7 +81,8 @@ pub struct Contact {
     pub id: ContactId,
     pub role: ContactRole,
     pub name: String,
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     /// None once the contact is erased.
     pub phone: Option<Phone>,
     pub email: Option<String>,
@@ -232,7 +233,7 @@ impl ContactInput {
             id,
             role: self.role,
             name,
-            commune_code,
+            commune_code: commune_code.into(),
             phone: Some(phone),
             email,
             consents,

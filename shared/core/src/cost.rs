@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::contact::Channel;
+use crate::ids::UnitCode;
 use crate::reminder::{Delivery, DeliveryStatus};
 
 /// Which way SMS leave the system.
@@ -227,7 +228,7 @@ pub fn vnd(milli_vnd: u64) -> u64 {
 /// Where and when a delivery settled, and how: the key of a delivery tally.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeliveryTallyKey {
-    pub commune_code: String,
+    pub commune_code: UnitCode,
     /// The local date (Asia/Ho_Chi_Minh) the delivery settled on.
     pub day: NaiveDate,
     /// The channel the delivery was first tried on (its own channel).
@@ -244,9 +245,9 @@ pub struct DeliveryTallyKey {
 impl DeliveryTallyKey {
     /// The key of a delivery settling in `commune_code` on local `day`, carried by its own
     /// channel. A ZNS message that fell back to SMS says so with [`Self::carried_by`].
-    pub fn of(delivery: &Delivery, commune_code: &str, day: NaiveDate) -> Self {
+    pub fn of(delivery: &Delivery, commune_code: &UnitCode, day: NaiveDate) -> Self {
         Self {
-            commune_code: commune_code.to_string(),
+            commune_code: commune_code.clone(),
             day,
             channel: delivery.channel,
             carried_by: delivery.channel,

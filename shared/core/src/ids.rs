@@ -152,6 +152,12 @@ typed_id!(
     JobId
 );
 
+typed_id!(
+    /// An administrative unit's official statistics-office code (a province's, a district's
+    /// or a commune's); a string so leading zeros stay (`"01"`, `"00004"`).
+    UnitCode
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +174,15 @@ mod tests {
     fn an_id_reads_as_its_string_in_messages() {
         let id = CampaignId::new("cmp_1");
         assert_eq!(format!("{id} {id:?}"), r#"cmp_1 "cmp_1""#);
+    }
+
+    #[test]
+    fn a_unit_code_keeps_its_leading_zeros_and_hashes_as_its_string() {
+        use std::hash::BuildHasher;
+        let code = UnitCode::new("00004");
+        assert_eq!(serde_json::to_string(&code).unwrap(), r#""00004""#);
+        let hasher = std::collections::hash_map::RandomState::new();
+        assert_eq!(hasher.hash_one(&code), hasher.hash_one("00004"));
     }
 
     #[test]

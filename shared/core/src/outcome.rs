@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactRole;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId, UnitCode};
 use crate::quarter::Quarter;
 
 /// Outcome counts the programme tracks; planners may record further metrics of their own.
@@ -193,7 +193,8 @@ pub struct SessionRecord {
     pub session_id: SessionId,
     #[schema(value_type = String)]
     pub campaign_id: CampaignId,
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     /// The local quarter of the session's start.
     pub quarter: Quarter,
     pub attendees: Vec<Attendee>,
@@ -319,7 +320,7 @@ impl SessionRecord {
 /// A running total: one metric of one commune in one quarter.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TallyKey {
-    pub unit_code: String,
+    pub unit_code: UnitCode,
     pub quarter: Quarter,
     pub metric: String,
 }
@@ -408,7 +409,8 @@ pub fn tally_deltas(old: Option<&SessionRecord>, new: &SessionRecord) -> Vec<Tal
 /// Official statistics of one commune for one quarter (entered or imported).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OfficialStatistics {
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     pub year: i32,
     pub quarter: u8,
     pub dossiers_online: u64,

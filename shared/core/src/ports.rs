@@ -10,7 +10,7 @@ use crate::contact::Channel;
 use crate::contact::{Contact, ContactRole};
 use crate::cost::DeliveryTally;
 use crate::error::CoreResult;
-use crate::ids::{CampaignId, ContactId, JobId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId, UnitCode};
 use crate::org::{Level, OrgUnit};
 use crate::outcome::{SessionRecord, Tally, TallyDelta, YearTallies};
 use crate::quarter::Quarter;
@@ -51,13 +51,13 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default)]
 pub struct OrgUnitFilter {
     pub level: Option<Level>,
-    pub parent_code: Option<String>,
+    pub parent_code: Option<UnitCode>,
 }
 
 /// Filter of the contact list.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
-    pub commune: Option<String>,
+    pub commune: Option<UnitCode>,
     pub role: Option<ContactRole>,
 }
 
@@ -65,7 +65,7 @@ pub struct ContactFilter {
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
     pub campaign: Option<CampaignId>,
-    pub commune: Option<String>,
+    pub commune: Option<UnitCode>,
     pub status: Option<SessionStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -193,7 +193,7 @@ pub trait DeliveryStore: Send + Sync {
     /// reads that depends on the days, never on the deliveries.
     async fn delivery_tallies(
         &self,
-        communes: &[String],
+        communes: &[UnitCode],
         from: NaiveDate,
         to: NaiveDate,
     ) -> CoreResult<Vec<DeliveryTally>>;

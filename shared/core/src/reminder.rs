@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Audience, Campaign, CampaignStatus, ReminderRule};
 use crate::contact::{Channel, Contact};
-use crate::ids::{CampaignId, ContactId, JobId, SessionId};
+use crate::ids::{CampaignId, ContactId, JobId, SessionId, UnitCode};
 use crate::notify::DeliveryTask;
 use crate::phone::Phone;
 use crate::session::{Session, SessionStatus};
@@ -38,7 +38,7 @@ pub struct ReminderJob {
     pub campaign_id: CampaignId,
     pub session_id: SessionId,
     pub rule_id: String,
-    pub commune_code: String,
+    pub commune_code: UnitCode,
     pub audience: Audience,
     pub channels: Vec<Channel>,
     /// The session start this job was planned for; a moved session re-plans it.

@@ -369,7 +369,7 @@ fn attribute<'a>(input: &ReportInput<'a>, tree: &Tree<'a>, keep: impl Fn(&Tally)
             }
             None => {
                 *unattributed
-                    .entry((t.key.unit_code.clone(), q.quarter, t.key.metric.clone()))
+                    .entry((String::from(&t.key.unit_code), q.quarter, t.key.metric.clone()))
                     .or_default() += t.value;
             }
         }
@@ -473,7 +473,7 @@ pub fn build_quarterly_report(input: &ReportInput<'_>) -> QuarterlyReport {
     let spend = spend_rows(root, &order, children, input.delivery_tallies);
 
     QuarterlyReport {
-        org_code: root.code.clone(),
+        org_code: String::from(&root.code),
         org_name: root.name.clone(),
         year: input.year,
         quarter: input.quarter,
@@ -575,7 +575,11 @@ fn effective_targets<'a>(
                 let t = own
                     .get(&(unit.code.as_str(), metric.as_str()))
                     .map(|t| (t.value, t.milestones))
-                    .or_else(|| unit.parent_code.as_deref().and_then(|p| effective.get(p).copied()));
+                    .or_else(|| {
+                        unit.parent_code
+                            .as_ref()
+                            .and_then(|p| effective.get(p.as_str()).copied())
+                    });
                 if let Some(t) = t {
                     effective.insert(unit.code.as_str(), t);
                 }
@@ -599,13 +603,13 @@ fn report_row(
     let get = |sums: &[i64], m: &str| attributed.get(sums, m);
     let milestone = target.map(|(v, m)| v * m[usize::from(quarter - 1)]);
     let mut row = ReportRow {
-        code: unit.code.clone(),
+        code: String::from(&unit.code),
         name: unit.name.clone(),
         level: unit.level,
         parent_code: if unit.code == root.code {
             None
         } else {
-            unit.parent_code.clone()
+            unit.parent_code.as_ref().map(String::from)
         },
         metric: metric.clone(),
         kind: *kind,
@@ -704,13 +708,13 @@ fn spend_rows(
         let sums = totals.get(unit.code.as_str()).copied().unwrap_or_default();
         for (channel, [messages, segments, cost, fallbacks]) in SPEND_CHANNELS.into_iter().zip(sums) {
             rows.push(SpendRow {
-                code: unit.code.clone(),
+                code: String::from(&unit.code),
                 name: unit.name.clone(),
                 level: unit.level,
                 parent_code: if unit.code == root.code {
                     None
                 } else {
-                    unit.parent_code.clone()
+                    unit.parent_code.as_ref().map(String::from)
                 },
                 channel,
                 messages,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::Campaign;
-use crate::ids::{CampaignId, ContactId, SessionId};
+use crate::ids::{CampaignId, ContactId, SessionId, UnitCode};
 
 /// Whether a session will take place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -28,7 +28,8 @@ pub struct Session {
     pub id: SessionId,
     #[schema(value_type = String)]
     pub campaign_id: CampaignId,
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     /// The start the schedule gave; unchanged when the session is moved.
     pub occurrence: DateTime<Utc>,
     pub starts_at: DateTime<Utc>,
@@ -52,7 +53,7 @@ impl Session {
         Self {
             id: session_id(&campaign.id, commune, occurrence),
             campaign_id: campaign.id.clone(),
-            commune_code: commune.to_string(),
+            commune_code: commune.into(),
             occurrence,
             starts_at: occurrence,
             ends_at: occurrence + chrono::Duration::minutes(i64::from(campaign.session_minutes)),

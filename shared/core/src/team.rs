@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::ContactId;
+use crate::ids::{ContactId, UnitCode};
 
 /// A commune's volunteer team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VolunteerTeam {
-    pub commune_code: String,
+    #[schema(value_type = String)]
+    pub commune_code: UnitCode,
     pub name: String,
     /// The team leader (a member), if named.
     #[schema(value_type = Option<String>)]

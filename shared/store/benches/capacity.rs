@@ -60,7 +60,11 @@ fn main() {
         max_sms_segments: 2,
     };
     let campaign = input
-        .into_campaign("cmp_0193a1b2c3d4e5f60718293a4b5c6d7e".into(), communes.clone(), now)
+        .into_campaign(
+            "cmp_0193a1b2c3d4e5f60718293a4b5c6d7e".into(),
+            communes.iter().map(Into::into).collect(),
+            now,
+        )
         .unwrap();
     let campaign_item = items::encode(&items::campaign(&campaign)).unwrap();
     let create_campaign = put_cost(&campaign_item);

@@ -195,11 +195,11 @@ async fn two_tasks_racing_for_the_same_write_leave_exactly_one_winner() {
 async fn an_item_over_400_kb_is_refused_before_it_is_sent() {
     let store = fresh().await;
     let mut c = contract::campaign("cmp_huge", CampaignStatus::Draft);
-    c.communes = (0..2000).map(|i| format!("{:05}", i)).collect();
+    c.communes = (0..2000).map(|i| format!("{:05}", i).into()).collect();
     c.venues = c
         .communes
         .iter()
-        .map(|code| (code.clone(), "Nhà văn hoá thôn ".repeat(12)))
+        .map(|code| (code.to_string(), "Nhà văn hoá thôn ".repeat(12)))
         .collect();
     match store.insert_campaign(&c).await {
         Err(CoreError::Validation { field, message }) => {

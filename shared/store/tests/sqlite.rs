@@ -52,7 +52,7 @@ async fn a_cached_subtree_follows_writes_from_any_connection() {
     let cli = SqliteStore::open(&path).unwrap();
     let under = |store: SqliteStore| async move {
         let units = store.org_unit_descendants("24").await.unwrap();
-        units.into_iter().map(|u| u.code).collect::<BTreeSet<_>>()
+        units.into_iter().map(|u| u.code.into_string()).collect::<BTreeSet<_>>()
     };
     api.put_org_units(&[
         contract::unit("24", Level::Province, None),

@@ -10,6 +10,10 @@ pub fn saturdays_of_2026(id: &str, communes: Vec<String>, capacity: u32) -> Camp
         capacity,
         ..outreach_testkit::examples::saturdays("2026-01-01", "2026-12-31", &[])
     }
-    .into_campaign(id.into(), communes, t("2025-12-01T00:00:00Z"))
+    .into_campaign(
+        id.into(),
+        communes.into_iter().map(Into::into).collect(),
+        t("2025-12-01T00:00:00Z"),
+    )
     .unwrap()
 }

@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use outreach_core::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus};
-use outreach_core::ids::CampaignId;
+use outreach_core::ids::{CampaignId, UnitCode};
 use outreach_core::org::UnitChange;
 use outreach_core::ports::SessionFilter;
 use outreach_core::schedule::{CronSchedule, DEFAULT_TIME_ZONE, Period};
@@ -58,7 +58,7 @@ fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
         .communes
         .iter()
         .chain(&campaign.target_units)
-        .any(|c| area.contains(c))
+        .any(|c| area.contains(c.as_str()))
 }
 
 /// What a caller needs of a campaign's area for what they do with it.
@@ -231,7 +231,7 @@ pub async fn sessions(
     let area = caller.area(store).await?;
     let filter = SessionFilter {
         campaign: Some(id),
-        commune: q.commune,
+        commune: q.commune.map(UnitCode::from),
         status: q.status,
         from: q.from,
         to: q.to,
@@ -240,7 +240,7 @@ pub async fn sessions(
     let items = page
         .items
         .into_iter()
-        .filter(|s| area.contains(&s.commune_code))
+        .filter(|s| area.contains(s.commune_code.as_str()))
         .map(SessionView::from)
         .filter(|s| q.short_of_staff.is_none_or(|want| s.short_of_staff == want))
         .collect();

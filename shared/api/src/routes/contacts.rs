@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use outreach_core::audit::AuditStamp;
 use outreach_core::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, parse_contacts_csv};
-use outreach_core::ids::ContactId;
+use outreach_core::ids::{ContactId, UnitCode};
 use outreach_core::ports::ContactFilter;
 use outreach_core::usecases::{self, ContactExport, ContactImportReport};
 use serde::Deserialize;
@@ -48,7 +48,7 @@ pub async fn list(
         None => None,
     };
     let filter = ContactFilter {
-        commune: commune.clone(),
+        commune: commune.clone().map(UnitCode::from),
         role: q.role,
     };
     let mut page = store.list_contacts(&filter, &page).await?;
@@ -56,7 +56,7 @@ pub async fn list(
         // Without a commune the list is every contact's: keep the caller's area (a page may
         // then hold fewer than `limit`; follow `next_cursor`).
         let area = caller.area(store).await?;
-        page.items.retain(|c| area.contains(&c.commune_code));
+        page.items.retain(|c| area.contains(c.commune_code.as_str()));
     }
     Ok(Json(page.into()))
 }
@@ -92,7 +92,7 @@ pub async fn get_one(
 pub(crate) async fn contact_in_area(state: &AppState, caller: &Caller, id: &ContactId) -> ApiResult<Contact> {
     let contact = usecases::get_contact(state.store.as_ref(), id).await?;
     caller
-        .require_area(state.store.as_ref(), &contact.commune_code, "contact", id)
+        .require_area(state.store.as_ref(), contact.commune_code.as_str(), "contact", id)
         .await?;
     Ok(contact)
 }

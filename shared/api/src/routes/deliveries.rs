@@ -56,7 +56,10 @@ pub async fn list(
     }
     if let Some(id) = &contact {
         let contact = usecases::get_contact(state.store.as_ref(), id).await?;
-        if !caller.covers(state.store.as_ref(), &contact.commune_code).await? {
+        if !caller
+            .covers(state.store.as_ref(), contact.commune_code.as_str())
+            .await?
+        {
             return Err(CoreError::not_found("contact", id).into());
         }
     }
@@ -77,7 +80,7 @@ pub async fn list(
                 .store
                 .get_session(&delivery.session_id)
                 .await?
-                .map(|s| s.commune_code);
+                .map(|s| s.commune_code.into_string());
             communes.insert(delivery.session_id.clone(), commune);
         }
         if communes[&delivery.session_id]

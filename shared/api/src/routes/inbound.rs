@@ -86,7 +86,7 @@ pub async fn sms(
 
 /// The audit change of a contact a webhook changed, under the contact's commune.
 fn contact_change(before: &Contact, after: &Contact) -> AuditChange {
-    AuditChange::new("contact", after.id.as_str(), Some(before), Some(after)).in_unit(&after.commune_code)
+    AuditChange::new("contact", after.id.as_str(), Some(before), Some(after)).in_unit(after.commune_code.as_str())
 }
 
 /// An SNS message (notification or subscription confirmation).

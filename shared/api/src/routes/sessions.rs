@@ -80,7 +80,7 @@ pub async fn list(
         .await?;
     let filter = outreach_core::ports::SessionFilter {
         campaign: None,
-        commune: Some(commune),
+        commune: Some(commune.into()),
         status: q.status,
         from: q.from,
         to: q.to,
@@ -119,7 +119,7 @@ pub async fn headcount(
 pub(crate) async fn session_in_area(state: &AppState, caller: &Caller, id: &SessionId) -> ApiResult<Session> {
     let session = usecases::get_session(state.store.as_ref(), id).await?;
     caller
-        .require_area(state.store.as_ref(), &session.commune_code, "session", id)
+        .require_area(state.store.as_ref(), session.commune_code.as_str(), "session", id)
         .await?;
     Ok(session)
 }

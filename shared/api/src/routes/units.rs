@@ -1,6 +1,7 @@
 use axum::extract::{Path, Request, State};
 use axum::{Extension, Json};
 use chrono::NaiveDate;
+use outreach_core::ids::UnitCode;
 use outreach_core::org::{
     ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, parse_units_csv, parse_units_json,
 };
@@ -40,7 +41,7 @@ pub async fn list(
     .page()?;
     let filter = OrgUnitFilter {
         level: q.level,
-        parent_code: q.parent,
+        parent_code: q.parent.map(UnitCode::from),
     };
     Ok(Json(state.store.list_org_units(&filter, &page).await?.into()))
 }

@@ -71,7 +71,7 @@ pub(crate) fn reaches(campaign: &Campaign, area: &HashSet<String>) -> bool {
         .communes
         .iter()
         .chain(&campaign.target_units)
-        .any(|c| area.contains(c))
+        .any(|c| area.contains(c.as_str()))
 }
 
 fn require_planner(session: &UiSession) -> Result<(), UiError> {
@@ -272,7 +272,7 @@ impl CampaignForm {
         };
         Self {
             name: c.name.clone(),
-            target: c.target_units.first().cloned().unwrap_or_default(),
+            target: c.target_units.first().map(String::from).unwrap_or_default(),
             start: c.period.start.format("%Y-%m-%d").to_string(),
             end: c.period.end.format("%Y-%m-%d").to_string(),
             weekday,
@@ -533,7 +533,7 @@ impl CampaignFormPage {
             Some(c) if c.status != CampaignStatus::Draft => {
                 let target = targets
                     .iter()
-                    .filter(|t| c.target_units.contains(&t.code))
+                    .filter(|t| c.target_units.iter().any(|u| *u == t.code))
                     .map(|t| t.label.trim_start_matches(['—', ' ']).to_string())
                     .collect::<Vec<_>>();
                 vec![
@@ -657,12 +657,13 @@ impl CampaignFormPage {
             .collect();
         let mut names = Vec::new();
         for code in &communes {
-            let versions = match store.org_unit_versions(code).await {
+            let versions = match store.org_unit_versions(code.as_str()).await {
                 Ok(v) => v,
                 Err(e) => return Err(UiError::from(ApiError::from(e)).into_response()),
             };
-            names
-                .push(version_on(&versions, Some(input.period.start)).map_or_else(|| code.clone(), |u| u.name.clone()));
+            names.push(
+                version_on(&versions, Some(input.period.start)).map_or_else(|| String::from(code), |u| u.name.clone()),
+            );
         }
         self.sessions_total = starts.len() * communes.len();
         let dates = starts
@@ -771,7 +772,7 @@ async fn target_options(
                 u.name,
                 u.code
             ),
-            code: u.code,
+            code: u.code.into_string(),
         })
         .collect())
 }
@@ -909,7 +910,7 @@ async fn editable(store: &dyn Store, session: &UiSession, id: &CampaignId) -> Re
     if !reaches(&campaign, &area) {
         return Err(UiError::NotFound);
     }
-    if !campaign.target_units.iter().all(|u| area.contains(u)) {
+    if !campaign.target_units.iter().all(|u| area.contains(u.as_str())) {
         return Err(UiError::Forbidden(
             "Chiến dịch này có địa bàn ngoài phạm vi của bạn.".into(),
         ));
@@ -984,7 +985,7 @@ pub async fn edit(
         Err((field, message)) => return page.refuse(&field, message),
     };
     if running {
-        input.target_units = before.target_units.clone();
+        input.target_units = before.target_units.iter().map(String::from).collect();
         input.schedule = before.schedule.clone();
         input.session_minutes = before.session_minutes;
         input.period.start = before.period.start;
@@ -1004,7 +1005,9 @@ pub async fn edit(
         name: Some(input.name),
         period: Some(input.period),
         // A campaign of several units keeps them unless the form names another.
-        target_units: (before.target_units.first() != input.target_units.first()).then_some(input.target_units),
+        target_units: (before.target_units.first().map(|u| u.as_str())
+            != input.target_units.first().map(String::as_str))
+        .then_some(input.target_units),
         schedule: Some(input.schedule),
         session_minutes: Some(input.session_minutes),
         default_venue: Some(input.default_venue),
@@ -1078,9 +1081,9 @@ pub async fn page(
         return Err(UiError::NotFound);
     }
     let may_act = may(session.role(), Method::POST, "/v1/campaigns/{id}:{action}")
-        && campaign.target_units.iter().all(|u| area.contains(u));
+        && campaign.target_units.iter().all(|u| area.contains(u.as_str()));
     let can_edit = may(session.role(), EDIT_API.0, EDIT_API.1)
-        && campaign.target_units.iter().all(|u| area.contains(u))
+        && campaign.target_units.iter().all(|u| area.contains(u.as_str()))
         && !matches!(campaign.status, CampaignStatus::Completed | CampaignStatus::Cancelled);
     let actions = if may_act {
         match campaign.status {
@@ -1137,9 +1140,10 @@ pub async fn page(
     };
     let mut communes = Vec::new();
     for code in &campaign.communes {
-        let versions = store.org_unit_versions(code).await?;
-        communes
-            .push(version_on(&versions, Some(campaign.period.start)).map_or_else(|| code.clone(), |u| u.name.clone()));
+        let versions = store.org_unit_versions(code.as_str()).await?;
+        communes.push(
+            version_on(&versions, Some(campaign.period.start)).map_or_else(|| String::from(code), |u| u.name.clone()),
+        );
     }
     let rules = campaign
         .reminder_rules
@@ -1239,7 +1243,7 @@ pub async fn act(
     if !reaches(&before, &area) {
         return Err(UiError::NotFound);
     }
-    if !before.target_units.iter().all(|u| area.contains(u)) {
+    if !before.target_units.iter().all(|u| area.contains(u.as_str())) {
         return Err(UiError::Forbidden(
             "Chiến dịch này có địa bàn ngoài phạm vi của bạn.".into(),
         ));

@@ -73,7 +73,11 @@ async fn door(state: &AppState, session: &UiSession, id: &SessionId) -> Result<S
         return Err(UiError::Forbidden("Vai trò của bạn không điểm danh tại buổi.".into()));
     }
     let s = state.store.get_session(id).await?.ok_or(UiError::NotFound)?;
-    if !session.caller.covers(state.store.as_ref(), &s.commune_code).await? {
+    if !session
+        .caller
+        .covers(state.store.as_ref(), s.commune_code.as_str())
+        .await?
+    {
         return Err(UiError::NotFound);
     }
     Ok(s)
@@ -167,11 +171,11 @@ async fn render(
         found.truncate(SHOWN);
     }
     let campaign = store.get_campaign(&s.campaign_id).await?;
-    let versions = store.org_unit_versions(&s.commune_code).await?;
+    let versions = store.org_unit_versions(s.commune_code.as_str()).await?;
     let on = s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let commune = outreach_core::org::version_on(&versions, Some(on))
         .or(versions.last())
-        .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
+        .map_or_else(|| String::from(&s.commune_code), |u| u.name.clone());
     let mut r = html(CheckInPage {
         nav: Nav::new(session, "/ui/buoi"),
         id: s.id.to_string(),
@@ -377,10 +381,10 @@ pub async fn scan(
         .get_session_record(&s.id)
         .await?
         .is_some_and(|r| r.attendees.iter().any(|a| a.contact_id == contact.id));
-    let versions = state.store.org_unit_versions(&s.commune_code).await?;
+    let versions = state.store.org_unit_versions(s.commune_code.as_str()).await?;
     let commune = versions
         .last()
-        .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
+        .map_or_else(|| String::from(&s.commune_code), |u| u.name.clone());
     html(ScanPage {
         nav: Nav::new(&session, "/ui/buoi"),
         token: q.token,

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use outreach_core::CoreError;
 use outreach_core::contact::{Channel, ConsentInput, ContactInput, ContactRole, parse_contacts_csv};
+use outreach_core::ids::UnitCode;
 use outreach_core::ports::{ContactFilter, PageRequest};
 use outreach_core::schedule::DEFAULT_TIME_ZONE;
 use outreach_core::usecases;
@@ -272,7 +273,7 @@ async fn render(
     let communes = area_communes(store, session, today).await?;
     let area: HashSet<String> = session.caller.area(store).await?;
     let filter = ContactFilter {
-        commune: (!commune.is_empty()).then(|| commune.clone()),
+        commune: (!commune.is_empty()).then(|| UnitCode::from(commune.as_str())),
         role,
     };
     let mut rows = Vec::new();
@@ -283,7 +284,7 @@ async fn render(
         for c in got
             .items
             .into_iter()
-            .filter(|c| area.contains(&c.commune_code) && c.erased_at.is_none())
+            .filter(|c| area.contains(c.commune_code.as_str()) && c.erased_at.is_none())
             .filter(|c| consent.is_none_or(|f| f.keeps(c)) && search.as_ref().is_none_or(|s| s.keeps(c)))
         {
             if rows.len() == 300 {
@@ -295,7 +296,7 @@ async fn render(
                 commune: communes
                     .iter()
                     .find(|u| u.code == c.commune_code)
-                    .map_or_else(|| c.commune_code.clone(), |u| u.name.clone()),
+                    .map_or_else(|| String::from(&c.commune_code), |u| u.name.clone()),
                 phone: c.masked_phone(),
                 sms: consent_state(&c, Channel::Sms),
                 email: if c.email.is_some() {

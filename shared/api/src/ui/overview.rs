@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_core::answer::Headcount;
 use outreach_core::campaign::CampaignStatus;
 use outreach_core::contact::Channel;
-use outreach_core::ids::SessionId;
+use outreach_core::ids::{SessionId, UnitCode};
 use outreach_core::org::Level;
 use outreach_core::outcome::MetricKind;
 use outreach_core::outcome::{SESSIONS_REPORTED, Tally};
@@ -192,7 +192,7 @@ fn names(report: &QuarterlyReport) -> BTreeMap<String, String> {
 fn year_sum(tallies: &[Tally], communes: &HashSet<String>, metric: &str) -> f64 {
     tallies
         .iter()
-        .filter(|t| t.key.metric == metric && communes.contains(&t.key.unit_code))
+        .filter(|t| t.key.metric == metric && communes.contains(t.key.unit_code.as_str()))
         .map(|t| t.value.max(0) as f64)
         .sum()
 }
@@ -346,7 +346,11 @@ async fn sessions_ahead(
     loop {
         let got = store.list_campaigns(Some(CampaignStatus::Active), &page).await?;
         for campaign in &got.items {
-            let hosts = campaign.communes.iter().filter(|c| communes.contains(*c)).count() as u64;
+            let hosts = campaign
+                .communes
+                .iter()
+                .filter(|c| communes.contains(c.as_str()))
+                .count() as u64;
             if hosts == 0 {
                 continue;
             }
@@ -372,7 +376,7 @@ async fn sessions_around(
     communes: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Session>, UiError> {
-    let commune = (session.role() == crate::auth::Role::CommuneOfficer).then(|| session.claims().org.clone());
+    let commune = (session.role() == crate::auth::Role::CommuneOfficer).then(|| UnitCode::from(&session.claims().org));
     let filter = SessionFilter {
         commune,
         from: Some(now),
@@ -386,7 +390,7 @@ async fn sessions_around(
         sessions.extend(
             got.items
                 .into_iter()
-                .filter(|s| s.status != SessionStatus::Cancelled && communes.contains(&s.commune_code)),
+                .filter(|s| s.status != SessionStatus::Cancelled && communes.contains(s.commune_code.as_str())),
         );
         match got.next_cursor {
             Some(c) => page.cursor = Some(c),
@@ -508,9 +512,9 @@ fn short_of_staff(
                 id: s.id.to_string(),
                 when: format!("{} {}", format::weekday(s.starts_at), format::date_time(s.starts_at)),
                 commune: names
-                    .get(&s.commune_code)
+                    .get(s.commune_code.as_str())
                     .cloned()
-                    .unwrap_or_else(|| s.commune_code.clone()),
+                    .unwrap_or_else(|| String::from(&s.commune_code)),
                 venue: s.venue.clone(),
                 staff: format!("{}/{}", s.staff.len(), s.min_staff),
                 coming: h.map(|h| format!("{}/{}", h.citizens.coming, s.capacity)),
@@ -552,7 +556,7 @@ async fn last_week_messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<ChannelMessages>, UiError> {
     let day = |t: DateTime<Utc>| t.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
-    let communes: Vec<String> = area.iter().cloned().collect();
+    let communes: Vec<UnitCode> = area.iter().map(UnitCode::from).collect();
     let tallies = store
         .delivery_tallies(&communes, day(now - Duration::days(7)), day(now))
         .await?;

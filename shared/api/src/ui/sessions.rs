@@ -12,7 +12,7 @@ use chrono::{Duration, NaiveDate};
 use outreach_core::CoreError;
 use outreach_core::answer::{AnswerCounts, Headcount};
 use outreach_core::contact::{Channel, ContactRole};
-use outreach_core::ids::{CampaignId, SessionId};
+use outreach_core::ids::{CampaignId, SessionId, UnitCode};
 use outreach_core::org::Level;
 use outreach_core::outcome::{ATTENDANCE_METRICS, MetricKind, REPORT_METRICS, SessionRecord};
 use outreach_core::ports::{ContactFilter, DeliveryFilter, PageRequest, SessionFilter, Store};
@@ -148,7 +148,7 @@ pub async fn area_communes(
         .into_iter()
         .filter(|u| u.level == Level::Commune)
         .map(|u| UnitOption {
-            code: u.code,
+            code: u.code.into_string(),
             name: u.name,
         })
         .collect();
@@ -230,7 +230,7 @@ pub async fn sessions_between(
         .map(|c| c.id.clone())
         .unwrap_or_default();
     let filter = SessionFilter {
-        commune: (!commune.is_empty()).then(|| commune.clone()),
+        commune: (!commune.is_empty()).then(|| UnitCode::from(commune.as_str())),
         campaign: (!campaign.is_empty()).then(|| CampaignId::from(&campaign)),
         status,
         from: Some(local_midnight(from, DEFAULT_TIME_ZONE)),
@@ -247,7 +247,7 @@ pub async fn sessions_between(
     let mut upcoming = 0;
     loop {
         let got = store.list_sessions(&filter, &page).await?;
-        for s in got.items.into_iter().filter(|s| area.contains(&s.commune_code)) {
+        for s in got.items.into_iter().filter(|s| area.contains(s.commune_code.as_str())) {
             if rows.len() == 500 {
                 more = true;
                 break;
@@ -323,7 +323,7 @@ fn row(s: &Session, commune_name: Option<&str>, campaign: String) -> SessionRow 
         id: s.id.to_string(),
         day: format!("{} {}", format::weekday(s.starts_at), format::date(s.starts_at)),
         time: format!("{}–{}", format::time(s.starts_at), format::time(s.ends_at)),
-        commune: commune_name.map_or_else(|| s.commune_code.clone(), str::to_string),
+        commune: commune_name.map_or_else(|| String::from(&s.commune_code), str::to_string),
         campaign,
         venue: s.venue.clone(),
         status,
@@ -545,7 +545,11 @@ pub async fn page(
 
 async fn session_in_area(state: &AppState, session: &UiSession, id: &SessionId) -> Result<Session, UiError> {
     let s = state.store.get_session(id).await?.ok_or(UiError::NotFound)?;
-    if !session.caller.covers(state.store.as_ref(), &s.commune_code).await? {
+    if !session
+        .caller
+        .covers(state.store.as_ref(), s.commune_code.as_str())
+        .await?
+    {
         return Err(UiError::NotFound);
     }
     Ok(s)
@@ -567,13 +571,13 @@ async fn render_session(
     let s = session_in_area(state, session, id).await?;
     let role = session.role();
     let campaign = store.get_campaign(&s.campaign_id).await?;
-    let commune_versions = store.org_unit_versions(&s.commune_code).await?;
+    let commune_versions = store.org_unit_versions(s.commune_code.as_str()).await?;
     let on = s.starts_at.with_timezone(&DEFAULT_TIME_ZONE).date_naive();
     let commune = outreach_core::org::version_on(&commune_versions, Some(on))
         .or(commune_versions.last())
-        .map_or_else(|| s.commune_code.clone(), |u| u.name.clone());
+        .map_or_else(|| String::from(&s.commune_code), |u| u.name.clone());
     let record = store.get_session_record(&s.id).await?;
-    let team = store.get_team(&s.commune_code).await?;
+    let team = store.get_team(s.commune_code.as_str()).await?;
     let mut volunteers = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
     for member in team.iter().flat_map(|t| t.member_ids.iter()) {
@@ -630,7 +634,7 @@ async fn render_session(
                 continue;
             }
             let person = match store.get_contact(&attendee.contact_id).await? {
-                Some(c) if session.caller.covers(store, &c.commune_code).await? => Person {
+                Some(c) if session.caller.covers(store, c.commune_code.as_str()).await? => Person {
                     checked: present.contains(c.id.as_str()),
                     role: contact_role_label(c.role),
                     phone: c.masked_phone(),

@@ -654,7 +654,7 @@ async fn a_campaign_estimate_matches_what_its_deliveries_record_within_rounding(
     let tallies = api
         .store
         .delivery_tallies(
-            &["07201".to_string(), "07441".to_string()],
+            &["07201".into(), "07441".into()],
             "2026-10-01".parse().unwrap(),
             "2026-12-31".parse().unwrap(),
         )

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::UnitCode;
 use crate::org::{CommuneOn, UnitHistory};
 use crate::ports::{PageRequest, SessionFilter, Store};
 use crate::reminder::ReminderJob;
@@ -170,10 +171,10 @@ fn hosts_on<'a>(
             hosts.push((host, commune));
         }
     };
-    for commune in &campaign.communes {
+    for commune in campaign.communes.iter().map(UnitCode::as_str) {
         match units.commune_on(commune, day) {
-            CommuneOn::Itself(unit) => add(&unit.code, commune),
-            CommuneOn::Replaced(successors) => successors.into_iter().for_each(|u| add(&u.code, commune)),
+            CommuneOn::Itself(unit) => add(unit.code.as_str(), commune),
+            CommuneOn::Replaced(successors) => successors.into_iter().for_each(|u| add(u.code.as_str(), commune)),
             CommuneOn::Unknown => add(commune, commune),
             CommuneOn::Gone => {
                 if gone.insert(commune) {
@@ -317,7 +318,7 @@ mod tests {
             max_sms_segments: 2,
         };
         // 99999 has no stored version: planned as the campaign names it.
-        let communes = ["07207", "07201", "07264", "99999"].map(String::from).to_vec();
+        let communes = ["07207", "07201", "07264", "99999"].map(UnitCode::from).to_vec();
         let campaign = input.into_campaign("cmp_1".into(), communes, Utc::now()).unwrap();
         let mut gone = HashSet::new();
         let june = hosts_on(&campaign, &units, "2025-06-28".parse().unwrap(), &mut gone);

@@ -137,7 +137,12 @@ async fn provinces_on<S: Store + ?Sized>(store: &S, on: chrono::NaiveDate) -> Co
     let mut out = Vec::new();
     loop {
         let p = store.list_org_units(&filter, &page).await?;
-        out.extend(p.items.into_iter().filter(|u| u.is_valid_on(on)).map(|u| u.code));
+        out.extend(
+            p.items
+                .into_iter()
+                .filter(|u| u.is_valid_on(on))
+                .map(|u| u.code.into_string()),
+        );
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,
@@ -150,7 +155,7 @@ async fn provinces_on<S: Store + ?Sized>(store: &S, on: chrono::NaiveDate) -> Co
 /// The planners of a unit who have an email address and have not opted out of email.
 async fn planners_of<S: Store + ?Sized>(store: &S, org: &str) -> CoreResult<Vec<(String, String)>> {
     let filter = ContactFilter {
-        commune: Some(org.to_string()),
+        commune: Some(org.into()),
         role: Some(ContactRole::Planner),
     };
     let mut page = PageRequest::first(100);

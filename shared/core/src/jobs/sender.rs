@@ -13,7 +13,7 @@ use crate::campaign::{Campaign, ReminderRule, SMS_NAME_CHARS};
 use crate::contact::{Channel, Contact, mask_email};
 use crate::cost::{DeliveryTally, DeliveryTallyKey, PriceTable};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CampaignId, JobId, SessionId};
+use crate::ids::{CampaignId, JobId, SessionId, UnitCode};
 use crate::notify::{
     ChannelError, DeliveryTask, EmailChannel, OutboundEmail, OutboundSms, OutboundZns, SmsChannel, UnsubscribeLinks,
     ZNS_ALARM_MARKER, ZnsChannel, ZnsError, ZnsNext,
@@ -155,7 +155,7 @@ struct Lookups {
     jobs: HashMap<JobId, Option<ReminderJob>>,
     sessions: HashMap<SessionId, Option<Session>>,
     campaigns: HashMap<CampaignId, Option<Campaign>>,
-    commune_names: HashMap<String, String>,
+    commune_names: HashMap<UnitCode, String>,
 }
 
 /// Send a batch of tasks, one after another; each outcome stands on its own (one bad task
@@ -215,7 +215,9 @@ async fn send_one<S: Store + ?Sized>(
     };
     // Where the delivery is tallied when it settles: its commune and the local day.
     let place = Place {
-        commune: job.as_ref().map(|j| j.commune_code.clone()).unwrap_or_default(),
+        commune: job
+            .as_ref()
+            .map_or_else(|| UnitCode::new(String::new()), |j| j.commune_code.clone()),
         day: now.with_timezone(&DEFAULT_TIME_ZONE).date_naive(),
     };
     // The channel carrying it now: SMS once a ZNS delivery fell back (the stored record says).
@@ -506,14 +508,14 @@ async fn commune_name<S: Store + ?Sized>(
     if let Some(name) = lookups.commune_names.get(&session.commune_code) {
         return Ok(name.clone());
     }
-    let versions = store.org_unit_versions(&session.commune_code).await?;
+    let versions = store.org_unit_versions(session.commune_code.as_str()).await?;
     let on = session
         .starts_at
         .with_timezone(&campaign.schedule.time_zone)
         .date_naive();
     let name = version_on(&versions, Some(on))
         .or(versions.last())
-        .map_or(session.commune_code.clone(), |u| u.name.clone());
+        .map_or_else(|| String::from(&session.commune_code), |u| u.name.clone());
     lookups.commune_names.insert(session.commune_code.clone(), name.clone());
     Ok(name)
 }
@@ -538,7 +540,7 @@ async fn start_attempt<S: Store + ?Sized>(store: &S, delivery: &mut Delivery, no
 
 /// Where a delivery is tallied: the commune of its session and the local day it settles.
 struct Place {
-    commune: String,
+    commune: UnitCode,
     day: chrono::NaiveDate,
 }
 

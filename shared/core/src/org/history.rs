@@ -8,13 +8,14 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{MergeKind, OrgUnit, version_on};
+use crate::ids::UnitCode;
 
 /// Every known version of a set of units, with the old → new mapping (`former_units`)
 /// turned around: for each old code, the units that took it over.
 #[derive(Debug, Clone, Default)]
 pub struct UnitHistory {
-    versions: HashMap<String, Vec<OrgUnit>>,
-    successors: HashMap<String, Vec<(String, MergeKind)>>,
+    versions: HashMap<UnitCode, Vec<OrgUnit>>,
+    successors: HashMap<UnitCode, Vec<(UnitCode, MergeKind)>>,
 }
 
 /// What stands for a commune on a date.
@@ -96,7 +97,7 @@ impl UnitHistory {
     /// `start` to `end`, both inclusive: every version that ends before `end`, with the units
     /// that hold its sessions from the next day, following those through their own changes.
     /// Ordered by date, then code.
-    pub fn changes_within(&self, communes: &[String], start: NaiveDate, end: NaiveDate) -> Vec<UnitChange> {
+    pub fn changes_within(&self, communes: &[UnitCode], start: NaiveDate, end: NaiveDate) -> Vec<UnitChange> {
         let mut changes = Vec::new();
         let mut seen: HashSet<(&str, Option<NaiveDate>)> = HashSet::new();
         let mut pending: Vec<(&str, NaiveDate)> = communes.iter().map(|c| (c.as_str(), start)).collect();
@@ -125,7 +126,7 @@ impl UnitHistory {
                 .map(|u| Replacement {
                     code: u.code.clone(),
                     name: u.name.clone(),
-                    merge: self.merge_of(code, &u.code),
+                    merge: self.merge_of(code, u.code.as_str()),
                 })
                 .collect();
             changes.push(UnitChange {
@@ -145,8 +146,8 @@ impl UnitHistory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnitChange {
     /// The commune's code.
-    #[schema(example = "07201")]
-    pub code: String,
+    #[schema(value_type = String, example = "07201")]
+    pub code: UnitCode,
     /// Its name in the version that ends.
     #[schema(example = "Phường Thọ Xương")]
     pub name: String,
@@ -167,8 +168,8 @@ pub struct UnitChange {
 /// A unit that takes over a commune's sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Replacement {
-    #[schema(example = "07210")]
-    pub code: String,
+    #[schema(value_type = String, example = "07210")]
+    pub code: UnitCode,
     #[schema(example = "Phường Bắc Giang")]
     pub name: String,
     /// Whether it took the whole old commune or part of it, as the old → new mapping says;
@@ -341,7 +342,7 @@ mod tests {
     #[test]
     fn a_period_across_1_july_2025_names_each_commune_that_ends_and_what_replaces_it() {
         let h = reform();
-        let communes: Vec<String> = ["07201", "07207", "07441", "07264", "07210"].map(String::from).into();
+        let communes: Vec<UnitCode> = ["07201", "07207", "07441", "07264", "07210"].map(UnitCode::from).into();
         let changes = h.changes_within(&communes, d("2025-06-01"), d("2025-08-31"));
         type Change<'a> = (&'a str, NaiveDate, Vec<(&'a str, Option<MergeKind>)>);
         let summary: Vec<Change<'_>> = changes

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FormerUnit, Level, OrgUnit};
 use crate::error::{CoreError, CoreResult, CsvLines, RowError};
+use crate::ids::UnitCode;
 
 /// One record of an import file: `{code, name, level, parent_code}` plus optional extras.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -129,7 +130,7 @@ pub fn parse_units_csv(text: &str) -> CoreResult<Vec<(usize, Result<OrgUnitRecor
 pub fn validate_units(
     rows: Vec<(usize, Result<OrgUnitRecord, String>)>,
     validity: ImportValidity,
-    existing: &HashMap<String, Vec<OrgUnit>>,
+    existing: &HashMap<UnitCode, Vec<OrgUnit>>,
 ) -> CoreResult<Vec<OrgUnit>> {
     if rows.is_empty() {
         return Err(CoreError::invalid("file", "the file holds no units"));
@@ -203,10 +204,10 @@ pub fn validate_units(
             units.push((
                 row,
                 OrgUnit {
-                    code,
+                    code: code.into(),
                     name,
                     level,
-                    parent_code,
+                    parent_code: parent_code.map(UnitCode::from),
                     kind: record.kind.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()),
                     valid_from,
                     valid_until,
@@ -268,7 +269,7 @@ pub fn validate_units(
                 *row,
                 RowError {
                     row: *row,
-                    key: Some(unit.code.clone()),
+                    key: Some(String::from(&unit.code)),
                     reasons,
                 },
             );
@@ -535,9 +536,9 @@ mod tests {
             former_units: vec![],
         };
         let stored = HashMap::from([
-            ("07210".to_string(), vec![old.clone()]),
+            (UnitCode::from("07210"), vec![old.clone()]),
             (
-                "24".to_string(),
+                UnitCode::from("24"),
                 vec![OrgUnit {
                     code: "24".into(),
                     level: Level::Province,
@@ -557,13 +558,13 @@ mod tests {
         ));
         let closed = HashMap::from([
             (
-                "07210".to_string(),
+                UnitCode::from("07210"),
                 vec![OrgUnit {
                     valid_until: "2025-06-30".parse().ok(),
                     ..old.clone()
                 }],
             ),
-            ("24".to_string(), stored["24"].clone()),
+            (UnitCode::from("24"), stored["24"].clone()),
         ]);
         assert_eq!(validate_units(new, validity, &closed).unwrap().len(), 1);
     }

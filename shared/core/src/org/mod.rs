@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UnitCode;
+
 /// The tier of an administrative unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -53,7 +55,8 @@ pub enum MergeKind {
 /// A pre-reform unit that a post-reform unit absorbed, wholly or in part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FormerUnit {
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: UnitCode,
     #[serde(default)]
     pub name: Option<String>,
     pub merge: MergeKind,
@@ -63,10 +66,12 @@ pub struct FormerUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgUnit {
     /// Official statistics-office code; a string so leading zeros stay.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: UnitCode,
     pub name: String,
     pub level: Level,
-    pub parent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub parent_code: Option<UnitCode>,
     /// The unit's type as officially named (Xã, Phường, Thị trấn, Huyện…), if known.
     #[serde(default)]
     pub kind: Option<String>,
@@ -112,14 +117,14 @@ pub fn version_on(versions: &[OrgUnit], on: Option<NaiveDate>) -> Option<&OrgUni
 /// Every version of every unit under `code`, at any depth, among `units` (all versions of a
 /// tree): a unit that moved counts under each parent it had. Ordered by code, then validity.
 pub fn descendants(units: Vec<OrgUnit>, code: &str) -> Vec<OrgUnit> {
-    let mut by_parent: HashMap<String, Vec<OrgUnit>> = HashMap::new();
+    let mut by_parent: HashMap<UnitCode, Vec<OrgUnit>> = HashMap::new();
     for unit in units {
         if let Some(parent) = unit.parent_code.clone() {
             by_parent.entry(parent).or_default().push(unit);
         }
     }
-    let mut seen = HashSet::from([code.to_string()]);
-    let mut pending = vec![code.to_string()];
+    let mut seen = HashSet::from([UnitCode::from(code)]);
+    let mut pending = vec![UnitCode::from(code)];
     let mut out = Vec::new();
     while let Some(parent) = pending.pop() {
         for child in by_parent.remove(&parent).unwrap_or_default() {

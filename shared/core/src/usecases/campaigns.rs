@@ -3,7 +3,7 @@ use tracing::instrument;
 
 use crate::campaign::{Campaign, CampaignAction, CampaignInput, CampaignPatch, CampaignStatus, TemplateBounds};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::CampaignId;
+use crate::ids::{CampaignId, UnitCode};
 use crate::org::{CommuneOn, UnitChange};
 use crate::ports::{CampaignStore, OrgUnitStore, PageRequest, SessionFilter, Store};
 use crate::schedule::Period;
@@ -43,7 +43,7 @@ async fn validate_campaign<S: OrgUnitStore + ?Sized>(
     let communes = expand_to_communes(store, &input.target_units, start, "target_units").await?;
     let history = commune_history(store).await?;
     let changes = history.changes_within(&communes, start, end);
-    let successors: Vec<String> = changes
+    let successors: Vec<UnitCode> = changes
         .iter()
         .flat_map(|c| c.replaced_by.iter().map(|r| r.code.clone()))
         .collect();
@@ -52,7 +52,7 @@ async fn validate_campaign<S: OrgUnitStore + ?Sized>(
     let names = campaign
         .communes
         .iter()
-        .filter_map(|code| match history.commune_on(code, start) {
+        .filter_map(|code| match history.commune_on(code.as_str(), start) {
             CommuneOn::Itself(unit) => Some(unit.name.as_str()),
             _ => None,
         })
@@ -195,8 +195,9 @@ async fn follow_running_edit<S: Store + ?Sized>(
                         changed = true;
                     } else {
                         // A venue given by hand, or a session moved by hand, keeps its venue.
-                        let by_hand = s.is_moved() || before.venue_for(&s.commune_code).unwrap_or_default() != s.venue;
-                        let venue = after.venue_for(&s.commune_code).unwrap_or_default();
+                        let by_hand =
+                            s.is_moved() || before.venue_for(s.commune_code.as_str()).unwrap_or_default() != s.venue;
+                        let venue = after.venue_for(s.commune_code.as_str()).unwrap_or_default();
                         if !by_hand && s.venue != venue {
                             s.venue = venue.to_string();
                             changed = true;

@@ -8,7 +8,7 @@ use tracing::instrument;
 use crate::audit::{AuditEntry, AuditStamp, changed_fields};
 use crate::contact::{Channel, ConsentInput, Contact, ContactInput, ContactRole, ContactRow, OptOut};
 use crate::error::{CoreError, CoreResult, RowError};
-use crate::ids::{ContactId, SessionId};
+use crate::ids::{ContactId, SessionId, UnitCode};
 use crate::org::{Level, OrgUnit, version_on};
 use crate::phone::mask_phone_input;
 use crate::ports::{
@@ -43,7 +43,7 @@ pub async fn register_contact<S: ContactStore + OrgUnitStore + ?Sized>(
     actor: &Actor,
 ) -> CoreResult<Contact> {
     let contact = input.into_contact(ContactId::new(new_id("ct")), now, actor.subject.clone())?;
-    check_unit(&contact, &store.org_unit_versions(&contact.commune_code).await?)?;
+    check_unit(&contact, &store.org_unit_versions(contact.commune_code.as_str()).await?)?;
     insert_new_contact(store, &contact).await?;
     tracing::info!(contact_id = %contact.id, phone = %contact.masked_phone(), "contact registered");
     Ok(contact)
@@ -166,7 +166,7 @@ struct ContactImport {
     /// Ties the audit entries of its batches together.
     id: String,
     /// The stored versions of each unit read so far: a file names a few communes many times.
-    units: HashMap<String, Vec<OrgUnit>>,
+    units: HashMap<UnitCode, Vec<OrgUnit>>,
     /// The numbers of the rows registered so far: a later row with one is refused.
     numbers: HashSet<String>,
     imported: usize,
@@ -232,7 +232,7 @@ impl ContactImport {
     async fn check_unit<S: OrgUnitStore + ?Sized>(&mut self, store: &S, contact: &Contact) -> CoreResult<()> {
         let code = &contact.commune_code;
         if !self.units.contains_key(code) {
-            let versions = store.org_unit_versions(code).await?;
+            let versions = store.org_unit_versions(code.as_str()).await?;
             self.units.insert(code.clone(), versions);
         }
         check_unit(contact, self.units.get(code).map(Vec::as_slice).unwrap_or_default())
@@ -433,7 +433,7 @@ pub async fn export_contact<S: Store + ?Sized>(
         }
     }
     let team = store
-        .get_team(&contact.commune_code)
+        .get_team(contact.commune_code.as_str())
         .await?
         .filter(|t| t.member_ids.iter().any(|m| m == id))
         .map(|t| t.name);

@@ -84,7 +84,7 @@ fn reaches(contact: &Contact, channel: Channel) -> bool {
 /// Every contact of a commune in a role, page by page.
 async fn contacts_of<S: Store + ?Sized>(store: &S, commune: &str, role: ContactRole) -> CoreResult<Vec<Contact>> {
     let filter = ContactFilter {
-        commune: Some(commune.to_string()),
+        commune: Some(commune.into()),
         role: Some(role),
     };
     let mut page = PageRequest::first(500);
@@ -126,9 +126,9 @@ pub async fn estimate_campaign<S: Store + ?Sized>(
     // Any session renders alike: dates and times are of fixed width.
     let when = occurrences.first().copied().unwrap_or(now);
     for code in &campaign.communes {
-        let versions = store.org_unit_versions(code).await?;
-        let name = versions.last().map_or(code.clone(), |u| u.name.clone());
-        let session = Session::materialise(campaign, code, when, now);
+        let versions = store.org_unit_versions(code.as_str()).await?;
+        let name = versions.last().map_or_else(|| String::from(code), |u| u.name.clone());
+        let session = Session::materialise(campaign, code.as_str(), when, now);
         let needs = |a: Audience| {
             campaign
                 .reminder_rules
@@ -136,14 +136,14 @@ pub async fn estimate_campaign<S: Store + ?Sized>(
                 .any(|r| r.audience == a || r.audience == Audience::All)
         };
         let citizens = if needs(Audience::Citizens) {
-            contacts_of(store, code, ContactRole::Citizen).await?
+            contacts_of(store, code.as_str(), ContactRole::Citizen).await?
         } else {
             Vec::new()
         };
         // Volunteers are assigned session by session: the team's, as many as a session needs.
         let mut volunteers = Vec::new();
         if needs(Audience::Volunteers)
-            && let Some(team) = store.get_team(code).await?
+            && let Some(team) = store.get_team(code.as_str()).await?
         {
             let wanted = if campaign.min_staff == 0 {
                 team.member_ids.len()
@@ -198,7 +198,7 @@ pub async fn estimate_campaign<S: Store + ?Sized>(
             }
         }
         communes.push(CommuneEstimate {
-            code: code.clone(),
+            code: String::from(code),
             name,
             sessions: per_commune,
             sms_segments_per_message: commune_max,

@@ -210,7 +210,7 @@ where
         let walk_in = |name: &String, phone: &String| ContactInput {
             role: a.role.unwrap_or(ContactRole::Citizen),
             name: name.clone(),
-            commune_code: session.commune_code.clone(),
+            commune_code: String::from(&session.commune_code),
             phone: phone.clone(),
             email: None,
             consents: Vec::new(),
@@ -222,7 +222,7 @@ where
                 // is sent back as it was read.
                 let contact_id = ContactId::from(id);
                 match store.get_contact(&contact_id).await? {
-                    Some(c) if actor.area.covers(&c.commune_code) => {
+                    Some(c) if actor.area.covers(c.commune_code.as_str()) => {
                         let key = c.id.to_string();
                         (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
                     }
@@ -241,7 +241,7 @@ where
             (None, Some(phone)) => {
                 let parsed = Phone::parse_field(phone, &format!("{field}.phone"))?;
                 match store.find_contact_by_phone(&parsed.e164).await? {
-                    Some(c) if actor.area.covers(&c.commune_code) => {
+                    Some(c) if actor.area.covers(c.commune_code.as_str()) => {
                         let key = c.id.to_string();
                         (Who::Known(c.id, a.role.unwrap_or(c.role)), key)
                     }
@@ -389,13 +389,13 @@ where
         CheckIn::Contact { contact_id } => match store.get_contact(&ContactId::from(&contact_id)).await? {
             // Someone of another commune may come; someone outside the actor's area is
             // answered as one that does not exist.
-            Some(c) if actor.area.covers(&c.commune_code) && c.erased_at.is_none() => (c, false),
+            Some(c) if actor.area.covers(c.commune_code.as_str()) && c.erased_at.is_none() => (c, false),
             _ => return Err(CoreError::invalid("contact_id", format!("no contact {contact_id:?}"))),
         },
         CheckIn::WalkIn { phone, name } => {
             let parsed = Phone::parse_field(&phone, "phone")?;
             match store.find_contact_by_phone(&parsed.e164).await? {
-                Some(c) if actor.area.covers(&c.commune_code) => (c, false),
+                Some(c) if actor.area.covers(c.commune_code.as_str()) => (c, false),
                 Some(_) => {
                     return Err(CoreError::invalid(
                         "phone",
@@ -406,7 +406,7 @@ where
                     let input = ContactInput {
                         role: ContactRole::Citizen,
                         name,
-                        commune_code: session.commune_code.clone(),
+                        commune_code: String::from(&session.commune_code),
                         phone,
                         email: None,
                         consents: Vec::new(),
@@ -542,7 +542,7 @@ where
         let field = format!("statistics[{i}]");
         let check = async {
             row.check(&field)?;
-            require_commune(store, &row.commune_code, &format!("{field}.commune_code")).await?;
+            require_commune(store, row.commune_code.as_str(), &format!("{field}.commune_code")).await?;
             if !seen.insert((row.commune_code.clone(), row.year, row.quarter)) {
                 return Err(CoreError::invalid(
                     field.clone(),

@@ -7,6 +7,7 @@ use tracing::instrument;
 
 use crate::cost::DeliveryTally;
 use crate::error::{CoreError, CoreResult};
+use crate::ids::UnitCode;
 use crate::org::Level;
 use crate::org::{OrgUnit, version_on};
 use crate::outcome::YearTallies;
@@ -47,7 +48,8 @@ fn tree_on(code: &str, versions: &[OrgUnit], descendants: &[OrgUnit], on: NaiveD
     for unit in descendants {
         if let Some(parent) = unit
             .parent_code
-            .as_deref()
+            .as_ref()
+            .map(UnitCode::as_str)
             .filter(|p| unit.is_valid_on(on) && *p != unit.code)
         {
             by_parent.entry(parent).or_default().push(unit);
@@ -58,7 +60,7 @@ fn tree_on(code: &str, versions: &[OrgUnit], descendants: &[OrgUnit], on: NaiveD
         children.dedup_by(|a, b| a.code == b.code);
     }
     let mut units = vec![root];
-    let mut seen = HashSet::from([code.to_string()]);
+    let mut seen = HashSet::from([UnitCode::from(code)]);
     let mut next = 0;
     while next < units.len() {
         let parent = units[next].code.clone();
@@ -124,7 +126,7 @@ where
                     .await?
                     .into_iter()
                     .filter(|u| u.is_valid_on(on) && u.code != org_code)
-                    .map(|u| u.code)
+                    .map(|u| u.code.into_string())
                     .collect();
                 codes.sort();
                 codes.dedup();
@@ -207,7 +209,7 @@ async fn quarter_delivery_tallies<S: DeliveryStore + ?Sized>(
     units: &[OrgUnit],
     q: Quarter,
 ) -> CoreResult<Vec<DeliveryTally>> {
-    let communes: Vec<String> = units
+    let communes: Vec<UnitCode> = units
         .iter()
         .filter(|u| u.level == Level::Commune)
         .map(|u| u.code.clone())

@@ -154,7 +154,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
         let found = store
             .get_contact(id)
             .await?
-            .filter(|c| actor.area.covers(&c.commune_code));
+            .filter(|c| actor.area.covers(c.commune_code.as_str()));
         match found {
             None => {
                 return Err(CoreError::invalid(
@@ -180,7 +180,7 @@ pub async fn put_team<S: TeamStore + ContactStore + OrgUnitStore + ?Sized>(
     retry_on_conflict(|| async {
         let version = store.get_team(commune).await?.map_or(1, |t| t.version + 1);
         let team = VolunteerTeam {
-            commune_code: commune.to_string(),
+            commune_code: commune.into(),
             name: name.clone(),
             leader_id: leader_id.clone(),
             member_ids: member_ids.clone(),
@@ -213,7 +213,7 @@ pub async fn assign_staff<S: SessionStore + TeamStore + ?Sized>(
     retry_on_conflict(|| async {
         let mut session = get_session(store, id).await?;
         require_not_started(&session, now)?;
-        let team = store.get_team(&session.commune_code).await?;
+        let team = store.get_team(session.commune_code.as_str()).await?;
         for (i, v) in staff.iter().enumerate() {
             if !team.as_ref().is_some_and(|t| t.member_ids.contains(v)) {
                 return Err(CoreError::invalid(

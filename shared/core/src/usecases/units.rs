@@ -6,6 +6,7 @@ use tracing::instrument;
 
 use crate::audit::{FieldChange, changed_fields};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::UnitCode;
 use crate::org::{
     ImportScope, ImportSummary, ImportValidity, Level, OrgUnit, OrgUnitRecord, UnitHistory, merge_row_errors,
     outside_parents, outside_scope, validate_units, version_on,
@@ -41,17 +42,17 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
     for code in codes {
         let versions = store.org_unit_versions(&code).await?;
         if !versions.is_empty() {
-            existing.insert(code, versions);
+            existing.insert(UnitCode::from(code), versions);
         }
     }
     let refused = match scope {
         ImportScope::Anywhere => Vec::new(),
         ImportScope::Within(root) => {
-            let stored: HashSet<String> = existing.keys().cloned().collect();
+            let stored: HashSet<String> = existing.keys().map(String::from).collect();
             let mut inside = HashSet::new();
             for (code, versions) in &existing {
                 if lies_within(store, versions, root).await? {
-                    inside.insert(code.clone());
+                    inside.insert(String::from(code));
                 }
             }
             outside_scope(&rows, root, &stored, &inside)
@@ -78,10 +79,10 @@ pub async fn import_org_units<S: OrgUnitStore + ?Sized>(
 }
 
 /// The changes of writing `units` over the `existing` versions of their codes.
-fn unit_changes(units: &[OrgUnit], existing: &HashMap<String, Vec<OrgUnit>>) -> Vec<FieldChange> {
+fn unit_changes(units: &[OrgUnit], existing: &HashMap<UnitCode, Vec<OrgUnit>>) -> Vec<FieldChange> {
     let version = |u: &OrgUnit| match u.valid_from {
         Some(from) => format!("{}@{from}", u.code),
-        None => u.code.clone(),
+        None => String::from(&u.code),
     };
     let (mut created, mut new_versions) = (Vec::new(), Vec::new());
     let (mut before, mut after) = (Map::new(), Map::new());
@@ -114,7 +115,7 @@ fn unit_changes(units: &[OrgUnit], existing: &HashMap<String, Vec<OrgUnit>>) -> 
 /// chain of parents, each in any of its versions, reaches `root`.
 async fn lies_within<S: OrgUnitStore + ?Sized>(store: &S, versions: &[OrgUnit], root: &str) -> CoreResult<bool> {
     let mut seen = HashSet::new();
-    let mut pending: Vec<String> = versions.iter().filter_map(|v| v.parent_code.clone()).collect();
+    let mut pending: Vec<UnitCode> = versions.iter().filter_map(|v| v.parent_code.clone()).collect();
     while let Some(code) = pending.pop() {
         if code == root {
             return Ok(true);
@@ -122,7 +123,7 @@ async fn lies_within<S: OrgUnitStore + ?Sized>(store: &S, versions: &[OrgUnit], 
         if seen.insert(code.clone()) {
             pending.extend(
                 store
-                    .org_unit_versions(&code)
+                    .org_unit_versions(code.as_str())
                     .await?
                     .into_iter()
                     .filter_map(|v| v.parent_code),
@@ -154,7 +155,7 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
     codes: &[String],
     on: NaiveDate,
     field: &str,
-) -> CoreResult<Vec<String>> {
+) -> CoreResult<Vec<UnitCode>> {
     if codes.is_empty() {
         return Err(CoreError::invalid(
             field,
@@ -176,7 +177,7 @@ pub async fn expand_to_communes<S: OrgUnitStore + ?Sized>(
                 continue;
             }
             let mut children: Vec<OrgUnit> = store
-                .org_unit_children(&unit.code)
+                .org_unit_children(unit.code.as_str())
                 .await?
                 .into_iter()
                 .filter(|c| c.is_valid_on(on))

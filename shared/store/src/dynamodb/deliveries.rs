@@ -22,7 +22,7 @@ fn tally_of(raw: &RawItem) -> Result<DeliveryTally, StoreError> {
     };
     Ok(DeliveryTally {
         key: DeliveryTallyKey {
-            commune_code: commune.to_string(),
+            commune_code: commune.into(),
             day: day.parse().map_err(|_| bad("a day"))?,
             channel: channel.parse::<Channel>().ok().ok_or_else(|| bad("a channel"))?,
             carried_by: carried_by
@@ -120,11 +120,11 @@ impl DeliveryStore for DynamoStore {
 
     async fn delivery_tallies(
         &self,
-        communes: &[String],
+        communes: &[UnitCode],
         from: NaiveDate,
         to: NaiveDate,
     ) -> CoreResult<Vec<DeliveryTally>> {
-        let communes: std::collections::HashSet<&str> = communes.iter().map(String::as_str).collect();
+        let communes: std::collections::HashSet<&str> = communes.iter().map(UnitCode::as_str).collect();
         let mut out = Vec::new();
         let mut month = NaiveDate::from_ymd_opt(from.year(), from.month(), 1).unwrap_or(from);
         while month <= to {

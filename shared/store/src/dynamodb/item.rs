@@ -165,12 +165,18 @@ pub mod items {
     use super::*;
 
     pub fn unit(u: &OrgUnit) -> Item<&OrgUnit> {
-        let sort = keys::unit_sort(&u.code, u.valid_from);
-        let mut item = Item::new(keys::unit_pk(&u.code), keys::unit_sk(u.valid_from), "unit", 1, u)
-            .gsi2(keys::unit_level(u.level.as_str()), sort.clone())
-            .gsi3(keys::entity_index("unit"), sort.clone());
+        let sort = keys::unit_sort(u.code.as_str(), u.valid_from);
+        let mut item = Item::new(
+            keys::unit_pk(u.code.as_str()),
+            keys::unit_sk(u.valid_from),
+            "unit",
+            1,
+            u,
+        )
+        .gsi2(keys::unit_level(u.level.as_str()), sort.clone())
+        .gsi3(keys::entity_index("unit"), sort.clone());
         if let Some(parent) = &u.parent_code {
-            item = item.gsi1(keys::unit_parent(parent), sort);
+            item = item.gsi1(keys::unit_parent(parent.as_str()), sort);
         }
         item
     }
@@ -227,7 +233,13 @@ pub mod items {
     }
 
     pub fn team(t: &VolunteerTeam) -> Item<&VolunteerTeam> {
-        Item::new(keys::team_pk(&t.commune_code), keys::TEAM_SK, "team", t.version, t)
+        Item::new(
+            keys::team_pk(t.commune_code.as_str()),
+            keys::TEAM_SK,
+            "team",
+            t.version,
+            t,
+        )
     }
 
     /// An answer: its version is `answered_at` in microseconds, so that a conditional put

@@ -2,7 +2,7 @@
 //! the overloaded indexes GSI1–GSI3 serve the list access patterns (see `DYNAMODB.md`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId, UnitCode};
 
 /// A sortable instant: RFC 3339 in UTC with fixed width, so text order is time order.
 pub fn instant(t: DateTime<Utc>) -> String {
@@ -52,11 +52,11 @@ pub fn email_sk(contact_id: &ContactId) -> String {
     format!("CONTACT#{contact_id}")
 }
 /// GSI1: contacts of a commune.
-pub fn commune_contacts(commune: &str) -> String {
+pub fn commune_contacts(commune: &UnitCode) -> String {
     format!("COMMUNE#{commune}#CONTACTS")
 }
 /// GSI2: contacts of a commune in a role (a reminder's audience).
-pub fn commune_role_contacts(commune: &str, role: &str) -> String {
+pub fn commune_role_contacts(commune: &UnitCode, role: &str) -> String {
     format!("COMMUNE#{commune}#ROLE#{role}")
 }
 
@@ -78,7 +78,7 @@ pub fn campaign_sessions(campaign_id: &CampaignId) -> String {
     format!("CAMPAIGN#{campaign_id}#SESSIONS")
 }
 /// GSI2: sessions in a commune, by start.
-pub fn commune_sessions(commune: &str) -> String {
+pub fn commune_sessions(commune: &UnitCode) -> String {
     format!("COMMUNE#{commune}#SESSIONS")
 }
 /// Sort key of a session in every index: start, then id.
@@ -154,7 +154,7 @@ pub const SESSION_RECORD_SK: &str = "RECORD";
 pub fn tallies_pk(year: i32) -> String {
     format!("TALLIES#{year}")
 }
-pub fn tally_sk(quarter: u8, unit_code: &str, metric: &str) -> String {
+pub fn tally_sk(quarter: u8, unit_code: &UnitCode, metric: &str) -> String {
     format!("{quarter}#{unit_code}#{metric}")
 }
 /// The first sort key after quarter `q`'s tallies.

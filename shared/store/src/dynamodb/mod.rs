@@ -31,7 +31,7 @@ use outreach_core::campaign::{Campaign, CampaignStatus};
 use outreach_core::contact::Channel;
 use outreach_core::contact::Contact;
 use outreach_core::error::{CoreError, CoreResult};
-use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, JobId, SessionId, UnitCode};
 use outreach_core::org::OrgUnit;
 use outreach_core::ports::{
     CampaignStore, Claim, ContactFilter, ContactStore, DeliveryFilter, DeliveryStore, MAX_PAGE_SIZE, OrgUnitFilter,

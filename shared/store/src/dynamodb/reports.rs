@@ -68,7 +68,7 @@ fn tally_of(year: i32, raw: &RawItem) -> Result<Tally, StoreError> {
     };
     Ok(Tally {
         key: TallyKey {
-            unit_code: unit.to_string(),
+            unit_code: unit.into(),
             quarter: Quarter {
                 year,
                 quarter: q.parse().map_err(|_| bad())?,

@@ -29,7 +29,7 @@ impl SessionStore for DynamoStore {
             (Some(campaign), commune) => {
                 let q = Query::on(Some(table::GSI1), keys::campaign_sessions(campaign)).sort_range(from, to);
                 match commune {
-                    Some(c) => q.filter_eq("commune_code", c),
+                    Some(c) => q.filter_eq("commune_code", c.as_str()),
                     None => q,
                 }
             }

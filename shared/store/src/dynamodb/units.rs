@@ -36,7 +36,7 @@ impl OrgUnitStore for DynamoStore {
     async fn list_org_units(&self, filter: &OrgUnitFilter, page: &PageRequest) -> CoreResult<Page<OrgUnit>> {
         let q = match (&filter.parent_code, filter.level) {
             (Some(parent), level) => {
-                let q = Query::on(Some(table::GSI1), keys::unit_parent(parent));
+                let q = Query::on(Some(table::GSI1), keys::unit_parent(parent.as_str()));
                 match level {
                     Some(l) => q.filter_eq("level", l.as_str()),
                     None => q,

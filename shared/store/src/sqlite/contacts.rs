@@ -12,7 +12,7 @@ impl ContactStore for SqliteStore {
                 params![
                     contact.id.as_str(),
                     phone_key(&contact),
-                    contact.commune_code,
+                    contact.commune_code.as_str(),
                     contact.role.as_str(),
                     contact.version as i64,
                     to_json(&contact)?,
@@ -86,7 +86,7 @@ impl ContactStore for SqliteStore {
                  WHERE id = ? AND version = ?",
                 params![
                     phone_key(&contact),
-                    contact.commune_code,
+                    contact.commune_code.as_str(),
                     contact.role.as_str(),
                     contact.version as i64,
                     to_json(&contact)?,
@@ -120,7 +120,7 @@ impl ContactStore for SqliteStore {
             let mut args = Vec::new();
             if let Some(commune) = filter.commune {
                 sql.push_str(" AND commune_code = ?");
-                args.push(Value::Text(commune));
+                args.push(Value::Text(commune.into_string()));
             }
             if let Some(role) = filter.role {
                 sql.push_str(" AND role = ?");

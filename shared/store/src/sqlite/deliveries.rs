@@ -63,7 +63,7 @@ impl DeliveryStore for SqliteStore {
             )?
             .execute(params![
                 k.day.to_string(),
-                k.commune_code,
+                k.commune_code.as_str(),
                 k.channel.as_str(),
                 k.carried_by.as_str(),
                 k.status.as_str(),
@@ -80,11 +80,11 @@ impl DeliveryStore for SqliteStore {
 
     async fn delivery_tallies(
         &self,
-        communes: &[String],
+        communes: &[UnitCode],
         from: NaiveDate,
         to: NaiveDate,
     ) -> CoreResult<Vec<DeliveryTally>> {
-        let communes: std::collections::HashSet<String> = communes.iter().cloned().collect();
+        let communes: std::collections::HashSet<String> = communes.iter().map(String::from).collect();
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT day, commune_code, channel, carried_by, status, reason, count, segments, cost_milli_vnd
@@ -111,7 +111,7 @@ impl DeliveryStore for SqliteStore {
                 }
                 out.push(DeliveryTally {
                     key: DeliveryTallyKey {
-                        commune_code: commune,
+                        commune_code: commune.into(),
                         day: day
                             .parse()
                             .map_err(|_| StoreError::Decode(format!("a tally's day {day:?}")))?,

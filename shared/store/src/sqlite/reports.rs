@@ -44,7 +44,7 @@ fn write_tallies<'a>(
         stmt.execute(params![
             key.quarter.year,
             key.quarter.quarter,
-            key.unit_code,
+            key.unit_code.as_str(),
             key.metric,
             value
         ])?;
@@ -143,7 +143,7 @@ impl OutcomeStore for SqliteStore {
                                 year,
                                 quarter: r.get(0)?,
                             },
-                            unit_code: r.get(1)?,
+                            unit_code: r.get::<_, String>(1)?.into(),
                             metric: r.get(2)?,
                         },
                         value: r.get(3)?,

@@ -21,7 +21,7 @@ impl SessionStore for SqliteStore {
                     created += stmt.execute(params![
                         s.id.as_str(),
                         s.campaign_id.as_str(),
-                        s.commune_code,
+                        s.commune_code.as_str(),
                         instant(s.starts_at),
                         s.status.as_str(),
                         s.version as i64,
@@ -75,7 +75,7 @@ impl SessionStore for SqliteStore {
             }
             if let Some(commune) = filter.commune {
                 sql.push_str(" AND commune_code = ?");
-                args.push(Value::Text(commune));
+                args.push(Value::Text(commune.into_string()));
             }
             if let Some(status) = filter.status {
                 sql.push_str(" AND status = ?");

@@ -10,7 +10,7 @@ impl TeamStore for SqliteStore {
             let n = if team.version == 1 {
                 c.execute(
                     "INSERT OR IGNORE INTO teams (commune_code, version, data) VALUES (?, 1, ?)",
-                    params![team.commune_code, to_json(&team)?],
+                    params![team.commune_code.as_str(), to_json(&team)?],
                 )?
             } else {
                 c.execute(
@@ -18,7 +18,7 @@ impl TeamStore for SqliteStore {
                     params![
                         team.version as i64,
                         to_json(&team)?,
-                        team.commune_code,
+                        team.commune_code.as_str(),
                         team.version as i64 - 1
                     ],
                 )?

@@ -16,7 +16,13 @@ impl OrgUnitStore for SqliteStore {
                     "INSERT OR REPLACE INTO org_units (code, valid_from, parent_code, level, data) VALUES (?, ?, ?, ?, ?)",
                 )?;
                 for u in &units {
-                    stmt.execute(params![u.code, valid_from_key(u), u.parent_code, u.level.as_str(), to_json(u)?])?;
+                    stmt.execute(params![
+                        u.code.as_str(),
+                        valid_from_key(u),
+                        u.parent_code.as_ref().map(UnitCode::as_str),
+                        u.level.as_str(),
+                        to_json(u)?
+                    ])?;
                 }
             }
             tx.commit()?;
@@ -93,11 +99,11 @@ impl OrgUnitStore for SqliteStore {
             }
             if let Some(parent) = filter.parent_code {
                 sql.push_str(" AND parent_code = ?");
-                args.push(Value::Text(parent));
+                args.push(Value::Text(parent.into_string()));
             }
             sql.push_str(" {after} ORDER BY code, valid_from LIMIT ?");
             paged(c, &sql, args, &["code", "valid_from"], &page, |u: &OrgUnit| {
-                vec![u.code.clone(), valid_from_key(u)]
+                vec![String::from(&u.code), valid_from_key(u)]
             })
         })
         .await

@@ -11,7 +11,7 @@ use outreach_core::campaign::{Audience, ReminderRule};
 use outreach_core::campaign::{Campaign, CampaignStatus, ScheduleSpec};
 use outreach_core::contact::{Channel, Consent, Contact, ContactRole};
 use outreach_core::error::CoreError;
-use outreach_core::ids::{CampaignId, ContactId, SessionId};
+use outreach_core::ids::{CampaignId, ContactId, SessionId, UnitCode};
 use outreach_core::org::{Level, OrgUnit};
 use outreach_core::outcome::{Attendee, MetricKind, OfficialStatistics, SessionRecord, tally_deltas};
 use outreach_core::phone::Phone;
@@ -184,7 +184,7 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|u| u.code)
+        .map(|u| u.code.into_string())
         .collect();
     assert_eq!(
         children,
@@ -197,7 +197,12 @@ pub async fn units_are_written_all_at_once_and_versioned(store: &dyn Store) {
     );
     // Under the province: the district, and both versions of the commune (one under the
     // district, one moved under the province); under the district, the old version only.
-    let codes = |units: Vec<OrgUnit>| units.into_iter().map(|u| (u.code, u.valid_from)).collect::<Vec<_>>();
+    let codes = |units: Vec<OrgUnit>| {
+        units
+            .into_iter()
+            .map(|u| (u.code.into_string(), u.valid_from))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         codes(store.org_unit_descendants("24").await.unwrap()),
         vec![
@@ -237,7 +242,7 @@ pub async fn unit_lists_page_and_filter(store: &dyn Store) {
     let mut seen = Vec::new();
     loop {
         let p = store.list_org_units(&filter, &page).await.unwrap();
-        seen.extend(p.items.into_iter().map(|u| u.code));
+        seen.extend(p.items.into_iter().map(|u| u.code.into_string()));
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => break,
@@ -836,7 +841,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         let d = delivery(session, contact, channel, now);
         store.claim_delivery(&d, now).await.unwrap();
         let settled = settle(&d, status, reason, segments, cost);
-        let key = outreach_core::cost::DeliveryTallyKey::of(&settled, commune, on);
+        let key = outreach_core::cost::DeliveryTallyKey::of(&settled, &commune.into(), on);
         let tally = outreach_core::cost::DeliveryTally::one(key.clone(), &settled);
         store.settle_delivery(&settled, &tally).await.unwrap();
         // A retry of the same settle (or another sender's) is refused and adds nothing.
@@ -851,7 +856,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         if commune != "09901" {
             let e = expected
                 .entry((
-                    key.commune_code,
+                    key.commune_code.into_string(),
                     key.day,
                     key.channel,
                     key.carried_by,
@@ -862,7 +867,7 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
             *e = (e.0 + 1, e.1 + u64::from(segments), e.2 + cost);
         }
     }
-    let area = ["07201".to_string(), "07202".to_string(), "213".to_string()];
+    let area = ["07201", "07202", "213"].map(UnitCode::from);
     let read = |from: &str, to: &str| store.delivery_tallies(&area, day(from), day(to));
     let got: BTreeMap<_, _> = read("2026-09-25", "2026-10-02")
         .await
@@ -871,7 +876,14 @@ pub async fn a_settled_delivery_is_tallied_once_with_its_segments_and_cost(store
         .map(|t| {
             let k = t.key;
             (
-                (k.commune_code, k.day, k.channel, k.carried_by, k.status, k.reason),
+                (
+                    k.commune_code.into_string(),
+                    k.day,
+                    k.channel,
+                    k.carried_by,
+                    k.status,
+                    k.reason,
+                ),
                 (t.count, t.segments, t.cost_milli_vnd),
             )
         })
@@ -1265,7 +1277,12 @@ async fn tally_map(store: &dyn Store, year: i32, through: u8) -> BTreeMap<(Strin
         .unwrap()
         .iter()
         .cloned()
-        .map(|t| ((t.key.unit_code, t.key.quarter.quarter, t.key.metric), t.value))
+        .map(|t| {
+            (
+                (t.key.unit_code.into_string(), t.key.quarter.quarter, t.key.metric),
+                t.value,
+            )
+        })
         .collect()
 }
 
@@ -1499,7 +1516,7 @@ pub async fn concurrent_attendance_and_outcomes_leave_tallies_equal_to_a_recount
             .expect("every session has a record");
         for (metric, value) in r.tally_values() {
             *recount
-                .entry((r.commune_code.clone(), r.quarter.quarter, metric))
+                .entry((r.commune_code.to_string(), r.quarter.quarter, metric))
                 .or_default() += value;
         }
     }
