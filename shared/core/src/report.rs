@@ -589,6 +589,16 @@ fn effective_targets<'a>(
     effective
 }
 
+/// A unit's parent as the report names it: none for the unit the report is of, which heads
+/// it whatever its own parent.
+fn parent_in_report(unit: &OrgUnit, root: &OrgUnit) -> Option<String> {
+    if unit.code == root.code {
+        None
+    } else {
+        unit.parent_code.as_ref().map(String::from)
+    }
+}
+
 /// One unit's row of one metric: the quarter's and the year's figures (a ratio's parts
 /// summed, then divided), the target, the milestone due by the quarter's end and the status.
 fn report_row(
@@ -606,11 +616,7 @@ fn report_row(
         code: String::from(&unit.code),
         name: unit.name.clone(),
         level: unit.level,
-        parent_code: if unit.code == root.code {
-            None
-        } else {
-            unit.parent_code.as_ref().map(String::from)
-        },
+        parent_code: parent_in_report(unit, root),
         metric: metric.clone(),
         kind: *kind,
         quarter_value: None,
@@ -711,11 +717,7 @@ fn spend_rows(
                 code: String::from(&unit.code),
                 name: unit.name.clone(),
                 level: unit.level,
-                parent_code: if unit.code == root.code {
-                    None
-                } else {
-                    unit.parent_code.as_ref().map(String::from)
-                },
+                parent_code: parent_in_report(unit, root),
                 channel,
                 messages,
                 segments,
